@@ -1,0 +1,3 @@
+"""nlp_service: text analytics for customer feedback."""
+
+__version__ = "0.1.0"

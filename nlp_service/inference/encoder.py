@@ -94,7 +94,9 @@ def resolve_model_dir(name_or_path: str) -> Path:
         return path
     from huggingface_hub import snapshot_download  # installed with transformers
 
-    return Path(snapshot_download(name_or_path, allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model"]))
+    return Path(
+        snapshot_download(name_or_path, allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model"])
+    )
 
 
 class Encoder:

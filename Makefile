@@ -1,0 +1,49 @@
+# One way to set up, for people, CI and the Dockerfile alike.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip -q --disable-pip-version-check
+DEPS_STAMP := $(VENV)/.deps-installed
+STAMP := $(VENV)/.installed
+
+.PHONY: install deps run test test-fast lint fmt bench eval clean
+
+$(PY):
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is required"'
+	$(PYTHON) -m venv $(VENV)
+
+# Dependencies only (no project source needed): the Dockerfile's cached layer.
+$(DEPS_STAMP): pyproject.toml | $(PY)
+	$(PIP) install torch==2.13.0
+	$(PY) -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; \
+	print("\n".join(p["dependencies"] + p["optional-dependencies"]["dev"]))' > $(VENV)/requirements.txt
+	$(PIP) install -r $(VENV)/requirements.txt
+	touch $@
+
+deps: $(DEPS_STAMP)
+
+$(STAMP): $(DEPS_STAMP) pyproject.toml
+	$(PIP) install --no-deps -e .
+	touch $@
+
+install: $(STAMP)
+
+run: install
+	$(VENV)/bin/nlp-service serve
+
+test: install
+	$(PY) -m pytest -q
+
+test-fast: install
+	$(PY) -m pytest -q -m "not slow"
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+fmt: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

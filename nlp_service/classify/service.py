@@ -1,0 +1,113 @@
+"""Classification: run texts through the batcher and shape the engine's arrays into the API's results."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from nlp_service.classify.schemas import (
+    ClassifyResponse,
+    ClassifyResult,
+    EmotionLabel,
+    EmotionOut,
+    SentenceOut,
+    SentimentOut,
+    TopicOut,
+)
+from nlp_service.inference.batcher import MicroBatcher
+from nlp_service.inference.engine import Analysis, Engine
+
+
+def _r(x: float) -> float:
+    return round(float(x), 4)
+
+
+def sentiment_out(analysis: Analysis) -> SentimentOut:
+    head = analysis.models.heads["sentiment"]
+    probs = analysis.outputs["sentiment"]
+    by_label = {label: _r(p) for label, p in zip(head.labels, probs, strict=True)}
+    label = head.labels[int(np.argmax(probs))]
+    score = float(by_label.get("positive", 0.0) - by_label.get("negative", 0.0))
+    return SentimentOut(label=label, score=_r(score), probabilities=by_label)
+
+
+def emotion_out(analysis: Analysis) -> EmotionOut:
+    emotion_head = analysis.models.heads["emotion"]
+    probs = analysis.outputs["emotion"]
+    thresholds = emotion_head.thresholds if emotion_head.thresholds is not None else np.full(len(probs), 0.5)
+    above = [i for i in np.argsort(-probs) if probs[i] >= thresholds[i]]
+    intensity_head = analysis.models.heads["intensity"]
+    intensities = {
+        label: _r(np.clip(v, 0.0, 1.0))
+        for label, v in zip(intensity_head.labels, analysis.outputs["intensity"], strict=True)
+    }
+    dominant = max(intensities, key=lambda k: intensities[k])
+    va = dict(zip(analysis.models.heads["valence"].labels, analysis.outputs["valence"], strict=True))
+    return EmotionOut(
+        labels=[EmotionLabel(label=emotion_head.labels[i], probability=_r(probs[i])) for i in above],
+        probabilities={label: _r(p) for label, p in zip(emotion_head.labels, probs, strict=True)},
+        dominant=dominant,
+        intensity=intensities[dominant],
+        intensities=intensities,
+        valence=_r(np.clip(va["valence"], -1.0, 1.0)),
+        arousal=_r(np.clip(va["arousal"], 0.0, 1.0)),
+    )
+
+
+def topics_out(analysis: Analysis) -> list[TopicOut]:
+    return [TopicOut(id=hit.id, name=hit.name, score=_r(hit.score)) for hit in analysis.topics]
+
+
+def build_result(
+    index: int,
+    analysis: Analysis,
+    include: Sequence[str],
+    sentences: list[SentenceOut] | None = None,
+) -> ClassifyResult:
+    """One API result from one engine analysis, with only the parts asked for."""
+    return ClassifyResult(
+        index=index,
+        truncated=analysis.truncated,
+        sentiment=sentiment_out(analysis) if "sentiment" in include else None,
+        emotion=emotion_out(analysis) if "emotion" in include else None,
+        topics=topics_out(analysis) if "topics" in include else None,
+        sentences=sentences,
+        embedding=[float(x) for x in analysis.embedding] if "embedding" in include else None,
+    )
+
+
+async def classify(
+    *, engine: Engine, batcher: MicroBatcher[str, Analysis], texts: list[str], include: Sequence[str]
+) -> ClassifyResponse:
+    """Analyse ``texts`` (one encoder pass each, batched with concurrent requests), in input order."""
+    analyses = await batcher.submit_many(texts)
+    per_text_sentences: list[list[SentenceOut] | None] = [None] * len(texts)
+    if "sentences" in include:
+        import asyncio
+
+        spans = await asyncio.to_thread(engine.sentences, texts)
+        flat = [span for text_spans in spans for span in text_spans]
+        sentence_analyses = await batcher.submit_many([text for _, _, text in flat]) if flat else []
+        cursor = 0
+        for i, text_spans in enumerate(spans):
+            out = []
+            for start, end, text in text_spans:
+                sa = sentence_analyses[cursor]
+                cursor += 1
+                out.append(
+                    SentenceOut(
+                        text=text,
+                        start=start,
+                        end=end,
+                        sentiment=sentiment_out(sa),
+                        emotion=emotion_out(sa) if "emotion" in include else None,
+                        topics=topics_out(sa),
+                    )
+                )
+            per_text_sentences[i] = out
+    results = [
+        build_result(i, analysis, include, per_text_sentences[i]) for i, analysis in enumerate(analyses)
+    ]
+    versions = dict(analyses[0].models.versions) if analyses else dict(engine.models.versions)
+    return ClassifyResponse(results=results, model_versions=versions)

@@ -1,0 +1,145 @@
+"""The analysis engine: one encoder pass per text, every head applied to that one result.
+
+The engine holds the encoder and an immutable :class:`ModelSet` (heads + topic scorer + versions). A reload
+builds a new model set and swaps the reference, so a batch always runs on one consistent set of models and
+requests in flight are never dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from nlp_service.inference.encoder import Encoded, Encoder, EncoderInfo
+
+if TYPE_CHECKING:
+    from nlp_service.config import Settings
+
+log = logging.getLogger(__name__)
+
+HEAD_TASKS = ("sentiment", "emotion", "intensity", "valence")
+INTENSITY_EMOTIONS = ("anger", "fear", "joy", "sadness")
+
+
+@dataclass(frozen=True)
+class ModelSet:
+    """Heads and topic scorer that were loaded together, with the versions that identify them."""
+
+    heads: dict[str, Any]
+    topics: Any
+    versions: dict[str, str]
+
+
+@dataclass
+class Analysis:
+    """Everything the engine predicts for one text (raw arrays; views format them)."""
+
+    embedding: np.ndarray
+    truncated: bool
+    tokens: int
+    outputs: dict[str, np.ndarray]
+    topics: list[Any]
+    models: ModelSet = field(repr=False)
+
+
+def encoder_version(info: EncoderInfo) -> str:
+    name = info.name.rstrip("/").split("/")[-1]
+    if name == "model":  # a packaged folder: name it by its weights
+        name = "all-MiniLM-L6-v2"
+    return f"{name}@{info.sha256[:12]}{'+int8' if info.quantized else ''}"
+
+
+class Engine:
+    """Encoder + heads + zero-shot topics + spaCy sentences, loaded once at start-up."""
+
+    def __init__(self, settings: Settings, *, encoder: Encoder | None = None) -> None:
+        self.settings = settings
+        self.encoder = encoder or Encoder(
+            settings.encoder,
+            max_seq_length=settings.max_seq_length,
+            threads=settings.torch_threads,
+            quantize=settings.quantize,
+            batch_size=settings.max_batch_size,
+        )
+        self._reload_lock = threading.Lock()
+        self._nlp: Any = None
+        self._nlp_lock = threading.Lock()
+        self.models = self.load_models()
+
+    # -- models ---------------------------------------------------------------------------------------
+    def load_models(self) -> ModelSet:
+        """Load the active version of every head and the topic scorer, refusing heads of another encoder."""
+        from nlp_service.inference.registry import ModelRegistry
+        from nlp_service.topics.scorer import TopicScorer
+        from nlp_service.topics.taxonomy import load_taxonomy
+
+        registry = ModelRegistry(self.settings.models_dir)
+        heads = {task: registry.load_active(task, self.encoder.info) for task in HEAD_TASKS}
+        taxonomy = load_taxonomy(self.settings.resolved_taxonomy_path())
+        topics = TopicScorer.from_taxonomy(taxonomy, self.embed, encoder_sha256=self.encoder.info.sha256)
+        versions = {"encoder": encoder_version(self.encoder.info)}
+        versions.update({task: head.version for task, head in heads.items()})
+        versions["topics"] = topics.version
+        return ModelSet(heads=heads, topics=topics, versions=versions)
+
+    def reload(self) -> ModelSet:
+        """Build a fresh model set from the registry and swap it in atomically."""
+        with self._reload_lock:
+            models = self.load_models()
+            self.models = models
+            log.info("models reloaded: %s", models.versions)
+            return models
+
+    # -- inference ------------------------------------------------------------------------------------
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """Search embeddings only (L2-normalised)."""
+        return self.encoder.encode(texts).embedding
+
+    def analyze_encoded(self, encoded: Encoded, models: ModelSet | None = None) -> list[Analysis]:
+        """Apply every head and the topic scorer to an encoder result."""
+        models = models or self.models
+        outputs = {task: head.predict(encoded) for task, head in models.heads.items()}
+        topic_hits = models.topics.predict(encoded.embedding)
+        return [
+            Analysis(
+                embedding=encoded.embedding[i],
+                truncated=encoded.truncated[i],
+                tokens=encoded.token_counts[i],
+                outputs={task: values[i] for task, values in outputs.items()},
+                topics=topic_hits[i],
+                models=models,
+            )
+            for i in range(len(encoded))
+        ]
+
+    def analyze(self, texts: list[str]) -> list[Analysis]:
+        """One encoder pass over ``texts``; results in input order."""
+        models = self.models  # one consistent model set for the whole batch
+        return self.analyze_encoded(self.encoder.encode(texts), models)
+
+    def warm_up(self) -> None:
+        self.analyze(["warm-up comment: the delivery was late.", "great support, thanks!"])
+        self.sentences(["First sentence. Second one."])
+
+    # -- spaCy ----------------------------------------------------------------------------------------
+    @property
+    def nlp(self) -> Any:
+        with self._nlp_lock:
+            if self._nlp is None:
+                import spacy
+
+                self._nlp = spacy.load(self.settings.spacy_model)
+            return self._nlp
+
+    def sentences(self, texts: list[str]) -> list[list[tuple[int, int, str]]]:
+        """Sentence spans (start, end, text) per text, from spaCy's parser-based segmentation."""
+        nlp = self.nlp
+        out: list[list[tuple[int, int, str]]] = []
+        for doc in nlp.pipe(texts, disable=["ner", "lemmatizer"]):
+            spans = [(s.start_char, s.end_char, s.text) for s in doc.sents if s.text.strip()]
+            out.append(spans)
+        return out

@@ -1,0 +1,95 @@
+"""App factory. Start-up order: serve /health (503) at once, load models, warm up, then report ready."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+
+from nlp_service import __version__
+from nlp_service.api import include_routers
+from nlp_service.config import Settings
+from nlp_service.errors import install_error_handlers
+from nlp_service.inference.batcher import BatchStats, MicroBatcher
+from nlp_service.inference.engine import Engine
+from nlp_service.state import AppState
+
+log = logging.getLogger(__name__)
+
+
+def _load_engine(settings: Settings) -> Engine:
+    engine = Engine(settings)
+    engine.warm_up()
+    return engine
+
+
+async def start_engine(state: AppState, engine: Engine | None = None) -> None:
+    """Load models off the event loop, warm up, start the batcher and mark the app ready."""
+    settings = state.settings
+    try:
+        t0 = time.perf_counter()
+        engine = engine or await asyncio.to_thread(_load_engine, settings)
+        metrics = state.metrics
+
+        def on_batch(stats: BatchStats) -> None:
+            metrics.batch_size.observe(stats.size)
+            metrics.batch_time.observe(stats.compute_seconds)
+            metrics.texts.inc(stats.size)
+            for waited in stats.queue_seconds:
+                metrics.queue_time.observe(waited)
+
+        batcher: MicroBatcher = MicroBatcher(
+            engine.analyze,
+            max_batch_size=settings.max_batch_size,
+            max_wait_ms=settings.max_wait_ms,
+            max_queue=settings.max_queue_texts,
+            on_batch=on_batch,
+        )
+        await batcher.start()
+        state.engine, state.batcher, state.ready = engine, batcher, True
+        log.info("models ready in %.1fs: %s", time.perf_counter() - t0, engine.models.versions)
+    except Exception as exc:  # /health reports it; the process stays up for inspection
+        state.load_error = f"model loading failed: {exc}"
+        log.exception("model loading failed")
+
+
+def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
+    """Build the FastAPI app. ``engine`` may be passed in (tests share one loaded engine)."""
+    settings = settings or Settings()
+    state = AppState(settings=settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        loader = asyncio.create_task(start_engine(state, engine))
+        try:
+            yield
+        finally:
+            loader.cancel()
+            if state.batcher is not None:
+                await state.batcher.stop()
+
+    app = FastAPI(
+        title="nlp_service",
+        version=__version__,
+        description="Text analytics for customer feedback: sentiment, emotions, topics, search and alerts.",
+        lifespan=lifespan,
+    )
+    app.state.nlp = state
+    install_error_handlers(app)
+    include_routers(app)
+
+    @app.middleware("http")
+    async def record_metrics(request: Request, call_next) -> Response:  # type: ignore[no-untyped-def]
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        state.metrics.requests.labels(request.method, path, str(response.status_code)).inc()
+        state.metrics.latency.labels(request.method, path).observe(time.perf_counter() - started)
+        return response
+
+    return app
