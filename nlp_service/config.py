@@ -53,6 +53,27 @@ class Settings(BaseSettings):
     var_dir: Path = REPO_ROOT / "var"
     database_url: str | None = None  # default: sqlite file under var_dir
 
+    # Background worker (webhook delivery, alert detection)
+    run_worker_in_process: bool = True  # embedded: run the worker inside the API process
+    worker_shutdown_grace_s: float = 10.0
+
+    # Webhooks
+    webhook_timeout_s: float = 15.0
+    webhook_retry_schedule_s: list[float] = Field(
+        default_factory=lambda: [0, 5, 300, 1800, 7200, 18000, 36000, 36000],
+        description="Delay before each attempt (first = at once); after the last one a delivery is dead",
+    )
+    webhook_retry_jitter: float = 0.1  # +-10% of each delay
+    webhook_max_retry_after_s: float = 86400.0  # cap on a receiver's Retry-After
+    webhook_disable_after_s: float = 5 * 86400.0  # disable a subscription failing continuously this long
+    webhook_secret_grace_s: float = 86400.0  # the previous secret stays valid this long after a rotation
+    webhook_allow_private: bool = False  # allow private/link-local targets (SSRF protection off for them)
+    webhook_allow_loopback: bool = False
+    webhook_concurrency: int = 32  # concurrent requests per worker
+    webhook_lease_s: float = 60.0  # a claimed delivery returns to the queue if not finished by then
+    webhook_poll_interval_s: float = 1.0
+    webhook_response_snippet_bytes: int = 4096
+
     def resolved_taxonomy_path(self) -> Path:
         return self.taxonomy_path or (self.models_dir / "topics" / "taxonomy.json")
 
