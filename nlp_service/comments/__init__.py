@@ -1,0 +1,1 @@
+"""Comments: ingest with analysis, storage, listing and deletion."""

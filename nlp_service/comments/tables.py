@@ -1,0 +1,173 @@
+"""Comments, their predictions, and the derived tables that search and alerts read.
+
+- ``comments``: what the client sent (``id`` is the client's id, ``row_id`` the internal key that the vector
+  index uses; row ids are never reused, also on SQLite thanks to AUTOINCREMENT).
+- ``predictions``: one row per comment with what the engine predicted, including the search embedding.
+- ``comment_topics`` / ``comment_attributes`` / ``comment_terms``: relational copies of the topics, the
+  free attributes and the keyword terms (BM25), so filters and keyword search are plain indexed SQL.
+- ``topic_counts``: comment counts per topic per time bucket (hour and day) per segment; the pseudo-topic
+  ``_all`` counts every comment. Read by the alert detector.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Mapped, mapped_column
+
+from nlp_service.db import Base
+
+RowId = BigInteger().with_variant(Integer(), "sqlite")
+
+ALL_TOPICS = "_all"  # pseudo-topic: every comment
+ALL_SEGMENT = "all"  # segment of the totals
+SEGMENTS = ("region", "source", "touchpoint")  # segment fields counted besides the total
+BUCKETS = ("hour", "day")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes stored in UTC; SQLite (no time zones) stores naive UTC and gives it back aware."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: a time zone is required")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Comment(Base):
+    __tablename__ = "comments"
+    __table_args__ = (
+        Index("ix_comments_created_at_row_id", "created_at", "row_id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    row_id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(200), unique=True)
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    source: Mapped[str] = mapped_column(String(64), index=True)
+    touchpoint: Mapped[str | None] = mapped_column(String(100), index=True)
+    region: Mapped[str | None] = mapped_column(String(100), index=True)
+    nps: Mapped[int | None] = mapped_column(SmallInteger)
+    csat: Mapped[float | None] = mapped_column(Float)
+    customer_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    payload_hash: Mapped[str] = mapped_column(String(64))
+    ingested_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Prediction(Base):
+    __tablename__ = "predictions"
+
+    row_id: Mapped[int] = mapped_column(
+        RowId, ForeignKey("comments.row_id", ondelete="CASCADE"), primary_key=True
+    )
+    sentiment_label: Mapped[str] = mapped_column(String(16), index=True)
+    sentiment_score: Mapped[float] = mapped_column(Float)
+    sentiment_probs: Mapped[dict[str, float]] = mapped_column(JSON)
+    emotion_labels: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    emotion_probs: Mapped[dict[str, float]] = mapped_column(JSON)
+    dominant_emotion: Mapped[str] = mapped_column(String(32))
+    intensity: Mapped[float] = mapped_column(Float)
+    intensities: Mapped[dict[str, float]] = mapped_column(JSON)
+    valence: Mapped[float] = mapped_column(Float)
+    arousal: Mapped[float] = mapped_column(Float)
+    topics: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    truncated: Mapped[bool] = mapped_column(Boolean, default=False)
+    n_terms: Mapped[int] = mapped_column(Integer, default=0)  # document length for BM25
+    embedding: Mapped[bytes] = mapped_column(LargeBinary)  # float32, L2-normalised
+    model_versions: Mapped[dict[str, str]] = mapped_column(JSON)
+
+
+class CommentTopic(Base):
+    __tablename__ = "comment_topics"
+    __table_args__ = (Index("ix_comment_topics_topic_id_row_id", "topic_id", "row_id"),)
+
+    row_id: Mapped[int] = mapped_column(
+        RowId, ForeignKey("comments.row_id", ondelete="CASCADE"), primary_key=True
+    )
+    topic_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    score: Mapped[float] = mapped_column(Float)
+
+
+class CommentAttribute(Base):
+    __tablename__ = "comment_attributes"
+    __table_args__ = (Index("ix_comment_attributes_key_value_row_id", "key", "value", "row_id"),)
+
+    row_id: Mapped[int] = mapped_column(
+        RowId, ForeignKey("comments.row_id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(String(500))
+
+
+class CommentTerm(Base):
+    """Keyword postings: term frequency of each lemmatised term of a comment (BM25)."""
+
+    __tablename__ = "comment_terms"
+    __table_args__ = (Index("ix_comment_terms_term_row_id", "term", "row_id"),)
+
+    row_id: Mapped[int] = mapped_column(
+        RowId, ForeignKey("comments.row_id", ondelete="CASCADE"), primary_key=True
+    )
+    term: Mapped[str] = mapped_column(String(100), primary_key=True)
+    tf: Mapped[int] = mapped_column(Integer)
+
+
+class TopicCount(Base):
+    """Comments per (topic, bucket size, bucket start, segment field, segment value).
+
+    ``segment == "all"`` (value ``"all"``) is the total; ``topic_id == "_all"`` counts every comment.
+    ``negative`` counts the comments predicted negative among ``count``.
+    """
+
+    __tablename__ = "topic_counts"
+    __table_args__ = (
+        UniqueConstraint(
+            "topic_id",
+            "bucket",
+            "segment",
+            "segment_value",
+            "bucket_start",
+            name="uq_topic_counts_series",
+        ),
+        Index("ix_topic_counts_bucket_bucket_start", "bucket", "bucket_start"),
+    )
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    topic_id: Mapped[str] = mapped_column(String(100))
+    bucket: Mapped[str] = mapped_column(String(8))
+    bucket_start: Mapped[datetime] = mapped_column(UTCDateTime())
+    segment: Mapped[str] = mapped_column(String(32))
+    segment_value: Mapped[str] = mapped_column(String(100))
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    negative: Mapped[int] = mapped_column(Integer, default=0)
