@@ -6,9 +6,10 @@ Nothing here is instantiated at import time: ``Settings()`` is built by ``create
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -73,6 +74,25 @@ class Settings(BaseSettings):
     webhook_lease_s: float = 60.0  # a claimed delivery returns to the queue if not finished by then
     webhook_poll_interval_s: float = 1.0
     webhook_response_snippet_bytes: int = 4096
+
+    # Access control and hardening
+    require_api_keys: bool = False  # keys are also on as soon as any key exists
+    allow_unauthenticated: bool = False  # allow binding a non-loopback host with keys off
+    rate_limit_per_s: float = 50.0  # per API key (per client address when keys are off); 0 = off
+    rate_limit_burst: int = 100
+    max_body_bytes: int = 8 * 1024 * 1024  # 413 above this; a 1,000-comment ingest is ~1-3 MB
+    request_timeout_s: float = 60.0  # 503 for slower requests; 0 = off
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Comma-separated allowed origins; empty = CORS off"
+    )
+    log_format: Literal["json", "text"] = "json"
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
 
     def resolved_taxonomy_path(self) -> Path:
         return self.taxonomy_path or (self.models_dir / "topics" / "taxonomy.json")

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -84,12 +85,30 @@ class Overloaded(ServiceError):
         super().__init__(message, headers={"Retry-After": str(max(1, retry_after_s))})
 
 
+class RateLimited(ServiceError):
+    """Too many requests for one API key (or client address when keys are off)."""
+
+    status_code = 429
+    error_type = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_s: int = 1) -> None:
+        super().__init__(message, headers={"Retry-After": str(max(1, retry_after_s))})
+
+
 class NotReady(ServiceError):
     status_code = 503
     error_type = "not_ready"
 
     def __init__(self, message: str = "models are still loading") -> None:
         super().__init__(message, headers={"Retry-After": "5"})
+
+
+class ErrorResponse(BaseModel):
+    """The body of every error response (documented in OpenAPI for each declared error status)."""
+
+    error: str = Field(description="Human-readable message")
+    type: str = Field(description="Machine-readable kind, e.g. validation_error, unauthorized")
+    detail: list[dict[str, Any]] = Field(default_factory=list, description="Per-field details, if any")
 
 
 def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
