@@ -1,0 +1,213 @@
+"""Classify throughput and latency over HTTP, against a naive transformers pipeline, in one run.
+
+    python bench/classify.py --json OUT.json
+
+Starts the API as a subprocess on a free port (embedded default), then measures:
+- comments/s through POST /v1/classify with 8 concurrent clients over 2,000 realistic comments of 5-60 words;
+- single-comment p50 / p99 latency at low load (one client, one comment per request);
+- peak RSS of the server process;
+- comments/s of the same encoder through a transformers ``pipeline("feature-extraction")`` loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import print_table, realistic_comments  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(port: int, env_extra: dict[str, str], var_dir: Path) -> subprocess.Popen:
+    env = {**os.environ, "NLP_PORT": str(port), "NLP_VAR_DIR": str(var_dir), "NLP_LOG_LEVEL": "warning"}
+    env.update(env_extra)
+    proc = subprocess.Popen([sys.executable, "-m", "nlp_service.cli", "serve"], env=env)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    proc.kill()
+    raise SystemExit("server did not become ready")
+
+
+class PeakRss:
+    """Samples a process's RSS and reads the kernel's high-water mark."""
+
+    def __init__(self, pid: int) -> None:
+        self.proc = psutil.Process(pid)
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.peak = max(self.peak, self.proc.memory_info().rss)
+            except psutil.Error:
+                return
+            time.sleep(0.05)
+
+    def stop(self) -> float:
+        self._stop.set()
+        try:
+            for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    self.peak = max(self.peak, int(line.split()[1]) * 1024)
+        except OSError:
+            pass
+        return self.peak / 2**20
+
+
+def throughput(url: str, comments: list[str], clients: int, per_request: int) -> float:
+    chunks = [comments[i : i + per_request] for i in range(0, len(comments), per_request)]
+    lock = threading.Lock()
+    errors: list[str] = []
+
+    def worker() -> None:
+        with httpx.Client(timeout=120) as http:
+            while True:
+                with lock:
+                    if not chunks:
+                        return
+                    chunk = chunks.pop()
+                r = http.post(f"{url}/v1/classify", json={"texts": chunk})
+                if r.status_code != 200:
+                    errors.append(f"{r.status_code} {r.text[:200]}")
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - started
+    if errors:
+        raise SystemExit(f"{len(errors)} failed requests, first: {errors[0]}")
+    return len(comments) / elapsed
+
+
+def single_latency(url: str, comments: list[str], n: int) -> tuple[float, float]:
+    times = []
+    with httpx.Client(timeout=60) as http:
+        for text in comments[:10]:  # warm the connection and caches
+            http.post(f"{url}/v1/classify", json={"texts": [text]})
+        for text in comments[:n]:
+            t0 = time.perf_counter()
+            r = http.post(f"{url}/v1/classify", json={"texts": [text]})
+            times.append((time.perf_counter() - t0) * 1000)
+            assert r.status_code == 200, r.text
+            time.sleep(0.01)  # low load: one request at a time, with gaps
+    return float(np.percentile(times, 50)), float(np.percentile(times, 99))
+
+
+def pipeline_cps(comments: list[str], threads: int) -> float:
+    import torch
+    from transformers import pipeline
+
+    from nlp_service.config import Settings
+
+    torch.set_num_threads(threads)
+    extractor = pipeline("feature-extraction", model=Settings().encoder, framework="pt", device="cpu")
+    for text in comments[:10]:
+        extractor(text)
+    started = time.perf_counter()
+    for text in comments:
+        features = np.asarray(extractor(text, truncation=True)[0])
+        _ = features.mean(axis=0)  # mean pooling, as the service does
+    return len(comments) / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--json", type=Path, help="write the figures to this JSON file")
+    parser.add_argument("--comments", type=int, default=2000)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--per-request", type=int, default=16, help="comments per /v1/classify call")
+    parser.add_argument("--latency-requests", type=int, default=300)
+    parser.add_argument(
+        "--pipeline-comments", type=int, default=500, help="comments for the pipeline baseline"
+    )
+    parser.add_argument("--quantize", action="store_true", help="serve the int8 encoder")
+    args = parser.parse_args()
+
+    comments = realistic_comments(args.comments, seed=7)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {"NLP_QUANTIZE": "true" if args.quantize else "false"}
+        server = start_server(port, env, Path(tmp))
+        rss = PeakRss(server.pid)
+        try:
+            p50, p99 = single_latency(url, comments, args.latency_requests)
+            cps = throughput(url, comments, args.clients, args.per_request)
+            peak_mb = rss.stop()
+        finally:
+            server.terminate()
+            server.wait(30)
+    base = pipeline_cps(
+        comments[: args.pipeline_comments], threads=int(os.environ.get("NLP_TORCH_THREADS", 2))
+    )
+    figures = {
+        "classify_cps": round(cps, 1),
+        "pipeline_cps": round(base, 1),
+        "speedup": round(cps / base, 2),
+        "single_p50_ms": round(p50, 1),
+        "single_p99_ms": round(p99, 1),
+        "server_rss_mb": round(peak_mb, 1),
+        "comments": len(comments),
+        "clients": args.clients,
+        "per_request": args.per_request,
+        "quantized": args.quantize,
+    }
+    bars = {
+        "classify_cps": ">= 2.0 x pipeline_cps",
+        "single_p99_ms": "<= 30",
+        "server_rss_mb": "<= 1500",
+    }
+    ok = {
+        "classify_cps": cps >= 2 * base,
+        "single_p99_ms": p99 <= 30,
+        "server_rss_mb": peak_mb <= 1500,
+    }
+    print_table(
+        "classify benchmark",
+        [
+            (k, v, bars.get(k, ""), ("ok" if ok[k] else "MISSED") if k in ok else "")
+            for k, v in figures.items()
+        ],
+    )
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()

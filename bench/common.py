@@ -1,0 +1,26 @@
+"""Shared helpers of the benchmarks: realistic comment texts and a plain-text table."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+
+def realistic_comments(n: int, *, seed: int = 0) -> list[str]:
+    """``n`` customer comments of 5-60 words from the seeded demo generator."""
+    from nlp_service.demo.generator import generate_texts
+
+    return generate_texts(n, seed=seed, min_words=5, max_words=60)
+
+
+def print_table(
+    title: str, rows: Iterable[Sequence[object]], header: Sequence[str] = ("metric", "value", "bar", "")
+) -> None:
+    """Print rows as an aligned text table."""
+    rows = [tuple(str(c) for c in row) for row in rows]
+    header = tuple(header)
+    widths = [max(len(str(r[i])) for r in [header, *rows] if i < len(r)) for i in range(len(header))]
+    print(f"\n{title}")
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
+    print("  ".join("-" * w for w in widths))
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)))
