@@ -53,6 +53,15 @@ class Settings(BaseSettings):
     # Storage
     var_dir: Path = REPO_ROOT / "var"
     database_url: str | None = None  # default: sqlite file under var_dir
+    migrate_on_start: bool = True  # run Alembic migrations in the app's start-up
+
+    # Semantic search (vector index under <var_dir>/search/)
+    search_exact_max: int = 50_000  # exact IndexFlatIP up to this many vectors, HNSW above
+    search_hnsw_m: int = 32
+    search_hnsw_ef_construction: int = 80
+    search_hnsw_ef_search: int = 96
+    search_filter_first_max: int = 20_000  # filters matching <= this many comments are scored exactly
+    search_save_interval_s: float = 300.0  # persist the index this often when it changed; 0 = only at exit
 
     # Background worker (webhook delivery, alert detection)
     run_worker_in_process: bool = True  # embedded: run the worker inside the API process
