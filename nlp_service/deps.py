@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from nlp_service.config import Settings
+from nlp_service.db import session_scope
 from nlp_service.errors import UnsupportedMediaType
 from nlp_service.state import AppState
 
@@ -33,3 +37,23 @@ def require_json(request: Request) -> None:
 StateDep = Annotated[AppState, Depends(get_state)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 JsonBody = Depends(require_json)
+
+T = TypeVar("T")
+
+
+def get_db(request: Request) -> sessionmaker[Session]:
+    return request.app.state.nlp.require_db()
+
+
+DbDep = Annotated[sessionmaker[Session], Depends(get_db)]
+
+
+async def in_transaction(factory: sessionmaker[Session], fn: Callable[[Session], T]) -> T:
+    """Run ``fn(session)`` in one transaction on a worker thread (commit on success, roll back on error),
+    so that blocking database work never runs on the event loop. Views own transactions through this."""
+
+    def work() -> T:
+        with session_scope(factory) as session:
+            return fn(session)
+
+    return await run_in_threadpool(work)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from sqlalchemy.orm import Session, sessionmaker
+
 from nlp_service.config import Settings
 from nlp_service.errors import NotReady
 from nlp_service.metrics import Metrics
@@ -12,6 +14,7 @@ from nlp_service.metrics import Metrics
 if TYPE_CHECKING:
     from nlp_service.inference.batcher import MicroBatcher
     from nlp_service.inference.engine import Analysis, Engine
+    from nlp_service.search.service import SearchService
 
 
 @dataclass
@@ -22,9 +25,23 @@ class AppState:
     batcher: MicroBatcher[str, Analysis] | None = None
     ready: bool = False
     load_error: str | None = None
+    db: sessionmaker[Session] | None = None  # opened (and migrated) in the lifespan
+    search: SearchService | None = None  # vector + keyword search over stored comments
 
     def require_engine(self) -> tuple[Engine, MicroBatcher[str, Analysis]]:
         """The engine and batcher, or 503 while models are loading (or failed to load)."""
         if not self.ready or self.engine is None or self.batcher is None:
             raise NotReady(self.load_error or "models are still loading")
         return self.engine, self.batcher
+
+    def require_db(self) -> sessionmaker[Session]:
+        """The session factory, or 503 before the database is open."""
+        if self.db is None:
+            raise NotReady("the database is not open yet")
+        return self.db
+
+    def require_search(self) -> SearchService:
+        """The search service, or 503 before it is open."""
+        if self.search is None:
+            raise NotReady("the search index is not open yet")
+        return self.search
