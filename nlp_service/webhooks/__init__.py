@@ -1,0 +1,1 @@
+"""Alert webhooks: subscriptions, Standard Webhooks signing, durable outbox delivery."""
