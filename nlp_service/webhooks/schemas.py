@@ -1,0 +1,237 @@
+"""Webhook API schemas and the documented payloads of the events we send."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import AnyUrl, BaseModel, ConfigDict, Field, field_validator
+
+SCHEMA_VERSION = "2026-11-01"
+
+ALERT_EVENT_TYPES = ("alert.created", "alert.updated", "alert.resolved")
+EVENT_TYPES = (*ALERT_EVENT_TYPES, "webhook.ping", "webhook.disabled")
+SUBSCRIBABLE_EVENT_TYPES = (*ALERT_EVENT_TYPES, "webhook.disabled")  # ping goes to its target only
+SEVERITIES = ("low", "medium", "high", "critical")  # ascending
+
+EventType = Literal["alert.created", "alert.updated", "alert.resolved", "webhook.ping", "webhook.disabled"]
+SubscribableEventType = Literal["alert.created", "alert.updated", "alert.resolved", "webhook.disabled"]
+Severity = Literal["low", "medium", "high", "critical"]
+DeliveryStatus = Literal["pending", "in_flight", "delivered", "failed", "dead"]
+
+
+# --- Event payloads (what receivers get) -----------------------------------------------------------------
+
+
+class AlertExplanation(BaseModel):
+    """Why the alert fired (fields beyond these may be added; receivers should ignore unknown ones)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    summary: str | None = Field(None, description="One human-readable sentence")
+    baseline: float | None = Field(None, description="Expected count in the window")
+    observed: float | None = Field(None, description="Observed count in the window")
+    score: float | None = Field(None, description="Detector score")
+    sample_comment_ids: list[str] | None = None
+
+
+class AlertPayload(BaseModel):
+    """An alert as sent in ``data.alert`` (unknown extra fields may appear; ignore them)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    status: str = Field(description="open | resolved")
+    severity: Severity | str
+    topic_id: str | None = None
+    topic_label: str | None = None
+    segment: str | None = None
+    started_at: datetime | None = None
+    updated_at: datetime | None = None
+    resolved_at: datetime | None = None
+    explanation: AlertExplanation | None = None
+
+
+class AlertEventData(BaseModel):
+    alert: AlertPayload
+
+
+class PingEventData(BaseModel):
+    webhook_id: str
+    message: str = "ping"
+
+
+class WebhookDisabledData(BaseModel):
+    webhook_id: str
+    url: str
+    reason: str
+    disabled_at: datetime
+
+
+class WebhookEventEnvelope(BaseModel):
+    """The JSON body of every webhook request."""
+
+    id: str = Field(description="Event id; also the webhook-id header. Deduplicate on it.")
+    type: EventType
+    timestamp: datetime = Field(description="When the event happened (UTC, ISO 8601)")
+    version: str = Field(SCHEMA_VERSION, description="Payload schema version")
+    data: dict[str, Any] = Field(
+        description="alert.*: AlertEventData; webhook.ping: PingEventData; "
+        "webhook.disabled: WebhookDisabledData"
+    )
+
+
+class AlertEvent(WebhookEventEnvelope):
+    type: Literal["alert.created", "alert.updated", "alert.resolved"]  # type: ignore[assignment]
+    data: AlertEventData  # type: ignore[assignment]
+
+
+class PingEvent(WebhookEventEnvelope):
+    type: Literal["webhook.ping"]  # type: ignore[assignment]
+    data: PingEventData  # type: ignore[assignment]
+
+
+class WebhookDisabledEvent(WebhookEventEnvelope):
+    type: Literal["webhook.disabled"]  # type: ignore[assignment]
+    data: WebhookDisabledData  # type: ignore[assignment]
+
+
+# --- Subscriptions ------------------------------------------------------------------------------------------
+
+
+def _dedupe(values: list[str] | None) -> list[str] | None:
+    return None if values is None else list(dict.fromkeys(values))
+
+
+class WebhookFilters(BaseModel):
+    """Narrow alert events; an empty or missing filter matches everything. Other events ignore filters."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    topics: list[str] | None = Field(None, max_length=200, description="Topic ids")
+    segments: list[str] | None = Field(None, max_length=200)
+    min_severity: Severity | None = None
+
+    @field_validator("topics", "segments")
+    @classmethod
+    def _unique(cls, values: list[str] | None) -> list[str] | None:
+        return _dedupe(values)
+
+
+class CreateWebhookRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: AnyUrl = Field(description="http(s) endpoint; private and loopback targets are refused by default")
+    description: str = Field("", max_length=500)
+    event_types: list[SubscribableEventType] = Field(
+        default_factory=lambda: list(ALERT_EVENT_TYPES), min_length=1
+    )
+    filters: WebhookFilters = Field(default_factory=WebhookFilters)
+    enabled: bool = True
+
+    @field_validator("event_types")
+    @classmethod
+    def _unique(cls, values: list[str] | None) -> list[str] | None:
+        return _dedupe(values)
+
+
+class UpdateWebhookRequest(BaseModel):
+    """Fields to change; omitted ones stay. Enabling a disabled webhook clears its failure state."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: AnyUrl | None = None
+    description: str | None = Field(None, max_length=500)
+    event_types: list[SubscribableEventType] | None = Field(None, min_length=1)
+    filters: WebhookFilters | None = None
+    enabled: bool | None = None
+
+    @field_validator("event_types")
+    @classmethod
+    def _unique(cls, values: list[str] | None) -> list[str] | None:
+        return _dedupe(values)
+
+
+class WebhookPublic(BaseModel):
+    """A subscription as listed; the secret is never included."""
+
+    id: str
+    url: str
+    description: str
+    event_types: list[str]
+    filters: WebhookFilters
+    enabled: bool
+    disabled_reason: str | None = None
+    disabled_at: datetime | None = None
+    failing_since: datetime | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class CreateWebhookResponse(WebhookPublic):
+    secret: str = Field(description="Signing secret (whsec_...). Shown only once: store it now.")
+
+
+class ListWebhooksResponse(BaseModel):
+    items: list[WebhookPublic]
+
+
+class RotateSecretResponse(BaseModel):
+    secret: str = Field(description="The new signing secret, shown only once")
+    previous_secret_expires_at: datetime = Field(
+        description="Until then both secrets sign each message (two signatures in webhook-signature)"
+    )
+
+
+class PingResponse(BaseModel):
+    event_id: str
+    delivery_id: str
+
+
+# --- Deliveries ---------------------------------------------------------------------------------------------
+
+
+class AttemptPublic(BaseModel):
+    number: int
+    started_at: datetime
+    status_code: int | None
+    latency_ms: float
+    success: bool
+    error: str | None
+    response_snippet: str | None
+
+
+class DeliveryPublic(BaseModel):
+    id: str
+    webhook_id: str
+    event_id: str
+    event_type: str
+    status: DeliveryStatus
+    attempts: int
+    next_attempt_at: datetime | None
+    last_status_code: int | None
+    last_error: str | None
+    delivered_at: datetime | None
+    created_at: datetime
+    attempt_log: list[AttemptPublic] = Field(default_factory=list)
+
+
+class ListDeliveriesResponse(BaseModel):
+    items: list[DeliveryPublic]
+
+
+class RecoverRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    since: datetime = Field(description="Re-queue failed and dead deliveries created at or after this time")
+    until: datetime | None = Field(None, description="... and before this time (default: now)")
+
+    @field_validator("since", "until")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        """Naive times are taken as UTC."""
+        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+class RecoverResponse(BaseModel):
+    requeued: int

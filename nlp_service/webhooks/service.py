@@ -1,0 +1,348 @@
+"""Webhook subscriptions and the event outbox. Services flush, never commit: callers own the transaction."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic_core import to_jsonable_python
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from nlp_service.errors import Conflict, InvalidInput, NotFound
+from nlp_service.webhooks.safety import TargetPolicy, UnsafeTarget, resolve_target
+from nlp_service.webhooks.schemas import (
+    ALERT_EVENT_TYPES,
+    EVENT_TYPES,
+    SCHEMA_VERSION,
+    SEVERITIES,
+    CreateWebhookRequest,
+    UpdateWebhookRequest,
+    WebhookFilters,
+)
+from nlp_service.webhooks.signing import generate_secret
+from nlp_service.webhooks.tables import (
+    WebhookDelivery,
+    WebhookEvent,
+    WebhookSubscription,
+    utcnow,
+)
+
+log = logging.getLogger(__name__)
+
+RECOVERABLE = ("failed", "dead")
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex}"
+
+
+def check_url(url: str, policy: TargetPolicy) -> str:
+    """The URL if it is an allowed target, else :class:`InvalidInput` (422) naming the reason."""
+    try:
+        resolve_target(url, policy)
+    except UnsafeTarget as exc:
+        raise InvalidInput(
+            f"webhook URL refused: {exc}",
+            detail=[{"field": "url", "message": str(exc), "type": "unsafe_url"}],
+        ) from exc
+    return url
+
+
+# --- Subscriptions ------------------------------------------------------------------------------------------
+
+
+def get(*, db_session: Session, webhook_id: str) -> WebhookSubscription:
+    sub = db_session.get(WebhookSubscription, webhook_id)
+    if sub is None:
+        raise NotFound(f"webhook {webhook_id!r} not found")
+    return sub
+
+
+def get_all(*, db_session: Session, enabled: bool | None = None) -> Sequence[WebhookSubscription]:
+    query = select(WebhookSubscription).order_by(WebhookSubscription.created_at, WebhookSubscription.id)
+    if enabled is not None:
+        query = query.where(WebhookSubscription.enabled == enabled)
+    return db_session.scalars(query).all()
+
+
+def _apply_filters(sub: WebhookSubscription, filters: WebhookFilters) -> None:
+    sub.filter_topics = filters.topics or None
+    sub.filter_segments = filters.segments or None
+    sub.min_severity = filters.min_severity
+
+
+def create(
+    *, db_session: Session, request: CreateWebhookRequest, policy: TargetPolicy
+) -> tuple[WebhookSubscription, str]:
+    """A new subscription and its signing secret (the only time the secret is returned)."""
+    url = check_url(str(request.url), policy)
+    secret = generate_secret()
+    now = utcnow()
+    sub = WebhookSubscription(
+        id=new_id("wh"),
+        url=url,
+        description=request.description,
+        event_types=list(request.event_types),
+        enabled=request.enabled,
+        disabled_reason=None if request.enabled else "disabled by user",
+        disabled_at=None if request.enabled else now,
+        secret=secret,
+        created_at=now,
+        updated_at=now,
+    )
+    _apply_filters(sub, request.filters)
+    db_session.add(sub)
+    db_session.flush()
+    log.info("webhook %s created for %s", sub.id, url)
+    return sub, secret
+
+
+def update_subscription(
+    *, db_session: Session, webhook_id: str, request: UpdateWebhookRequest, policy: TargetPolicy
+) -> WebhookSubscription:
+    """Change the given fields. Re-enabling clears the failure state; disabling fails pending deliveries."""
+    sub = get(db_session=db_session, webhook_id=webhook_id)
+    changes = request.model_dump(exclude_unset=True)
+    if changes.get("url") is not None:
+        sub.url = check_url(str(request.url), policy)
+    if request.description is not None:
+        sub.description = request.description
+    if request.event_types is not None:
+        sub.event_types = list(request.event_types)
+    if request.filters is not None:
+        _apply_filters(sub, request.filters)
+    if request.enabled is True and not sub.enabled:
+        sub.enabled, sub.disabled_reason, sub.disabled_at, sub.failing_since = True, None, None, None
+    elif request.enabled is False and sub.enabled:
+        disable(db_session=db_session, subscription=sub, reason="disabled by user", notify=False)
+    sub.updated_at = utcnow()
+    db_session.flush()
+    return sub
+
+
+def delete(*, db_session: Session, webhook_id: str) -> None:
+    """Delete the subscription with its deliveries and attempts (events stay as a log)."""
+    sub = get(db_session=db_session, webhook_id=webhook_id)
+    db_session.execute(
+        WebhookDelivery.__table__.delete().where(WebhookDelivery.subscription_id == webhook_id)
+    )
+    db_session.delete(sub)
+    db_session.flush()
+
+
+def rotate_secret(
+    *, db_session: Session, webhook_id: str, grace_s: float
+) -> tuple[WebhookSubscription, str, datetime]:
+    """A new secret; the current one stays valid (and keeps signing) for ``grace_s`` seconds."""
+    sub = get(db_session=db_session, webhook_id=webhook_id)
+    new_secret = generate_secret()
+    expires = utcnow() + timedelta(seconds=grace_s)
+    sub.previous_secret, sub.previous_secret_expires_at = sub.secret, expires
+    sub.secret = new_secret
+    sub.updated_at = utcnow()
+    db_session.flush()
+    log.info("webhook %s secret rotated; previous valid until %s", sub.id, expires.isoformat())
+    return sub, new_secret, expires
+
+
+def disable(
+    *, db_session: Session, subscription: WebhookSubscription, reason: str, notify: bool = True
+) -> None:
+    """Disable a subscription, fail its pending deliveries and (if ``notify``) emit ``webhook.disabled``."""
+    now = utcnow()
+    subscription.enabled = False
+    subscription.disabled_reason = reason[:500]
+    subscription.disabled_at = now
+    subscription.updated_at = now
+    db_session.execute(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.subscription_id == subscription.id, WebhookDelivery.status == "pending")
+        .values(status="failed", last_error=f"webhook disabled: {reason}"[:500], updated_at=now)
+    )
+    db_session.flush()
+    log.warning("webhook %s disabled: %s", subscription.id, reason)
+    if notify:
+        data = {"webhook_id": subscription.id, "url": subscription.url, "reason": reason, "disabled_at": now}
+        enqueue_event(db_session=db_session, event_type="webhook.disabled", payload=data)
+
+
+# --- Events -------------------------------------------------------------------------------------------------
+
+
+def _severity_rank(severity: str | None) -> int:
+    return SEVERITIES.index(severity) if severity in SEVERITIES else -1
+
+
+def matches(
+    sub: WebhookSubscription,
+    event_type: str,
+    *,
+    topic_id: str | None = None,
+    segment: str | None = None,
+    severity: str | None = None,
+) -> bool:
+    """Whether an enabled subscription wants the event (filters apply to ``alert.*`` events only)."""
+    if not sub.enabled or event_type not in sub.event_types:
+        return False
+    if event_type not in ALERT_EVENT_TYPES:
+        return True
+    if sub.filter_topics and topic_id not in sub.filter_topics:
+        return False
+    if sub.filter_segments and segment not in sub.filter_segments:
+        return False
+    if sub.min_severity and _severity_rank(severity) < _severity_rank(sub.min_severity):
+        return False
+    return True
+
+
+def _event_body(event_id: str, event_type: str, created_at: datetime, data: dict[str, Any]) -> str:
+    envelope = {
+        "id": event_id,
+        "type": event_type,
+        "timestamp": created_at,
+        "version": SCHEMA_VERSION,
+        "data": data,
+    }
+    return json.dumps(to_jsonable_python(envelope), separators=(",", ":"), ensure_ascii=False)
+
+
+def _write_event(
+    db_session: Session, event_type: str, payload: dict[str, Any], targets: Sequence[WebhookSubscription]
+) -> tuple[WebhookEvent, list[WebhookDelivery]]:
+    now = utcnow()
+    event_id = new_id("evt")
+    event = WebhookEvent(
+        id=event_id, type=event_type, body=_event_body(event_id, event_type, now, payload), created_at=now
+    )
+    db_session.add(event)
+    deliveries = [
+        WebhookDelivery(
+            id=new_id("dlv"),
+            event_id=event_id,
+            subscription_id=sub.id,
+            event_type=event_type,
+            status="pending",
+            attempts=0,
+            round_start=0,
+            next_attempt_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+        for sub in targets
+    ]
+    db_session.add_all(deliveries)
+    db_session.flush()
+    return event, deliveries
+
+
+def enqueue_event(
+    *,
+    db_session: Session,
+    event_type: str,
+    payload: dict[str, Any],
+    topic_id: str | None = None,
+    segment: str | None = None,
+    severity: str | None = None,
+) -> list[WebhookDelivery]:
+    """Write one outbox row per enabled subscription that wants this event; call it inside your transaction.
+
+    ``payload`` becomes the event's ``data`` (for alerts: ``{"alert": {...}}``, see ``AlertEventData``); the
+    envelope (id, type, timestamp, version) is added here. ``topic_id``, ``segment`` and ``severity`` are
+    what subscription filters match against. The event is stored only if someone receives it, except
+    ``webhook.disabled``, always kept as a record. Returns the new deliveries (flushed, not committed).
+    """
+    if event_type not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {event_type!r}")
+    subs = db_session.scalars(select(WebhookSubscription).where(WebhookSubscription.enabled.is_(True))).all()
+    targets = [
+        s for s in subs if matches(s, event_type, topic_id=topic_id, segment=segment, severity=severity)
+    ]
+    if not targets and event_type != "webhook.disabled":
+        return []
+    _, deliveries = _write_event(db_session, event_type, payload, targets)
+    return deliveries
+
+
+def ping(*, db_session: Session, webhook_id: str) -> WebhookDelivery:
+    """Queue a ``webhook.ping`` to this subscription only."""
+    sub = get(db_session=db_session, webhook_id=webhook_id)
+    if not sub.enabled:
+        raise Conflict(f"webhook {webhook_id!r} is disabled; enable it first")
+    _, deliveries = _write_event(db_session, "webhook.ping", {"webhook_id": sub.id, "message": "ping"}, [sub])
+    return deliveries[0]
+
+
+# --- Deliveries ---------------------------------------------------------------------------------------------
+
+
+def get_deliveries(
+    *, db_session: Session, webhook_id: str, status: str | None = None, limit: int = 50
+) -> Sequence[WebhookDelivery]:
+    get(db_session=db_session, webhook_id=webhook_id)
+    query = (
+        select(WebhookDelivery)
+        .where(WebhookDelivery.subscription_id == webhook_id)
+        .order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id)
+        .limit(limit)
+    )
+    if status:
+        query = query.where(WebhookDelivery.status == status)
+    return db_session.scalars(query).all()
+
+
+def get_delivery(*, db_session: Session, delivery_id: str) -> WebhookDelivery:
+    delivery = db_session.get(WebhookDelivery, delivery_id)
+    if delivery is None:
+        raise NotFound(f"delivery {delivery_id!r} not found")
+    return delivery
+
+
+def _requeue_values(now: datetime) -> dict[str, Any]:
+    return {
+        "status": "pending",
+        "next_attempt_at": now,
+        "round_start": WebhookDelivery.attempts,
+        "claimed_by": None,
+        "claim_token": None,
+        "claimed_until": None,
+        "updated_at": now,
+    }
+
+
+def recover(*, db_session: Session, webhook_id: str, since: datetime, until: datetime | None = None) -> int:
+    """Re-queue the failed and dead deliveries created in [since, until), each with a full new schedule."""
+    sub = get(db_session=db_session, webhook_id=webhook_id)
+    if not sub.enabled:
+        raise Conflict(f"webhook {webhook_id!r} is disabled; enable it first")
+    now = utcnow()
+    result = db_session.execute(
+        update(WebhookDelivery)
+        .where(
+            WebhookDelivery.subscription_id == webhook_id,
+            WebhookDelivery.status.in_(RECOVERABLE),
+            WebhookDelivery.created_at >= since,
+            WebhookDelivery.created_at < (until or now + timedelta(seconds=1)),
+        )
+        .values(**_requeue_values(now))
+        .execution_options(synchronize_session=False)
+    )
+    db_session.flush()
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def retry_delivery(*, db_session: Session, delivery_id: str) -> WebhookDelivery:
+    """Send a delivery again (any status but in flight): a full new schedule, the same webhook-id."""
+    delivery = get_delivery(db_session=db_session, delivery_id=delivery_id)
+    if delivery.status == "in_flight":
+        raise Conflict(f"delivery {delivery_id!r} is being sent right now")
+    if not get(db_session=db_session, webhook_id=delivery.subscription_id).enabled:
+        raise Conflict(f"webhook {delivery.subscription_id!r} is disabled; enable it first")
+    for key, value in _requeue_values(utcnow()).items():
+        setattr(delivery, key, delivery.attempts if key == "round_start" else value)
+    db_session.flush()
+    return delivery
