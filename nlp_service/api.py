@@ -11,6 +11,8 @@ from nlp_service.classify.schemas import DEFAULT_INCLUDE, MAX_TEXT_CHARS, MAX_TE
 from nlp_service.classify.views import router as classify_router
 from nlp_service.deps import StateDep
 from nlp_service.errors import error_body
+from nlp_service.webhooks.views import document_webhooks
+from nlp_service.webhooks.views import router as webhooks_router
 
 ops_router = APIRouter(tags=["operations"])
 
@@ -68,4 +70,6 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(ops_router)
     v1 = APIRouter(prefix="/v1")
     v1.include_router(classify_router)
+    v1.include_router(webhooks_router)
     app.include_router(v1)
+    document_webhooks(app)

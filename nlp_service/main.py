@@ -57,6 +57,23 @@ async def start_engine(state: AppState, engine: Engine | None = None) -> None:
         log.exception("model loading failed")
 
 
+async def start_worker(state: AppState) -> None:
+    """Start the embedded background worker (webhook delivery, detection) if ``run_worker_in_process``."""
+    if not state.settings.run_worker_in_process:
+        return
+    from nlp_service.worker import Worker
+
+    state.worker = Worker(state.settings, sessionmaker=state.db)
+    await state.worker.start()
+
+
+async def stop_worker(state: AppState) -> None:
+    """Stop the embedded worker gracefully (in-flight webhook sends finish or go back to the queue)."""
+    if state.worker is not None:
+        await state.worker.stop()
+        state.worker = None
+
+
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
     """Build the FastAPI app. ``engine`` may be passed in (tests share one loaded engine)."""
     settings = settings or Settings()
@@ -65,10 +82,12 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         loader = asyncio.create_task(start_engine(state, engine))
+        await start_worker(state)
         try:
             yield
         finally:
             loader.cancel()
+            await stop_worker(state)
             if state.batcher is not None:
                 await state.batcher.stop()
 

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from nlp_service.inference.batcher import MicroBatcher
     from nlp_service.inference.engine import Analysis, Engine
     from nlp_service.search.service import SearchService
+    from nlp_service.worker import Worker
 
 
 @dataclass
@@ -25,6 +26,7 @@ class AppState:
     batcher: MicroBatcher[str, Analysis] | None = None
     ready: bool = False
     load_error: str | None = None
+    worker: Worker | None = None  # the embedded background worker, if run in-process
     db: sessionmaker[Session] | None = None  # opened (and migrated) in the lifespan
     search: SearchService | None = None  # vector + keyword search over stored comments
 

@@ -1,0 +1,1 @@
+"""Topic-volume anomaly detection (the "Discover" feature); the pure algorithms live in ``detectors``."""

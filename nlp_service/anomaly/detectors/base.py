@@ -1,0 +1,141 @@
+"""Shared data types and the detector contract.
+
+Every detector follows the ruptures convention: ``fit(series)`` learns from a series and returns
+``self``; ``predict()`` returns the detector's result (a tuple of result dataclasses).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+SpikeKind = Literal["spike", "drop"]
+ShiftKind = Literal["level_up", "level_down"]
+
+
+def to_epoch_seconds(timestamps: npt.ArrayLike) -> IntArray:
+    """Convert datetime64 values or numbers (epoch seconds) to int64 epoch seconds."""
+    arr = np.asarray(timestamps)
+    if np.issubdtype(arr.dtype, np.datetime64):
+        return arr.astype("datetime64[s]").astype(np.int64)
+    return np.asarray(arr, dtype=np.float64).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class Series:
+    """One regular time series of counts (e.g. comments per topic per bucket).
+
+    ``timestamps`` are int64 epoch seconds (bucket starts, strictly increasing, every step
+    ``bucket_seconds``); ``values`` are floats, ``NaN`` meaning "missing" (ignored by detectors).
+    """
+
+    timestamps: IntArray
+    values: FloatArray
+    bucket_seconds: int
+
+    def __post_init__(self) -> None:
+        if self.bucket_seconds <= 0:
+            raise ValueError("bucket_seconds must be positive")
+        if self.timestamps.shape != self.values.shape or self.values.ndim != 1:
+            raise ValueError("timestamps and values must be 1-D arrays of equal length")
+        if self.timestamps.size > 1 and np.any(np.diff(self.timestamps) != self.bucket_seconds):
+            raise ValueError("timestamps must be a regular grid; use Series.from_arrays to fill gaps")
+
+    @classmethod
+    def from_arrays(
+        cls,
+        timestamps: npt.ArrayLike,
+        values: npt.ArrayLike,
+        bucket_seconds: int,
+        *,
+        fill: float = 0.0,
+    ) -> Series:
+        """Build a regular series, sorting, snapping to buckets and filling missing buckets with ``fill``.
+
+        For comment counts a missing bucket means zero comments (the default); pass ``fill=nan``
+        when gaps are missing data. Duplicate buckets are summed.
+        """
+        ts = to_epoch_seconds(timestamps)
+        vals = np.asarray(values, dtype=np.float64)
+        if ts.shape != vals.shape or ts.ndim != 1:
+            raise ValueError("timestamps and values must be 1-D arrays of equal length")
+        if ts.size == 0:
+            return cls(np.zeros(0, np.int64), np.zeros(0), int(bucket_seconds))
+        bucket = ts // bucket_seconds
+        # keep the phase of the first timestamp so 5-minute buckets at :42:53 stay at :42:53
+        offset = int(ts.min() - bucket.min() * bucket_seconds)
+        bucket = (ts - offset) // bucket_seconds
+        start = int(bucket.min())
+        idx = bucket - start
+        n = int(idx.max()) + 1
+        out = np.full(n, fill, dtype=np.float64)
+        seen = np.zeros(n, dtype=bool)
+        seen[idx] = True
+        out[seen] = 0.0
+        np.add.at(out, idx, vals)
+        grid = (start + np.arange(n, dtype=np.int64)) * bucket_seconds + offset
+        return cls(grid, out, int(bucket_seconds))
+
+    def __len__(self) -> int:
+        return int(self.values.size)
+
+
+@dataclass(frozen=True)
+class ChangePoint:
+    """A level shift starting at ``index`` (first bucket of the new level)."""
+
+    index: int
+    timestamp: int
+    before_mean: float
+    after_mean: float
+    kind: ShiftKind
+
+
+@dataclass(frozen=True)
+class Spike:
+    """One anomalous bucket: ``observed`` against the seasonal ``expected`` count."""
+
+    index: int
+    timestamp: int
+    observed: float
+    expected: float
+    score: float
+    p_value: float
+    kind: SpikeKind
+
+
+class Detector(ABC):
+    """Base contract: ``fit(series) -> self`` then ``predict() -> tuple of results``."""
+
+    series_: Series | None = None
+
+    @abstractmethod
+    def fit(self, series: Series) -> Detector:
+        """Learn from ``series`` and return ``self``."""
+
+    @abstractmethod
+    def predict(self) -> tuple[ChangePoint, ...] | tuple[Spike, ...]:
+        """Return the anomalies found in the fitted series, sorted by index."""
+
+    def fit_predict(self, series: Series) -> tuple[ChangePoint, ...] | tuple[Spike, ...]:
+        """``fit(series).predict()``."""
+        return self.fit(series).predict()
+
+    def _fitted(self) -> Series:
+        if self.series_ is None:
+            raise RuntimeError(f"{type(self).__name__} is not fitted; call fit(series) first")
+        return self.series_
+
+
+def season_period(bucket_seconds: int, season_seconds: int | None) -> int:
+    """Number of buckets in one seasonal period (0 when there is no usable seasonality)."""
+    if not season_seconds or season_seconds % bucket_seconds or season_seconds // bucket_seconds < 2:
+        return 0
+    return season_seconds // bucket_seconds

@@ -1,0 +1,290 @@
+"""Online spike/drop detection against a seasonal, history-only baseline.
+
+Model, for every bucket ``t`` and using buckets ``< t`` only (no look-ahead):
+
+* seasonal expectation ``s[t]``: median of the same slot in the previous ``n_periods`` periods,
+  widened by ``neighbours`` adjacent slots on each side (more samples for fine buckets);
+  without usable seasonality, the median of the previous ``level_window`` buckets;
+* level correction: ``expected[t] = s[t] * median((x + 1) / (s + 1))`` over the previous
+  ``level_window`` buckets, so the baseline follows trend and level shifts within days;
+* counts are negative binomial with mean ``expected`` and variance ``mu + alpha * mu**2``; ``alpha``
+  comes from the previous ``dispersion_window`` buckets: a robust (MAD) estimate of the relative
+  residual variance minus its Poisson part (default), or a winsorised moment estimate
+  (``dispersion="moment"``, for bursty series); ``alpha = 0`` gives Poisson;
+* a bucket is a ``spike`` when ``P(X >= x) <= p_threshold``, ``x >= min_count``,
+  ``x - expected >= min_excess`` and ``x >= min_ratio * expected``; a ``drop`` mirrors this with
+  the lower tail and the guards applied to ``expected`` (only when ``directions`` allows it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+from scipy import stats
+
+from nlp_service.anomaly.detectors.base import Detector, FloatArray, Series, Spike, season_period
+
+Directions = Literal["both", "up", "down"]
+_MAD_TO_SD = 1.4826
+
+
+@dataclass(frozen=True)
+class SeasonalScores:
+    """Per-bucket output of the seasonal model for buckets ``[start, n)``."""
+
+    expected: FloatArray
+    alpha: FloatArray
+    p_upper: FloatArray
+    p_lower: FloatArray
+    z: FloatArray  # signed deviance residual (approximately N(0, 1) under the model)
+    guard_up: np.ndarray  # bool: the volume guards allow a spike here
+    guard_down: np.ndarray  # bool: the volume guards allow a drop here
+    p_threshold: float
+
+    @property
+    def spike(self) -> np.ndarray:
+        """Buckets passing every spike rule."""
+        return self.guard_up & (self.p_upper <= self.p_threshold)
+
+    @property
+    def drop(self) -> np.ndarray:
+        """Buckets passing every drop rule."""
+        return self.guard_down & (self.p_lower <= self.p_threshold)
+
+    def raw_score(self) -> FloatArray:
+        """``|z|`` where the volume guards allow that direction, ignoring ``p_threshold``, else 0.
+
+        The deviance residual ranks like the p-value but does not saturate when p underflows.
+        """
+        return np.where(
+            (self.guard_up & (self.z > 0)) | (self.guard_down & (self.z < 0)), np.abs(self.z), 0.0
+        )
+
+    @property
+    def score(self) -> FloatArray:
+        """``raw_score`` where a spike or drop was flagged, else 0."""
+        return np.where(self.spike | self.drop, self.raw_score(), 0.0)
+
+
+def _trailing(values: FloatArray, window: int, start: int) -> np.ndarray:
+    """Rows ``t in [start, n)`` holding ``values[t - window : t]`` (NaN before the series starts)."""
+    padded = np.concatenate([np.full(window, np.nan), values])
+    return sliding_window_view(padded[:-1], window)[start:]
+
+
+def _nanmedian_rows(rows: np.ndarray) -> FloatArray:
+    out = np.full(rows.shape[0], np.nan)
+    ok = ~np.all(np.isnan(rows), axis=1)
+    if ok.any():
+        out[ok] = np.nanmedian(rows[ok], axis=1)
+    return out
+
+
+def _trimmed_mean_rows(rows: np.ndarray, trim: float) -> FloatArray:
+    """Mean of each row's non-NaN values after dropping the ``trim`` fraction at both ends."""
+    srt = np.sort(rows, axis=1)  # NaNs sort last
+    k = np.sum(~np.isnan(rows), axis=1)
+    lo = np.floor(k * trim).astype(np.int64)
+    pos = np.arange(rows.shape[1])[None, :]
+    keep = (pos >= lo[:, None]) & (pos < (k - lo)[:, None])
+    cnt = keep.sum(axis=1)
+    total = np.where(keep, np.nan_to_num(srt), 0.0).sum(axis=1)
+    return np.where(cnt > 0, total / np.maximum(cnt, 1), np.nan)
+
+
+def _trailing_sum(values: FloatArray, window: int) -> FloatArray:
+    """``sum(values[t - window : t])`` for every ``t`` (NaN counted as 0)."""
+    c = np.concatenate([[0.0], np.cumsum(np.nan_to_num(values))])
+    t = np.arange(values.size)
+    return c[t] - c[np.maximum(t - window, 0)]
+
+
+class SeasonalSpikeDetector(Detector):
+    """Flag buckets far above (spikes) or below (drops) a seasonal negative-binomial baseline.
+
+    ``season_seconds`` is the seasonal period (a week by default; a day for hourly/5-minute data),
+    ignored when it is not a whole number (>= 2) of buckets. ``min_history`` buckets must precede a
+    bucket before it can be flagged.
+    """
+
+    def __init__(
+        self,
+        *,
+        season_seconds: int | None = 7 * 86400,
+        n_periods: int = 6,
+        neighbours: int = 0,
+        level_window: int = 14,
+        dispersion_window: int = 56,
+        p_threshold: float = 1e-4,
+        min_count: float = 10.0,
+        min_excess: float = 5.0,
+        min_ratio: float = 1.5,
+        min_history: int = 14,
+        trim: float = 0.2,
+        dispersion: Literal["robust", "moment"] = "robust",
+        dispersion_clip: float = 2.0,
+        directions: Directions = "both",
+    ) -> None:
+        if not 0 < p_threshold < 1:
+            raise ValueError("p_threshold must be in (0, 1)")
+        self.season_seconds = season_seconds
+        self.n_periods = n_periods
+        self.neighbours = neighbours
+        self.level_window = level_window
+        self.dispersion_window = dispersion_window
+        self.p_threshold = p_threshold
+        self.min_count = min_count
+        self.min_excess = min_excess
+        self.min_ratio = min_ratio
+        self.min_history = min_history
+        self.trim = trim
+        self.dispersion = dispersion
+        self.dispersion_clip = dispersion_clip
+        self.directions = directions
+        self.series_ = None
+        self.scores_: SeasonalScores | None = None
+        self.start_ = 0
+
+    def fit(self, series: Series, *, latest_only: bool = False) -> SeasonalSpikeDetector:
+        """Score every bucket as if streaming (or, with ``latest_only``, just enough for the newest)."""
+        self.series_ = series
+        n = len(series)
+        start = max(0, n - 1 - self.level_window - self.dispersion_window) if latest_only else 0
+        self.start_ = start
+        self.scores_ = self._score(series, start)
+        return self
+
+    def predict(self) -> tuple[Spike, ...]:
+        """All flagged buckets (spikes and drops), sorted by index."""
+        series = self._fitted()
+        sc = self.scores_
+        assert sc is not None
+        score = sc.score
+        out = []
+        for i in np.flatnonzero(sc.spike | sc.drop):
+            up = bool(sc.spike[i])
+            out.append(
+                Spike(
+                    index=int(i) + self.start_,
+                    timestamp=int(series.timestamps[i + self.start_]),
+                    observed=float(series.values[i + self.start_]),
+                    expected=float(sc.expected[i]),
+                    score=float(score[i]),
+                    p_value=float(sc.p_upper[i] if up else sc.p_lower[i]),
+                    kind="spike" if up else "drop",
+                )
+            )
+        return tuple(out)
+
+    def predict_latest(self) -> Spike | None:
+        """The newest bucket's anomaly, if any (what the always-on worker alerts on)."""
+        spikes = self.predict()
+        last = len(self._fitted()) - 1
+        return spikes[-1] if spikes and spikes[-1].index == last else None
+
+    def scores(self, *, gated: bool = True) -> FloatArray:
+        """Per-bucket score ``|z|`` over the whole series: of flagged buckets only when ``gated``,
+        else of every bucket the volume guards allow (for threshold sweeps such as NAB's)."""
+        series = self._fitted()
+        assert self.scores_ is not None
+        out = np.zeros(len(series))
+        out[self.start_ :] = self.scores_.score if gated else self.scores_.raw_score()
+        return out
+
+    # -- model -------------------------------------------------------------------------------
+    def _expected(self, x: FloatArray, start: int, bucket_seconds: int) -> FloatArray:
+        """History-only expected counts for buckets ``[start, n)``."""
+        n = x.size
+        period = season_period(bucket_seconds, self.season_seconds)
+        lw = max(1, self.level_window)
+        # compute the seasonal part for the level window too (the level correction needs it)
+        s_start = max(0, start - lw)
+        recent = _trimmed_mean_rows(_trailing(x, lw, s_start), self.trim)
+        seasonal = recent
+        if period and self.n_periods > 0:
+            h = min(self.neighbours, period - 1)
+            idx = np.arange(s_start, n)
+            lags = np.array([k * period - j for k in range(1, self.n_periods + 1) for j in range(-h, h + 1)])
+            src = idx[:, None] - lags[None, :]
+            vals = np.where(src >= 0, x[np.clip(src, 0, None)], np.nan)
+            seas = _trimmed_mean_rows(vals, self.trim)
+            seasonal = np.where(np.isnan(seas), recent, seas)
+            ratio = (x[s_start:] + 1.0) / (seasonal + 1.0)
+            level = _nanmedian_rows(_trailing(ratio, lw, 0))
+            level = np.where(np.isnan(level), 1.0, level)
+            seasonal = (seasonal + 1.0) * level - 1.0
+        return np.maximum(seasonal[start - s_start :], 0.0)
+
+    def _alpha(self, x: FloatArray, mu: FloatArray, start: int, dw: int) -> FloatArray:
+        """Overdispersion for buckets ``[start, n)`` of ``x`` from the ``dw`` buckets before each.
+
+        ``robust``: ``(1.4826 MAD(e))^2 - median(1 / mu)`` of relative residuals ``e = (x - mu) / mu``,
+        refreshed every ``dw // 8`` buckets (so earlier spikes do not mask later ones);
+        ``moment``: ``sum((x - mu)^2 - x) / sum(mu^2)`` with ``e`` winsorised at ``dispersion_clip``
+        (heavier-tailed, so bursty series alert less).
+        """
+        scale = np.maximum(mu, 1.0)
+        if self.dispersion == "moment":
+            c = self.dispersion_clip
+            resid = np.clip((x - mu) / scale, -c, c) * scale
+            num = _trailing_sum(resid**2 - x, dw)[start:]
+            den = _trailing_sum(mu**2, dw)[start:]
+            return np.where(den > 0, np.maximum(num, 0.0) / np.maximum(den, 1e-12), 0.0)
+        step = max(1, dw // 8)
+        idx = np.arange(start, x.size)
+        block = np.maximum((idx // step) * step, 0)
+        ub, inv = np.unique(block, return_inverse=True)
+        rel = _trailing((x - mu) / scale, dw, 0)[ub]
+        pois = _trailing(1.0 / scale, dw, 0)[ub]
+        med = _nanmedian_rows(rel)
+        mad = _nanmedian_rows(np.abs(rel - med[:, None]))
+        alpha = np.maximum((_MAD_TO_SD * mad) ** 2 - _nanmedian_rows(pois), 0.0)
+        return np.nan_to_num(alpha)[inv]
+
+    def _score(self, series: Series, start: int) -> SeasonalScores:
+        x = series.values
+        n = x.size
+        dw = max(2, self.dispersion_window)
+        e_start = max(0, start - dw - dw // 8)
+        mu_all = self._expected(x, e_start, series.bucket_seconds)
+        mu = mu_all[start - e_start :]
+        alpha = self._alpha(x[e_start:], mu_all, start - e_start, dw)
+
+        xs = x[start:]
+        valid = ~np.isnan(xs) & ~np.isnan(mu) & (np.arange(start, n) >= self.min_history)
+        xi = np.where(valid, np.round(xs), 0.0)
+        m = np.where(valid, np.maximum(mu, 1e-3), 1.0)
+        p_up, p_lo = _nb_tails(xi, m, alpha)
+        p_up = np.where(valid, p_up, 1.0)
+        p_lo = np.where(valid, p_lo, 1.0)
+        guard_up = valid & (xi >= self.min_count) & (xi - m >= self.min_excess) & (xi >= self.min_ratio * m)
+        guard_down = valid & (m >= self.min_count) & (m - xi >= self.min_excess) & (xi * self.min_ratio <= m)
+        if self.directions == "up":
+            guard_down[:] = False
+        elif self.directions == "down":
+            guard_up[:] = False
+        z = _nb_deviance_residual(xi, m, alpha)
+        return SeasonalScores(mu, alpha, p_up, p_lo, z, guard_up, guard_down, self.p_threshold)
+
+
+def _nb_tails(x: FloatArray, mu: FloatArray, alpha: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """``P(X >= x)`` and ``P(X <= x)`` for NB(mean ``mu``, var ``mu + alpha mu^2``); Poisson if alpha=0."""
+    pois = alpha < 1e-8
+    r = 1.0 / np.where(pois, 1.0, alpha)
+    p = r / (r + mu)
+    up = np.where(pois, stats.poisson.sf(x - 1, mu), stats.nbinom.sf(x - 1, r, p))
+    lo = np.where(pois, stats.poisson.cdf(x, mu), stats.nbinom.cdf(x, r, p))
+    return up, lo
+
+
+def _nb_deviance_residual(x: FloatArray, mu: FloatArray, alpha: FloatArray) -> FloatArray:
+    """Signed square root of the NB (Poisson when ``alpha = 0``) unit deviance of ``x`` given ``mu``."""
+    xlogx = np.where(x > 0, x * np.log(np.maximum(x, 1e-12) / mu), 0.0)
+    pois = alpha < 1e-8
+    r = 1.0 / np.where(pois, 1.0, alpha)
+    nb_tail = (x + r) * np.log((x + r) / (mu + r))
+    dev = 2.0 * np.where(pois, xlogx - (x - mu), xlogx - nb_tail)
+    return np.sign(x - mu) * np.sqrt(np.maximum(dev, 0.0))

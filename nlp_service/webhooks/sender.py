@@ -1,0 +1,136 @@
+"""Sign and POST one webhook message: SSRF check at send time, no redirects, a timeout, a capped read."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+import httpx
+
+from nlp_service import __version__
+from nlp_service.webhooks.safety import (
+    TargetPolicy,
+    UnsafeTarget,
+    host_header,
+    pinned_url,
+    resolve_target_async,
+)
+from nlp_service.webhooks.signing import sign_headers
+
+USER_AGENT = f"nlp-service-webhooks/{__version__}"
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """The outcome of one attempt."""
+
+    status_code: int | None
+    latency_ms: float
+    error: str | None = None
+    snippet: str | None = None
+    retry_after_s: float | None = None
+
+    @property
+    def success(self) -> bool:
+        return self.error is None and self.status_code is not None and 200 <= self.status_code < 300
+
+    @property
+    def gone(self) -> bool:
+        return self.status_code == 410
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+class Sender:
+    """Sends signed messages over one shared ``httpx.AsyncClient`` (connection pooling)."""
+
+    def __init__(
+        self,
+        *,
+        timeout_s: float = 15.0,
+        policy: TargetPolicy | None = None,
+        snippet_bytes: int = 4096,
+        max_connections: int = 100,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.timeout_s = timeout_s
+        self.policy = policy or TargetPolicy()
+        self.snippet_bytes = snippet_bytes
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout_s),
+            follow_redirects=False,
+            trust_env=False,
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            transport=transport,
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def send(self, *, url: str, msg_id: str, body: bytes, secrets: list[str]) -> SendResult:
+        """One attempt: resolve and check the target, sign, POST to the checked address, read <= N bytes."""
+        started = time.perf_counter()
+
+        def elapsed() -> float:
+            return round((time.perf_counter() - started) * 1000, 2)
+
+        try:
+            target = await resolve_target_async(url, self.policy)
+        except UnsafeTarget as exc:
+            return SendResult(None, elapsed(), error=f"target refused: {exc}")
+        headers = {
+            "content-type": "application/json",
+            "user-agent": USER_AGENT,
+            "host": host_header(target),
+            **sign_headers(secrets, msg_id, body),
+        }
+        extensions = {"sni_hostname": target.hostname} if target.url.scheme == "https" else {}
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                request = self._client.build_request(
+                    "POST", pinned_url(target), content=body, headers=headers, extensions=extensions
+                )
+                response = await self._client.send(request, stream=True)
+                try:
+                    snippet = await self._read_snippet(response)
+                finally:
+                    await response.aclose()
+        except TimeoutError:
+            return SendResult(None, elapsed(), error=f"timed out after {self.timeout_s:g}s")
+        except httpx.TimeoutException as exc:
+            return SendResult(None, elapsed(), error=f"timed out ({type(exc).__name__})")
+        except httpx.HTTPError as exc:
+            return SendResult(None, elapsed(), error=f"{type(exc).__name__}: {exc}"[:500])
+        code = response.status_code
+        error = None
+        if 300 <= code < 400:
+            error = f"redirect ({code}) to {response.headers.get('location', '?')!r} not followed"[:500]
+        elif not 200 <= code < 300:
+            error = f"HTTP {code}"
+        retry_after = parse_retry_after(response.headers.get("retry-after")) if code in (429, 503) else None
+        return SendResult(code, elapsed(), error=error, snippet=snippet, retry_after_s=retry_after)
+
+    async def _read_snippet(self, response: httpx.Response) -> str:
+        buf = bytearray()
+        async for chunk in response.aiter_bytes():
+            buf.extend(chunk)
+            if len(buf) >= self.snippet_bytes:
+                break
+        return bytes(buf[: self.snippet_bytes]).decode("utf-8", errors="replace")
