@@ -1,0 +1,173 @@
+"""Request and response models of ``/v1/comments`` and the filters shared with search and insights."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictStr,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from nlp_service.classify.schemas import CommentText, EmotionOut, SentimentOut, TopicOut
+
+MAX_COMMENTS = 1000
+MAX_ATTRIBUTES = 50
+
+Name = Annotated[StrictStr, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
+CommentId = Annotated[StrictStr, StringConstraints(min_length=1, max_length=200, pattern=r"^\S(.*\S)?$")]
+AttrKey = Annotated[StrictStr, StringConstraints(min_length=1, max_length=100)]
+AttrValue = Annotated[StrictStr, StringConstraints(max_length=500)]
+SentimentLabel = Literal["negative", "neutral", "positive"]
+
+
+class CommentIn(BaseModel):
+    """One comment as the client sends it."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "survey-2024-000123",
+                    "text": "I was charged tax on the full price instead of the sale price.",
+                    "created_at": "2024-03-12T09:30:00+01:00",
+                    "source": "survey",
+                    "touchpoint": "checkout",
+                    "region": "eu-west",
+                    "nps": 3,
+                    "attributes": {"plan": "pro"},
+                }
+            ]
+        },
+    )
+
+    id: CommentId = Field(description="The client's unique id of the comment (idempotency key)")
+    text: CommentText
+    created_at: AwareDatetime = Field(description="ISO 8601 with a time zone")
+    source: Name = Field(description="survey, email, chat, review, social, ...")
+    touchpoint: Name | None = None
+    region: Name | None = None
+    nps: int | None = Field(default=None, ge=0, le=10, strict=True)
+    csat: float | None = Field(default=None, ge=0, le=10, description="Satisfaction score (e.g. 1-5)")
+    customer_id: Annotated[StrictStr, StringConstraints(min_length=1, max_length=200)] | None = None
+    attributes: dict[AttrKey, AttrValue] = Field(default_factory=dict, max_length=MAX_ATTRIBUTES)
+
+
+class IngestRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    comments: list[CommentIn] = Field(min_length=1, max_length=MAX_COMMENTS)
+
+
+class IngestItem(BaseModel):
+    index: int
+    id: str
+    status: Literal["created", "existing"]
+
+
+class IngestResponse(BaseModel):
+    created: int
+    existing: int
+    results: list[IngestItem]
+
+
+class AnalysisOut(BaseModel):
+    sentiment: SentimentOut
+    emotion: EmotionOut
+    topics: list[TopicOut]
+    truncated: bool
+    model_versions: dict[str, str]
+
+
+class CommentOut(BaseModel):
+    id: str
+    text: str
+    created_at: datetime
+    source: str
+    touchpoint: str | None
+    region: str | None
+    nps: int | None
+    csat: float | None
+    customer_id: str | None
+    attributes: dict[str, str]
+    ingested_at: datetime
+    analysis: AnalysisOut
+
+
+class CommentPage(BaseModel):
+    comments: list[CommentOut]
+    next_cursor: str | None = Field(description="Pass as ``cursor`` to get the next page; null at the end")
+
+
+def _listify(value: object) -> object:
+    if isinstance(value, str):
+        return [value]
+    return value
+
+
+class CommentFilter(BaseModel):
+    """Filters shared by listing, search and insights. Lists mean "any of"; all fields combine with AND."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start: AwareDatetime | None = Field(default=None, description="created_at >= start (with a time zone)")
+    end: AwareDatetime | None = Field(default=None, description="created_at < end (with a time zone)")
+    topic: list[Name] | None = None
+    sentiment: list[SentimentLabel] | None = None
+    source: list[Name] | None = None
+    touchpoint: list[Name] | None = None
+    region: list[Name] | None = None
+    nps_min: int | None = Field(default=None, ge=0, le=10)
+    nps_max: int | None = Field(default=None, ge=0, le=10)
+    attributes: dict[AttrKey, AttrValue] | None = Field(default=None, description="attribute equality")
+
+    @field_validator("topic", "sentiment", "source", "touchpoint", "region", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        return _listify(value)
+
+    @model_validator(mode="after")
+    def _ranges(self) -> CommentFilter:
+        if self.start and self.end and self.start >= self.end:
+            raise ValueError("start must be before end")
+        if self.nps_min is not None and self.nps_max is not None and self.nps_min > self.nps_max:
+            raise ValueError("nps_min must be <= nps_max")
+        return self
+
+    def is_empty(self) -> bool:
+        return not any(v not in (None, [], {}) for v in self.model_dump().values())
+
+
+class ListQuery(BaseModel):
+    """Query parameters of ``GET /v1/comments``; ``attr=key:value`` (repeatable) filters on attributes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start: AwareDatetime | None = None
+    end: AwareDatetime | None = None
+    topic: list[Name] | None = None
+    sentiment: list[SentimentLabel] | None = None
+    source: list[Name] | None = None
+    touchpoint: list[Name] | None = None
+    region: list[Name] | None = None
+    nps_min: int | None = Field(default=None, ge=0, le=10)
+    nps_max: int | None = Field(default=None, ge=0, le=10)
+    attr: list[Annotated[str, StringConstraints(pattern=r"^[^:]+:.*$")]] | None = Field(
+        default=None, description="attribute filter 'key:value' (repeatable)"
+    )
+    limit: int = Field(default=50, ge=1, le=500)
+    cursor: str | None = None
+
+    def to_filter(self) -> CommentFilter:
+        data = self.model_dump(exclude={"attr", "limit", "cursor"})
+        if self.attr:
+            data["attributes"] = dict(item.split(":", 1) for item in self.attr)
+        return CommentFilter.model_validate(data)

@@ -1,0 +1,609 @@
+"""Comment storage: idempotent insert with predictions and topic counts, reads, listing, deletion.
+
+Every function takes the session keyword-only and never commits (the caller owns the transaction).
+Analysis happens before the write transaction; :func:`create_many` only writes.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from nlp_service.classify.schemas import EmotionLabel, EmotionOut, SentimentOut, TopicOut
+from nlp_service.classify.service import build_result
+from nlp_service.comments.schemas import AnalysisOut, CommentFilter, CommentIn, CommentOut, CommentPage
+from nlp_service.comments.tables import (
+    ALL_SEGMENT,
+    ALL_TOPICS,
+    BUCKETS,
+    SEGMENTS,
+    Comment,
+    CommentAttribute,
+    CommentTerm,
+    CommentTopic,
+    Prediction,
+    TopicCount,
+)
+from nlp_service.errors import Conflict, InvalidInput, NotFound
+from nlp_service.inference.engine import Analysis
+
+CHUNK = 200  # rows per multi-row INSERT (keeps bound parameters far below SQLite/PostgreSQL limits)
+
+
+# -- idempotency ---------------------------------------------------------------------------------------
+def payload_hash(comment: CommentIn) -> str:
+    """sha256 of the comment's canonical JSON (created_at in UTC, keys sorted)."""
+    data = comment.model_dump(mode="python")
+    data["created_at"] = comment.created_at.astimezone(UTC).isoformat()
+    canonical = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _conflict(items: list[tuple[int, str]]) -> Conflict:
+    detail = [
+        {
+            "index": index,
+            "field": f"comments[{index}].id",
+            "message": f"comment {cid!r} already exists with a different payload",
+            "type": "id_conflict",
+        }
+        for index, cid in items
+    ]
+    return Conflict(f"{len(items)} comment id(s) already exist with a different payload", detail=detail)
+
+
+def find_known(*, db_session: Session, comments: Sequence[CommentIn], hashes: Sequence[str]) -> set[int]:
+    """Indexes of comments already stored with the same payload; raises ``Conflict`` if a payload differs."""
+    stored: dict[str, str] = {}
+    ids = [c.id for c in comments]
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start : start + CHUNK]
+        rows = db_session.execute(select(Comment.id, Comment.payload_hash).where(Comment.id.in_(chunk)))
+        stored.update((cid, digest) for cid, digest in rows)
+    clashes = [(i, c.id) for i, c in enumerate(comments) if c.id in stored and stored[c.id] != hashes[i]]
+    if clashes:
+        raise _conflict(clashes)
+    return {i for i, c in enumerate(comments) if c.id in stored}
+
+
+# -- writing -------------------------------------------------------------------------------------------
+@dataclass
+class Created:
+    """What one committed ingest added: for the vector index and keyword statistics."""
+
+    row_ids: list[int] = field(default_factory=list)
+    embeddings: list[np.ndarray] = field(default_factory=list)
+    existing: set[int] = field(default_factory=set)  # request indexes found already stored
+
+
+def _dialect_insert(db_session: Session, table: Any) -> Any:
+    if db_session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
+def bucket_start(ts: datetime, bucket: str) -> datetime:
+    """Start (UTC) of the hour or day bucket holding ``ts``."""
+    ts = ts.astimezone(UTC)
+    if bucket == "hour":
+        return ts.replace(minute=0, second=0, microsecond=0)
+    if bucket == "day":
+        return ts.replace(hour=0, minute=0, second=0, microsecond=0)
+    raise ValueError(f"unknown bucket {bucket!r}")
+
+
+def _count_keys(
+    topic_ids: Sequence[str], created_at: datetime, segments: dict[str, str | None]
+) -> list[tuple[str, str, datetime, str, str]]:
+    keys = []
+    for bucket in BUCKETS:
+        start = bucket_start(created_at, bucket)
+        for topic in (ALL_TOPICS, *topic_ids):
+            keys.append((topic, bucket, start, ALL_SEGMENT, ALL_SEGMENT))
+            for seg in SEGMENTS:
+                value = segments.get(seg)
+                if value is not None:
+                    keys.append((topic, bucket, start, seg, value))
+    return keys
+
+
+def _add_counts(db_session: Session, counts: dict[tuple, list[int]]) -> None:
+    """Upsert ``count += n`` for each series key, in a fixed key order (no deadlocks between writers)."""
+    if not counts:
+        return
+    rows = [
+        {
+            "topic_id": k[0],
+            "bucket": k[1],
+            "bucket_start": k[2],
+            "segment": k[3],
+            "segment_value": k[4],
+            "count": n,
+            "negative": neg,
+        }
+        for k, (n, neg) in sorted(
+            counts.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2], kv[0][3], kv[0][4])
+        )
+    ]
+    stmt = _dialect_insert(db_session, TopicCount)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["topic_id", "bucket", "segment", "segment_value", "bucket_start"],
+        set_={
+            "count": TopicCount.count + stmt.excluded.count,
+            "negative": TopicCount.negative + stmt.excluded.negative,
+        },
+    )
+    for start in range(0, len(rows), CHUNK):
+        db_session.execute(stmt, rows[start : start + CHUNK])
+
+
+def prediction_row(analysis: Analysis) -> dict[str, Any]:
+    """The ``predictions`` columns from one analysis, shaped by the same code as ``/v1/classify``."""
+    result = build_result(0, analysis, ("sentiment", "emotion", "topics"))
+    assert result.sentiment and result.emotion and result.topics is not None
+    emotion = result.emotion
+    return {
+        "sentiment_label": result.sentiment.label,
+        "sentiment_score": result.sentiment.score,
+        "sentiment_probs": result.sentiment.probabilities,
+        "emotion_labels": [e.model_dump() for e in emotion.labels],
+        "emotion_probs": emotion.probabilities,
+        "dominant_emotion": emotion.dominant,
+        "intensity": emotion.intensity,
+        "intensities": emotion.intensities,
+        "valence": emotion.valence,
+        "arousal": emotion.arousal,
+        "topics": [t.model_dump() for t in result.topics],
+        "truncated": bool(analysis.truncated),
+        "embedding": np.asarray(analysis.embedding, dtype=np.float32).tobytes(),
+        "model_versions": dict(analysis.models.versions),
+    }
+
+
+def create_many(
+    *,
+    db_session: Session,
+    comments: Sequence[CommentIn],
+    hashes: Sequence[str],
+    analyses: Sequence[Analysis],
+    terms: Sequence[Counter[str]],
+) -> Created:
+    """Insert comments with predictions, topics, attributes, terms and topic counts.
+
+    Ids inserted concurrently by another transaction are detected through ``ON CONFLICT DO NOTHING``: same
+    payload -> reported as existing, different payload -> ``Conflict`` (the caller rolls back everything).
+    """
+    now = datetime.now(UTC)
+    order = sorted(range(len(comments)), key=lambda i: comments[i].id)  # fixed lock order
+    row_of: dict[str, int] = {}
+    for start in range(0, len(order), CHUNK):
+        chunk = [comments[i] for i in order[start : start + CHUNK]]
+        values = [
+            {
+                "id": c.id,
+                "text": c.text,
+                "created_at": c.created_at,
+                "source": c.source,
+                "touchpoint": c.touchpoint,
+                "region": c.region,
+                "nps": c.nps,
+                "csat": c.csat,
+                "customer_id": c.customer_id,
+                "attributes": dict(c.attributes),
+                "payload_hash": hashes[order[start + j]],
+                "ingested_at": now,
+            }
+            for j, c in enumerate(chunk)
+        ]
+        stmt = (
+            _dialect_insert(db_session, Comment)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=["id"])
+            .returning(Comment.row_id, Comment.id)
+        )
+        row_of.update({cid: rid for rid, cid in db_session.execute(stmt)})
+
+    created = Created()
+    raced = [i for i, c in enumerate(comments) if c.id not in row_of]
+    if raced:  # stored by a concurrent request since find_known()
+        created.existing = find_known(
+            db_session=db_session, comments=[comments[i] for i in raced], hashes=[hashes[i] for i in raced]
+        )
+        created.existing = {raced[j] for j in created.existing}
+
+    predictions, topics, attributes, postings = [], [], [], []
+    counts: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
+    for i, comment in enumerate(comments):
+        row_id = row_of.get(comment.id)
+        if row_id is None:
+            continue
+        analysis = analyses[i]
+        row = prediction_row(analysis)
+        row["row_id"] = row_id
+        row["n_terms"] = int(sum(terms[i].values()))
+        predictions.append(row)
+        best: dict[str, float] = {}
+        for t in row["topics"]:
+            best[t["id"]] = max(best.get(t["id"], -1.0), t["score"])
+        topics.extend({"row_id": row_id, "topic_id": tid, "score": score} for tid, score in best.items())
+        attributes.extend({"row_id": row_id, "key": k, "value": v} for k, v in comment.attributes.items())
+        postings.extend({"row_id": row_id, "term": t, "tf": n} for t, n in terms[i].items())
+        negative = int(row["sentiment_label"] == "negative")
+        segments = {"region": comment.region, "source": comment.source, "touchpoint": comment.touchpoint}
+        for key in _count_keys(list(best), comment.created_at, segments):
+            counts[key][0] += 1
+            counts[key][1] += negative
+        created.row_ids.append(row_id)
+        created.embeddings.append(np.asarray(analysis.embedding, dtype=np.float32))
+
+    for table, rows in (
+        (Prediction, predictions),
+        (CommentTopic, topics),
+        (CommentAttribute, attributes),
+        (CommentTerm, postings),
+    ):
+        for start in range(0, len(rows), CHUNK * 5):
+            db_session.execute(_dialect_insert(db_session, table), rows[start : start + CHUNK * 5])
+    _add_counts(db_session, counts)
+    db_session.flush()
+    return created
+
+
+def delete(*, db_session: Session, comment_id: str) -> int:
+    """Delete a comment (and, by cascade, its predictions, topics, attributes, terms); decrement its topic
+    counts. Returns its row id; ``NotFound`` if unknown."""
+    row = db_session.execute(
+        select(Comment, Prediction.sentiment_label)
+        .join(Prediction, Prediction.row_id == Comment.row_id)
+        .where(Comment.id == comment_id)
+        .with_for_update()
+    ).first()
+    if row is None:
+        raise NotFound(f"comment {comment_id!r} not found", detail=[{"field": "id", "message": "unknown id"}])
+    comment, label = row
+    topic_ids = list(
+        db_session.scalars(select(CommentTopic.topic_id).where(CommentTopic.row_id == comment.row_id))
+    )
+    negative = int(label == "negative")
+    segments = {"region": comment.region, "source": comment.source, "touchpoint": comment.touchpoint}
+    for topic, bucket, start, seg, value in sorted(_count_keys(topic_ids, comment.created_at, segments)):
+        db_session.execute(
+            update(TopicCount)
+            .where(
+                TopicCount.topic_id == topic,
+                TopicCount.bucket == bucket,
+                TopicCount.segment == seg,
+                TopicCount.segment_value == value,
+                TopicCount.bucket_start == start,
+            )
+            .values(count=TopicCount.count - 1, negative=TopicCount.negative - negative)
+        )
+    row_id = comment.row_id
+    for table in (CommentTerm, CommentAttribute, CommentTopic, Prediction):  # explicit: SQLite FKs may be off
+        db_session.execute(sa.delete(table).where(table.row_id == row_id))
+    db_session.execute(sa.delete(Comment).where(Comment.row_id == row_id))
+    db_session.flush()
+    return row_id
+
+
+# -- reading -------------------------------------------------------------------------------------------
+def filter_conditions(filters: CommentFilter | None) -> list[ColumnElement[bool]]:
+    """SQL conditions for a filter, over ``comments`` joined with ``predictions``."""
+    if filters is None:
+        return []
+    cond: list[ColumnElement[bool]] = []
+    if filters.start is not None:
+        cond.append(Comment.created_at >= filters.start)
+    if filters.end is not None:
+        cond.append(Comment.created_at < filters.end)
+    for name in ("source", "touchpoint", "region"):
+        values = getattr(filters, name)
+        if values:
+            cond.append(getattr(Comment, name).in_(values))
+    if filters.sentiment:
+        cond.append(Prediction.sentiment_label.in_(filters.sentiment))
+    if filters.nps_min is not None:
+        cond.append(Comment.nps >= filters.nps_min)
+    if filters.nps_max is not None:
+        cond.append(Comment.nps <= filters.nps_max)
+    if filters.topic:
+        cond.append(
+            exists().where(CommentTopic.row_id == Comment.row_id, CommentTopic.topic_id.in_(filters.topic))
+        )
+    for key, value in (filters.attributes or {}).items():
+        cond.append(
+            exists().where(
+                CommentAttribute.row_id == Comment.row_id,
+                CommentAttribute.key == key,
+                CommentAttribute.value == value,
+            )
+        )
+    return cond
+
+
+def to_out(comment: Comment, pred: Prediction) -> CommentOut:
+    sentiment = SentimentOut(
+        label=pred.sentiment_label,  # type: ignore[arg-type]
+        score=pred.sentiment_score,
+        probabilities=pred.sentiment_probs,
+    )
+    emotion = EmotionOut(
+        labels=[EmotionLabel(**e) for e in pred.emotion_labels],
+        probabilities=pred.emotion_probs,
+        dominant=pred.dominant_emotion,
+        intensity=pred.intensity,
+        intensities=pred.intensities,
+        valence=pred.valence,
+        arousal=pred.arousal,
+    )
+    return CommentOut(
+        id=comment.id,
+        text=comment.text,
+        created_at=comment.created_at,
+        source=comment.source,
+        touchpoint=comment.touchpoint,
+        region=comment.region,
+        nps=comment.nps,
+        csat=comment.csat,
+        customer_id=comment.customer_id,
+        attributes=comment.attributes or {},
+        ingested_at=comment.ingested_at,
+        analysis=AnalysisOut(
+            sentiment=sentiment,
+            emotion=emotion,
+            topics=[TopicOut(**t) for t in pred.topics],
+            truncated=pred.truncated,
+            model_versions=pred.model_versions,
+        ),
+    )
+
+
+def get(*, db_session: Session, comment_id: str) -> CommentOut:
+    """One stored comment with its analysis; ``NotFound`` if unknown."""
+    row = db_session.execute(
+        select(Comment, Prediction)
+        .join(Prediction, Prediction.row_id == Comment.row_id)
+        .where(Comment.id == comment_id)
+    ).first()
+    if row is None:
+        raise NotFound(f"comment {comment_id!r} not found", detail=[{"field": "id", "message": "unknown id"}])
+    return to_out(*row)
+
+
+def get_by_row_ids(
+    *, db_session: Session, row_ids: Sequence[int], filters: CommentFilter | None = None
+) -> dict[int, tuple[Comment, Prediction]]:
+    """Stored comments among ``row_ids`` that pass ``filters``, keyed by row id."""
+    out: dict[int, tuple[Comment, Prediction]] = {}
+    ids = list(dict.fromkeys(int(r) for r in row_ids))
+    cond = filter_conditions(filters)
+    for start in range(0, len(ids), 1000):
+        chunk = ids[start : start + 1000]
+        stmt = (
+            select(Comment, Prediction)
+            .join(Prediction, Prediction.row_id == Comment.row_id)
+            .where(Comment.row_id.in_(chunk), *cond)
+        )
+        for comment, pred in db_session.execute(stmt):
+            out[comment.row_id] = (comment, pred)
+    return out
+
+
+def _encode_cursor(created_at: datetime, row_id: int) -> str:
+    raw = json.dumps([created_at.astimezone(UTC).isoformat(), row_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        ts, row_id = json.loads(raw)
+        when = datetime.fromisoformat(ts)
+        if when.tzinfo is None or not isinstance(row_id, int):
+            raise ValueError
+        return when, row_id
+    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError) as exc:
+        raise InvalidInput(
+            "cursor is malformed",
+            detail=[{"field": "cursor", "message": "not a cursor from a previous page"}],
+        ) from exc
+
+
+def get_all(
+    *, db_session: Session, filters: CommentFilter | None, limit: int = 50, cursor: str | None = None
+) -> CommentPage:
+    """Comments matching ``filters``, newest first, ``limit`` per page, keyset-paginated."""
+    cond = filter_conditions(filters)
+    if cursor:
+        when, row_id = _decode_cursor(cursor)
+        cond.append(or_(Comment.created_at < when, and_(Comment.created_at == when, Comment.row_id < row_id)))
+    stmt = (
+        select(Comment, Prediction)
+        .join(Prediction, Prediction.row_id == Comment.row_id)
+        .where(*cond)
+        .order_by(Comment.created_at.desc(), Comment.row_id.desc())
+        .limit(limit + 1)
+    )
+    rows = db_session.execute(stmt).all()
+    page = rows[:limit]
+    next_cursor = _encode_cursor(page[-1][0].created_at, page[-1][0].row_id) if len(rows) > limit else None
+    return CommentPage(comments=[to_out(c, p) for c, p in page], next_cursor=next_cursor)
+
+
+def matching_row_ids(*, db_session: Session, filters: CommentFilter | None, limit: int) -> list[int]:
+    """Up to ``limit`` row ids of comments matching ``filters`` (any order)."""
+    stmt = (
+        select(Comment.row_id)
+        .join(Prediction, Prediction.row_id == Comment.row_id)
+        .where(*filter_conditions(filters))
+        .limit(limit)
+    )
+    return list(db_session.scalars(stmt))
+
+
+def embeddings(*, db_session: Session, row_ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """(row ids, (n, dim) float32 embeddings) of the stored comments among ``row_ids``."""
+    ids: list[int] = []
+    vecs: list[np.ndarray] = []
+    wanted = list(dict.fromkeys(int(r) for r in row_ids))
+    for start in range(0, len(wanted), 1000):
+        chunk = wanted[start : start + 1000]
+        for rid, blob in db_session.execute(
+            select(Prediction.row_id, Prediction.embedding).where(Prediction.row_id.in_(chunk))
+        ):
+            ids.append(rid)
+            vecs.append(np.frombuffer(blob, dtype=np.float32))
+    return _stack(ids, vecs)
+
+
+def _stack(ids: list[int], vecs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    if not ids:
+        return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+    return np.asarray(ids, dtype=np.int64), np.vstack(vecs).astype(np.float32, copy=False)
+
+
+def all_row_ids(*, db_session: Session) -> np.ndarray:
+    """Every stored row id (int64, ascending)."""
+    return np.fromiter(db_session.scalars(select(Comment.row_id).order_by(Comment.row_id)), dtype=np.int64)
+
+
+def iter_embeddings(*, db_session: Session, after: int = 0, batch: int = 20_000):  # type: ignore[no-untyped-def]
+    """Yield (row ids, embeddings) batches in row id order, for (re)building the vector index."""
+    while True:
+        rows = db_session.execute(
+            select(Prediction.row_id, Prediction.embedding)
+            .where(Prediction.row_id > after)
+            .order_by(Prediction.row_id)
+            .limit(batch)
+        ).all()
+        if not rows:
+            return
+        yield _stack([r for r, _ in rows], [np.frombuffer(b, dtype=np.float32) for _, b in rows])
+        after = rows[-1][0]
+
+
+# -- series and windows for alerts ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CountPoint:
+    topic_id: str
+    segment: str
+    segment_value: str
+    bucket_start: datetime
+    count: int
+    negative: int
+
+
+def topic_series(
+    *,
+    db_session: Session,
+    bucket: str,
+    start: datetime,
+    end: datetime,
+    topic_ids: Sequence[str] | None = None,
+    segment: str = ALL_SEGMENT,
+    segment_value: str | None = None,
+) -> list[CountPoint]:
+    """Stored counts in ``[start, end)`` for a bucket size (``hour``/``day``), ordered by series then time.
+
+    Buckets with no comment have no row (treat them as 0). ``topic_ids=None`` returns every topic including
+    ``_all`` (the total volume); ``segment="region"`` with ``segment_value=None`` returns every region.
+    """
+    if bucket not in BUCKETS:
+        raise ValueError(f"bucket must be one of {BUCKETS}")
+    cond = [
+        TopicCount.bucket == bucket,
+        TopicCount.bucket_start >= start,
+        TopicCount.bucket_start < end,
+        TopicCount.segment == segment,
+    ]
+    if topic_ids is not None:
+        cond.append(TopicCount.topic_id.in_(list(topic_ids)))
+    if segment_value is not None:
+        cond.append(TopicCount.segment_value == segment_value)
+    stmt = (
+        select(TopicCount)
+        .where(*cond)
+        .order_by(TopicCount.topic_id, TopicCount.segment_value, TopicCount.bucket_start)
+    )
+    return [
+        CountPoint(r.topic_id, r.segment, r.segment_value, r.bucket_start, r.count, r.negative)
+        for r in db_session.scalars(stmt)
+    ]
+
+
+@dataclass(frozen=True)
+class StoredComment:
+    row_id: int
+    id: str
+    text: str
+    created_at: datetime
+    source: str
+    touchpoint: str | None
+    region: str | None
+    nps: int | None
+    sentiment: str
+    sentiment_score: float
+    topics: list[dict[str, Any]]
+    attributes: dict[str, str]
+    embedding: np.ndarray | None
+
+
+def comments_in_window(
+    *,
+    db_session: Session,
+    start: datetime,
+    end: datetime,
+    filters: CommentFilter | None = None,
+    with_embeddings: bool = True,
+    limit: int = 10_000,
+) -> list[StoredComment]:
+    """Comments created in ``[start, end)`` that match ``filters`` (topic, region, ...), oldest first, with
+    their embeddings (float32, L2-normalised) — e.g. to explain a spike by clustering its comments."""
+    base = (
+        filters.model_copy(update={"start": start, "end": end})
+        if filters
+        else CommentFilter(start=start, end=end)
+    )
+    stmt = (
+        select(Comment, Prediction)
+        .join(Prediction, Prediction.row_id == Comment.row_id)
+        .where(*filter_conditions(base))
+        .order_by(Comment.created_at, Comment.row_id)
+        .limit(limit)
+    )
+    return [
+        StoredComment(
+            row_id=c.row_id,
+            id=c.id,
+            text=c.text,
+            created_at=c.created_at,
+            source=c.source,
+            touchpoint=c.touchpoint,
+            region=c.region,
+            nps=c.nps,
+            sentiment=p.sentiment_label,
+            sentiment_score=p.sentiment_score,
+            topics=p.topics,
+            attributes=c.attributes or {},
+            embedding=np.frombuffer(p.embedding, dtype=np.float32) if with_embeddings else None,
+        )
+        for c, p in db_session.execute(stmt)
+    ]
+
+
+def count(*, db_session: Session) -> int:
+    return int(db_session.scalar(select(func.count()).select_from(Comment)) or 0)

@@ -1,0 +1,263 @@
+"""Search: the index lifecycle (open, catch up, save, update after ingest) and the query strategies.
+
+Filtered queries stay correct whatever the filter's selectivity: if at most ``search_filter_first_max``
+comments match, they are scored exactly (vectors reconstructed from the index, or read from the database when
+the index has not caught up yet); otherwise the index is searched with a growing over-fetch until ``k`` hits
+pass the filter. Results are always re-read from the database (the source of truth), so a comment deleted a
+moment ago never shows up.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from nlp_service.classify.schemas import TopicOut
+from nlp_service.comments import service as comments
+from nlp_service.comments.schemas import CommentFilter
+from nlp_service.comments.tables import Comment, Prediction
+from nlp_service.config import Settings
+from nlp_service.errors import NotFound
+from nlp_service.search.index import IndexParams, VectorIndex
+from nlp_service.search.keywords import CorpusStats, KeywordAnalyzer, bm25
+from nlp_service.search.schemas import SearchHit, SearchResponse
+
+log = logging.getLogger(__name__)
+
+RRF_K = 60  # reciprocal rank fusion constant
+
+
+class SearchService:
+    """Owns the vector index, the keyword analyzer and corpus statistics of one app."""
+
+    def __init__(self, settings: Settings, sessions: sessionmaker[Session], *, dim: int = 384) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        params = IndexParams(
+            dim=dim,
+            exact_max=settings.search_exact_max,
+            hnsw_m=settings.search_hnsw_m,
+            ef_construction=settings.search_hnsw_ef_construction,
+            ef_search=settings.search_hnsw_ef_search,
+        )
+        self.index = VectorIndex(params, path=settings.var_dir / "search" / "vectors.faiss")
+        self.index.configure(loader=self._load_all, differ=self._diff)
+        self.keywords = KeywordAnalyzer(settings.spacy_model)
+        self.stats = CorpusStats()
+        self._stop = threading.Event()
+        self._saver: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+    def _load_all(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        with self.sessions() as session:
+            yield from comments.iter_embeddings(db_session=session)
+
+    def _diff(self):  # type: ignore[no-untyped-def]
+        with self.sessions() as session:
+            ids = comments.all_row_ids(db_session=session)
+
+        def load(wanted: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+            with self.sessions() as session:
+                for start in range(0, len(wanted), 10_000):
+                    yield comments.embeddings(
+                        db_session=session, row_ids=wanted[start : start + 10_000].tolist()
+                    )
+
+        return ids, load
+
+    def open(self) -> None:
+        """Load the saved index (if any) and catch it up from the database in the background."""
+        loaded = self.index.load()
+        log.info(
+            "vector index: %s", f"loaded {len(self.index)} vectors" if loaded else "none saved, building"
+        )
+        self.index.request("catch_up" if loaded else "rebuild")
+        if self.settings.search_save_interval_s > 0:
+            self._saver = threading.Thread(target=self._save_loop, name="vector-index-saver", daemon=True)
+            self._saver.start()
+
+    def _save_loop(self) -> None:
+        while not self._stop.wait(self.settings.search_save_interval_s):
+            if self.index.dirty and not self.index.building:
+                try:
+                    self.index.save()
+                except Exception:
+                    log.exception("saving the vector index failed")
+
+    def close(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        if self.index.wait(timeout) and self.index.dirty:
+            self.index.save()
+
+    # -- updates after committed writes ------------------------------------------------------------------
+    def on_created(self, created: comments.Created) -> None:
+        if created.row_ids:
+            self.index.add(created.row_ids, np.vstack(created.embeddings))
+            self.stats.invalidate()
+
+    def on_deleted(self, row_id: int) -> None:
+        self.index.remove([row_id])
+        self.stats.invalidate()
+
+
+@dataclass
+class _Ranked:
+    row_ids: list[int]
+    scores: list[float]
+    strategy: str
+
+
+def _exact(
+    *, db_session: Session, index: VectorIndex, query: np.ndarray, candidates: list[int], k: int
+) -> tuple[list[int], list[float]]:
+    """Exact top-k among ``candidates``: vectors from the index, else from the database."""
+    found, vecs = index.reconstruct(candidates)
+    missing = sorted(set(candidates) - {int(i) for i in found})
+    if missing:
+        extra_ids, extra_vecs = comments.embeddings(db_session=db_session, row_ids=missing)
+        if len(extra_ids):
+            found = np.concatenate([found, extra_ids])
+            vecs = np.vstack([vecs, extra_vecs]) if len(vecs) else extra_vecs
+    if not len(found):
+        return [], []
+    scores = vecs @ query
+    top = np.argsort(-scores, kind="stable")[:k]
+    return [int(found[i]) for i in top], [float(scores[i]) for i in top]
+
+
+def vector_ranking(
+    *, db_session: Session, service: SearchService, query: np.ndarray, k: int, filters: CommentFilter | None
+) -> _Ranked:
+    """The best ``k`` comments by cosine similarity among those matching ``filters``."""
+    index, limit = service.index, service.settings.search_filter_first_max
+    query = np.asarray(query, dtype=np.float32).reshape(-1)
+    if filters is not None and not filters.is_empty():
+        candidates = comments.matching_row_ids(db_session=db_session, filters=filters, limit=limit + 1)
+        if len(candidates) <= limit:
+            ids, scores = _exact(db_session=db_session, index=index, query=query, candidates=candidates, k=k)
+            return _Ranked(ids, scores, "filter_first")
+    else:
+        filters = None
+    fetch = k if filters is None else 4 * k
+    while True:
+        s, i = index.search(query[None, :], min(fetch, max(len(index), 1)))
+        ids = [int(x) for x in i[0] if x >= 0]
+        keep = comments.get_by_row_ids(db_session=db_session, row_ids=ids, filters=filters)
+        hits = [(rid, float(score)) for rid, score in zip(i[0], s[0], strict=True) if int(rid) in keep]
+        if len(hits) >= k or fetch >= len(index):
+            hits = hits[:k]
+            return _Ranked([h[0] for h in hits], [h[1] for h in hits], "index")
+        fetch = min(fetch * 4, len(index))
+
+
+def _hit(comment: Comment, pred: Prediction, score: float, **extra: float | None) -> SearchHit:
+    return SearchHit(
+        id=comment.id,
+        text=comment.text,
+        score=round(score, 6),
+        created_at=comment.created_at,
+        sentiment=pred.sentiment_label,
+        sentiment_score=pred.sentiment_score,
+        topics=[TopicOut(**t) for t in pred.topics],
+        source=comment.source,
+        touchpoint=comment.touchpoint,
+        region=comment.region,
+        nps=comment.nps,
+        csat=comment.csat,
+        customer_id=comment.customer_id,
+        attributes=comment.attributes or {},
+        **{key: (None if v is None else round(v, 6)) for key, v in extra.items()},
+    )
+
+
+def comment_vector(*, db_session: Session, comment_id: str) -> tuple[np.ndarray, str]:
+    """The stored embedding and text of a comment (for "more like this"); ``NotFound`` if unknown."""
+    row = db_session.execute(
+        select(Prediction.embedding, Comment.text)
+        .join(Comment, Comment.row_id == Prediction.row_id)
+        .where(Comment.id == comment_id)
+    ).first()
+    if row is None:
+        raise NotFound(
+            f"comment {comment_id!r} not found",
+            detail=[{"field": "comment_id", "message": "unknown comment id"}],
+        )
+    return np.frombuffer(row[0], dtype=np.float32), row[1]
+
+
+def search(
+    *,
+    db_session: Session,
+    service: SearchService,
+    query_vector: np.ndarray,
+    k: int,
+    filters: CommentFilter | None,
+    mode: str = "vector",
+    query_terms: Counter[str] | None = None,
+) -> SearchResponse:
+    """Vector or hybrid search; see the module docstring for how filters are honoured."""
+    t0 = time.perf_counter()
+    query_vector = np.asarray(query_vector, dtype=np.float32).reshape(-1)
+    if mode == "hybrid":
+        depth = max(50, 3 * k)
+        vec = vector_ranking(
+            db_session=db_session, service=service, query=query_vector, k=depth, filters=filters
+        )
+        kw = bm25(
+            db_session=db_session,
+            query_terms=query_terms or Counter(),
+            filters=filters,
+            limit=depth,
+            stats=service.stats,
+        )
+        fused: dict[int, float] = {}
+        for rank, rid in enumerate(vec.row_ids):
+            fused[rid] = fused.get(rid, 0.0) + 1.0 / (RRF_K + rank + 1)
+        for rank, (rid, _) in enumerate(kw):
+            fused[rid] = fused.get(rid, 0.0) + 1.0 / (RRF_K + rank + 1)
+        order = sorted(fused, key=lambda r: (-fused[r], r))[:k]
+        rows = comments.get_by_row_ids(db_session=db_session, row_ids=order)
+        vscore = dict(zip(vec.row_ids, vec.scores, strict=True))
+        missing = [r for r in order if r not in vscore]
+        if missing:
+            ids, scores = _exact(
+                db_session=db_session,
+                index=service.index,
+                query=query_vector,
+                candidates=missing,
+                k=len(missing),
+            )
+            vscore.update(zip(ids, scores, strict=True))
+        kscore = dict(kw)
+        results = [
+            _hit(*rows[r], fused[r], vector_score=vscore.get(r), keyword_score=kscore.get(r))
+            for r in order
+            if r in rows
+        ]
+        strategy = vec.strategy
+    else:
+        ranked = vector_ranking(
+            db_session=db_session, service=service, query=query_vector, k=k, filters=filters
+        )
+        rows = comments.get_by_row_ids(db_session=db_session, row_ids=ranked.row_ids)
+        results = [
+            _hit(*rows[r], s, vector_score=s)
+            for r, s in zip(ranked.row_ids, ranked.scores, strict=True)
+            if r in rows
+        ]
+        strategy = ranked.strategy
+    return SearchResponse(
+        results=results,
+        mode=mode,
+        strategy=strategy,
+        index={"kind": service.index.kind, "size": len(service.index)},
+        took_ms=round((time.perf_counter() - t0) * 1000, 2),
+    )
