@@ -74,6 +74,30 @@ async def stop_worker(state: AppState) -> None:
         state.worker = None
 
 
+def open_storage(state: AppState) -> None:
+    """Migrate and open the database, then open the search index (caught up from the DB in the background)."""
+    from nlp_service.db import make_engine, make_sessionmaker, upgrade
+    from nlp_service.search.service import SearchService
+
+    settings = state.settings
+    url = settings.resolved_database_url()
+    if settings.migrate_on_start:
+        upgrade(url, "heads")  # every branch, should two migrations share a parent
+    state.db = make_sessionmaker(make_engine(url))
+    state.search = SearchService(settings, state.db)
+    state.search.open()
+
+
+def close_storage(state: AppState) -> None:
+    """Save the search index and release database connections."""
+    if state.search is not None:
+        state.search.close()
+    if state.db is not None:
+        bind = state.db.kw.get("bind")
+        if bind is not None:
+            bind.dispose()
+
+
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
     """Build the FastAPI app. ``engine`` may be passed in (tests share one loaded engine)."""
     settings = settings or Settings()
@@ -81,6 +105,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await asyncio.to_thread(open_storage, state)
         loader = asyncio.create_task(start_engine(state, engine))
         await start_worker(state)
         try:
@@ -90,6 +115,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             await stop_worker(state)
             if state.batcher is not None:
                 await state.batcher.stop()
+            await asyncio.to_thread(close_storage, state)
 
     app = FastAPI(
         title="nlp_service",
