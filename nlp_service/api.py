@@ -9,8 +9,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from nlp_service import __version__
 from nlp_service.classify.schemas import DEFAULT_INCLUDE, MAX_TEXT_CHARS, MAX_TEXTS
 from nlp_service.classify.views import router as classify_router
+from nlp_service.comments.views import router as comments_router
 from nlp_service.deps import StateDep
 from nlp_service.errors import error_body
+from nlp_service.search.views import router as search_router
 from nlp_service.webhooks.views import document_webhooks
 from nlp_service.webhooks.views import router as webhooks_router
 
@@ -70,6 +72,8 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(ops_router)
     v1 = APIRouter(prefix="/v1")
     v1.include_router(classify_router)
+    v1.include_router(comments_router)
+    v1.include_router(search_router)
     v1.include_router(webhooks_router)
     app.include_router(v1)
     document_webhooks(app)
