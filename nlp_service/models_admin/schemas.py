@@ -1,0 +1,34 @@
+"""Request/response models of the model registry endpoints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class ModelVersionOut(BaseModel):
+    version: str
+    active: bool = Field(description="The registry's active version (served after the next reload)")
+    serving: bool = Field(description="The version this process is serving now")
+    kind: str
+    labels: list[str]
+    created: str | None = None
+    encoder_sha256: str
+    metrics: dict[str, Any]
+
+
+class TaskModelsOut(BaseModel):
+    task: str
+    versions: list[ModelVersionOut]
+
+
+class ModelsResponse(BaseModel):
+    serving: dict[str, str] = Field(description="Model versions this process serves now")
+    tasks: list[TaskModelsOut]
+
+
+class ReloadResponse(BaseModel):
+    previous: dict[str, str]
+    serving: dict[str, str]
+    changed: bool
