@@ -21,6 +21,13 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    from nlp_service.worker import run_worker
+
+    run_worker(settings, jobs=[j for j in args.jobs.split(",") if j] if args.jobs else None)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nlp-service", description="Text analytics for customer feedback.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -28,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=None, help="bind address (default: NLP_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="port (default: NLP_PORT or 8000)")
     serve.set_defaults(func=_serve)
+    worker = sub.add_parser("worker", help="run the background jobs (webhook delivery, detection) until SIGTERM")
+    worker.add_argument("--jobs", default=None, help="comma-separated job names (default: all registered)")
+    worker.set_defaults(func=_worker)
     return parser
 
 

@@ -198,3 +198,20 @@ class Worker:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), timeout=wait)
+
+
+def run_worker(settings: Settings, *, jobs: Iterable[str] | None = None) -> None:
+    """Run a standalone worker until SIGTERM/SIGINT, then stop gracefully (``nlp-service worker``)."""
+    import signal
+
+    async def main() -> None:
+        worker = Worker(settings, jobs=jobs)
+        await worker.start()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, worker.request_stop)
+        await worker._stopping.wait()
+        log.info("worker %s: stop requested", worker.worker_id)
+        await worker.stop()
+
+    asyncio.run(main())

@@ -13,6 +13,11 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client gone mid-response (a killed worker) is expected here; stay silent."""
+
+
 @dataclass
 class Reply:
     status: int = 200
@@ -68,7 +73,7 @@ class LocalReceiver:
                 self.end_headers()
                 self.wfile.write(reply.body)
 
-        server = ThreadingHTTPServer(("127.0.0.1", self._port), Handler)
+        server = _QuietServer(("127.0.0.1", self._port), Handler)
         server.daemon_threads = True
         self._port = server.server_address[1]
         self._server = server
