@@ -7,6 +7,7 @@ requests in flight are never dropped.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -74,16 +75,21 @@ class Engine:
     def load_models(self) -> ModelSet:
         """Load the active version of every head and the topic scorer, refusing heads of another encoder."""
         from nlp_service.inference.registry import ModelRegistry
-        from nlp_service.topics.scorer import TopicScorer
+        from nlp_service.topics.scorer import TopicScorer, prototypes_path
         from nlp_service.topics.taxonomy import load_taxonomy
 
         registry = ModelRegistry(self.settings.models_dir)
         heads = {task: registry.load_active(task, self.encoder.info) for task in HEAD_TASKS}
-        taxonomy = load_taxonomy(self.settings.resolved_taxonomy_path())
-        topics = TopicScorer.from_taxonomy(taxonomy, self.embed, encoder_sha256=self.encoder.info.sha256)
+        taxonomy_path = self.settings.resolved_taxonomy_path()
+        taxonomy = load_taxonomy(taxonomy_path)
+        encoder_key = self.encoder.info.sha256 + ("-int8" if self.encoder.info.quantized else "")
+        topics = TopicScorer.load_or_build(
+            taxonomy, self.embed, prototypes_path(taxonomy_path), encoder_sha256=encoder_key
+        )
         versions = {"encoder": encoder_version(self.encoder.info)}
         versions.update({task: head.version for task, head in heads.items()})
-        versions["topics"] = topics.version
+        file_hash = hashlib.sha256(taxonomy_path.read_bytes()).hexdigest()
+        versions["topics"] = f"{taxonomy_path.stem}@{file_hash[:12]}"
         return ModelSet(heads=heads, topics=topics, versions=versions)
 
     def reload(self) -> ModelSet:
