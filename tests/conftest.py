@@ -14,7 +14,8 @@ import hashlib
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -216,6 +217,7 @@ def app_settings(tmp_path: Path, database_url: str) -> Settings:
     return Settings(
         var_dir=tmp_path / "var",
         database_url=database_url,
+        migrate_on_start=False,  # the database_url fixture has migrated it
         max_wait_ms=1.0,
         search_save_interval_s=0,
         rate_limit_per_s=0,
@@ -223,10 +225,21 @@ def app_settings(tmp_path: Path, database_url: str) -> Settings:
 
 
 @pytest.fixture
-def app_client(app_settings: Settings, fake_engine: FakeEngine) -> Iterator[TestClient]:
-    """The real app (real DB, FAISS, spaCy) on the fake engine, started and ready."""
+def start_app(fake_engine: FakeEngine) -> Callable[[Settings], AbstractContextManager[TestClient]]:
+    """``with start_app(settings) as client:`` runs the app on the fake engine until the block ends."""
     from nlp_service.main import create_app
 
-    with TestClient(create_app(app_settings, engine=fake_engine)) as client:  # type: ignore[arg-type]
-        wait_until_ready(client)
+    @contextmanager
+    def run(settings: Settings) -> Iterator[TestClient]:
+        with TestClient(create_app(settings, engine=fake_engine)) as client:  # type: ignore[arg-type]
+            wait_until_ready(client)
+            yield client
+
+    return run
+
+
+@pytest.fixture
+def app_client(app_settings: Settings, start_app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    """The real app (real DB, FAISS, spaCy) on the fake engine, started and ready."""
+    with start_app(app_settings) as client:
         yield client

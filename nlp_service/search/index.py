@@ -177,8 +177,8 @@ class VectorIndex:
             if self._journal is not None:
                 self._journal.append(("add", ids, vecs))
             self.dirty = True
-        if self.kind == "flat" and len(self._ids) > self.params.exact_max:
-            self.request("rebuild")
+        if self._job is None and self.kind == "flat" and len(self._ids) > self.params.exact_max:
+            self.request("rebuild")  # (a running job re-checks the size when it ends)
 
     def remove(self, ids: Iterable[int] | np.ndarray) -> None:
         """Remove vectors (HNSW: tombstoned until the next rebuild)."""
@@ -188,8 +188,17 @@ class VectorIndex:
             if self._journal is not None:
                 self._journal.append(("remove", ids, None))
             self.dirty = True
-        if len(self._tombstones) > max(100, self.params.tombstone_fraction * max(1, len(self._ids))):
+        if self._job is None and self._too_many_tombstones():
             self.request("rebuild")
+
+    def _too_many_tombstones(self) -> bool:
+        return len(self._tombstones) > max(100, self.params.tombstone_fraction * max(1, len(self._ids)))
+
+    def _needs_rebuild(self) -> bool:
+        n = len(self._ids)
+        if self.kind == "flat":
+            return n > self.params.exact_max
+        return n <= self.params.exact_max // 2 or self._too_many_tombstones()
 
     # -- reads -----------------------------------------------------------------------------------------
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -305,6 +314,8 @@ class VectorIndex:
             self._index, self._ids, self._tombstones, self._journal = new, present, tomb, None
             self.dirty = True
         self.last_build_s = time.perf_counter() - t0
+        if self._needs_rebuild():  # e.g. many writes during the build
+            self.request("rebuild")
         log.info("vector index rebuilt: %s, %d vectors in %.1fs", self.kind, len(present), self.last_build_s)
 
     @staticmethod
@@ -343,13 +354,7 @@ class VectorIndex:
             self._journal = None
             self.dirty = self.dirty or bool(len(missing) or len(stale))
         log.info("vector index caught up: +%d -%d, %d vectors", len(missing), len(stale), len(self._ids))
-        too_big = self.kind == "flat" and len(self._ids) > self.params.exact_max
-        too_small = self.kind == "hnsw" and len(self._ids) <= self.params.exact_max // 2
-        if (
-            too_big
-            or too_small
-            or len(self._tombstones) > self.params.tombstone_fraction * max(1, len(self._ids))
-        ):
+        if self._needs_rebuild():
             self.request("rebuild")
 
     # -- persistence ---------------------------------------------------------------------------------------
