@@ -134,6 +134,18 @@ class Detector(ABC):
         return self.series_
 
 
+def nanmedian_rows(rows: np.ndarray) -> FloatArray:
+    """Median of each row ignoring NaN (NaN for all-NaN rows), via one sort (faster than nanmedian)."""
+    if rows.shape[1] == 0:
+        return np.full(rows.shape[0], np.nan)
+    srt = np.sort(rows, axis=1)  # NaNs sort last
+    k = np.sum(~np.isnan(rows), axis=1)
+    r = np.arange(rows.shape[0])
+    lo = srt[r, np.maximum((k - 1) // 2, 0)]
+    hi = srt[r, np.maximum(k // 2, 0) - (k == 0)]
+    return np.where(k > 0, 0.5 * (lo + hi), np.nan)
+
+
 def season_period(bucket_seconds: int, season_seconds: int | None) -> int:
     """Number of buckets in one seasonal period (0 when there is no usable seasonality)."""
     if not season_seconds or season_seconds % bucket_seconds or season_seconds // bucket_seconds < 2:

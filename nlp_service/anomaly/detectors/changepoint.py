@@ -9,11 +9,14 @@ Pipeline for a whole series (offline, so the full series may be used):
    the level, so shifts and trends barely bias it), floored at ``min_sigma``;
 4. damp short spikes: clip ``z`` to a centred running median +/- 3 sigma over ``2 min_size + 1``
    buckets (a running median keeps step edges but removes bursts shorter than ``min_size``);
-5. PELT with the l2 cost (ruptures ``KernelCPD(kernel="linear")``, the C implementation) and the
+5. pre-screen (speed): skip PELT when no interval on a grid of ``min_size`` buckets (one level
+   inside, another outside; single splits included) reduces the l2 cost by ``screen`` x the penalty;
+   ``screen=0`` disables it;
+6. PELT with the l2 cost (ruptures ``KernelCPD(kernel="linear")``, the C implementation) and the
    modified-BIC penalty ``beta * sigma^2 * log(n)`` with ``beta = 3`` by default: the Gaussian
    log-likelihood of a new segment costs 2 parameters (BIC ``2 log n``), plus the ``log n`` of the
    modified BIC (Zhang & Siegmund 2007) that keeps false alarms flat as series grow;
-6. keep changes whose segment means (on the count scale) differ by ``min_relative_change`` and
+7. keep changes whose segment means (on the count scale) differ by ``min_relative_change`` and
    ``min_abs_change``; classify each as ``level_up`` or ``level_down``.
 """
 
@@ -23,21 +26,28 @@ import numpy as np
 import ruptures as rpt
 from numpy.lib.stride_tricks import sliding_window_view
 
-from nlp_service.anomaly.detectors.base import ChangePoint, Detector, FloatArray, Series, season_period
+from nlp_service.anomaly.detectors.base import (
+    ChangePoint,
+    Detector,
+    FloatArray,
+    Series,
+    nanmedian_rows,
+    season_period,
+)
 
 _MAD_TO_SD = 1.4826
 
 
-def seasonal_factors(values: FloatArray, slots: np.ndarray, period: int) -> FloatArray:
-    """Per-bucket multiplicative seasonal factor (1 where unknown), from slot medians."""
-    ok = ~np.isnan(values)
-    overall = np.median(values[ok]) if ok.any() else 0.0
-    factors = np.ones(period)
-    for s in range(period):
-        sel = ok & (slots == s)
-        if sel.any():
-            factors[s] = (np.median(values[sel]) + 0.5) / (overall + 0.5)
-    return factors[slots]
+def seasonal_factors(values: FloatArray, first_slot: int, period: int) -> FloatArray:
+    """Per-bucket multiplicative seasonal factor from slot medians (``values[0]`` is in ``first_slot``)."""
+    n = values.size
+    rows = -(-(n + first_slot) // period)
+    grid = np.full(rows * period, np.nan)
+    grid[first_slot : first_slot + n] = values
+    slot_median = nanmedian_rows(grid.reshape(rows, period).T)
+    overall = float(np.nanmedian(values))
+    factors = np.where(np.isnan(slot_median), 1.0, (slot_median + 0.5) / (overall + 0.5))
+    return factors[(first_slot + np.arange(n)) % period]
 
 
 class PeltChangePointDetector(Detector):
@@ -52,6 +62,7 @@ class PeltChangePointDetector(Detector):
         min_sigma: float = 0.5,
         min_relative_change: float = 0.25,
         min_abs_change: float = 2.0,
+        screen: float = 0.5,
     ) -> None:
         if min_size < 2:
             raise ValueError("min_size must be >= 2")
@@ -61,6 +72,7 @@ class PeltChangePointDetector(Detector):
         self.min_sigma = min_sigma
         self.min_relative_change = min_relative_change
         self.min_abs_change = min_abs_change
+        self.screen = screen
         self.series_ = None
         self.penalty_: float = 0.0
         self.sigma_: float = 0.0
@@ -86,8 +98,8 @@ class PeltChangePointDetector(Detector):
         period = season_period(series.bucket_seconds, self.season_seconds)
         y = x
         if period and n >= 2 * period:
-            slots = (series.timestamps // series.bucket_seconds) % period
-            y = x / seasonal_factors(x, slots, period)
+            first = int(series.timestamps[0] // series.bucket_seconds) % period
+            y = x / seasonal_factors(x, first, period)
         z = 2.0 * np.sqrt(np.maximum(y, 0.0) + 0.375)
         d = np.diff(z)
         sigma = max(_MAD_TO_SD * float(np.median(np.abs(d - np.median(d)))) / np.sqrt(2.0), self.min_sigma)
@@ -97,6 +109,8 @@ class PeltChangePointDetector(Detector):
         z = np.clip(z, med - 3 * sigma, med + 3 * sigma)
         self.sigma_ = sigma
         self.penalty_ = self.beta * sigma**2 * np.log(n)
+        if self.screen > 0 and _best_interval_gain(z, w) < self.screen * self.penalty_:
+            return ()
         bkps = rpt.KernelCPD(kernel="linear", min_size=w).fit(z).predict(pen=self.penalty_)
         edges = [0, *(int(b) for b in bkps)]
         out = []
@@ -115,3 +129,16 @@ class PeltChangePointDetector(Detector):
                 )
             )
         return tuple(out)
+
+
+def _best_interval_gain(z: FloatArray, step: int) -> float:
+    """Largest l2-cost reduction of "segment [a, b) has its own mean" over grid points a < b."""
+    n = z.size
+    c = np.concatenate([[0.0], np.cumsum(z - z.mean())])
+    grid = np.unique(np.concatenate([np.arange(0, n, step), [n]]))
+    a, b = np.triu_indices(grid.size, k=1)
+    length = (grid[b] - grid[a]).astype(np.float64)
+    ok = length < n
+    s = c[grid[b]] - c[grid[a]]
+    gain = np.where(ok, s**2 * n / np.maximum(length * (n - length), 1.0), 0.0)
+    return float(gain.max()) if gain.size else 0.0

@@ -23,9 +23,16 @@ from typing import Literal
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy import stats
+from scipy import special
 
-from nlp_service.anomaly.detectors.base import Detector, FloatArray, Series, Spike, season_period
+from nlp_service.anomaly.detectors.base import (
+    Detector,
+    FloatArray,
+    Series,
+    Spike,
+    nanmedian_rows,
+    season_period,
+)
 
 Directions = Literal["both", "up", "down"]
 _MAD_TO_SD = 1.4826
@@ -76,11 +83,8 @@ def _trailing(values: FloatArray, window: int, start: int) -> np.ndarray:
 
 
 def _nanmedian_rows(rows: np.ndarray) -> FloatArray:
-    out = np.full(rows.shape[0], np.nan)
-    ok = ~np.all(np.isnan(rows), axis=1)
-    if ok.any():
-        out[ok] = np.nanmedian(rows[ok], axis=1)
-    return out
+    """Row medians ignoring NaN (NaN for all-NaN rows); a sort is much faster than ``np.nanmedian``."""
+    return nanmedian_rows(rows)
 
 
 def _trimmed_mean_rows(rows: np.ndarray, trim: float) -> FloatArray:
@@ -257,27 +261,38 @@ class SeasonalSpikeDetector(Detector):
         valid = ~np.isnan(xs) & ~np.isnan(mu) & (np.arange(start, n) >= self.min_history)
         xi = np.where(valid, np.round(xs), 0.0)
         m = np.where(valid, np.maximum(mu, 1e-3), 1.0)
-        p_up, p_lo = _nb_tails(xi, m, alpha)
-        p_up = np.where(valid, p_up, 1.0)
-        p_lo = np.where(valid, p_lo, 1.0)
         guard_up = valid & (xi >= self.min_count) & (xi - m >= self.min_excess) & (xi >= self.min_ratio * m)
         guard_down = valid & (m >= self.min_count) & (m - xi >= self.min_excess) & (xi * self.min_ratio <= m)
         if self.directions == "up":
             guard_down[:] = False
         elif self.directions == "down":
             guard_up[:] = False
+        # exact tails only where a guard allows that direction (p = 1 elsewhere): it is the slow part
+        p_up = _nb_tail(xi, m, alpha, guard_up, upper=True)
+        p_lo = _nb_tail(xi, m, alpha, guard_down, upper=False)
         z = _nb_deviance_residual(xi, m, alpha)
         return SeasonalScores(mu, alpha, p_up, p_lo, z, guard_up, guard_down, self.p_threshold)
 
 
-def _nb_tails(x: FloatArray, mu: FloatArray, alpha: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """``P(X >= x)`` and ``P(X <= x)`` for NB(mean ``mu``, var ``mu + alpha mu^2``); Poisson if alpha=0."""
-    pois = alpha < 1e-8
-    r = 1.0 / np.where(pois, 1.0, alpha)
-    p = r / (r + mu)
-    up = np.where(pois, stats.poisson.sf(x - 1, mu), stats.nbinom.sf(x - 1, r, p))
-    lo = np.where(pois, stats.poisson.cdf(x, mu), stats.nbinom.cdf(x, r, p))
-    return up, lo
+def _nb_tail(
+    x: FloatArray, mu: FloatArray, alpha: FloatArray, where: np.ndarray, *, upper: bool
+) -> FloatArray:
+    """``P(X >= x)`` (``upper``) or ``P(X <= x)`` under NB(mean ``mu``, var ``mu + alpha mu^2``), Poisson
+    when ``alpha = 0``, via regularised incomplete gamma/beta functions; 1 where ``where`` is false."""
+    out = np.ones_like(mu)
+    if not where.any():
+        return out
+    k, m, a = x[where], mu[where], alpha[where]
+    pois = a < 1e-8
+    r = 1.0 / np.where(pois, 1.0, a)
+    q = m / (r + m)  # NB "failure" probability: P(X <= k) = I_{1-q}(r, k + 1)
+    if upper:
+        safe = np.maximum(k, 1.0)
+        tail = np.where(pois, special.gammainc(safe, m), special.betainc(safe, r, q))
+        out[where] = np.where(k <= 0, 1.0, tail)
+    else:
+        out[where] = np.where(pois, special.gammaincc(k + 1.0, m), special.betainc(r, k + 1.0, 1.0 - q))
+    return out
 
 
 def _nb_deviance_residual(x: FloatArray, mu: FloatArray, alpha: FloatArray) -> FloatArray:

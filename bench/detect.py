@@ -1,0 +1,76 @@
+"""Detection speed over many topic x segment series.
+
+    python bench/detect.py --json OUT.json [--series 10000] [--days 365]
+
+Generates ``--series`` seeded Poisson streams of ``--days`` daily buckets (weekly seasonality, random
+spikes/shifts in a third of them), then times ``detect_series`` (streaming spikes for every bucket,
+PELT change points, episodes) over all of them in one process. Key ``detect_10k_s`` (bar <= 30 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import print_table  # noqa: E402
+from nlp_service.anomaly.detectors import detect_series  # noqa: E402
+from nlp_service.anomaly.synthetic import generate, random_events  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    """Run the benchmark and print a table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--series", type=int, default=10_000)
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args(argv)
+
+    rng = np.random.default_rng(args.seed)
+    t0 = time.perf_counter()
+    streams = []
+    for i in range(args.series):
+        base = float(np.exp(rng.uniform(np.log(1.0), np.log(500.0))))
+        events = random_events(args.days, rng, n_spikes=2, n_shifts=1) if i % 3 == 0 else ()
+        streams.append(generate(args.days, base=base, events=events, seed=rng).series)
+    gen_s = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    n_cp = n_spikes = n_episodes = 0
+    for s in streams:
+        res = detect_series(s.timestamps, s.values, s.bucket_seconds)
+        n_cp += len(res.change_points)
+        n_spikes += len(res.spikes)
+        n_episodes += len(res.episodes)
+    detect_s = time.perf_counter() - t0
+    scale = 10_000 / max(args.series, 1)
+    metrics = {
+        "detect_10k_s": detect_s * scale,
+        "detect_ms_per_series": 1000 * detect_s / max(args.series, 1),
+        "series": float(args.series),
+        "buckets_per_series": float(args.days),
+    }
+    print_table(
+        f"detect_series over {args.series} series x {args.days} daily buckets",
+        [
+            ("detect_10k_s", f"{metrics['detect_10k_s']:.2f}", "<= 30", ""),
+            ("ms per series", f"{metrics['detect_ms_per_series']:.3f}", "", ""),
+            ("generation s (not timed)", f"{gen_s:.2f}", "", ""),
+            ("change points / spikes / episodes", f"{n_cp} / {n_spikes} / {n_episodes}", "", ""),
+        ],
+    )
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(metrics, indent=2) + "\n")
+    return metrics
+
+
+if __name__ == "__main__":
+    main()
