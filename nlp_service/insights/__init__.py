@@ -1,0 +1,1 @@
+"""Insights over stored comments: topic volumes, NPS, and the Touchpoint Impact Map."""

@@ -1,0 +1,107 @@
+"""Query and response models of ``/v1/topics`` and ``/v1/insights/*``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from nlp_service.comments.schemas import CommentFilter, Name, SentimentLabel
+
+
+class InsightQuery(BaseModel):
+    """A time range (``start`` inclusive, ``end`` exclusive, both with a time zone) and optional filters."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start: AwareDatetime | None = None
+    end: AwareDatetime | None = None
+    region: list[Name] | None = None
+    source: list[Name] | None = None
+    touchpoint: list[Name] | None = None
+    topic: list[Name] | None = None
+    sentiment: list[SentimentLabel] | None = None
+
+    @model_validator(mode="after")
+    def _range(self) -> InsightQuery:
+        if self.start and self.end and self.start >= self.end:
+            raise ValueError("start must be before end")
+        return self
+
+    def to_filter(self) -> CommentFilter:
+        return CommentFilter.model_validate(
+            self.model_dump(include={"start", "end", "region", "source", "touchpoint", "topic", "sentiment"})
+        )
+
+
+class TopicsQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    start: AwareDatetime | None = None
+    end: AwareDatetime | None = None
+
+
+class NpsQuery(InsightQuery):
+    group_by: Literal["none", "region", "source", "touchpoint", "topic", "time"] = "none"
+    bucket: Literal["hour", "day", "week", "month"] = Field(default="day", description="with group_by=time")
+
+
+class TopicCountOut(BaseModel):
+    id: str
+    name: str
+    description: str
+    count: int
+    negative: int
+    share: float = Field(description="count / comments in the range (a comment can have several topics)")
+
+
+class TopicsResponse(BaseModel):
+    taxonomy: dict[str, str]
+    start: datetime | None
+    end: datetime | None
+    total_comments: int
+    topics: list[TopicCountOut]
+
+
+class Nps(BaseModel):
+    nps: float | None = Field(description="% promoters (9-10) - % detractors (0-6); null without responses")
+    responses: int
+    promoters: int
+    passives: int
+    detractors: int
+
+
+class NpsGroup(Nps):
+    key: str
+
+
+class NpsResponse(BaseModel):
+    overall: Nps
+    group_by: str
+    bucket: str | None = None
+    groups: list[NpsGroup]
+
+
+class TopTopic(BaseModel):
+    id: str
+    count: int
+    share: float
+
+
+class TouchpointImpact(BaseModel):
+    touchpoint: str | None
+    comments: int
+    share: float = Field(description="share of all comments in the range")
+    mean_intensity: float | None = Field(description="mean emotional intensity in [0, 1]")
+    mean_valence: float | None = Field(description="mean valence in [-1, 1]")
+    negative_share: float
+    nps: Nps
+    top_topics: list[TopTopic]
+
+
+class TouchpointsResponse(BaseModel):
+    start: datetime | None
+    end: datetime | None
+    total_comments: int
+    touchpoints: list[TouchpointImpact]
