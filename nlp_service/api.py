@@ -12,6 +12,7 @@ from nlp_service.classify.views import router as classify_router
 from nlp_service.comments.views import router as comments_router
 from nlp_service.deps import StateDep
 from nlp_service.errors import error_body
+from nlp_service.insights.views import router as insights_router
 from nlp_service.search.views import router as search_router
 from nlp_service.webhooks.views import document_webhooks
 from nlp_service.webhooks.views import router as webhooks_router
@@ -74,6 +75,7 @@ def include_routers(app: FastAPI) -> None:
     v1.include_router(classify_router)
     v1.include_router(comments_router)
     v1.include_router(search_router)
+    v1.include_router(insights_router)
     v1.include_router(webhooks_router)
     app.include_router(v1)
     document_webhooks(app)
