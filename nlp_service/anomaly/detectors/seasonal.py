@@ -251,6 +251,9 @@ class SeasonalSpikeDetector(Detector):
     def _score(self, series: Series, start: int) -> SeasonalScores:
         x = series.values
         n = x.size
+        if n == 0:
+            e, b = np.zeros(0), np.zeros(0, dtype=bool)
+            return SeasonalScores(e, e, e, e, e, b, b, self.p_threshold)
         dw = max(2, self.dispersion_window)
         e_start = max(0, start - dw - dw // 8)
         mu_all = self._expected(x, e_start, series.bucket_seconds)
