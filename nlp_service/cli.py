@@ -7,6 +7,7 @@ import logging
 import sys
 
 from nlp_service.config import Settings
+from nlp_service.demo import cli as demo_cli
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -28,6 +29,15 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
+    from nlp_service.db import upgrade
+
+    url = settings.resolved_database_url()
+    upgrade(url, args.revision)
+    print(f"database at {url.split('@')[-1]} upgraded to {args.revision}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nlp-service", description="Text analytics for customer feedback.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -38,6 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="run the background jobs (webhook delivery, detection) until SIGTERM")
     worker.add_argument("--jobs", default=None, help="comma-separated job names (default: all registered)")
     worker.set_defaults(func=_worker)
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_upgrade = db_sub.add_parser("upgrade", help="apply Alembic migrations (NLP_DATABASE_URL)")
+    db_upgrade.add_argument("revision", nargs="?", default="heads", help="target revision (default: heads)")
+    db_upgrade.set_defaults(func=_db_upgrade)
+    demo_cli.add_parser(sub)
     return parser
 
 
