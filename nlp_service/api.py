@@ -1,4 +1,15 @@
-"""The API surface: domain routers under ``/v1`` plus ``/health``, ``/info`` and ``/metrics``."""
+"""The API surface: domain routers under ``/v1`` plus ``/health``, ``/info`` and ``/metrics``.
+
+Access rule: every ``/v1`` router is included with the scope its endpoints need, in one line::
+
+    v1.include_router(router, dependencies=[require_scope("classify")])
+    v1.include_router(router, dependencies=[require_scope("search", write="ingest")])  # GET vs others
+    v1.include_router(router, dependencies=[require_scope("search", by_endpoint={"topic_series": "alerts"})])
+
+Scopes: classify, search, ingest, alerts, webhooks, admin (each grants only itself). A ``/v1`` route without
+a scope makes ``create_app`` fail. ``/health``, ``/info``, ``/metrics``, ``/docs`` and ``/openapi.json`` stay
+open (they expose no comment data or secrets; restrict ``/metrics`` at the network level if needed).
+"""
 
 from __future__ import annotations
 
@@ -7,11 +18,13 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from nlp_service import __version__
+from nlp_service.auth.deps import require_scope, route_scopes
+from nlp_service.auth.views import router as keys_router
 from nlp_service.classify.schemas import DEFAULT_INCLUDE, MAX_TEXT_CHARS, MAX_TEXTS
 from nlp_service.classify.views import router as classify_router
 from nlp_service.comments.views import router as comments_router
 from nlp_service.deps import StateDep
-from nlp_service.errors import error_body
+from nlp_service.errors import ErrorResponse, error_body
 from nlp_service.insights.views import router as insights_router
 from nlp_service.search.views import router as search_router
 from nlp_service.webhooks.views import document_webhooks
@@ -20,7 +33,22 @@ from nlp_service.webhooks.views import router as webhooks_router
 ops_router = APIRouter(tags=["operations"])
 
 
-@ops_router.get("/health")
+ERROR_STATUSES = {
+    400: "Malformed request (e.g. invalid JSON)",
+    401: "Missing, unknown or revoked API key",
+    403: "The API key lacks this endpoint's scope",
+    413: "Request body too large",
+    415: "Body is not application/json",
+    422: "Invalid input",
+    429: "Rate limit or inference queue full (see Retry-After)",
+    503: "Models still loading, a dependency unavailable, or the request timed out (see Retry-After)",
+}
+V1_RESPONSES: dict[int | str, dict] = {
+    status: {"model": ErrorResponse, "description": text} for status, text in ERROR_STATUSES.items()
+}
+
+
+@ops_router.get("/health", responses={503: {"model": ErrorResponse, "description": "Not ready"}})
 async def health(state: StateDep) -> JSONResponse:
     """200 once models are loaded and warmed up, 503 before (or if loading failed)."""
     if state.ready:
@@ -71,11 +99,23 @@ async def metrics(state: StateDep) -> Response:
 def include_routers(app: FastAPI) -> None:
     """Compose the operational endpoints and every domain router under /v1."""
     app.include_router(ops_router)
-    v1 = APIRouter(prefix="/v1")
-    v1.include_router(classify_router)
-    v1.include_router(comments_router)
-    v1.include_router(search_router)
-    v1.include_router(insights_router)
-    v1.include_router(webhooks_router)
+    v1 = APIRouter(prefix="/v1", responses=V1_RESPONSES)
+    v1.include_router(classify_router, dependencies=[require_scope("classify")])
+    v1.include_router(comments_router, dependencies=[require_scope("search", write="ingest")])
+    v1.include_router(search_router, dependencies=[require_scope("search")])
+    v1.include_router(insights_router, dependencies=[require_scope("search")])
+    v1.include_router(keys_router, dependencies=[require_scope("admin")])
+    v1.include_router(webhooks_router, dependencies=[require_scope("webhooks")])
     app.include_router(v1)
     document_webhooks(app)
+    check_scopes(app)
+
+
+def check_scopes(app: FastAPI) -> None:
+    """Fail fast if a ``/v1`` route was included without a scope (it would be open to any key)."""
+    for route in route_scopes(app):
+        if route.path.startswith("/v1") and route.scope is None:
+            raise RuntimeError(
+                f"{route.method} {route.path} has no scope: include its router with "
+                "dependencies=[require_scope(...)] in nlp_service/api.py"
+            )

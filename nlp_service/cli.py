@@ -6,19 +6,38 @@ import argparse
 import logging
 import sys
 
+from nlp_service.auth import cli as auth_cli
 from nlp_service.config import Settings
 from nlp_service.demo import cli as demo_cli
+from nlp_service.hardening.logs import configure_logging
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
+    from nlp_service.auth.deps import Auth
+    from nlp_service.hardening.bind import UnsafeBind, check_bind
     from nlp_service.main import create_app
 
     host = args.host or settings.host
     port = args.port or settings.port
+    auth = Auth.from_settings(settings)
+    try:
+        check_bind(settings, host, keys_on=auth.store.keys_on())
+    except UnsafeBind as exc:
+        logging.getLogger(__name__).error("%s", exc)
+        return 2
+    finally:
+        auth.close()
     logging.getLogger(__name__).info("starting nlp_service on %s:%s", host, port)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level, access_log=False)
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level=settings.log_level,
+        access_log=False,  # our middleware logs each request (JSON, with its request id)
+        log_config=None,  # keep the JSON, redacting handler configured in main()
+    )
     return 0
 
 
@@ -45,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=None, help="bind address (default: NLP_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="port (default: NLP_PORT or 8000)")
     serve.set_defaults(func=_serve)
+    auth_cli.add_parser(sub)
     worker = sub.add_parser("worker", help="run the background jobs (webhook delivery, detection) until SIGTERM")
     worker.add_argument("--jobs", default=None, help="comma-separated job names (default: all registered)")
     worker.set_defaults(func=_worker)
@@ -60,9 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = Settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level, settings.log_format)
     return int(args.func(settings, args) or 0)
 
 

@@ -12,8 +12,10 @@ from fastapi import FastAPI, Request, Response
 
 from nlp_service import __version__
 from nlp_service.api import include_routers
+from nlp_service.auth.deps import Auth
 from nlp_service.config import Settings
 from nlp_service.errors import install_error_handlers
+from nlp_service.hardening.middleware import install_middleware
 from nlp_service.inference.batcher import BatchStats, MicroBatcher
 from nlp_service.inference.engine import Engine
 from nlp_service.state import AppState
@@ -101,18 +103,21 @@ def close_storage(state: AppState) -> None:
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
     """Build the FastAPI app. ``engine`` may be passed in (tests share one loaded engine)."""
     settings = settings or Settings()
-    state = AppState(settings=settings)
+    auth = Auth.from_settings(settings)
+    state = AppState(settings=settings, auth=auth)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(open_storage, state)
         loader = asyncio.create_task(start_engine(state, engine))
         await start_worker(state)
+        await asyncio.to_thread(auth.report_at_startup)
         try:
             yield
         finally:
             loader.cancel()
             await stop_worker(state)
+            auth.close()
             if state.batcher is not None:
                 await state.batcher.stop()
             await asyncio.to_thread(close_storage, state)
@@ -137,4 +142,5 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         state.metrics.latency.labels(request.method, path).observe(time.perf_counter() - started)
         return response
 
+    install_middleware(app, settings)  # last: the hardening middlewares wrap everything above
     return app

@@ -12,6 +12,7 @@ from nlp_service.errors import NotReady
 from nlp_service.metrics import Metrics
 
 if TYPE_CHECKING:
+    from nlp_service.auth.deps import Auth
     from nlp_service.inference.batcher import MicroBatcher
     from nlp_service.inference.engine import Analysis, Engine
     from nlp_service.search.service import SearchService
@@ -29,6 +30,7 @@ class AppState:
     worker: Worker | None = None  # the embedded background worker, if run in-process
     db: sessionmaker[Session] | None = None  # opened (and migrated) in the lifespan
     search: SearchService | None = None  # vector + keyword search over stored comments
+    auth: Auth | None = None  # API keys + rate limiter (nlp_service.auth)
 
     def require_engine(self) -> tuple[Engine, MicroBatcher[str, Analysis]]:
         """The engine and batcher, or 503 while models are loading (or failed to load)."""

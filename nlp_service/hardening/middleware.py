@@ -1,0 +1,184 @@
+"""Pure ASGI middlewares: request context (id, access log, last-resort 500), body-size and time limits.
+
+Order, outermost first: request context -> CORS (if configured) -> body limit -> timeout -> the app.
+Every response, including errors produced here, carries ``x-request-id``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from nlp_service.config import Settings
+from nlp_service.errors import error_body
+from nlp_service.hardening.logs import REQUEST_ID
+
+log = logging.getLogger("nlp_service.access")
+_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
+
+
+async def send_error(
+    send: Send, status: int, message: str, error_type: str, headers: dict[str, str] | None = None
+) -> None:
+    """Send a complete JSON error response (the errors module's shape)."""
+    body = json.dumps(error_body(message, error_type)).encode()
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    raw += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
+
+
+def request_id_from(scope: Scope) -> str:
+    """The client's ``x-request-id`` if it is short and plain, else a new one."""
+    incoming = Headers(scope=scope).get("x-request-id", "")
+    return incoming if _SANE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+
+
+class RequestContextMiddleware:
+    """Request id (context variable + response header), one access-log line per request, and a JSON 500
+    for anything unhandled (no stack trace leaves the process)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = request_id_from(scope)
+        token = REQUEST_ID.set(request_id)
+        status, started = 500, False
+        t0 = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, started
+            if message["type"] == "http.response.start":
+                started, status = True, message["status"]
+                MutableHeaders(scope=message)["x-request-id"] = request_id
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            log.exception("unhandled error")
+            if not started:
+                await send_error(send_with_id, 500, "internal server error", "internal_error")
+        finally:
+            extra: dict[str, Any] = {
+                "method": scope.get("method"),
+                "path": scope.get("path"),
+                "status": status,
+                "duration_ms": round((time.perf_counter() - t0) * 1000, 2),
+            }
+            key_id = scope.get("state", {}).get("key_id")
+            if key_id:
+                extra["key_id"] = key_id
+            log.log(logging.ERROR if status >= 500 else logging.INFO, "request", extra=extra)
+            REQUEST_ID.reset(token)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class BodyLimitMiddleware:
+    """413 for bodies over ``max_bytes``: at once from ``Content-Length``, else while the body streams in."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def _too_large(self, send: Send) -> None:
+        message = f"request body exceeds {self.max_bytes} bytes"
+        await send_error(send, 413, message, "payload_too_large", {"connection": "close"})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.max_bytes <= 0:
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._too_large(send)
+            return
+        received, tripped, started = 0, False, False
+
+        async def limited_receive() -> Message:
+            nonlocal received, tripped
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    tripped = True
+                    raise _BodyTooLarge
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if tripped and not started:
+                return  # the app's reaction to the aborted read is replaced by the 413 below
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, guarded_send)
+        except Exception:
+            if not tripped:
+                raise
+        if tripped and not started:
+            await self._too_large(send)
+
+
+class TimeoutMiddleware:
+    """503 (JSON, ``Retry-After``) when the app has not started answering within ``seconds``."""
+
+    def __init__(self, app: ASGIApp, seconds: float) -> None:
+        self.app = app
+        self.seconds = seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.seconds <= 0:
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_tracking(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        deadline = asyncio.timeout(self.seconds)
+        try:
+            async with deadline:
+                await self.app(scope, receive, send_tracking)
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            log.warning("request timed out after %.1fs", self.seconds)
+            if not started:
+                message = f"request did not complete within {self.seconds:g}s"
+                await send_error(send, 503, message, "timeout", {"retry-after": "5"})
+
+
+def install_middleware(app: Any, settings: Settings) -> None:
+    """Add the hardening middlewares to ``app`` (call last in ``create_app``: they wrap everything)."""
+    app.add_middleware(TimeoutMiddleware, seconds=settings.request_timeout_s)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE"],
+            allow_headers=["authorization", "content-type", "x-request-id"],
+            expose_headers=["x-request-id", "retry-after"],
+            max_age=600,
+        )
+    app.add_middleware(RequestContextMiddleware)
