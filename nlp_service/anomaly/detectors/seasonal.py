@@ -206,20 +206,23 @@ class SeasonalSpikeDetector(Detector):
         lw = max(1, self.level_window)
         # compute the seasonal part for the level window too (the level correction needs it)
         s_start = max(0, start - lw)
-        recent = _trimmed_mean_rows(_trailing(x, lw, s_start), self.trim)
-        seasonal = recent
-        if period and self.n_periods > 0:
-            h = min(self.neighbours, period - 1)
-            idx = np.arange(s_start, n)
-            lags = np.array([k * period - j for k in range(1, self.n_periods + 1) for j in range(-h, h + 1)])
-            src = idx[:, None] - lags[None, :]
-            vals = np.where(src >= 0, x[np.clip(src, 0, None)], np.nan)
-            seas = _trimmed_mean_rows(vals, self.trim)
-            seasonal = np.where(np.isnan(seas), recent, seas)
-            ratio = (x[s_start:] + 1.0) / (seasonal + 1.0)
-            level = _nanmedian_rows(_trailing(ratio, lw, 0))
-            level = np.where(np.isnan(level), 1.0, level)
-            seasonal = (seasonal + 1.0) * level - 1.0
+        if not (period and self.n_periods > 0):
+            recent = _trimmed_mean_rows(_trailing(x, lw, s_start), self.trim)
+            return np.maximum(recent[start - s_start :], 0.0)
+        h = min(self.neighbours, period - 1)
+        idx = np.arange(s_start, n)
+        lags = np.array([k * period - j for k in range(1, self.n_periods + 1) for j in range(-h, h + 1)])
+        src = idx[:, None] - lags[None, :]
+        vals = np.where(src >= 0, x[np.clip(src, 0, None)], np.nan)
+        seasonal = _trimmed_mean_rows(vals, self.trim)
+        missing = np.isnan(seasonal)  # less than one period of history: recent buckets instead
+        if missing.any():
+            rows = np.flatnonzero(missing)
+            seasonal[rows] = _trimmed_mean_rows(_trailing(x, lw, s_start)[rows], self.trim)
+        ratio = (x[s_start:] + 1.0) / (seasonal + 1.0)
+        level = _nanmedian_rows(_trailing(ratio, lw, 0))
+        level = np.where(np.isnan(level), 1.0, level)
+        seasonal = (seasonal + 1.0) * level - 1.0
         return np.maximum(seasonal[start - s_start :], 0.0)
 
     def _alpha(self, x: FloatArray, mu: FloatArray, start: int, dw: int) -> FloatArray:
