@@ -7,9 +7,16 @@ from collections.abc import Iterable, Sequence
 
 def realistic_comments(n: int, *, seed: int = 0) -> list[str]:
     """``n`` customer comments of 5-60 words from the seeded demo generator."""
-    from nlp_service.demo.generator import generate_texts
+    from nlp_service.demo.generator import DemoConfig, generate
 
-    return generate_texts(n, seed=seed, min_words=5, max_words=60)
+    texts = []
+    for comment in generate(DemoConfig(n=n * 2, seed=seed)):
+        words = comment["text"].split()
+        if 5 <= len(words) <= 60:
+            texts.append(comment["text"])
+        if len(texts) == n:
+            break
+    return texts
 
 
 def print_table(
