@@ -99,13 +99,23 @@ class SearchService:
 
     # -- updates after committed writes ------------------------------------------------------------------
     def on_created(self, created: comments.Created) -> None:
+        """Add committed comments to the index (on failure, a catch-up from the DB repairs it)."""
+        self.stats.invalidate()
         if created.row_ids:
-            self.index.add(created.row_ids, np.vstack(created.embeddings))
-            self.stats.invalidate()
+            try:
+                self.index.add(created.row_ids, np.vstack(created.embeddings))
+            except Exception:
+                log.exception("vector index update failed; catching up from the database")
+                self.index.request("catch_up")
 
     def on_deleted(self, row_id: int) -> None:
-        self.index.remove([row_id])
+        """Drop a deleted comment from the index (search re-reads the DB, so it never shows up anyway)."""
         self.stats.invalidate()
+        try:
+            self.index.remove([row_id])
+        except Exception:
+            log.exception("vector index removal failed; catching up from the database")
+            self.index.request("catch_up")
 
 
 @dataclass
