@@ -2,8 +2,9 @@
 
 A head artifact is a directory ``models/<task>/<version>/`` holding
 
-- ``weights.safetensors``: ``input_mean``/``input_scale`` (feature standardisation) and ``dense.<i>.weight``/
-  ``dense.<i>.bias`` for each dense layer (ReLU between layers, none after the last one);
+- ``weights.safetensors``: ``input_mean``/``input_scale`` (feature standardisation, float32) and
+  ``dense.<i>.weight``/``dense.<i>.bias`` per dense layer (float16 on disk by default, computed in
+  float32; ReLU between layers, none after the last one);
 - ``config.json``: task, kind (``softmax`` | ``sigmoid`` | ``regression``), labels, feature spec (which pooled
   layers and/or the search embedding are concatenated), output rescaling, per-label thresholds (sigmoid), the
   encoder it expects (name + weights sha256), training arguments and the data fingerprint;
@@ -226,19 +227,25 @@ def save_head(
     *,
     metrics: dict[str, Any] | None = None,
     card: str | None = None,
+    dense_dtype: type = np.float16,
 ) -> Head:
-    """Write a head artifact directory (created if needed) and return the loaded head."""
-    head = Head(config, weights)  # validates shapes before anything is written
+    """Write a head artifact directory (created if needed) and return the head as loaded back from disk.
+
+    Dense layers are stored as ``dense_dtype`` (float16 halves the size; predictions are computed in float32).
+    """
+    Head(config, weights)  # validates shapes before anything is written
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    save_file(
-        {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in weights.items()}, str(path / WEIGHTS_FILE)
-    )
+    tensors = {
+        k: np.ascontiguousarray(v, dtype=dense_dtype if k.startswith("dense.") else np.float32)
+        for k, v in weights.items()
+    }
+    save_file(tensors, str(path / WEIGHTS_FILE))
     (path / CONFIG_FILE).write_text(json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n")
     (path / METRICS_FILE).write_text(json.dumps(metrics or {}, indent=2, sort_keys=True) + "\n")
     if card is not None:
         (path / CARD_FILE).write_text(card)
-    return head
+    return load_head(path)
 
 
 def load_head_config(path: Path) -> HeadConfig:
