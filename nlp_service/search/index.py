@@ -111,6 +111,8 @@ class VectorIndex:
         self._index = make_index(params, 0)
         self._ids: set[int] = set()
         self._tombstones: set[int] = set()
+        self._tomb_version = 0
+        self._selector: tuple[int, faiss.IDSelector, faiss.IDSelector] | None = None
         self._journal: list[tuple[str, np.ndarray, np.ndarray | None]] | None = None
         self._job_lock = threading.Lock()
         self._job: threading.Thread | None = None
@@ -165,6 +167,7 @@ class VectorIndex:
             index.remove_ids(faiss.IDSelectorBatch(np.asarray(gone, dtype=np.int64)))
         else:
             tombstones.update(gone)
+            self._tomb_version += 1
         present.difference_update(gone)
 
     def add(self, ids: Iterable[int] | np.ndarray, vecs: np.ndarray) -> None:
@@ -211,10 +214,12 @@ class VectorIndex:
                 return np.full((len(queries), k), -np.inf, np.float32), np.full(
                     (len(queries), k), -1, np.int64
                 )
-            kk = min(n, k + len(tomb))
+            kk = min(n, k)
             if index_kind(index) == "hnsw":
                 params = faiss.SearchParametersHNSW()
                 params.efSearch = max(self.params.ef_search, kk)
+                if tomb:
+                    params.sel = self._tombstone_selector()  # deleted ids never enter the results
                 scores, ids = index.search(queries, kk, params=params)
             else:
                 scores, ids = index.search(queries, kk)
@@ -229,6 +234,18 @@ class VectorIndex:
             s, i = scores[row][live][:k], ids[row][live][:k]
             out_s[row, : len(s)], out_i[row, : len(i)] = s, i
         return out_s, out_i
+
+    def _tombstone_selector(self) -> faiss.IDSelector:
+        """An ``IDSelectorNot(IDSelectorBatch(tombstones))``, cached until the tombstones change."""
+        cached = self._selector
+        if cached is not None and cached[0] == self._tomb_version:
+            return cached[2]
+        batch = faiss.IDSelectorBatch(
+            np.fromiter(self._tombstones, dtype=np.int64, count=len(self._tombstones))
+        )
+        selector = faiss.IDSelectorNot(batch)
+        self._selector = (self._tomb_version, batch, selector)  # keep ``batch`` alive with the selector
+        return selector
 
     def reconstruct(self, ids: Iterable[int]) -> tuple[np.ndarray, np.ndarray]:
         """(found ids, their vectors) for the ids present in the index."""
@@ -312,6 +329,7 @@ class VectorIndex:
                 else:
                     self._remove_from(new, present, tomb, jids)
             self._index, self._ids, self._tombstones, self._journal = new, present, tomb, None
+            self._tomb_version += 1
             self.dirty = True
         self.last_build_s = time.perf_counter() - t0
         if self._needs_rebuild():  # e.g. many writes during the build
@@ -371,6 +389,7 @@ class VectorIndex:
                 "dim": self.params.dim,
                 "kind": self.kind,
                 "size": len(self._ids),
+                "max_row_id": max(self._ids, default=0),
                 "tombstones": sorted(self._tombstones),
                 "saved_at": time.time(),
             }
@@ -400,6 +419,7 @@ class VectorIndex:
         with self._lock.write():
             self._index = index
             self._tombstones = tomb
+            self._tomb_version += 1
             self._ids = {int(i) for i in ids} - tomb
             self.dirty = False
         return True
