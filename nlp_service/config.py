@@ -84,6 +84,27 @@ class Settings(BaseSettings):
     webhook_poll_interval_s: float = 1.0
     webhook_response_snippet_bytes: int = 4096
 
+    # Alerts (topic-volume anomaly detection, nlp_service.anomaly)
+    detection_interval_s: float = 300.0  # the worker's alert-detection job runs this often
+    alert_buckets: list[Literal["hour", "day"]] = Field(default_factory=lambda: ["hour", "day"])
+    alert_segments: list[Literal["region", "touchpoint", "source"]] = Field(
+        default_factory=lambda: ["region", "touchpoint", "source"],
+        description="Segment fields whose topic x segment series are scanned besides the topic totals",
+    )
+    alert_history_hours: int = 14 * 24  # hourly history read per series (daily seasonality)
+    alert_history_days: int = 56  # daily history read per series (weekly seasonality)
+    alert_rescan_buckets: int = 2  # newest completed buckets re-checked per run (covers a missed run)
+    alert_min_volume: int = 10  # a bucket needs this many comments to spike (expected, to drop)
+    alert_p_threshold: float = 1e-4
+    alert_min_history_hours: int = 48  # buckets of history before an hourly bucket can fire
+    alert_min_history_days: int = 7
+    alert_episode_gap_buckets: int = 1  # quiet buckets allowed inside one episode (one alert)
+    alert_baseline_days: int = 14  # explanation baseline: this long before the episode
+    alert_representatives: int = 5  # representative comments per alert (3-5 recommended)
+    alert_ack_sla_s: float = 4 * 3600.0  # a new alert not acknowledged by then is overdue
+    alert_resolve_sla_s: float = 72 * 3600.0  # an acknowledged alert not resolved by then is overdue
+    alert_min_series_points: int = 8  # POST /v1/detect/series needs at least this many points
+
     # Access control and hardening
     require_api_keys: bool = False  # keys are also on as soon as any key exists
     allow_unauthenticated: bool = False  # allow binding a non-loopback host with keys off
