@@ -1,7 +1,7 @@
 """Webhooks: subscriptions, events, deliveries (outbox) and the attempts log.
 
 Revision ID: 0003_webhooks
-Revises: 0001_comments
+Revises: 0002_alerts
 Create Date: 2026-11-22
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0003_webhooks"
-down_revision = "0001_comments"
+down_revision = "0002_alerts"
 branch_labels = None
 depends_on = None
 

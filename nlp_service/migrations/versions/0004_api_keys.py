@@ -1,7 +1,7 @@
 """API keys: only a per-key salt and HMAC-SHA256 of the secret are stored.
 
 Revision ID: 0004_api_keys
-Revises: 0001_comments
+Revises: 0003_webhooks
 Create Date: 2026-11-22
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004_api_keys"
-down_revision = "0001_comments"
+down_revision = "0003_webhooks"
 branch_labels = None
 depends_on = None
 
