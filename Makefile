@@ -6,7 +6,7 @@ PIP := $(PY) -m pip -q --disable-pip-version-check
 DEPS_STAMP := $(VENV)/.deps-installed
 STAMP := $(VENV)/.installed
 
-.PHONY: install deps run test test-fast lint fmt bench eval clean
+.PHONY: install deps run test test-fast fuzz lint fmt bench eval clean
 
 $(PY):
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is required"'
@@ -32,10 +32,15 @@ run: install
 	$(VENV)/bin/nlp-service serve
 
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m "not fuzz"
 
 test-fast: install
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -m "not slow and not fuzz"
+
+# Schemathesis over every endpoint's OpenAPI schema: FUZZ_EXAMPLES positive + negative cases per endpoint.
+FUZZ_EXAMPLES ?= 1000
+fuzz: install
+	NLP_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q -s -m fuzz tests/fuzz
 
 lint: install
 	$(VENV)/bin/ruff check .

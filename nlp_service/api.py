@@ -14,7 +14,7 @@ open (they expose no comment data or secrets; restrict ``/metrics`` at the netwo
 from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from nlp_service import __version__
@@ -88,7 +88,7 @@ async def info(state: StateDep) -> dict:
     return out
 
 
-@ops_router.get("/metrics")
+@ops_router.get("/metrics", response_class=PlainTextResponse)
 async def metrics(state: StateDep) -> Response:
     """Prometheus exposition format."""
     if state.batcher is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from fastapi import APIRouter, Path, Request
 from fastapi.concurrency import run_in_threadpool
 
@@ -17,9 +19,20 @@ router = APIRouter(prefix="/keys", tags=["keys"])
 KeyId = Path(min_length=1, max_length=64, description="The key's id (the 16 hex characters after 'nlp_')")
 
 
+def _utc(value: datetime | None) -> datetime | None:
+    """SQLite returns naive datetimes: they were stored as UTC."""
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
 def _public(row: ApiKey) -> KeyPublic:
+    created_at = _utc(row.created_at)
+    assert created_at is not None
     return KeyPublic(
-        id=row.id, name=row.name, scopes=row.scope_list, created_at=row.created_at, revoked_at=row.revoked_at
+        id=row.id,
+        name=row.name,
+        scopes=row.scope_list,
+        created_at=created_at,
+        revoked_at=_utc(row.revoked_at),
     )
 
 
