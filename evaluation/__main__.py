@@ -7,6 +7,7 @@ import importlib
 
 SUBCOMMANDS = {
     "anomaly": "evaluation.anomaly",
+    "classify": "evaluation.classify",
 }
 
 
