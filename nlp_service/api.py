@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from nlp_service import __version__
+from nlp_service.anomaly.views import router as alerts_router
 from nlp_service.auth.deps import require_scope, route_scopes
 from nlp_service.auth.views import router as keys_router
 from nlp_service.classify.schemas import DEFAULT_INCLUDE, MAX_TEXT_CHARS, MAX_TEXTS
@@ -106,6 +107,7 @@ def include_routers(app: FastAPI) -> None:
     v1.include_router(insights_router, dependencies=[require_scope("search")])
     v1.include_router(keys_router, dependencies=[require_scope("admin")])
     v1.include_router(webhooks_router, dependencies=[require_scope("webhooks")])
+    v1.include_router(alerts_router, dependencies=[require_scope("alerts")])
     app.include_router(v1)
     document_webhooks(app)
     check_scopes(app)

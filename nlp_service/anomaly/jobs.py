@@ -1,0 +1,47 @@
+"""Worker job ``alert-detection``: scan the topic-volume series every ``detection_interval_s``."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from nlp_service.anomaly import service
+from nlp_service.worker import JobContext, job
+
+log = logging.getLogger(__name__)
+MISSING_TABLES_RETRY_S = 60.0
+
+
+def _labels(ctx: JobContext) -> dict[str, str]:
+    labels = ctx.state.get("labels")
+    if labels is None:
+        try:
+            from nlp_service.topics.taxonomy import load_taxonomy
+
+            labels = {t.id: t.name for t in load_taxonomy(ctx.settings.resolved_taxonomy_path()).topics}
+        except Exception:  # labels are cosmetic
+            labels = {}
+        ctx.state["labels"] = labels
+    return labels
+
+
+@job("alert-detection", interval_s=lambda s: s.detection_interval_s)
+def detect_alerts(ctx: JobContext) -> float | None:
+    """One detection run in its own transaction (alerts and their webhook events commit together)."""
+    try:
+        with ctx.session() as db_session:
+            summary = service.detect(db_session=db_session, settings=ctx.settings, topic_labels=_labels(ctx))
+    except (OperationalError, ProgrammingError) as exc:
+        if not ctx.state.get("db_warned"):  # e.g. tables missing: `nlp-service db upgrade`
+            log.warning("alert detection paused, database not usable: %s", str(exc).splitlines()[0])
+            ctx.state["db_warned"] = True
+        return MISSING_TABLES_RETRY_S
+    if summary.alerts_created or summary.alerts_updated:
+        log.info(
+            "alert detection: %d series, %d alerts created, %d updated",
+            summary.series_scanned,
+            summary.alerts_created,
+            summary.alerts_updated,
+        )
+    return None

@@ -1,0 +1,233 @@
+"""Request/response models of ``/v1/alerts``, ``/v1/detect``, ``/v1/detect/series`` and the series chart."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from nlp_service.comments.schemas import Name
+
+AlertStatus = Literal["new", "acknowledged", "resolved"]
+StatusFilter = Literal["new", "acknowledged", "resolved", "open", "overdue"]
+AlertKind = Literal["spike", "drop", "level_shift"]
+Severity = Literal["low", "medium", "high", "critical"]
+Bucket = Literal["hour", "day"]
+SegmentField = Literal["region", "touchpoint", "source"]
+MAX_SERIES_POINTS = 100_000
+
+
+# -- alerts ----------------------------------------------------------------------------------------------
+class AlertsQuery(BaseModel):
+    """Filters of ``GET /v1/alerts``; ``since``/``until`` bound the alert's window (overlap)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: list[StatusFilter] | None = Field(None, description="open = new or acknowledged")
+    topic: list[Name] | None = None
+    kind: list[AlertKind] | None = None
+    severity: list[Severity] | None = None
+    since: AwareDatetime | None = Field(None, description="window ends after this")
+    until: AwareDatetime | None = Field(None, description="window starts before this")
+    limit: int = Field(50, ge=1, le=500)
+    offset: int = Field(0, ge=0, le=1_000_000)
+
+    @model_validator(mode="after")
+    def _range(self) -> AlertsQuery:
+        if self.since and self.until and self.since >= self.until:
+            raise ValueError("since must be before until")
+        return self
+
+
+class RepresentativeComment(BaseModel):
+    id: str
+    text: str
+    created_at: datetime
+    region: str | None
+    touchpoint: str | None
+    source: str
+    nps: int | None
+    similarity: float = Field(description="cosine to the centroid of the episode's comments")
+
+
+class AlertOut(BaseModel):
+    id: str
+    topic_id: str
+    topic_label: str | None = None
+    segment: str = Field(description='"all" or the segment field (region, touchpoint, source)')
+    segment_value: str
+    kind: AlertKind
+    direction: Literal["up", "down"]
+    status: AlertStatus
+    overdue: bool
+    severity: Severity
+    bucket: Bucket = Field(description="bucket size of the peak")
+    window_start: datetime
+    window_end: datetime = Field(description="exclusive")
+    peak_at: datetime
+    baseline: float = Field(description="expected comments in the peak bucket")
+    observed: float = Field(description="observed comments in the peak bucket")
+    score: float = Field(description="|z| (negative-binomial deviance residual) of the peak bucket")
+    p_value: float | None
+    buckets_fired: int
+    revision: int
+    explanation: dict[str, Any]
+    representative_comments: list[RepresentativeComment] = Field(default_factory=list)
+    created_at: datetime
+    updated_at: datetime
+    acknowledged_at: datetime | None
+    resolved_at: datetime | None
+    note: str | None
+
+
+class AlertPage(BaseModel):
+    alerts: list[AlertOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class AlertAction(BaseModel):
+    """Optional body of acknowledge/resolve."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    note: str | None = Field(None, max_length=1000)
+
+
+# -- detection -------------------------------------------------------------------------------------------
+class DetectRequest(BaseModel):
+    """Run detection now. ``at`` (default: now) is the evaluation time: the newest completed buckets before
+    it are checked; ``lookback_s`` widens that to every completed bucket ending within it (backfill)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    at: AwareDatetime | None = None
+    lookback_s: int | None = Field(None, ge=0, le=90 * 86400)
+    buckets: list[Bucket] | None = Field(None, min_length=1)
+
+
+class DetectResponse(BaseModel):
+    at: datetime
+    series_scanned: int
+    buckets_checked: int
+    firings: int = Field(description="anomalous series-buckets found (before episode merging and dedup)")
+    alerts_created: int
+    alerts_updated: int
+    alert_ids: list[str]
+    seconds: float
+
+
+class SeriesDetectRequest(BaseModel):
+    """A series from another service: bucket starts (ISO 8601 with a time zone, or epoch seconds), values."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    timestamps: list[AwareDatetime | float] = Field(max_length=MAX_SERIES_POINTS)
+    values: list[float] = Field(max_length=MAX_SERIES_POINTS)
+    bucket_seconds: int = Field(ge=60, le=31 * 86400)
+    season_seconds: int | None = Field(
+        None, ge=0, description="seasonal period; default a week (a day for buckets under a day); 0 = none"
+    )
+    p_threshold: float = Field(1e-4, gt=0, lt=0.5)
+    min_count: float = Field(10.0, ge=0, description="minimum-volume guard")
+
+    @model_validator(mode="after")
+    def _check(self) -> SeriesDetectRequest:
+        if len(self.timestamps) != len(self.values):
+            raise ValueError(
+                "timestamps and values must have equal lengths "
+                f"({len(self.timestamps)} != {len(self.values)})"
+            )
+        for i, v in enumerate(self.values):
+            if not math.isfinite(v) or v < 0:
+                raise ValueError(f"values[{i}] must be finite and non-negative, got {v}")
+        secs = self.epoch_seconds()
+        for i in range(1, len(secs)):
+            if secs[i] <= secs[i - 1]:
+                raise ValueError(f"timestamps must be strictly increasing (timestamps[{i}])")
+            if (secs[i] - secs[0]) % self.bucket_seconds:
+                raise ValueError(f"timestamps[{i}] is not on the bucket grid of the first timestamp")
+        return self
+
+    def epoch_seconds(self) -> list[int]:
+        return [int(t.timestamp()) if isinstance(t, datetime) else int(t) for t in self.timestamps]
+
+
+class ChangePointOut(BaseModel):
+    index: int
+    timestamp: datetime
+    before_mean: float
+    after_mean: float
+    kind: Literal["level_up", "level_down"]
+
+
+class SpikeOut(BaseModel):
+    index: int
+    timestamp: datetime
+    observed: float
+    expected: float
+    score: float
+    p_value: float
+    kind: Literal["spike", "drop"]
+
+
+class EpisodeOut(BaseModel):
+    start: datetime
+    end: datetime = Field(description="start of the last anomalous bucket")
+    peak: datetime
+    peak_score: float
+    kind: Literal["spike", "drop"]
+    buckets: int
+
+
+class SeriesDetectResponse(BaseModel):
+    points: int
+    bucket_seconds: int
+    season_seconds: int | None
+    expected: list[float | None] = Field(description="history-only baseline per bucket (null: no history)")
+    change_points: list[ChangePointOut]
+    spikes: list[SpikeOut]
+    episodes: list[EpisodeOut]
+
+
+# -- series chart ----------------------------------------------------------------------------------------
+class SeriesQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    bucket: Bucket = "day"
+    segment: SegmentField | None = Field(None, description="with value: one segment's series")
+    value: Name | None = None
+    since: AwareDatetime | None = Field(None, description="default: the detector's history before until")
+    until: AwareDatetime | None = Field(None, description="default: end of the current bucket")
+
+    @model_validator(mode="after")
+    def _check(self) -> SeriesQuery:
+        if (self.segment is None) != (self.value is None):
+            raise ValueError("segment and value go together")
+        if self.since and self.until and self.since >= self.until:
+            raise ValueError("since must be before until")
+        return self
+
+
+class SeriesPoint(BaseModel):
+    start: datetime
+    count: int
+    total: int = Field(description="all comments in the bucket (in the segment, if any)")
+    share: float | None = Field(description="count / total")
+    expected: float | None = Field(description="history-only seasonal baseline")
+
+
+class TopicSeriesResponse(BaseModel):
+    topic_id: str
+    bucket: Bucket
+    segment: str
+    segment_value: str
+    since: datetime
+    until: datetime
+    points: list[SeriesPoint]
+    change_points: list[ChangePointOut]
+    spikes: list[SpikeOut]
+    alerts: list[str] = Field(description="ids of alerts of this topic overlapping the range")

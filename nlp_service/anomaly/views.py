@@ -1,0 +1,163 @@
+"""``/v1/alerts``, ``/v1/detect``, ``/v1/detect/series`` and ``/v1/topics/{id}/series`` (scope ``alerts``).
+
+Views own the transaction (``in_transaction``: one session, committed before the response) and run the
+blocking work in the thread pool.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Path, Query
+from starlette.concurrency import run_in_threadpool
+
+from nlp_service.anomaly import service
+from nlp_service.anomaly.schemas import (
+    AlertAction,
+    AlertOut,
+    AlertPage,
+    AlertsQuery,
+    DetectRequest,
+    DetectResponse,
+    SeriesDetectRequest,
+    SeriesDetectResponse,
+    SeriesQuery,
+    TopicSeriesResponse,
+)
+from nlp_service.deps import DbDep, JsonBody, SettingsDep, StateDep, in_transaction
+from nlp_service.errors import ErrorResponse
+from nlp_service.state import AppState
+
+router = APIRouter(tags=["alerts"])
+
+AlertId = Annotated[str, Path(min_length=1, max_length=40, description="The alert's id (alr_...)")]
+TopicId = Annotated[str, Path(min_length=1, max_length=100, description="A taxonomy topic id")]
+NOT_FOUND = {404: {"model": ErrorResponse, "description": "No such alert"}}
+CONFLICT = {409: {"model": ErrorResponse, "description": "Invalid status transition"}}
+
+
+def topic_labels(state: AppState) -> dict[str, str]:
+    """Topic id -> display name from the taxonomy in use (empty if it cannot be read)."""
+    from nlp_service.insights.views import taxonomy_of
+
+    try:
+        return {t.id: t.name for t in taxonomy_of(state).topics}
+    except Exception:  # a missing taxonomy file must not break alerts
+        return {}
+
+
+@router.get("/alerts", response_model=AlertPage)
+async def list_alerts(
+    query: Annotated[AlertsQuery, Query()], state: StateDep, settings: SettingsDep, db: DbDep
+) -> AlertPage:
+    """Alerts, newest first; filter by status (new, acknowledged, resolved, open, overdue), topic, kind,
+    severity and window (``since``/``until``); paginate with ``limit``/``offset``."""
+    labels = topic_labels(state)
+    return await in_transaction(
+        db, lambda s: service.get_all(db_session=s, settings=settings, query=query, topic_labels=labels)
+    )
+
+
+def _one(s: Any, alert_id: str, settings: Any, labels: dict[str, str]) -> AlertOut:
+    alert = service.get(db_session=s, alert_id=alert_id)
+    reps = service.representatives_of(db_session=s, alert_ids=[alert.id]).get(alert.id)
+    return service.to_out(
+        alert, settings, now=service.utcnow(), reps=reps, topic_label=labels.get(alert.topic_id)
+    )
+
+
+@router.get("/alerts/{alert_id}", response_model=AlertOut, responses=NOT_FOUND)
+async def get_alert(alert_id: AlertId, state: StateDep, settings: SettingsDep, db: DbDep) -> AlertOut:
+    """One alert with its explanation and representative comments."""
+    labels = topic_labels(state)
+    return await in_transaction(db, lambda s: _one(s, alert_id, settings, labels))
+
+
+@router.post("/alerts/{alert_id}/acknowledge", response_model=AlertOut, responses={**NOT_FOUND, **CONFLICT})
+async def acknowledge_alert(
+    alert_id: AlertId,
+    state: StateDep,
+    settings: SettingsDep,
+    db: DbDep,
+    body: Annotated[AlertAction | None, Body()] = None,
+) -> AlertOut:
+    """``new -> acknowledged`` (409 from any other status); sends ``alert.updated``."""
+    labels = topic_labels(state)
+    note = body.note if body else None
+
+    def work(s: Any) -> AlertOut:
+        alert = service.get(db_session=s, alert_id=alert_id)
+        service.acknowledge(
+            db_session=s, alert_id=alert_id, note=note, topic_label=labels.get(alert.topic_id)
+        )
+        return _one(s, alert_id, settings, labels)
+
+    return await in_transaction(db, work)
+
+
+@router.post("/alerts/{alert_id}/resolve", response_model=AlertOut, responses={**NOT_FOUND, **CONFLICT})
+async def resolve_alert(
+    alert_id: AlertId,
+    state: StateDep,
+    settings: SettingsDep,
+    db: DbDep,
+    body: Annotated[AlertAction | None, Body()] = None,
+) -> AlertOut:
+    """``new|acknowledged -> resolved`` (409 if already resolved); sends ``alert.resolved``."""
+    labels = topic_labels(state)
+    note = body.note if body else None
+
+    def work(s: Any) -> AlertOut:
+        alert = service.get(db_session=s, alert_id=alert_id)
+        service.resolve(db_session=s, alert_id=alert_id, note=note, topic_label=labels.get(alert.topic_id))
+        return _one(s, alert_id, settings, labels)
+
+    return await in_transaction(db, work)
+
+
+@router.post("/detect", response_model=DetectResponse)
+async def detect_now(
+    state: StateDep, settings: SettingsDep, db: DbDep, body: Annotated[DetectRequest | None, Body()] = None
+) -> DetectResponse:
+    """Run alert detection now (what the worker's ``alert-detection`` job does every bucket); ``at`` and
+    ``lookback_s`` re-scan a past period. Returns what was scanned and the alerts created/updated."""
+    req = body or DetectRequest()
+    labels = topic_labels(state)
+    return await in_transaction(
+        db,
+        lambda s: service.detect(
+            db_session=s,
+            settings=settings,
+            at=req.at,
+            lookback_s=req.lookback_s,
+            buckets=req.buckets,
+            topic_labels=labels,
+        ),
+    )
+
+
+@router.post("/detect/series", response_model=SeriesDetectResponse, dependencies=[JsonBody])
+async def detect_series(body: SeriesDetectRequest, settings: SettingsDep) -> SeriesDetectResponse:
+    """Run the detectors on a posted series (bucket starts + values + bucket seconds): change points,
+    spikes, episodes and the baseline. Values must be finite and non-negative, timestamps strictly increasing
+    on one bucket grid, at least ``alert_min_series_points`` points."""
+    return await run_in_threadpool(service.detect_posted_series, request=body, settings=settings)
+
+
+@router.get("/topics/{topic_id}/series", response_model=TopicSeriesResponse, responses=NOT_FOUND)
+async def topic_series(
+    topic_id: TopicId,
+    query: Annotated[SeriesQuery, Query()],
+    state: StateDep,
+    settings: SettingsDep,
+    db: DbDep,
+) -> TopicSeriesResponse:
+    """A topic's counts per bucket (optionally one segment value), share of all comments, the detector's
+    baseline, change points, spikes and the alerts overlapping the range: everything a chart needs."""
+    known = list(topic_labels(state))
+    return await in_transaction(
+        db,
+        lambda s: service.topic_series_chart(
+            db_session=s, settings=settings, topic_id=topic_id, query=query, known_topics=known
+        ),
+    )
