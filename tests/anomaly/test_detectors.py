@@ -17,6 +17,7 @@ from nlp_service.anomaly.detectors import (
     detect_series,
     escalations,
     merge_episodes,
+    refractory_alerts,
 )
 from nlp_service.anomaly.synthetic import DAY, WEEK, Event, generate
 
@@ -171,3 +172,53 @@ def test_missing_values_are_ignored() -> None:
     spikes = SeasonalSpikeDetector().fit(series).predict()
     assert [s.index for s in spikes] == [150]
     assert PeltChangePointDetector().fit(series).predict() == ()
+
+
+def test_refractory_alerts_snooze_after_each_alert() -> None:
+    s = np.array([0.0, 5.0, 6.0, 7.0, 0.0, 9.0, 0.0, 0.0, 5.0, np.nan])
+    assert refractory_alerts(s, 5.0, refractory=0).tolist() == [1, 2, 3, 5, 8]
+    assert refractory_alerts(s, 5.0, refractory=2).tolist() == [1, 5, 8]
+    assert refractory_alerts(s, 5.0, refractory=3).tolist() == [1, 5]
+    assert refractory_alerts(s, 100.0, refractory=3).size == 0
+    with pytest.raises(ValueError):
+        refractory_alerts(s, 1.0, refractory=-1)
+
+
+@PROPS
+@given(
+    scores=st.lists(st.floats(0.0, 10.0), max_size=300),
+    threshold=st.floats(0.1, 10.0),
+    refractory=st.integers(0, 30),
+)
+def test_refractory_alerts_properties(scores: list[float], threshold: float, refractory: int) -> None:
+    s = np.array(scores)
+    alerts = refractory_alerts(s, threshold, refractory=refractory)
+    crossings = np.flatnonzero(s >= threshold)
+    assert alerts.tolist() == sorted(set(alerts.tolist()))
+    assert set(alerts.tolist()) <= set(crossings.tolist())
+    assert np.all(np.diff(alerts) > refractory)
+    # every crossing is an alert or falls inside the snooze of an earlier alert
+    for i in crossings:
+        assert i in alerts or np.any((alerts < i) & (i - alerts <= refractory))
+
+
+def nab_style_alerts(series: Series, threshold: float = 4.0) -> list[int]:
+    """The NAB evaluation's path in product units: |z| -> escalations -> refractory alerts."""
+    raw = SeasonalSpikeDetector().fit(series).scores(gated=False)
+    return refractory_alerts(escalations(raw, cooldown=7), threshold, refractory=3).tolist()
+
+
+@PROPS
+@given(series=count_series, weeks=st.integers(-2000, 2000))
+def test_alert_path_sorted_inside_and_shift_invariant(series: Series, weeks: int) -> None:
+    idx = nab_style_alerts(series)
+    assert idx == sorted(set(idx)) and all(0 <= i < len(series) for i in idx)
+    shifted = Series(series.timestamps + weeks * WEEK, series.values, series.bucket_seconds)
+    assert nab_style_alerts(shifted) == idx
+
+
+@PROPS
+@given(value=st.floats(0.0, 1e4), n=st.integers(0, 400))
+def test_alert_path_constant_series_gives_nothing(value: float, n: int) -> None:
+    series = Series(DAY * np.arange(n, dtype=np.int64), np.full(n, float(round(value))), DAY)
+    assert nab_style_alerts(series, threshold=1e-9) == []

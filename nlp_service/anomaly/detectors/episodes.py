@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from nlp_service.anomaly.detectors.base import FloatArray, Spike, SpikeKind
+from nlp_service.anomaly.detectors.base import FloatArray, IntArray, Spike, SpikeKind
 
 
 @dataclass(frozen=True)
@@ -74,3 +74,23 @@ def escalations(scores: FloatArray, *, cooldown: int, factor: float = 1.0) -> Fl
     padded = np.concatenate([np.zeros(cooldown), s])
     prev_max = sliding_window_view(padded[:-1], cooldown).max(axis=1)
     return np.where(s > factor * prev_max, s, 0.0)
+
+
+def refractory_alerts(scores: FloatArray, threshold: float, *, refractory: int) -> IntArray:
+    """Indices of alerts: buckets with ``score >= threshold``, except within ``refractory`` buckets after
+    the previous alert (a snooze: one alert per burst rather than one per bucket of it).
+
+    Causal (each decision uses past alerts only); ``refractory=0`` keeps every crossing. Indices are
+    sorted and unique.
+    """
+    if refractory < 0:
+        raise ValueError("refractory must be >= 0")
+    idx = np.flatnonzero(np.nan_to_num(np.asarray(scores, dtype=np.float64), nan=-np.inf) >= threshold)
+    if refractory == 0 or idx.size < 2:
+        return idx.astype(np.int64)
+    kept = []
+    j = 0
+    while j < idx.size:
+        kept.append(int(idx[j]))
+        j = int(np.searchsorted(idx, idx[j] + refractory + 1))
+    return np.array(kept, dtype=np.int64)
