@@ -1,24 +1,25 @@
 """The delivery loop: claim due outbox rows with a lease, send them concurrently, record each outcome.
 
-Claiming is one ``UPDATE ... WHERE id IN (due rows) AND <still due>`` stamping a claim token and a lease;
-on PostgreSQL the inner select uses ``FOR UPDATE SKIP LOCKED`` so several workers share the queue, on SQLite
-the single statement is atomic. A worker that dies leaves its rows ``in_flight`` until the lease expires,
-then they are claimed again (same event id, so receivers deduplicate). Results are written only while the
-claim is still ours (the token matches); the attempt itself is always logged.
+Claiming stamps a claim token and a lease on due rows, re-checking that they are still due: on PostgreSQL the
+rows are first selected ``FOR UPDATE SKIP LOCKED`` so several workers share the queue; on SQLite it is one
+atomic ``UPDATE ... WHERE id IN (due rows) AND <still due>``. A worker that dies leaves its rows
+``in_flight`` until the lease expires, then they are claimed again (same event id, so receivers deduplicate).
+Results are written only while the claim is still ours (the token matches); attempts are always logged.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from nlp_service.config import Settings
@@ -27,6 +28,7 @@ from nlp_service.webhooks import service
 from nlp_service.webhooks.safety import TargetPolicy
 from nlp_service.webhooks.sender import Sender, SendResult
 from nlp_service.webhooks.tables import (
+    UtcDateTime,
     WebhookAttempt,
     WebhookDelivery,
     WebhookEvent,
@@ -35,6 +37,7 @@ from nlp_service.webhooks.tables import (
 )
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -102,11 +105,18 @@ def claim_due(
         .limit(limit)
     )
     if db_session.get_bind().dialect.name == "postgresql":
-        candidates = candidates.with_for_update(skip_locked=True, of=WebhookDelivery)
+        # Lock the candidates first (other workers skip them), then stamp exactly those rows. (Inlined as
+        # ``IN (subquery)``, PostgreSQL may evaluate the LIMIT-ed subquery more than once: too many rows.)
+        ids = list(db_session.scalars(candidates.with_for_update(skip_locked=True, of=WebhookDelivery)))
+        if not ids:
+            return []
+        chosen = WebhookDelivery.id.in_(ids)
+    else:  # SQLite: one atomic statement (writers are serialized)
+        chosen = WebhookDelivery.id.in_(candidates.scalar_subquery())
     token = uuid.uuid4().hex
     result = db_session.execute(
         update(WebhookDelivery)
-        .where(WebhookDelivery.id.in_(candidates.scalar_subquery()), _due(now))
+        .where(chosen, _due(now))
         .values(
             status="in_flight",
             claimed_by=worker_id,
@@ -119,25 +129,37 @@ def claim_due(
     if not result.rowcount:  # type: ignore[attr-defined]
         return []
     rows = db_session.execute(
-        select(WebhookDelivery, WebhookSubscription, WebhookEvent.body)
+        select(
+            WebhookDelivery.id,
+            WebhookDelivery.event_id,
+            WebhookDelivery.attempts,
+            WebhookSubscription.id,
+            WebhookSubscription.url,
+            WebhookSubscription.secret,
+            WebhookSubscription.previous_secret,
+            WebhookSubscription.previous_secret_expires_at,
+            WebhookEvent.body,
+        )
         .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
         .join(WebhookEvent, WebhookEvent.id == WebhookDelivery.event_id)
         .where(WebhookDelivery.claim_token == token)
-        .execution_options(populate_existing=True)
     ).all()
-    return [
-        Claim(
-            delivery_id=d.id,
-            token=token,
-            subscription_id=sub.id,
-            event_id=d.event_id,
-            url=sub.url,
-            attempt_number=d.attempts + 1,
-            body=body.encode("utf-8"),
-            secrets=tuple(sub.signing_secrets(now)),
+    claims = []
+    for delivery_id, event_id, attempts, sub_id, url, secret, previous, previous_until, body in rows:
+        secrets = (secret, previous) if previous and previous_until and previous_until > now else (secret,)
+        claims.append(
+            Claim(
+                delivery_id=delivery_id,
+                token=token,
+                subscription_id=sub_id,
+                event_id=event_id,
+                url=url,
+                attempt_number=attempts + 1,
+                body=body.encode("utf-8"),
+                secrets=secrets,
+            )
         )
-        for d, sub, body in rows
-    ]
+    return claims
 
 
 def release(*, db_session: Session, claims: Sequence[Claim]) -> int:
@@ -154,94 +176,147 @@ def release(*, db_session: Session, claims: Sequence[Claim]) -> int:
     return released
 
 
-def record_result(
+@dataclass
+class _Outcome:
+    claim: Claim
+    result: SendResult
+    status: str = "pending"
+    next_at: datetime | None = None
+    disable_reason: str | None = None
+
+
+def record_results(
     *,
     db_session: Session,
-    claim: Claim,
-    result: SendResult,
+    outcomes: Sequence[tuple[Claim, SendResult]],
     policy: RetryPolicy,
     worker_id: str,
     now: datetime | None = None,
-) -> str:
-    """Log the attempt and move the delivery on (delivered, pending, dead or failed); returns the status."""
+) -> list[str]:
+    """Log the attempts and move each delivery on (delivered, pending, dead or failed), in a few statements
+    whatever the batch size. Returns the new statuses ("lost" when the lease had passed to another worker)."""
     now = now or utcnow()
-    delivery = db_session.get(WebhookDelivery, claim.delivery_id)
-    sub = db_session.get(WebhookSubscription, claim.subscription_id)
-    if delivery is None or sub is None:  # deleted meanwhile
-        return "deleted"
-    db_session.add(
-        WebhookAttempt(
-            delivery_id=claim.delivery_id,
-            number=claim.attempt_number,
-            started_at=now - timedelta(milliseconds=result.latency_ms),
-            status_code=result.status_code,
-            latency_ms=result.latency_ms,
-            success=result.success,
-            error=result.error,
-            response_snippet=result.snippet,
-            worker_id=worker_id,
+    if not outcomes:
+        return []
+    rows = db_session.execute(
+        select(
+            WebhookDelivery.id,
+            WebhookDelivery.round_start,
+            WebhookSubscription.enabled,
+            WebhookSubscription.failing_since,
         )
+        .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
+        .where(WebhookDelivery.id.in_([claim.delivery_id for claim, _ in outcomes]))
+    ).all()
+    known = {row[0]: row[1:] for row in rows}
+    items = [_Outcome(claim, result) for claim, result in outcomes if claim.delivery_id in known]
+    if not items:
+        return ["deleted"] * len(outcomes)
+    db_session.execute(
+        insert(WebhookAttempt),
+        [
+            {
+                "delivery_id": o.claim.delivery_id,
+                "number": o.claim.attempt_number,
+                "started_at": now - timedelta(milliseconds=o.result.latency_ms),
+                "status_code": o.result.status_code,
+                "latency_ms": o.result.latency_ms,
+                "success": o.result.success,
+                "error": o.result.error,
+                "response_snippet": o.result.snippet,
+                "worker_id": worker_id,
+            }
+            for o in items
+        ],
     )
-    disable_reason: str | None = None
-    next_at: datetime | None = None
-    if result.success:
-        status = "delivered"
-    elif result.gone:
-        status, disable_reason = "failed", "the endpoint answered 410 Gone"
-    elif not sub.enabled:
-        status = "failed"
-    else:
-        failing_since = sub.failing_since or now
-        if (now - failing_since).total_seconds() >= policy.disable_after_s:
-            status = "failed"
-            disable_reason = f"failing continuously since {failing_since.isoformat()}"
+    failing: dict[str, datetime | None] = {}  # subscription -> failing_since after this batch
+    for o in items:
+        round_start, enabled, failing_since = known[o.claim.delivery_id]
+        sub_id = o.claim.subscription_id
+        since = failing.get(sub_id, failing_since)
+        result = o.result
+        if result.success:
+            o.status = "delivered"
+            failing[sub_id] = None
+            continue
+        if enabled:
+            since = since or now
+            failing[sub_id] = since
+        if result.gone:
+            o.status, o.disable_reason = "failed", "the endpoint answered 410 Gone"
+        elif not enabled:
+            o.status = "failed"
+        elif (now - since).total_seconds() >= policy.disable_after_s:
+            o.status, o.disable_reason = "failed", f"failing continuously since {since.isoformat()}"
         else:
-            delay = policy.next_delay(claim.attempt_number - delivery.round_start, result.retry_after_s)
+            delay = policy.next_delay(o.claim.attempt_number - round_start, result.retry_after_s)
             if delay is None:
-                status = "dead"
+                o.status = "dead"
             else:
-                status, next_at = "pending", now + timedelta(seconds=delay)
-    updated = db_session.execute(
-        update(WebhookDelivery)
-        .where(WebhookDelivery.id == claim.delivery_id, WebhookDelivery.claim_token == claim.token)
+                o.status, o.next_at = "pending", now + timedelta(seconds=delay)
+    table = WebhookDelivery.__table__
+    stmt = (
+        update(table)
+        .where(table.c.id == bindparam("b_id"), table.c.claim_token == bindparam("b_token"))
         .values(
-            status=status,
-            attempts=claim.attempt_number,
-            next_attempt_at=next_at,
+            status=bindparam("b_status"),
+            attempts=bindparam("b_attempts"),
+            next_attempt_at=bindparam("b_next", type_=UtcDateTime()),
             claimed_by=None,
             claim_token=None,
             claimed_until=None,
-            last_status_code=result.status_code,
-            last_error=result.error,
-            delivered_at=now if result.success else delivery.delivered_at,
+            last_status_code=bindparam("b_code"),
+            last_error=bindparam("b_error"),
+            delivered_at=func.coalesce(bindparam("b_delivered", type_=UtcDateTime()), table.c.delivered_at),
             updated_at=now,
         )
-        .execution_options(synchronize_session=False)
     )
-    if not updated.rowcount:  # type: ignore[attr-defined]
-        log.warning("delivery %s: lease lost before the result was recorded", claim.delivery_id)
-        return "lost"
-    if result.success:
-        if sub.failing_since is not None:
-            sub.failing_since = None
-    elif sub.enabled:
-        if sub.failing_since is None:
-            sub.failing_since = now
-        if disable_reason:
-            locked = db_session.get(WebhookSubscription, sub.id, with_for_update=True, populate_existing=True)
-            if locked is not None and locked.enabled:
-                service.disable(db_session=db_session, subscription=locked, reason=disable_reason)
-    db_session.flush()
-    level = logging.DEBUG if result.success else logging.INFO
-    log.log(
-        level,
-        "delivery %s attempt %d: %s -> %s",
-        claim.delivery_id,
-        claim.attempt_number,
-        result.status_code or result.error,
-        status,
-    )
-    return status
+
+    def params(o: _Outcome) -> dict[str, object]:
+        return {
+            "b_id": o.claim.delivery_id,
+            "b_token": o.claim.token,
+            "b_status": o.status,
+            "b_attempts": o.claim.attempt_number,
+            "b_next": o.next_at,
+            "b_code": o.result.status_code,
+            "b_error": o.result.error,
+            "b_delivered": now if o.result.success else None,
+        }
+
+    conn = db_session.connection()
+    updated = conn.execute(stmt, [params(o) for o in items]).rowcount
+    if updated != len(items):  # some lease passed to another worker meanwhile: find which, one by one
+        for o in items:
+            if not conn.execute(stmt, params(o)).rowcount:
+                log.warning("delivery %s: lease lost before the result was recorded", o.claim.delivery_id)
+                o.status = "lost"
+    for sub_id, since in failing.items():
+        _, _, before = next(known[o.claim.delivery_id] for o in items if o.claim.subscription_id == sub_id)
+        if since != before:
+            db_session.execute(
+                update(WebhookSubscription)
+                .where(WebhookSubscription.id == sub_id)
+                .values(failing_since=since)
+            )
+    for o in items:
+        if o.disable_reason and o.status != "lost":
+            sub = db_session.get(
+                WebhookSubscription, o.claim.subscription_id, with_for_update=True, populate_existing=True
+            )
+            if sub is not None and sub.enabled:
+                service.disable(db_session=db_session, subscription=sub, reason=o.disable_reason)
+    for o in items:
+        if not o.result.success:
+            log.info(
+                "delivery %s attempt %d: %s -> %s",
+                o.claim.delivery_id,
+                o.claim.attempt_number,
+                o.result.status_code or o.result.error,
+                o.status,
+            )
+    by_id = {o.claim.delivery_id: o.status for o in items}
+    return [by_id.get(claim.delivery_id, "deleted") for claim, _ in outcomes]
 
 
 def queue_counts(*, db_session: Session) -> dict[str, int]:
@@ -253,7 +328,11 @@ def queue_counts(*, db_session: Session) -> dict[str, int]:
 
 
 class DeliveryRunner:
-    """Keeps up to ``webhook_concurrency`` sends in flight: call :meth:`tick` repeatedly, then ``aclose``."""
+    """Keeps up to ``webhook_concurrency`` sends in flight: call :meth:`tick` repeatedly, then ``aclose``.
+
+    All database work runs on one dedicated thread (no lock contention within a process, which matters on
+    SQLite), and outcomes are recorded in batches: whatever finished while the last batch was being written.
+    """
 
     def __init__(
         self,
@@ -268,8 +347,12 @@ class DeliveryRunner:
         self.worker_id = worker_id
         self.policy = RetryPolicy.from_settings(settings)
         self.concurrency = max(1, settings.webhook_concurrency)
+        self._min_claim = max(1, self.concurrency // 4)
         self._sender = sender
         self._tasks: dict[asyncio.Task[None], Claim] = {}
+        self._results: list[tuple[Claim, SendResult]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="webhook-db")
         self.sent = 0
 
     @property
@@ -290,6 +373,9 @@ class DeliveryRunner:
     def in_flight(self) -> int:
         return len(self._tasks)
 
+    async def _in_db_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._db, fn, *args)
+
     def _claim(self, limit: int) -> list[Claim]:
         with session_scope(self.sessionmaker) as db_session:
             return claim_due(
@@ -299,22 +385,37 @@ class DeliveryRunner:
                 lease_s=self.settings.webhook_lease_s,
             )
 
-    def _record(self, claim: Claim, result: SendResult) -> str:
-        with session_scope(self.sessionmaker) as db_session:
-            return record_result(
-                db_session=db_session,
-                claim=claim,
-                result=result,
-                policy=self.policy,
-                worker_id=self.worker_id,
-            )
+    def _record_batch(self, batch: list[tuple[Claim, SendResult]]) -> None:
+        """One transaction for the batch; should it fail, one transaction per outcome."""
+        try:
+            with session_scope(self.sessionmaker) as db_session:
+                record_results(
+                    db_session=db_session, outcomes=batch, policy=self.policy, worker_id=self.worker_id
+                )
+            return
+        except Exception:
+            if len(batch) == 1:
+                log.exception("recording delivery %s failed (its lease will expire)", batch[0][0].delivery_id)
+                return
+        for item in batch:
+            self._record_batch([item])
+
+    async def _flush(self) -> None:
+        while self._results:
+            batch, self._results = self._results, []
+            await self._in_db_thread(self._record_batch, batch)
+            self.sent += len(batch)
+
+    def _schedule_flush(self) -> None:
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush(), name="webhook-record")
 
     async def _deliver(self, claim: Claim) -> None:
         result = await self.sender.send(
             url=claim.url, msg_id=claim.event_id, body=claim.body, secrets=list(claim.secrets)
         )
-        await asyncio.to_thread(self._record, claim, result)
-        self.sent += 1
+        self._results.append((claim, result))
+        self._schedule_flush()
 
     def _done(self, task: asyncio.Task[None]) -> None:
         claim = self._tasks.pop(task, None)
@@ -324,13 +425,13 @@ class DeliveryRunner:
     async def tick(self) -> float | None:
         """Top up in-flight sends; returns 0 to be called again at once, None to wait the poll interval."""
         free = self.concurrency - len(self._tasks)
-        if free > 0:
-            for claim in await asyncio.to_thread(self._claim, free):
+        if free > 0 and (free >= self._min_claim or not self._tasks):  # claim in chunks, not row by row
+            for claim in await self._in_db_thread(self._claim, free):
                 task = asyncio.create_task(self._deliver(claim), name=f"webhook-{claim.delivery_id}")
                 self._tasks[task] = claim
                 task.add_done_callback(self._done)
         if not self._tasks:
-            return None
+            return 0.0 if self._results else None
         await asyncio.wait(
             list(self._tasks),
             timeout=self.settings.webhook_poll_interval_s,
@@ -339,39 +440,44 @@ class DeliveryRunner:
         return 0.0
 
     async def aclose(self, grace_s: float = 10.0) -> None:
-        """Let in-flight sends finish for ``grace_s``, give the rest back to the queue, close the client."""
+        """Let in-flight sends finish for ``grace_s``, record them, give the rest back to the queue."""
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=grace_s)
         unfinished = list(self._tasks.values())
         for task in list(self._tasks):
             task.cancel()
-        with contextlib.suppress(Exception):
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._flusher is not None:
+            await asyncio.gather(self._flusher, return_exceptions=True)
+        await self._flush()
         if unfinished:
 
             def _release() -> None:
                 with session_scope(self.sessionmaker) as db_session:
                     release(db_session=db_session, claims=unfinished)
 
-            await asyncio.to_thread(_release)
+            await self._in_db_thread(_release)
         if self._sender is not None:
             await self._sender.aclose()
             self._sender = None
+        self._db.shutdown(wait=True)
 
     async def drain(self, *, timeout_s: float = 60.0) -> None:
         """Run until nothing is pending or in flight (tests, benchmarks)."""
+
+        def busy() -> int:
+            with session_scope(self.sessionmaker) as db_session:
+                counts = queue_counts(db_session=db_session)
+            return counts.get("pending", 0) + counts.get("in_flight", 0)
+
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         while loop.time() < deadline:
             hint = await self.tick()
             if hint is None:
-
-                def _count() -> int:
-                    with session_scope(self.sessionmaker) as db_session:
-                        counts = queue_counts(db_session=db_session)
-                    return counts.get("pending", 0) + counts.get("in_flight", 0)
-
-                if await asyncio.to_thread(_count) == 0:
+                if self._flusher is not None:
+                    await asyncio.gather(self._flusher, return_exceptions=True)
+                if await self._in_db_thread(busy) == 0:
                     return
                 await asyncio.sleep(self.settings.webhook_poll_interval_s)
         raise TimeoutError("deliveries still queued")

@@ -73,16 +73,29 @@ class Sender:
         self.timeout_s = timeout_s
         self.policy = policy or TargetPolicy()
         self.snippet_bytes = snippet_bytes
-        self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout_s),
-            follow_redirects=False,
-            trust_env=False,
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-            transport=transport,
-        )
+        # Several small pools instead of one big one: httpcore scans every pooled connection on each request,
+        # so one pool of N connections costs O(N) per send; shards of <= 8 keep that flat.
+        shards = max(1, (max_connections + 7) // 8) if transport is None else 1
+        per_shard = max(1, max_connections // shards)
+        self._clients = [
+            httpx.AsyncClient(
+                timeout=httpx.Timeout(timeout_s),
+                follow_redirects=False,
+                trust_env=False,
+                limits=httpx.Limits(max_connections=per_shard, max_keepalive_connections=per_shard),
+                transport=transport,
+            )
+            for _ in range(shards)
+        ]
+        self._next = 0
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        for client in self._clients:
+            await client.aclose()
+
+    def _client(self) -> httpx.AsyncClient:
+        self._next = (self._next + 1) % len(self._clients)
+        return self._clients[self._next]
 
     async def send(self, *, url: str, msg_id: str, body: bytes, secrets: list[str]) -> SendResult:
         """One attempt: resolve and check the target, sign, POST to the checked address, read <= N bytes."""
@@ -104,10 +117,11 @@ class Sender:
         extensions = {"sni_hostname": target.hostname} if target.url.scheme == "https" else {}
         try:
             async with asyncio.timeout(self.timeout_s):
-                request = self._client.build_request(
+                client = self._client()
+                request = client.build_request(
                     "POST", pinned_url(target), content=body, headers=headers, extensions=extensions
                 )
-                response = await self._client.send(request, stream=True)
+                response = await client.send(request, stream=True)
                 try:
                     snippet = await self._read_snippet(response)
                 finally:

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic_core import to_jsonable_python
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from nlp_service.errors import Conflict, InvalidInput, NotFound
 from nlp_service.webhooks.safety import TargetPolicy, UnsafeTarget, resolve_target
@@ -289,6 +289,7 @@ def get_deliveries(
         .where(WebhookDelivery.subscription_id == webhook_id)
         .order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id)
         .limit(limit)
+        .options(selectinload(WebhookDelivery.attempt_log))
     )
     if status:
         query = query.where(WebhookDelivery.status == status)
@@ -296,7 +297,10 @@ def get_deliveries(
 
 
 def get_delivery(*, db_session: Session, delivery_id: str) -> WebhookDelivery:
-    delivery = db_session.get(WebhookDelivery, delivery_id)
+    """One delivery with its attempts."""
+    delivery = db_session.get(
+        WebhookDelivery, delivery_id, options=[selectinload(WebhookDelivery.attempt_log)]
+    )
     if delivery is None:
         raise NotFound(f"delivery {delivery_id!r} not found")
     return delivery

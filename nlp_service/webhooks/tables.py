@@ -115,10 +115,10 @@ class WebhookDelivery(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 
-    event: Mapped[WebhookEvent] = relationship(lazy="joined")
+    event: Mapped[WebhookEvent] = relationship(lazy="raise")  # also orders inserts: event before delivery
     attempt_log: Mapped[list[WebhookAttempt]] = relationship(
-        order_by="WebhookAttempt.number", lazy="selectin", cascade="all, delete-orphan", passive_deletes=True
-    )
+        order_by="WebhookAttempt.number", lazy="raise", viewonly=True
+    )  # load explicitly: ``selectinload(WebhookDelivery.attempt_log)``
 
 
 class WebhookAttempt(Base):

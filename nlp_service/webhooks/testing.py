@@ -14,6 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class _QuietServer(ThreadingHTTPServer):
+    request_queue_size = 256  # many workers connect at once; the default backlog (5) drops SYNs
+
     def handle_error(self, request: object, client_address: object) -> None:
         """A client gone mid-response (a killed worker) is expected here; stay silent."""
 
@@ -56,6 +58,7 @@ class LocalReceiver:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # no 40 ms delayed-ACK stalls on keep-alive connections
 
             def log_message(self, *args: object) -> None:
                 pass

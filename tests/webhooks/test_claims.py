@@ -1,0 +1,90 @@
+"""Claiming the outbox: limits, leases, disjoint claims by concurrent workers, token-guarded results."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from nlp_service.webhooks import service
+from nlp_service.webhooks.delivery import RetryPolicy, claim_due, record_results
+from nlp_service.webhooks.safety import TargetPolicy
+from nlp_service.webhooks.schemas import CreateWebhookRequest
+from nlp_service.webhooks.sender import SendResult
+from nlp_service.webhooks.tables import utcnow
+from tests.webhooks.conftest import in_tx
+
+
+def queue(sessions: sessionmaker[Session], n: int) -> None:
+    request = CreateWebhookRequest(url="http://127.0.0.1:9/hook")
+    in_tx(
+        sessions,
+        lambda s: service.create(db_session=s, request=request, policy=TargetPolicy(allow_loopback=True)),
+    )
+    for i in range(n):
+        in_tx(
+            sessions,
+            lambda s, i=i: service.enqueue_event(
+                db_session=s, event_type="alert.created", payload={"alert": {"id": str(i)}}
+            ),
+        )
+
+
+def claim(sessions, worker: str, limit: int, lease_s: float = 60, now=None):  # type: ignore[no-untyped-def]
+    return in_tx(
+        sessions, lambda s: claim_due(db_session=s, worker_id=worker, limit=limit, lease_s=lease_s, now=now)
+    )
+
+
+def test_limit_and_no_double_claim(sessions) -> None:
+    queue(sessions, 10)
+    first = claim(sessions, "a", 3)
+    second = claim(sessions, "b", 5)
+    rest = claim(sessions, "c", 100)
+    ids = [c.delivery_id for c in first + second + rest]
+    assert (len(first), len(second), len(rest)) == (3, 5, 2)
+    assert len(set(ids)) == 10
+    assert claim(sessions, "d", 100) == []
+    assert all(c.attempt_number == 1 and c.secrets for c in first)
+
+
+def test_concurrent_claimers_get_disjoint_rows(sessions) -> None:
+    """Two workers in open transactions at the same time (SKIP LOCKED on PostgreSQL)."""
+    queue(sessions, 6)
+    with sessions() as a, sessions() as b:
+        got_a = claim_due(db_session=a, worker_id="a", limit=4, lease_s=60)
+        got_b = claim_due(db_session=b, worker_id="b", limit=4, lease_s=60) if _is_pg(b) else []
+        a.commit()
+        if not _is_pg(b):  # SQLite serializes writers: the second claimer runs after the first commits
+            got_b = claim_due(db_session=b, worker_id="b", limit=4, lease_s=60)
+        b.commit()
+    assert len(got_a) == 4 and len(got_b) == 2
+    assert not {c.delivery_id for c in got_a} & {c.delivery_id for c in got_b}
+
+
+def _is_pg(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def test_expired_lease_is_reclaimed_and_stale_result_ignored(sessions) -> None:
+    queue(sessions, 1)
+    [stale] = claim(sessions, "dead-worker", 1, lease_s=0.5)
+    assert claim(sessions, "w2", 1) == []  # leased
+    [fresh] = claim(sessions, "w2", 1, now=utcnow() + timedelta(seconds=1))  # lease expired
+    assert fresh.delivery_id == stale.delivery_id and fresh.attempt_number == stale.attempt_number
+    ok = SendResult(200, 5.0)
+    policy = RetryPolicy(schedule_s=(0,))
+    statuses = in_tx(
+        sessions,
+        lambda s: record_results(
+            db_session=s, outcomes=[(stale, ok)], policy=policy, worker_id="dead-worker"
+        ),
+    )
+    assert statuses == ["lost"]  # the old claimer's result does not overwrite the new claim
+    statuses = in_tx(
+        sessions,
+        lambda s: record_results(db_session=s, outcomes=[(fresh, ok)], policy=policy, worker_id="w2"),
+    )
+    assert statuses == ["delivered"]
+    delivery = in_tx(sessions, lambda s: service.get_delivery(db_session=s, delivery_id=fresh.delivery_id))
+    assert [a.number for a in delivery.attempt_log] == [1, 1]  # both attempts are logged
