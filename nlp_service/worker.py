@@ -71,11 +71,22 @@ def job(name: str, *, interval_s: Interval) -> Callable[[JobFn], JobFn]:
     return register
 
 
-def load_jobs() -> dict[str, JobSpec]:
-    """Import every ``nlp_service/<package>/jobs.py`` so its jobs register themselves."""
+def load_jobs(wanted: Iterable[str] | None = None) -> dict[str, JobSpec]:
+    """Import the ``nlp_service/<package>/jobs.py`` modules so their jobs register themselves.
+
+    With ``wanted`` job names, modules whose package name starts like a wanted job (``webhook-delivery`` ->
+    ``webhooks``) are imported first and loading stops once every wanted job is registered, so a worker
+    running only light jobs does not import heavy ones (models)."""
     root = Path(__file__).resolve().parent
-    for path in sorted(root.glob("*/jobs.py")):
-        importlib.import_module(f"nlp_service.{path.parent.name}.jobs")
+    packages = sorted(path.parent.name for path in root.glob("*/jobs.py"))
+    want = set(wanted or ())
+    if want:
+        stems = {name.split("-")[0] for name in want}
+        packages.sort(key=lambda pkg: not any(pkg.startswith(stem) for stem in stems))
+    for package in packages:
+        if want and want <= JOBS.keys():
+            break
+        importlib.import_module(f"nlp_service.{package}.jobs")
     return JOBS
 
 
@@ -124,8 +135,9 @@ class Worker:
             sessionmaker = make_sessionmaker(self._engine)
         self.sessionmaker = sessionmaker
         self.worker_id = worker_id or default_worker_id()
-        registry = load_jobs()
-        names = list(jobs) if jobs is not None else sorted(registry)
+        wanted = list(jobs) if jobs is not None else None
+        registry = load_jobs(wanted)
+        names = wanted if wanted is not None else sorted(registry)
         unknown = [n for n in names if n not in registry]
         if unknown:
             raise ValueError(f"unknown jobs {unknown}; known: {sorted(registry)}")

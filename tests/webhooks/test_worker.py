@@ -24,7 +24,7 @@ def scratch_jobs() -> Iterator[list[str]]:
 
 
 def test_registry_discovers_webhook_delivery_and_checks_names(scratch_jobs) -> None:
-    assert "webhook-delivery" in load_jobs()
+    assert "webhook-delivery" in load_jobs(["webhook-delivery"])
     with pytest.raises(ValueError, match="kebab-case"):
         job("Bad_Name", interval_s=1)
 
