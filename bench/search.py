@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import faiss
@@ -86,9 +87,26 @@ def synthesise(base: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
     return out
 
 
+def _measure(
+    served: VectorIndex, queries: np.ndarray, truth: np.ndarray, k: int
+) -> tuple[float, float, float]:
+    """(p50 ms, p99 ms, recall@k) of single-query searches through the served code path."""
+    for q in queries[:50]:  # warm-up
+        served.search(q, k)
+    latencies, found = [], []
+    for q in queries:
+        t = time.perf_counter()
+        _, got = served.search(q, k)
+        latencies.append((time.perf_counter() - t) * 1000)
+        found.append(got[0])
+    hits = [len(set(f.tolist()) & set(t.tolist())) / k for f, t in zip(found, truth, strict=True)]
+    lat = np.asarray(latencies)
+    return float(np.percentile(lat, 50)), float(np.percentile(lat, 99)), float(np.mean(hits))
+
+
 def bench_size(
-    vectors: np.ndarray, queries: np.ndarray, params: IndexParams, k: int = 10
-) -> dict[str, float]:
+    vectors: np.ndarray, queries: np.ndarray, params: IndexParams, k: int = 10, sweep: tuple[int, ...] = ()
+) -> dict[str, object]:
     n = len(vectors)
     ids = np.arange(1, n + 1, dtype=np.int64)
     t0 = time.perf_counter()
@@ -103,34 +121,31 @@ def bench_size(
     truth += 1  # row ids start at 1
     del exact
 
-    for q in queries[:50]:  # warm-up
-        served.search(q, k)
-    latencies, found = [], []
-    for q in queries:
-        t = time.perf_counter()
-        _, got = served.search(q, k)
-        latencies.append((time.perf_counter() - t) * 1000)
-        found.append(got[0])
-    recall = float(
-        np.mean([len(set(f.tolist()) & set(t.tolist())) / k for f, t in zip(found, truth, strict=True)])
-    )
-    lat = np.asarray(latencies)
-    return {
+    p50, p99, recall = _measure(served, queries, truth, k)
+    out: dict[str, object] = {
         "n": n,
         "kind": served.kind,
         "build_s": round(build_s, 2),
-        "p50_ms": round(float(np.percentile(lat, 50)), 3),
-        "p99_ms": round(float(np.percentile(lat, 99)), 3),
+        "p50_ms": round(p50, 3),
+        "p99_ms": round(p99, 3),
         "recall10": round(recall, 4),
     }
+    if served.kind == "hnsw" and sweep:
+        rows = {}
+        for ef in sweep:  # the same graph searched with other efSearch values
+            served.params = replace(params, ef_search=ef)
+            p50, p99, recall = _measure(served, queries, truth, k)
+            rows[str(ef)] = {"p50_ms": round(p50, 3), "p99_ms": round(p99, 3), "recall10": round(recall, 4)}
+        served.params = params
+        out["ef_search_sweep"] = rows
+    return out
 
 
-def encode_ms(runs: int = 60) -> float:
-    """Median time to encode one query text (the search embedding), batch of 1."""
+def encode_ms(threads: int, runs: int = 40) -> float:
+    """Median time to encode one query text (batch of 1) on ``threads`` torch threads."""
     from nlp_service.inference.encoder import Encoder
 
-    settings = Settings()
-    enc = Encoder(settings.encoder, threads=settings.torch_threads)
+    enc = Encoder(Settings().encoder, threads=threads)
     texts = [f"charged tax on the full price instead of the sale price, order ORD-{i}" for i in range(runs)]
     enc.encode(texts[:2])
     times = []
@@ -207,6 +222,7 @@ def main() -> int:
     parser.add_argument("--ef-construction", type=int, default=None)
     parser.add_argument("--ef-search", type=int, default=None)
     parser.add_argument("--skip-ingest", action="store_true")
+    parser.add_argument("--ef-sweep", default="", help="also measure these efSearch values, e.g. 64,128,256")
     args = parser.parse_args()
 
     settings = Settings()
@@ -217,7 +233,6 @@ def main() -> int:
         ef_construction=args.ef_construction or settings.search_hnsw_ef_construction,
         ef_search=args.ef_search or settings.search_hnsw_ef_search,
     )
-    faiss.omp_set_num_threads(os.cpu_count() or 1)
     real = real_embeddings()
     rng = np.random.default_rng(1)
     order = rng.permutation(len(real))
@@ -240,7 +255,8 @@ def main() -> int:
     for n in sizes:
         vectors = synthesise(base, n)
         print(f"building the served index over {n:,} vectors ...", flush=True)
-        row = bench_size(vectors, queries, params)
+        sweep = tuple(int(e) for e in args.ef_sweep.split(",") if e)
+        row = bench_size(vectors, queries, params, sweep=sweep)
         del vectors
         rows.append(row)
         results["sizes"][str(n)] = row  # type: ignore[index]
@@ -255,7 +271,9 @@ def main() -> int:
         results["p99_ms_100k"] = by_n[100_000]["p99_ms"]
         results["recall10_100k"] = by_n[100_000]["recall10"]
         results["build_s_100k"] = by_n[100_000]["build_s"]
-    results["encode_ms"] = encode_ms()
+    results["encode_ms"] = encode_ms(settings.torch_threads)
+    results["encode_threads"] = settings.torch_threads
+    results["encode_ms_1thread"] = encode_ms(1)
     if args.skip_ingest:
         results["ingest_cps"], note = None, "skipped"
     else:
@@ -269,7 +287,10 @@ def main() -> int:
             f"{r['n']:>10,} {r['kind']:>6} {r['build_s']:>9.1f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} "
             f"{r['recall10']:>10.4f}"
         )
-    print(f"query encoding: {results['encode_ms']} ms (median, one text)")
+    print(
+        f"query encoding (median, one text): {results['encode_ms']} ms on {settings.torch_threads} torch "
+        f"thread(s), {results['encode_ms_1thread']} ms on 1"
+    )
     print(f"ingest: {results['ingest_cps']} comments/s ({note})")
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
