@@ -34,9 +34,8 @@ from nlp_service.main import create_app
 from tests.auth.conftest import make_key
 from tests.conftest import FakeEngine
 
-pytestmark = pytest.mark.fuzz
-
 EXAMPLES = int(os.environ.get("NLP_FUZZ_EXAMPLES", "15"))
+pytestmark = [pytest.mark.fuzz, pytest.mark.timeout(600 + 10 * EXAMPLES)]
 CHECKS = [
     checks.not_a_server_error,
     checks.status_code_conformance,
