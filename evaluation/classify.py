@@ -26,6 +26,7 @@ from nlp_service.inference.registry import ModelRegistry, RegistryError
 from training import datasets as ds
 from training.cache import DEFAULT_CACHE_DIR, FeatureCache
 from training.metrics import accuracy, macro_f1, macro_recall, pearson
+from training.pipeline import encoder_display_name
 from training.trainer import TrainParams, fit_head
 
 log = logging.getLogger(__name__)
@@ -197,10 +198,11 @@ class ClassifyEvaluation:
 
 
 def markdown(ev: ClassifyEvaluation, seconds: float) -> str:
+    info = ev.cache.encoder.info
     lines = [
         "# Classification heads: benchmark report",
         "",
-        f"Encoder `{ev.cache.encoder.info.name}` (sha256 `{ev.cache.encoder.info.sha256[:12]}`); heads "
+        f"Encoder `{encoder_display_name(info.name)}` (sha256 `{info.sha256[:12]}`); heads "
         + ", ".join(f"{t} {v}" for t, v in sorted(ev.versions.items()))
         + f". Wall time {seconds:.0f} s.",
         "",
