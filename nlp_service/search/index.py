@@ -86,7 +86,7 @@ class IndexParams:
     exact_max: int = 50_000
     hnsw_m: int = 32
     ef_construction: int = 80
-    ef_search: int = 96
+    ef_search: int = 160
     tombstone_fraction: float = 0.05  # rebuild an HNSW index when this share of its vectors is deleted
 
 
