@@ -27,6 +27,7 @@ from nlp_service.comments.views import router as comments_router
 from nlp_service.deps import StateDep
 from nlp_service.errors import ErrorResponse, error_body
 from nlp_service.insights.views import router as insights_router
+from nlp_service.models_admin.views import router as models_router
 from nlp_service.search.views import router as search_router
 from nlp_service.webhooks.views import document_webhooks
 from nlp_service.webhooks.views import router as webhooks_router
@@ -108,6 +109,7 @@ def include_routers(app: FastAPI) -> None:
     v1.include_router(keys_router, dependencies=[require_scope("admin")])
     v1.include_router(webhooks_router, dependencies=[require_scope("webhooks")])
     v1.include_router(alerts_router, dependencies=[require_scope("alerts")])
+    v1.include_router(models_router, dependencies=[require_scope("admin")])
     app.include_router(v1)
     document_webhooks(app)
     check_scopes(app)

@@ -53,27 +53,14 @@ async def start_engine(state: AppState, engine: Engine | None = None) -> None:
         )
         await batcher.start()
         state.engine, state.batcher, state.ready = engine, batcher, True
+        if settings.registry_poll_s > 0:
+            from nlp_service.models_admin.service import watch_registry
+
+            state.registry_watcher = asyncio.create_task(watch_registry(engine, settings.registry_poll_s))
         log.info("models ready in %.1fs: %s", time.perf_counter() - t0, engine.models.versions)
     except Exception as exc:  # /health reports it; the process stays up for inspection
         state.load_error = f"model loading failed: {exc}"
         log.exception("model loading failed")
-
-
-async def start_worker(state: AppState) -> None:
-    """Start the embedded background worker (webhook delivery, detection) if ``run_worker_in_process``."""
-    if not state.settings.run_worker_in_process:
-        return
-    from nlp_service.worker import Worker
-
-    state.worker = Worker(state.settings, sessionmaker=state.db)
-    await state.worker.start()
-
-
-async def stop_worker(state: AppState) -> None:
-    """Stop the embedded worker gracefully (in-flight webhook sends finish or go back to the queue)."""
-    if state.worker is not None:
-        await state.worker.stop()
-        state.worker = None
 
 
 def open_storage(state: AppState) -> None:
@@ -100,6 +87,23 @@ def close_storage(state: AppState) -> None:
             bind.dispose()
 
 
+async def start_worker(state: AppState) -> None:
+    """Start the embedded background worker (webhook delivery, detection) if ``run_worker_in_process``."""
+    if not state.settings.run_worker_in_process:
+        return
+    from nlp_service.worker import Worker
+
+    state.worker = Worker(state.settings, sessionmaker=state.db)
+    await state.worker.start()
+
+
+async def stop_worker(state: AppState) -> None:
+    """Stop the embedded worker gracefully (in-flight webhook sends finish or go back to the queue)."""
+    if state.worker is not None:
+        await state.worker.stop()
+        state.worker = None
+
+
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
     """Build the FastAPI app. ``engine`` may be passed in (tests share one loaded engine)."""
     settings = settings or Settings()
@@ -116,6 +120,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             yield
         finally:
             loader.cancel()
+            if state.registry_watcher is not None:
+                state.registry_watcher.cancel()
             await stop_worker(state)
             auth.close()
             if state.batcher is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -27,6 +28,7 @@ class AppState:
     batcher: MicroBatcher[str, Analysis] | None = None
     ready: bool = False
     load_error: str | None = None
+    registry_watcher: asyncio.Task[None] | None = None  # reloads heads on promotion/rollback
     worker: Worker | None = None  # the embedded background worker, if run in-process
     db: sessionmaker[Session] | None = None  # opened (and migrated) in the lifespan
     search: SearchService | None = None  # vector + keyword search over stored comments
