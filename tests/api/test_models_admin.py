@@ -70,7 +70,7 @@ def test_promote_reload_and_rollback(tmp_path, registry_copy, real_engine) -> No
         assert _served(client) == old
 
 
-def test_head_for_another_encoder_is_refused_and_old_models_stay(tmp_path, registry_copy, real_engine) -> None:
+def test_head_of_another_encoder_is_refused_old_models_stay(tmp_path, registry_copy, real_engine) -> None:
     registry = ModelRegistry(registry_copy)
     new = registry.versions("sentiment")[-1]
     config_file = registry_copy / "sentiment" / new / "config.json"
