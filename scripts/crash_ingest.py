@@ -159,6 +159,7 @@ def main() -> int:
     server = Server(var_dir, free_port(), var_dir / "server.log", fake_engine=args.fake_engine)
     data = comments(args.batches * args.batch_size, args.seed)
     batches = [data[i : i + args.batch_size] for i in range(0, len(data), args.batch_size)]
+    passed = False
     acked: set[str] = set()
     unacked: set[str] = set()
     started = time.perf_counter()
@@ -238,11 +239,12 @@ def main() -> int:
         print("PASS" if ok else "FAIL")
         if not ok:
             print({"missing": missing_ids[:10], "doubled": doubled[:10], "not_first": not_first[:10]})
+        passed = ok
         return 0 if ok else 1
     finally:
         server.stop()
-        if args.keep:
-            print(f"kept {var_dir}")
+        if args.keep or not passed:
+            print(f"kept {var_dir} (server.log, nlp_service.db)")
         else:
             shutil.rmtree(var_dir, ignore_errors=True)
 
