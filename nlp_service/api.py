@@ -123,3 +123,14 @@ def check_scopes(app: FastAPI) -> None:
                 f"{route.method} {route.path} has no scope: include its router with "
                 "dependencies=[require_scope(...)] in nlp_service/api.py"
             )
+
+
+def route_templates(app: FastAPI) -> dict[object, str]:
+    """Endpoint function -> full path template (``/v1/comments/{comment_id}``), for metric labels."""
+    from fastapi.routing import iter_route_contexts
+
+    return {
+        getattr(route, "endpoint", None): route.path
+        for route in iter_route_contexts(app.routes)
+        if getattr(route, "endpoint", None) is not None
+    }

