@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from nlp_service.inference.encoder import Encoded, Encoder, EncoderInfo
 from nlp_service.inference.spacy_pipeline import load_spacy
@@ -60,6 +61,8 @@ class Engine:
 
     def __init__(self, settings: Settings, *, encoder: Encoder | None = None) -> None:
         self.settings = settings
+        # The heads' matmuls are tiny: threaded BLAS only adds synchronisation (12 ms -> 0.2 ms on 1 thread).
+        threadpool_limits(settings.blas_threads, user_api="blas")
         self.encoder = encoder or Encoder(
             settings.encoder,
             max_seq_length=settings.max_seq_length,
