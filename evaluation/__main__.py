@@ -8,6 +8,7 @@ import importlib
 SUBCOMMANDS = {
     "anomaly": "evaluation.anomaly",
     "classify": "evaluation.classify",
+    "compare": "evaluation.compare",
 }
 
 

@@ -4,6 +4,7 @@
     python -m training emotion ... --label-sep ,        (multi-label)
     python -m training intensity|valence ... --label-col a,b   (regression, one output per column)
     python -m training defaults [--data ../shared/datasets]
+    python -m training <task>|defaults ... --finetune   (fine-tune the encoder too: a new encoders/v<n>)
     python -m training list [task] | show <task> [version] | promote <task> <version> | rollback <task>
 
 Bad input (missing file/column, empty or duplicate rows, unknown labels, too few examples per class, a
@@ -45,6 +46,40 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+def _add_finetune(p: argparse.ArgumentParser) -> None:
+    from training.finetune import FinetuneParams
+
+    d = FinetuneParams()
+    g = p.add_argument_group("fine-tuning (--finetune)")
+    g.add_argument(
+        "--finetune",
+        action="store_true",
+        help="fine-tune the encoder end to end first and register it as <registry>/encoders/v<n>",
+    )
+    g.add_argument("--ft-epochs", type=int, default=d.epochs, help=f"default {d.epochs}")
+    g.add_argument("--ft-lr", type=float, default=d.lr, help=f"default {d.lr}")
+    g.add_argument("--ft-batch-size", type=int, default=d.batch_size, help=f"default {d.batch_size}")
+    g.add_argument("--ft-max-length", type=int, default=d.max_length, help=f"default {d.max_length}")
+
+
+def finetune_params(args: argparse.Namespace) -> Any:
+    from training.finetune import FinetuneParams
+
+    return FinetuneParams(
+        epochs=args.ft_epochs,
+        lr=args.ft_lr,
+        batch_size=args.ft_batch_size,
+        max_length=args.ft_max_length,
+        seed=args.seed,
+    )
+
+
+def base_encoder(args: argparse.Namespace) -> str:
+    from nlp_service.config import default_encoder_path
+
+    return str(args.encoder or default_encoder_path())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -81,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="pooled encoder layers used as features, e.g. 1,2,3,4,5,6")  # fmt: skip
         p.add_argument("--promote", action="store_true", help="make the new version active")
         _add_common(p)
+        _add_finetune(p)
         p.set_defaults(handler=cmd_train, spec=spec)
 
     p = sub.add_parser("defaults", help="reproduce every shipped default head from the benchmark datasets")
@@ -88,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", type=_csv_list, default=None, help="comma-separated subset of tasks")
     p.add_argument("--seed", type=int, default=0)
     _add_common(p)
+    _add_finetune(p)
     p.set_defaults(handler=cmd_defaults)
 
     p = sub.add_parser("list", help="tasks and versions in the registry")
@@ -173,11 +210,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         params = replace(params, hidden=args.hidden)
     info = data_mod.fingerprint(files)
     info.update(dropped_duplicates=train.dropped_duplicates + val.dropped_duplicates)
-    outcome = train_head(
+    common: dict[str, Any] = dict(
         spec=spec,
         train=train,
         val=val,
-        cache=make_cache(args),
         registry=ModelRegistry(args.registry),
         params=params,
         data_info=info,
@@ -185,6 +221,19 @@ def cmd_train(args: argparse.Namespace) -> int:
         promote=True if args.promote else None,
         progress=not args.quiet,
     )
+    if args.finetune:
+        from training.finetune import finetune_and_train
+
+        outcome, ft = finetune_and_train(
+            **common,
+            base_encoder=base_encoder(args),
+            ft_params=finetune_params(args),
+            cache_dir=make_cache(args).cache_dir,
+            threads=args.threads,
+        )
+        print(f"wrote encoder {ft.version} to {ft.path} (sha256 {ft.sha256[:12]}, {ft.seconds:.0f} s)")
+    else:
+        outcome = train_head(**common, cache=make_cache(args))
     print(f"wrote {spec.name} {outcome.version} to {outcome.path}")
     print(json.dumps(outcome.metrics["validation"], indent=2))
     return 0
@@ -200,6 +249,9 @@ def cmd_defaults(args: argparse.Namespace) -> int:
         seed=args.seed,
         only=args.only,
         progress=not args.quiet,
+        finetune=finetune_params(args) if args.finetune else None,
+        base_encoder=base_encoder(args) if args.finetune else None,
+        threads=args.threads,
     )
     for task, outcome in results.items():
         print(f"{task}: {outcome.version} -> {json.dumps(outcome.metrics, default=str)}")

@@ -8,7 +8,8 @@
 | valence | emobank train, valence=(V-3)/2, arousal=(A-1)/4 | dev | test |
 | intensity | semeval2018_ei_reg train (4 emotions) | 10% of train, seeded | dev (no test set here) |
 
-Exact duplicate rows (same text and label) of the training splits are dropped.
+Exact duplicate rows (same text and label) of the training splits are dropped. With ``finetune`` the encoder
+is fine-tuned on each task's train split first (see :mod:`training.finetune`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,6 +28,9 @@ from training.data import ClassData, Data, MultiLabelData, RegressionData, finge
 from training.errors import TrainingDataError
 from training.pipeline import TrainOutcome, split_validation, subset, train_head
 from training.tasks import TASKS
+
+if TYPE_CHECKING:
+    from training.finetune import FinetuneParams
 
 COMMAND = "python -m training defaults --data ../shared/datasets"
 ORDER = ("sentiment", "emotion4", "emotion", "valence", "intensity")
@@ -50,8 +55,10 @@ def _dedupe(data: Data) -> Data:
     return out
 
 
-def _encoded(data: Data, cache: FeatureCache, progress: bool) -> Data:
-    data.encoded = cache.encode(data.texts, progress=progress)
+def _encoded(data: Data, cache: FeatureCache | None, progress: bool) -> Data:
+    """Attach the encoding (``cache`` None: leave the data unencoded)."""
+    if cache is not None:
+        data.encoded = cache.encode(data.texts, progress=progress)
     return data
 
 
@@ -100,21 +107,23 @@ def _ei_reg(data_dir: Path, split: str) -> tuple[RegressionData, list[Path]]:
 
 
 def _ei_reg_encoded(
-    data_dir: Path, split: str, cache: FeatureCache, progress: bool
+    data_dir: Path, split: str, cache: FeatureCache | None, progress: bool
 ) -> tuple[RegressionData, list[Path]]:
     """EI-reg with each emotion file encoded separately (one cache entry per file), then concatenated."""
     from nlp_service.inference.encoder import Encoded
 
     data, files = _ei_reg(data_dir, split)
+    if cache is None:
+        return data, files
     parts = [cache.encode(ds.ei_reg(data_dir, e, split).texts, progress=progress) for e in ds.EI_EMOTIONS]
     data.encoded = Encoded.concat(parts)
     return data, files
 
 
 def load_default_splits(
-    task: str, data_dir: Path, cache: FeatureCache, seed: int, progress: bool
+    task: str, data_dir: Path, cache: FeatureCache | None, seed: int, progress: bool
 ) -> tuple[Data, Data, dict[str, Data], list[Path], str]:
-    """(train, val, held-out evals, files, notes) of one default task, encoded."""
+    """(train, val, held-out evals, files, notes) of one default task, encoded (unless ``cache`` is None)."""
     enc = _encoded
     if task in ("sentiment", "emotion4"):
         name = "sentiment" if task == "sentiment" else "emotion"
@@ -163,8 +172,15 @@ def train_defaults(
     only: list[str] | None = None,
     progress: bool = True,
     on_done: Callable[[str, TrainOutcome], None] | None = None,
+    finetune: FinetuneParams | None = None,
+    base_encoder: str | None = None,
+    threads: int | None = None,
 ) -> dict[str, TrainOutcome]:
-    """Train every default head (or ``only`` some), write them as new versions and promote them."""
+    """Train every default head (or ``only`` some), write them as new versions and promote them.
+
+    With ``finetune``, each task first fine-tunes ``base_encoder`` (a new ``encoders/v<n>`` per task); those
+    heads are only promoted when the task has no version yet (they need ``NLP_ENCODER`` set to their encoder).
+    """
     data_dir = Path(data_dir) if data_dir else ds.DEFAULT_DATA_DIR
     if not data_dir.is_dir():
         raise TrainingDataError(f"datasets folder not found: {data_dir}")
@@ -175,23 +191,42 @@ def train_defaults(
     results: dict[str, TrainOutcome] = {}
     for task in tasks:
         spec = TASKS[task]
-        train, val, evals, files, notes = load_default_splits(task, data_dir, cache, seed, progress)
+        loading_cache = None if finetune is not None else cache
+        train, val, evals, files, notes = load_default_splits(task, data_dir, loading_cache, seed, progress)
         info = fingerprint(files)
         info["dropped_duplicates"] = train.dropped_duplicates
-        outcome = train_head(
+        command = COMMAND + (f" --only {task}" if only else "") + (f" --seed {seed}" if seed else "")
+        common = dict(
             spec=spec,
             train=train,
             val=val,
-            cache=cache,
             registry=registry,
             params=replace(spec.params, seed=seed),
             evals=evals,
             data_info=info,
-            command=COMMAND + (f" --only {task}" if only else "") + (f" --seed {seed}" if seed else ""),
             promote=True,
             progress=progress,
             card_notes=notes,
         )
+        if finetune is not None:
+            from training.finetune import finetune_and_train
+
+            if base_encoder is None:
+                raise TrainingDataError("fine-tuning needs a base encoder")
+            p = finetune
+            command += f" --finetune --ft-epochs {p.epochs} --ft-lr {p.lr} --ft-batch-size {p.batch_size}"
+            command += f" --ft-max-length {p.max_length}"
+            # Not promoted over an existing version: the service runs one encoder for every head.
+            outcome, _ = finetune_and_train(
+                **{**common, "promote": None},  # type: ignore[arg-type]
+                command=command,
+                base_encoder=base_encoder,
+                ft_params=replace(finetune, seed=seed),
+                cache_dir=cache.cache_dir,
+                threads=threads,
+            )
+        else:
+            outcome = train_head(**common, cache=cache, command=command)  # type: ignore[arg-type]
         results[task] = outcome
         if on_done is not None:
             on_done(task, outcome)

@@ -3,6 +3,9 @@
 ``registry.json`` holds ``{"active": "v2", "history": ["v1"]}``: the active version and the versions that
 were active before it (most recent last), so that :meth:`ModelRegistry.rollback` can step back. A task without
 ``registry.json`` uses its newest version. Versions are ``v1``, ``v2``, ... (other names sort after, as text).
+
+``<models_dir>/encoders/<version>/`` holds fine-tuned encoders (transformer folders, not heads; see
+``python -m training <task> --finetune``); it is not a task.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from nlp_service.inference.encoder import EncoderInfo
 from nlp_service.inference.heads import CONFIG_FILE, Head, load_head, load_head_config
 
 REGISTRY_FILE = "registry.json"
+ENCODERS_DIR = "encoders"
 _VERSION_RE = re.compile(r"^v(\d+)$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -46,7 +50,11 @@ class ModelRegistry:
         """Tasks with at least one version."""
         if not self.models_dir.is_dir():
             return []
-        return sorted(p.name for p in self.models_dir.iterdir() if p.is_dir() and self._version_dirs(p.name))
+        return sorted(
+            p.name
+            for p in self.models_dir.iterdir()
+            if p.is_dir() and p.name != ENCODERS_DIR and self._version_dirs(p.name)
+        )
 
     def versions(self, task: str) -> list[str]:
         """Versions of a task, oldest first."""
@@ -54,7 +62,7 @@ class ModelRegistry:
 
     def _version_dirs(self, task: str) -> list[str]:
         root = self.models_dir / task
-        if not root.is_dir():
+        if task == ENCODERS_DIR or not root.is_dir():
             return []
         return [p.name for p in root.iterdir() if p.is_dir() and (p / CONFIG_FILE).is_file()]
 
@@ -69,18 +77,41 @@ class ModelRegistry:
 
     def new_version_dir(self, task: str) -> tuple[str, Path]:
         """Reserve a fresh version directory (created empty)."""
-        if not _NAME_RE.match(task):
+        if not _NAME_RE.match(task) or task == ENCODERS_DIR:
             raise RegistryError(f"invalid task name {task!r}")
+        return self._reserve(self.models_dir / task)
+
+    def new_encoder_dir(self) -> tuple[str, Path]:
+        """Reserve ``<models_dir>/encoders/v<n+1>/`` (created empty) for a fine-tuned encoder."""
+        return self._reserve(self.models_dir / ENCODERS_DIR)
+
+    def encoder_versions(self) -> list[str]:
+        """Fine-tuned encoder versions (folders with a weight file), oldest first."""
+        root = self.models_dir / ENCODERS_DIR
+        if not root.is_dir():
+            return []
+        names = [p.name for p in root.iterdir() if (p / "model.safetensors").is_file()]
+        return sorted(names, key=version_key)
+
+    @staticmethod
+    def _reserve(root: Path) -> tuple[str, Path]:
+        """``v<n+1>`` after the highest complete ``v<n>`` (one with a config.json) under ``root``, created.
+
+        An empty directory left by a failed run is reused; a non-empty incomplete one is skipped.
+        """
+        done = root.iterdir() if root.is_dir() else iter(())
+        number = max((int(m.group(1)) for p in done if (m := _VERSION_RE.match(p.name))
+                      and (p / CONFIG_FILE).is_file()), default=0)  # fmt: skip
         while True:
-            version = self.next_version(task)
-            path = self.models_dir / task / version
+            number += 1
+            path = root / f"v{number}"
             try:
                 path.mkdir(parents=True, exist_ok=False)
-            except FileExistsError:  # an empty directory left by a failed run: reuse it
+            except FileExistsError:
                 if not any(path.iterdir()):
-                    return version, path
+                    return path.name, path
                 continue
-            return version, path
+            return path.name, path
 
     # -- active pointer -------------------------------------------------------------------------------
     def _state(self, task: str) -> dict[str, Any]:
