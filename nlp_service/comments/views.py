@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
@@ -72,8 +73,10 @@ async def ingest(body: IngestRequest, state: StateDep, db: DbDep, response: Resp
         _, batcher = state.require_engine()
         search = state.require_search()
         texts = [comments[i].text for i in new]
-        analyses = await batcher.submit_many(texts)  # before the write transaction: no locks held meanwhile
-        terms = await run_in_threadpool(search.keywords.terms, texts)
+        # Before the write transaction (no locks held meanwhile); keyword terms alongside the inference.
+        analyses, terms = await asyncio.gather(
+            batcher.submit_many(texts), run_in_threadpool(search.keywords.terms, texts)
+        )
         created = await in_transaction(
             db,
             lambda s: service.create_many(
