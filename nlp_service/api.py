@@ -39,6 +39,8 @@ ERROR_STATUSES = {
     400: "Malformed request (e.g. invalid JSON)",
     401: "Missing, unknown or revoked API key",
     403: "The API key lacks this endpoint's scope",
+    404: "Unknown resource (comment, alert, webhook, delivery, key, topic)",
+    409: "Conflict with the stored state (idempotency, lifecycle transition, refused model)",
     413: "Request body too large",
     415: "Body is not application/json",
     422: "Invalid input",

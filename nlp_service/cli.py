@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=None, help="bind address (default: NLP_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="port (default: NLP_PORT or 8000)")
     serve.set_defaults(func=_serve)
-    worker = sub.add_parser("worker", help="run the background jobs (webhook delivery, detection) until SIGTERM")
+    worker = sub.add_parser("worker", help="run the background jobs (webhook delivery, detection)")
     worker.add_argument("--jobs", default=None, help="comma-separated job names (default: all registered)")
     worker.set_defaults(func=_worker)
     auth_cli.add_parser(sub)

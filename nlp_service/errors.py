@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from pydantic import ValidationError as PydanticValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -176,6 +177,14 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             error_body(f"invalid input: {fields}", "validation_error", detail), status_code=422
         )
+
+    @app.exception_handler(PydanticValidationError)
+    async def _derived_validation_error(_: Request, exc: PydanticValidationError) -> JSONResponse:
+        # A model built from request data inside a view (e.g. query parameters turned into a filter).
+        detail = validation_detail(list(exc.errors()))
+        fields = ", ".join(sorted({d["field"] for d in detail}))
+        body = error_body(f"invalid input: {fields}", "validation_error", detail)
+        return JSONResponse(body, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:

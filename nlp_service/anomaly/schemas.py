@@ -6,9 +6,10 @@ import math
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from nlp_service.comments.schemas import Name
+from nlp_service.timestamps import Timestamp
 
 AlertStatus = Literal["new", "acknowledged", "resolved"]
 StatusFilter = Literal["new", "acknowledged", "resolved", "open", "overdue"]
@@ -29,8 +30,8 @@ class AlertsQuery(BaseModel):
     topic: list[Name] | None = None
     kind: list[AlertKind] | None = None
     severity: list[Severity] | None = None
-    since: AwareDatetime | None = Field(None, description="window ends after this")
-    until: AwareDatetime | None = Field(None, description="window starts before this")
+    since: Timestamp | None = Field(None, description="window ends after this")
+    until: Timestamp | None = Field(None, description="window starts before this")
     limit: int = Field(50, ge=1, le=500)
     offset: int = Field(0, ge=0, le=1_000_000)
 
@@ -104,7 +105,7 @@ class DetectRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    at: AwareDatetime | None = None
+    at: Timestamp | None = None
     lookback_s: int | None = Field(None, ge=0, le=90 * 86400)
     buckets: list[Bucket] | None = Field(None, min_length=1)
 
@@ -125,7 +126,7 @@ class SeriesDetectRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    timestamps: list[AwareDatetime | float] = Field(max_length=MAX_SERIES_POINTS)
+    timestamps: list[Timestamp | float] = Field(max_length=MAX_SERIES_POINTS)
     values: list[float] = Field(max_length=MAX_SERIES_POINTS)
     bucket_seconds: int = Field(ge=60, le=31 * 86400)
     season_seconds: int | None = Field(
@@ -200,8 +201,8 @@ class SeriesQuery(BaseModel):
     bucket: Bucket = "day"
     segment: SegmentField | None = Field(None, description="with value: one segment's series")
     value: Name | None = None
-    since: AwareDatetime | None = Field(None, description="default: the detector's history before until")
-    until: AwareDatetime | None = Field(None, description="default: end of the current bucket")
+    since: Timestamp | None = Field(None, description="default: the detector's history before until")
+    until: Timestamp | None = Field(None, description="default: end of the current bucket")
 
     @model_validator(mode="after")
     def _check(self) -> SeriesQuery:

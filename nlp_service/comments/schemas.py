@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -17,6 +16,7 @@ from pydantic import (
 )
 
 from nlp_service.classify.schemas import CommentText, EmotionOut, SentimentOut, TopicOut
+from nlp_service.timestamps import Timestamp
 
 MAX_COMMENTS = 1000
 MAX_ATTRIBUTES = 50
@@ -51,7 +51,7 @@ class CommentIn(BaseModel):
 
     id: CommentId = Field(description="The client's unique id of the comment (idempotency key)")
     text: CommentText
-    created_at: AwareDatetime = Field(description="ISO 8601 with a time zone")
+    created_at: Timestamp = Field(description="ISO 8601 with a time zone")
     source: Name = Field(description="survey, email, chat, review, social, ...")
     touchpoint: Name | None = None
     region: Name | None = None
@@ -118,8 +118,8 @@ class CommentFilter(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    start: AwareDatetime | None = Field(default=None, description="created_at >= start (with a time zone)")
-    end: AwareDatetime | None = Field(default=None, description="created_at < end (with a time zone)")
+    start: Timestamp | None = Field(default=None, description="created_at >= start (with a time zone)")
+    end: Timestamp | None = Field(default=None, description="created_at < end (with a time zone)")
     topic: list[Name] | None = None
     sentiment: list[SentimentLabel] | None = None
     source: list[Name] | None = None
@@ -151,8 +151,8 @@ class ListQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    start: AwareDatetime | None = None
-    end: AwareDatetime | None = None
+    start: Timestamp | None = None
+    end: Timestamp | None = None
     topic: list[Name] | None = None
     sentiment: list[SentimentLabel] | None = None
     source: list[Name] | None = None

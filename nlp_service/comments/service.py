@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from nlp_service.classify.schemas import EmotionLabel, EmotionOut, SentimentOut, TopicOut
 from nlp_service.classify.service import build_result
@@ -320,17 +320,14 @@ def filter_conditions(filters: CommentFilter | None) -> list[ColumnElement[bool]
         cond.append(Comment.nps >= filters.nps_min)
     if filters.nps_max is not None:
         cond.append(Comment.nps <= filters.nps_max)
+    # Aliases: callers may join comment_topics themselves, which must not swallow the subquery's FROM.
     if filters.topic:
-        cond.append(
-            exists().where(CommentTopic.row_id == Comment.row_id, CommentTopic.topic_id.in_(filters.topic))
-        )
+        topic = aliased(CommentTopic)
+        cond.append(exists().where(topic.row_id == Comment.row_id, topic.topic_id.in_(filters.topic)))
     for key, value in (filters.attributes or {}).items():
+        attribute = aliased(CommentAttribute)
         cond.append(
-            exists().where(
-                CommentAttribute.row_id == Comment.row_id,
-                CommentAttribute.key == key,
-                CommentAttribute.value == value,
-            )
+            exists().where(attribute.row_id == Comment.row_id, attribute.key == key, attribute.value == value)
         )
     return cond
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from nlp_service.comments.schemas import CommentFilter, Name, SentimentLabel
+from nlp_service.timestamps import Timestamp
 
 
 class InsightQuery(BaseModel):
@@ -15,8 +16,8 @@ class InsightQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    start: AwareDatetime | None = None
-    end: AwareDatetime | None = None
+    start: Timestamp | None = None
+    end: Timestamp | None = None
     region: list[Name] | None = None
     source: list[Name] | None = None
     touchpoint: list[Name] | None = None
@@ -38,8 +39,8 @@ class InsightQuery(BaseModel):
 class TopicsQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    start: AwareDatetime | None = None
-    end: AwareDatetime | None = None
+    start: Timestamp | None = None
+    end: Timestamp | None = None
 
 
 class NpsQuery(InsightQuery):

@@ -54,11 +54,11 @@ class SearchHit(BaseModel):
     sentiment_score: float
     topics: list[TopicOut]
     source: str
-    touchpoint: str | None
-    region: str | None
-    nps: int | None
-    csat: float | None
-    customer_id: str | None
+    touchpoint: str | None = None
+    region: str | None = None
+    nps: int | None = None
+    csat: float | None = None
+    customer_id: str | None = None
     attributes: dict[str, str]
 
 
