@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     # Micro-batching
     max_batch_size: int = 64
     max_batch_tokens: int = 16384
-    max_wait_ms: float = 4.0
+    max_wait_ms: float = 0.0  # extra wait for a batch to fill; 0: take what queued while the model ran
     max_queue_texts: int = 4096
 
     # Request limits

@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -101,10 +102,15 @@ class Principal:
 class KeyStore:
     """Answers "are keys on?" and "may this token use this scope?" against the database (no cache)."""
 
+    # While no key exists the API is open anyway; re-checking that at most once a second keeps a database
+    # round trip off every anonymous request, and a key created elsewhere turns auth on within a second.
+    KEYS_OFF_TTL_S = 1.0
+
     def __init__(self, sessions: sessionmaker[Session], *, require: bool = False) -> None:
         self.sessions = sessions
         self.require = require
         self._seen_keys = False  # keys are never deleted, so once seen they stay "on"
+        self._keys_off_until = 0.0
 
     @property
     def engine(self) -> Engine:
@@ -119,6 +125,8 @@ class KeyStore:
         """Keys are required when ``NLP_REQUIRE_API_KEYS`` is set or any key exists."""
         if self.require or self._seen_keys:
             return True
+        if time.monotonic() < self._keys_off_until:
+            return False
         try:
             with self.sessions() as session:
                 self._seen_keys = any_exist(db_session=session)
@@ -126,6 +134,8 @@ class KeyStore:
             if self._table_missing():  # not migrated yet: there can be no keys
                 return False
             raise NotReady("API key store is unavailable") from exc
+        if not self._seen_keys:
+            self._keys_off_until = time.monotonic() + self.KEYS_OFF_TTL_S
         return self._seen_keys
 
     def authenticate(self, token: str | None, scope: Scope) -> Principal:
