@@ -8,7 +8,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 
 from nlp_service import __version__
 from nlp_service.api import include_routers, route_templates
@@ -139,14 +139,12 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     include_routers(app)
     templates = route_templates(app)
 
-    @app.middleware("http")
-    async def record_metrics(request: Request, call_next) -> Response:  # type: ignore[no-untyped-def]
-        started = time.perf_counter()
-        response = await call_next(request)
-        path = templates.get(request.scope.get("endpoint"), "unmatched")
-        state.metrics.requests.labels(request.method, path, str(response.status_code)).inc()
-        state.metrics.latency.labels(request.method, path).observe(time.perf_counter() - started)
-        return response
+    def record_metrics(scope: dict, status: int, seconds: float) -> None:
+        path = templates.get(scope.get("endpoint"), "unmatched")
+        state.metrics.requests.labels(scope.get("method", ""), path, str(status)).inc()
+        state.metrics.latency.labels(scope.get("method", ""), path).observe(seconds)
 
-    install_middleware(app, settings)  # last: the hardening middlewares wrap everything above
+    install_middleware(
+        app, settings, on_complete=record_metrics
+    )  # last: the hardening middlewares wrap everything above
     return app

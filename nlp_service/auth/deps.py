@@ -18,7 +18,7 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from nlp_service.auth.scopes import SCOPES, Scope
-from nlp_service.auth.service import KeyStore, Principal
+from nlp_service.auth.service import ANONYMOUS, KeyStore, Principal
 from nlp_service.config import Settings
 from nlp_service.db import make_engine, make_sessionmaker
 from nlp_service.errors import NotReady
@@ -86,7 +86,10 @@ class ScopeRequirement:
         auth: Auth = request.app.state.nlp.auth
         scope = self.scope_for(request.method, getattr(request.scope.get("route"), "name", None))
         token = credentials.credentials if credentials is not None else None
-        principal = await run_in_threadpool(auth.store.authenticate, token, scope)
+        if token is None and auth.store.known_open():
+            principal = ANONYMOUS  # keys are off (checked within the last second): no database round trip
+        else:
+            principal = await run_in_threadpool(auth.store.authenticate, token, scope)
         request.state.key_id = principal.key_id
         client = request.client.host if request.client else "unknown"
         auth.limiter.check(principal.key_id or f"ip:{client}")

@@ -99,6 +99,9 @@ class Principal:
     anonymous: bool = False
 
 
+ANONYMOUS = Principal(key_id=None, scopes=frozenset(), anonymous=True)
+
+
 class KeyStore:
     """Answers "are keys on?" and "may this token use this scope?" against the database (no cache)."""
 
@@ -120,6 +123,10 @@ class KeyStore:
 
     def _table_missing(self) -> bool:
         return not inspect(self.engine).has_table(ApiKey.__tablename__)
+
+    def known_open(self) -> bool:
+        """True while keys are known to be off (no key existed at the last check, under a second ago)."""
+        return not (self.require or self._seen_keys) and time.monotonic() < self._keys_off_until
 
     def keys_on(self) -> bool:
         """Keys are required when ``NLP_REQUIRE_API_KEYS`` is set or any key exists."""
@@ -157,6 +164,6 @@ class KeyStore:
                     )
                 return Principal(key_id=row.id, scopes=frozenset(row.scope_list))
         if not self.keys_on():
-            return Principal(key_id=None, scopes=frozenset(), anonymous=True)
+            return ANONYMOUS
         message = "invalid or revoked API key" if token else "missing API key (Authorization: Bearer <key>)"
         raise Unauthorized(message, headers={"WWW-Authenticate": "Bearer"})

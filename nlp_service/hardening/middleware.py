@@ -12,6 +12,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from starlette.datastructures import Headers, MutableHeaders
@@ -43,12 +44,16 @@ def request_id_from(scope: Scope) -> str:
     return incoming if _SANE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
 
 
+RequestObserver = Callable[[Scope, int, float], None]
+
+
 class RequestContextMiddleware:
     """Request id (context variable + response header), one access-log line per request, and a JSON 500
     for anything unhandled (no stack trace leaves the process)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, on_complete: RequestObserver | None = None) -> None:
         self.app = app
+        self.on_complete = on_complete
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -73,11 +78,14 @@ class RequestContextMiddleware:
             if not started:
                 await send_error(send_with_id, 500, "internal server error", "internal_error")
         finally:
+            seconds = time.perf_counter() - t0
+            if self.on_complete is not None:
+                self.on_complete(scope, status, seconds)
             extra: dict[str, Any] = {
                 "method": scope.get("method"),
                 "path": scope.get("path"),
                 "status": status,
-                "duration_ms": round((time.perf_counter() - t0) * 1000, 2),
+                "duration_ms": round(seconds * 1000, 2),
             }
             key_id = scope.get("state", {}).get("key_id")
             if key_id:
@@ -168,8 +176,11 @@ class TimeoutMiddleware:
                 await send_error(send, 503, message, "timeout", {"retry-after": "5"})
 
 
-def install_middleware(app: Any, settings: Settings) -> None:
-    """Add the hardening middlewares to ``app`` (call last in ``create_app``: they wrap everything)."""
+def install_middleware(app: Any, settings: Settings, on_complete: RequestObserver | None = None) -> None:
+    """Add the hardening middlewares to ``app`` (call last in ``create_app``: they wrap everything).
+
+    ``on_complete(scope, status, seconds)`` is called once per HTTP request (metrics).
+    """
     app.add_middleware(TimeoutMiddleware, seconds=settings.request_timeout_s)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
@@ -181,4 +192,4 @@ def install_middleware(app: Any, settings: Settings) -> None:
             expose_headers=["x-request-id", "retry-after"],
             max_age=600,
         )
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, on_complete=on_complete)
