@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from nlp_service.comments.tables import RowId, UTCDateTime
-from nlp_service.db import Base
+from nlp_service.comments.tables import RowId
+from nlp_service.db import Base, UTCDateTime
 
 ALERT_STATUSES = ("new", "acknowledged", "resolved")
 ALERT_KINDS = ("spike", "drop", "level_shift")

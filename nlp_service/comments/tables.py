@@ -11,14 +11,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
-    DateTime,
     Float,
     ForeignKey,
     Index,
@@ -27,13 +26,11 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
-    TypeDecorator,
     UniqueConstraint,
 )
-from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column
 
-from nlp_service.db import Base
+from nlp_service.db import Base, UTCDateTime
 
 RowId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -41,26 +38,6 @@ ALL_TOPICS = "_all"  # pseudo-topic: every comment
 ALL_SEGMENT = "all"  # segment of the totals
 SEGMENTS = ("region", "source", "touchpoint")  # segment fields counted besides the total
 BUCKETS = ("hour", "day")
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Aware datetimes stored in UTC; SQLite (no time zones) stores naive UTC and gives it back aware."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime: a time zone is required")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Comment(Base):

@@ -23,12 +23,11 @@ from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from nlp_service.config import Settings
-from nlp_service.db import session_scope
+from nlp_service.db import UTCDateTime, session_scope
 from nlp_service.webhooks import service
 from nlp_service.webhooks.safety import TargetPolicy
 from nlp_service.webhooks.sender import Sender, SendResult
 from nlp_service.webhooks.tables import (
-    UtcDateTime,
     WebhookAttempt,
     WebhookDelivery,
     WebhookEvent,
@@ -261,13 +260,13 @@ def record_results(
         .values(
             status=bindparam("b_status"),
             attempts=bindparam("b_attempts"),
-            next_attempt_at=bindparam("b_next", type_=UtcDateTime()),
+            next_attempt_at=bindparam("b_next", type_=UTCDateTime()),
             claimed_by=None,
             claim_token=None,
             claimed_until=None,
             last_status_code=bindparam("b_code"),
             last_error=bindparam("b_error"),
-            delivered_at=func.coalesce(bindparam("b_delivered", type_=UtcDateTime()), table.c.delivered_at),
+            delivered_at=func.coalesce(bindparam("b_delivered", type_=UTCDateTime()), table.c.delivered_at),
             updated_at=now,
         )
     )
