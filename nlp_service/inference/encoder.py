@@ -99,6 +99,23 @@ def resolve_model_dir(name_or_path: str) -> Path:
     )
 
 
+def token_budget_batches(
+    order: list[int], lengths: list[int], batch_size: int, max_tokens: int
+) -> list[list[int]]:
+    """Split indices sorted by ascending length into batches of <= ``batch_size`` items whose padded size
+    (items x longest) stays within ``max_tokens`` (a single longer item still gets its own batch)."""
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for i in order:
+        if current and (len(current) >= batch_size or (len(current) + 1) * lengths[i] > max_tokens):
+            batches.append(current)
+            current = []
+        current.append(i)
+    if current:
+        batches.append(current)
+    return batches
+
+
 class Encoder:
     """A transformer with mean pooling, truncation reporting and length-sorted dynamic padding."""
 
@@ -110,6 +127,7 @@ class Encoder:
         threads: int | None = None,
         quantize: bool = False,
         batch_size: int = 64,
+        max_tokens: int = 16384,
     ) -> None:
         if threads:
             torch.set_num_threads(threads)
@@ -125,6 +143,7 @@ class Encoder:
         tokenizer_limit = int(getattr(self.tokenizer, "model_max_length", model_limit) or model_limit)
         self.max_length = min(max_seq_length, model_limit, tokenizer_limit)
         self.batch_size = batch_size
+        self.max_tokens = max_tokens
         self.info = EncoderInfo(
             name=name_or_path,
             sha256=weights_sha256(model_dir),
@@ -141,23 +160,35 @@ class Encoder:
         ids = self.tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"]
         return [len(x) for x in ids]
 
-    def encode(self, texts: list[str], *, batch_size: int | None = None, progress: bool = False) -> Encoded:
-        """Encode texts in length-sorted batches; results come back in input order."""
+    def encode(
+        self,
+        texts: list[str],
+        *,
+        batch_size: int | None = None,
+        max_tokens: int | None = None,
+        progress: bool = False,
+    ) -> Encoded:
+        """Encode texts in length-sorted batches; results come back in input order.
+
+        A batch holds at most ``batch_size`` texts and, padded, at most ``max_tokens`` tokens, so short texts
+        are not padded to the length of long ones.
+        """
         if not texts:
             dim, layers = self.info.dim, self.info.num_layers + 1
             return Encoded(np.zeros((0, layers, dim), np.float32), np.zeros((0, dim), np.float32), [], [])
-        batch_size = batch_size or self.batch_size
         lengths = self.token_lengths(texts)
         order = sorted(range(len(texts)), key=lambda i: lengths[i])
-        parts: list[Encoded] = []
-        starts = range(0, len(order), batch_size)
+        batches = token_budget_batches(
+            order,
+            [min(n, self.max_length) for n in lengths],
+            batch_size or self.batch_size,
+            max_tokens or self.max_tokens,
+        )
         if progress:
             from tqdm import tqdm
 
-            starts = tqdm(starts, desc="encoding", unit="batch")
-        for start in starts:
-            rows = order[start : start + batch_size]
-            parts.append(self._encode_batch([texts[i] for i in rows], [lengths[i] for i in rows]))
+            batches = tqdm(batches, desc="encoding", unit="batch")
+        parts = [self._encode_batch([texts[i] for i in rows], [lengths[i] for i in rows]) for rows in batches]
         merged = Encoded.concat(parts)
         inverse = np.empty(len(order), dtype=np.int64)
         inverse[np.asarray(order)] = np.arange(len(order))

@@ -69,6 +69,7 @@ class Engine:
             threads=settings.torch_threads,
             quantize=settings.quantize,
             batch_size=settings.max_batch_size,
+            max_tokens=settings.max_batch_tokens,
         )
         self._reload_lock = threading.Lock()
         self.models = self.load_models()
