@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -105,9 +106,15 @@ class FakeTopics:
 
 
 class FakeEngine:
-    """Engine-like: ``analyze(texts) -> list[Analysis]`` with deterministic outputs; ``embed``; ``models``."""
+    """Engine-like: ``analyze(texts) -> list[Analysis]`` with deterministic outputs; ``embed``; ``models``;
+    ``encoder.info``, ``sentences``, ``settings`` and ``reload`` like the real one."""
 
-    def __init__(self) -> None:
+    encoder = SimpleNamespace(
+        info=SimpleNamespace(name="fake-hashing", sha256="0" * 64, dim=DIM, max_length=256, quantized=False)
+    )
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
         heads = {
             "sentiment": FakeHead(["negative", "neutral", "positive"]),
             "emotion": FakeHead(list(GO_EMOTIONS), thresholds=[0.5] * len(GO_EMOTIONS)),
@@ -121,6 +128,16 @@ class FakeEngine:
 
     def embed(self, texts: list[str]) -> np.ndarray:
         return np.vstack([hashed_embedding(t) for t in texts]) if texts else np.zeros((0, DIM), np.float32)
+
+    def sentences(self, texts: list[str]) -> list[list[tuple[int, int, str]]]:
+        out = []
+        for text_ in texts:
+            spans = [(m.start(), m.end(), m.group()) for m in re.finditer(r"[^.!?]*\S[^.!?]*[.!?]?", text_)]
+            out.append(spans or [(0, len(text_), text_)])
+        return out
+
+    def reload(self) -> ModelSet:
+        return self.models
 
     def _analysis(self, text_: str) -> Analysis:
         words = TOKEN_RE.findall(text_.lower())

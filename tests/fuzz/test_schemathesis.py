@@ -18,7 +18,6 @@ import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import schemathesis
@@ -67,21 +66,6 @@ def _local_only_getaddrinfo(real):  # type: ignore[no-untyped-def]
     return getaddrinfo
 
 
-class FuzzEngine(FakeEngine):
-    """The fake engine plus what ``/info`` and ``include=sentences`` need."""
-
-    encoder = SimpleNamespace(
-        info=SimpleNamespace(name="fake-hashing", sha256="0" * 64, dim=384, max_length=256, quantized=False)
-    )
-
-    def sentences(self, texts: list[str]) -> list[list[tuple[int, int, str]]]:
-        out = []
-        for text in texts:
-            spans = [(m.start(), m.end(), m.group()) for m in re.finditer(r"[^.!?]*\S[^.!?]*[.!?]?", text)]
-            out.append(spans or [(0, len(text), text)])
-        return out
-
-
 @schemathesis.check
 def not_a_crash(ctx, response, case):  # type: ignore[no-untyped-def]
     """Like not_a_server_error, but 503 (models not loaded, by design in that run) is allowed."""
@@ -105,7 +89,7 @@ def build_app(tmp: Path, *, engine: bool) -> tuple[FastAPI, str]:
         models_dir=Settings().models_dir if engine else tmp / "no-models",
         taxonomy_path=Settings().resolved_taxonomy_path(),  # shipped with the code, not with trained heads
     )
-    return create_app(app_settings, engine=FuzzEngine() if engine else None), key  # type: ignore[arg-type]
+    return create_app(app_settings, engine=FakeEngine(app_settings) if engine else None), key  # type: ignore[arg-type]
 
 
 def runner(operation, mode: GenerationMode, mode_checks: list, headers: dict, tally: Tally, examples: int):  # type: ignore[no-untyped-def]
