@@ -54,6 +54,8 @@ def real_embeddings(limit: int = 200_000) -> np.ndarray:
                 parts.append(np.asarray(data["embedding"], dtype=np.float32))
         except Exception:  # a file being written by another process
             continue
+    dim = 384  # all-MiniLM-L6-v2; the cache may also hold other encoders' features (e.g. from tests)
+    parts = [p for p in parts if p.ndim == 2 and p.shape[1] == dim]
     if parts:
         emb = np.vstack(parts)
         _, keep = np.unique(np.round(emb, 3), axis=0, return_index=True)
