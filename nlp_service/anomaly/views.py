@@ -82,17 +82,7 @@ async def acknowledge_alert(
     body: Annotated[AlertAction | None, Body()] = None,
 ) -> AlertOut:
     """``new -> acknowledged`` (409 from any other status); sends ``alert.updated``."""
-    labels = topic_labels(state)
-    note = body.note if body else None
-
-    def work(s: Any) -> AlertOut:
-        alert = service.get(db_session=s, alert_id=alert_id)
-        service.acknowledge(
-            db_session=s, alert_id=alert_id, note=note, topic_label=labels.get(alert.topic_id)
-        )
-        return _one(s, alert_id, settings, labels)
-
-    return await in_transaction(db, work)
+    return await _transition(service.acknowledge, alert_id, state, settings, db, body)
 
 
 @router.post("/alerts/{alert_id}/resolve", response_model=AlertOut, responses={**NOT_FOUND, **CONFLICT})
@@ -104,12 +94,19 @@ async def resolve_alert(
     body: Annotated[AlertAction | None, Body()] = None,
 ) -> AlertOut:
     """``new|acknowledged -> resolved`` (409 if already resolved); sends ``alert.resolved``."""
+    return await _transition(service.resolve, alert_id, state, settings, db, body)
+
+
+async def _transition(
+    change: Any, alert_id: str, state: Any, settings: Any, db: Any, body: AlertAction | None
+) -> AlertOut:
+    """Apply one lifecycle change (acknowledge/resolve) in one transaction and return the updated alert."""
     labels = topic_labels(state)
     note = body.note if body else None
 
     def work(s: Any) -> AlertOut:
         alert = service.get(db_session=s, alert_id=alert_id)
-        service.resolve(db_session=s, alert_id=alert_id, note=note, topic_label=labels.get(alert.topic_id))
+        change(db_session=s, alert_id=alert_id, note=note, topic_label=labels.get(alert.topic_id))
         return _one(s, alert_id, settings, labels)
 
     return await in_transaction(db, work)
