@@ -38,7 +38,13 @@ def _load(settings: Settings, args: argparse.Namespace) -> int:
     from nlp_service.demo.loader import LoadError, load
 
     try:
-        result = load(Path(args.file), args.url, batch_size=args.batch, api_key=args.api_key)
+        result = load(
+            Path(args.file),
+            args.url,
+            batch_size=args.batch,
+            concurrency=args.concurrency,
+            api_key=args.api_key,
+        )
     except LoadError as exc:
         print(f"error: {exc}")
         return 1
@@ -69,5 +75,6 @@ def add_parser(sub: Any) -> None:
     ld.add_argument("file")
     ld.add_argument("--url", default="http://127.0.0.1:8000")
     ld.add_argument("--batch", type=int, default=100)
+    ld.add_argument("--concurrency", type=int, default=4, help="batches in flight at once (default 4)")
     ld.add_argument("--api-key", default=os.environ.get("NLP_API_KEY"), help="default: $NLP_API_KEY")
     ld.set_defaults(func=_load)

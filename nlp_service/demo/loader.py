@@ -1,11 +1,18 @@
-"""Post a JSONL file of comments to ``POST /v1/comments`` in batches, with retries on 429/503."""
+"""Post a JSONL file of comments to ``POST /v1/comments`` in batches, with retries on 429/503.
+
+Several batches may be in flight at once (``concurrency``): ingest is idempotent on the comment id and the
+order of batches does not matter, so concurrent posting is safe and keeps the server's encoder busy.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
+import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +32,11 @@ class LoadResult:
     existing: int = 0
     retries: int = 0
     seconds: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add_retry(self) -> None:
+        with self._lock:
+            self.retries += 1
 
 
 def read_batches(path: Path, size: int) -> Iterator[list[dict[str, Any]]]:
@@ -63,7 +75,7 @@ def post_batch(
             retry_after = response.headers.get("Retry-After")
             if retry_after and retry_after.replace(".", "", 1).isdigit():
                 delay = max(delay, float(retry_after))
-        result.retries += 1
+        result.add_retry()
         time.sleep(delay)
         delay = min(delay * 2, 30.0)
     raise LoadError("unreachable")  # pragma: no cover
@@ -74,12 +86,21 @@ def load(
     url: str,
     *,
     batch_size: int = 100,
+    concurrency: int = 4,
     api_key: str | None = None,
     timeout_s: float = 120.0,
     progress: bool = True,
     client: httpx.Client | None = None,
 ) -> LoadResult:
-    """Send every comment of ``path`` to the service at ``url`` (or through ``client``); returns counts."""
+    """Send every comment of ``path`` to the service at ``url`` (or through ``client``); returns counts.
+
+    Up to ``concurrency`` batches are in flight at once. The first batch that fails for good stops the load
+    (batches already sent stay stored: posting the file again skips them) and raises ``LoadError``.
+    """
+    if concurrency < 1:
+        raise LoadError(f"concurrency must be >= 1, got {concurrency}")
+    if not 1 <= batch_size <= 1000:
+        raise LoadError(f"batch size must be 1-1000 (the API's limit), got {batch_size}")
     total = sum(1 for line in path.open(encoding="utf-8") if line.strip())
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     result = LoadResult()
@@ -88,16 +109,36 @@ def load(
     if progress:
         from tqdm import tqdm
 
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per batch would drown the bar
         bar = tqdm(total=total, unit="comment", desc="loading")
     http = client or httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=timeout_s)
-    try:
-        for batch in read_batches(path, batch_size):
-            body = post_batch(http, batch, result=result)
-            result.sent += len(batch)
+    in_flight: dict[Future[dict[str, Any]], int] = {}
+
+    def collect(done: set[Future[dict[str, Any]]]) -> None:
+        for future in done:
+            size = in_flight.pop(future)
+            body = future.result()  # re-raises the batch's LoadError
+            result.sent += size
             result.created += int(body.get("created", 0))
             result.existing += int(body.get("existing", 0))
             if bar is not None:
-                bar.update(len(batch))
+                bar.update(size)
+
+    try:
+        with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="demo-load") as pool:
+            try:
+                for batch in read_batches(path, batch_size):
+                    if len(in_flight) >= concurrency:
+                        done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                        collect(done)
+                    in_flight[pool.submit(post_batch, http, batch, result=result)] = len(batch)
+                while in_flight:
+                    done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                    collect(done)
+            except BaseException:
+                for future in in_flight:
+                    future.cancel()
+                raise
     finally:
         if client is None:
             http.close()

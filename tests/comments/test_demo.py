@@ -6,11 +6,12 @@ from collections import Counter
 from datetime import date, datetime
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from nlp_service.comments.schemas import CommentIn
 from nlp_service.demo.generator import DemoConfig, Incident, generate, write_jsonl
-from nlp_service.demo.loader import load
+from nlp_service.demo.loader import LoadError, load
 
 
 def test_generator_is_seeded_valid_and_seasonal() -> None:
@@ -38,3 +39,22 @@ def test_loader_posts_batches(app_client: TestClient, tmp_path: Path) -> None:
     assert (result.sent, result.created, result.existing) == (230, 230, 0)
     again = load(path, "", batch_size=100, progress=False, client=app_client)
     assert (again.created, again.existing) == (0, 230)
+
+
+def test_loader_concurrent_batches_store_everything_once(app_client: TestClient, tmp_path: Path) -> None:
+    path = tmp_path / "demo.jsonl"
+    assert write_jsonl(DemoConfig(n=450, seed=2, days=7), path) == 450
+    result = load(path, "", batch_size=40, concurrency=4, progress=False, client=app_client)
+    assert (result.sent, result.created, result.existing) == (450, 450, 0)
+    listed = app_client.get("/v1/comments", params={"limit": 500}).json()
+    ids = [item["id"] for item in listed["comments"]]
+    assert len(ids) == len(set(ids)) == 450
+
+
+def test_loader_rejects_bad_options(tmp_path: Path) -> None:
+    path = tmp_path / "demo.jsonl"
+    write_jsonl(DemoConfig(n=5, seed=2, days=1), path)
+    with pytest.raises(LoadError, match="concurrency"):
+        load(path, "http://127.0.0.1:9", concurrency=0, progress=False)
+    with pytest.raises(LoadError, match="batch size"):
+        load(path, "http://127.0.0.1:9", batch_size=1001, progress=False)
