@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     # Micro-batching
     max_batch_size: int = 64
     max_batch_tokens: int = 16384
+    # What one encoder pass costs beyond its tokens, in tokens: batches are split by length against it
+    batch_overhead_tokens: int = Field(default=40, ge=0)
     max_wait_ms: float = 0.0  # extra wait for a batch to fill; 0: take what queued while the model ran
     max_queue_texts: int = 4096
 

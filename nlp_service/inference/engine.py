@@ -70,6 +70,7 @@ class Engine:
             quantize=settings.quantize,
             batch_size=settings.max_batch_size,
             max_tokens=settings.max_batch_tokens,
+            overhead_tokens=settings.batch_overhead_tokens,
         )
         self._reload_lock = threading.Lock()
         self.models = self.load_models()
