@@ -82,9 +82,13 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
     if args.command in ("serve", "worker"):
-        from nlp_service.memory import limit_malloc_arenas
+        from nlp_service.memory import configure_process_memory
 
-        limit_malloc_arenas(settings.malloc_arenas)
+        configure_process_memory(
+            arenas=settings.malloc_arenas,
+            mmap_threshold_bytes=settings.malloc_mmap_threshold,
+            trim_interval_s=settings.malloc_trim_interval_s,
+        )
     return int(args.func(settings, args) or 0)
 
 
