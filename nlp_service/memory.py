@@ -5,6 +5,8 @@ glibc keeps freed memory inside its heaps unless it lies at the very top of one,
 the memory in use does not (measured in a 100k-comment ingest: 544 MB of heap held, 362 MB in use;
 ``malloc_trim(0)`` gave 143 MB back at once). Three knobs bound this: fewer arenas, a fixed mmap threshold
 (large blocks come from ``mmap`` and go back to the system when freed) and a periodic ``malloc_trim``.
+``python bench/soak.py --minutes 10``: RSS +56% with the arena cap alone, +16.8% adding the 30 s trim, +4.9%
+adding the fixed 256 KiB mmap threshold (encoder throughput unchanged within noise).
 Elsewhere than glibc, each is a no-op that says so by returning False.
 """
 
