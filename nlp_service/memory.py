@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import logging
 import threading
 from typing import Any
@@ -26,6 +27,7 @@ M_MMAP_THRESHOLD = -3
 M_ARENA_MAX = -8
 
 
+@functools.cache  # find_library runs ldconfig: look once, not at every trim
 def _libc() -> Any | None:
     name = ctypes.util.find_library("c")
     if not name:
