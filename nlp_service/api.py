@@ -87,6 +87,7 @@ async def info(state: StateDep) -> dict:
             "dim": enc.dim,
             "max_tokens": enc.max_length,
             "quantized": enc.quantized,
+            "runtime": state.engine.encoder.runtime,
         }
         out["model_versions"] = state.engine.models.versions
     return out

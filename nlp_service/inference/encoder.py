@@ -11,16 +11,30 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 from transformers import AutoModel, AutoTokenizer
 
+from nlp_service.inference.onnx_runtime import OnnxSession, export_onnx, pool_layers
+
 log = logging.getLogger(__name__)
+R = TypeVar("R")
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+RUNTIMES = ("onnx", "torch")
+# Warm-up inputs: one text, and a padded batch of texts of different lengths.
+WARM_UP_BATCHES = (
+    ["warm-up comment: the delivery was late."],
+    ["warm-up comment: the delivery was late and nobody answered my emails.", "great support, thanks!"],
+)
+# ONNX Runtime must give torch's features: summation order moves them by ~1e-6, a wrong graph by far more.
+ONNX_MAX_ABS_DIFF = 1e-3
 # One forward pass of MiniLM-L6 on 2 CPU cores costs ~15-20 ms beyond its tokens (~0.4 ms each): ~40 tokens.
 DEFAULT_BATCH_OVERHEAD_TOKENS = 40
 
@@ -146,7 +160,12 @@ def token_budget_batches(
 
 
 class Encoder:
-    """A transformer with mean pooling, truncation reporting and length-sorted dynamic padding."""
+    """A transformer with mean pooling, truncation reporting and length-sorted dynamic padding.
+
+    ``runtime="onnx"`` runs the forward pass through ONNX Runtime (the torch model exported at start-up and
+    checked against torch by :meth:`warm_up`); ``"torch"`` runs it in torch. An int8 (``quantize``) encoder
+    always runs in torch.
+    """
 
     def __init__(
         self,
@@ -158,17 +177,22 @@ class Encoder:
         batch_size: int = 64,
         max_tokens: int = 16384,
         overhead_tokens: int = DEFAULT_BATCH_OVERHEAD_TOKENS,
+        runtime: str = "torch",
     ) -> None:
-        if threads:
-            torch.set_num_threads(threads)
-        model_dir = resolve_model_dir(name_or_path)
-        self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-        model = AutoModel.from_pretrained(str(model_dir))
-        model.eval()
-        if quantize:
-            model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
-        self.model = model
-        config = model.config
+        if runtime not in RUNTIMES:
+            raise ValueError(f"runtime must be one of {RUNTIMES}, not {runtime!r}")
+        # Every torch call of this encoder runs on one thread of its own. libgomp gives each calling thread
+        # its own team of OpenMP workers, and once a process holds more workers than cores, every team's
+        # workers sleep between parallel regions instead of spinning: a forward pass of ~100 regions then
+        # pays a wake-up for each (measured: 115 context switches and +40% time per single-comment pass).
+        self._thread_ident: int | None = None
+        self._executor = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="encoder", initializer=self._start_thread, initargs=(threads,)
+        )
+        self.model_dir = resolve_model_dir(name_or_path)
+        self.tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir))
+        self.model = self._on_thread(self._load_model, self.model_dir, quantize)
+        config = self.model.config
         model_limit = int(getattr(config, "max_position_embeddings", 512))
         tokenizer_limit = int(getattr(self.tokenizer, "model_max_length", model_limit) or model_limit)
         self.max_length = min(max_seq_length, model_limit, tokenizer_limit)
@@ -177,15 +201,77 @@ class Encoder:
         self.overhead_tokens = overhead_tokens
         self.info = EncoderInfo(
             name=name_or_path,
-            sha256=weights_sha256(model_dir),
+            sha256=weights_sha256(self.model_dir),
             dim=int(config.hidden_size),
             num_layers=int(config.num_hidden_layers),
             max_length=self.max_length,
             quantized=quantize,
         )
-        self._lock = threading.Lock()
-        log.info("encoder loaded: %s sha256=%s quantized=%s", name_or_path, self.info.sha256[:12], quantize)
+        self._onnx: OnnxSession | None = None
+        if runtime == "onnx" and quantize:
+            log.info("the int8 encoder runs in torch (its ONNX export is not supported)")
+        elif runtime == "onnx":
+            self._onnx = self._on_thread(self._build_onnx, threads)
+        log.info(
+            "encoder loaded: %s sha256=%s quantized=%s runtime=%s",
+            name_or_path,
+            self.info.sha256[:12],
+            quantize,
+            self.runtime,
+        )
 
+    # -- the encoder's own thread -------------------------------------------------------------------
+    def _start_thread(self, threads: int | None) -> None:
+        self._thread_ident = threading.get_ident()
+        if threads:
+            torch.set_num_threads(threads)  # OpenMP's thread count is a per-thread setting
+
+    def _on_thread(self, fn: Callable[..., R], *args: Any) -> R:
+        """Run ``fn`` on the encoder's own thread (directly, when already on it)."""
+        if threading.get_ident() == self._thread_ident:
+            return fn(*args)
+        return self._executor.submit(fn, *args).result()
+
+    # -- loading --------------------------------------------------------------------------------------
+    @staticmethod
+    def _load_model(model_dir: Path, quantize: bool) -> Any:
+        model = AutoModel.from_pretrained(str(model_dir))
+        model.eval()
+        if quantize:
+            model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        return model
+
+    def _build_onnx(self, threads: int | None) -> OnnxSession | None:
+        """Export the model (a copy with eager attention, which traces cleanly) and open a session on it."""
+        try:
+            eager = AutoModel.from_pretrained(str(self.model_dir), attn_implementation="eager").eval()
+            example = self.tokenizer(list(WARM_UP_BATCHES[1]), padding=True, return_tensors="pt")
+            return OnnxSession(export_onnx(eager, dict(example)), threads)
+        except Exception as exc:  # no onnxruntime, an architecture the export does not know, ...
+            log.warning("ONNX Runtime unavailable for this encoder, running it in torch: %s", exc)
+            return None
+
+    @property
+    def runtime(self) -> str:
+        """Where forward passes run: ``"onnx"`` (ONNX Runtime) or ``"torch"``."""
+        return "onnx" if self._onnx is not None else "torch"
+
+    def warm_up(self) -> None:
+        """Run the batch shapes that are served once; ONNX Runtime is checked against torch on them.
+
+        If its features differ from torch's, the encoder logs by how much and runs in torch.
+        """
+        for texts in WARM_UP_BATCHES:
+            served = self.encode(list(texts))
+            if self._onnx is None:
+                continue
+            reference = self.encode(list(texts), runtime="torch")
+            diff = float(np.max(np.abs(served.layers - reference.layers)))
+            if not diff <= ONNX_MAX_ABS_DIFF:
+                log.warning("ONNX Runtime differs from torch by %.3g; running the encoder in torch", diff)
+                self._onnx = None
+
+    # -- encoding -------------------------------------------------------------------------------------
     def token_lengths(self, texts: list[str]) -> list[int]:
         """Token counts without truncation (special tokens included)."""
         ids = self.tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"]
@@ -198,11 +284,12 @@ class Encoder:
         batch_size: int | None = None,
         max_tokens: int | None = None,
         progress: bool = False,
+        runtime: str | None = None,
     ) -> Encoded:
         """Encode texts in length-sorted batches; results come back in input order.
 
         A batch holds at most ``batch_size`` texts and, padded, at most ``max_tokens`` tokens, so short texts
-        are not padded to the length of long ones.
+        are not padded to the length of long ones. ``runtime="torch"`` bypasses ONNX Runtime.
         """
         if not texts:
             dim, layers = self.info.dim, self.info.num_layers + 1
@@ -220,27 +307,40 @@ class Encoder:
             from tqdm import tqdm
 
             batches = tqdm(batches, desc="encoding", unit="batch")
-        parts = [self._encode_batch([texts[i] for i in rows], [lengths[i] for i in rows]) for rows in batches]
-        merged = Encoded.concat(parts)
+        use_onnx = self._onnx is not None and runtime != "torch"
+        merged = self._on_thread(self._encode_batches, use_onnx, texts, lengths, batches)
         inverse = np.empty(len(order), dtype=np.int64)
         inverse[np.asarray(order)] = np.arange(len(order))
         return merged.take(inverse.tolist())
 
-    def _encode_batch(self, texts: list[str], lengths: list[int]) -> Encoded:
+    def _encode_batches(
+        self, use_onnx: bool, texts: list[str], lengths: list[int], batches: Iterable[list[int]]
+    ) -> Encoded:
+        parts = [
+            self._encode_batch(use_onnx, [texts[i] for i in rows], [lengths[i] for i in rows])
+            for rows in batches
+        ]
+        return Encoded.concat(parts)
+
+    def _pooled_layers(self, use_onnx: bool, batch: Any) -> np.ndarray:
+        """(b, L+1, d) masked means of every layer, from ONNX Runtime or torch."""
+        if use_onnx and self._onnx is not None:
+            return self._onnx(batch["input_ids"].numpy(), batch["attention_mask"].numpy())
+        with torch.inference_mode():
+            out = self.model(**batch, output_hidden_states=True)
+            pooled = pool_layers(torch.stack(out.hidden_states, dim=1), batch["attention_mask"])
+        return pooled.numpy().astype(np.float32, copy=False)
+
+    def _encode_batch(self, use_onnx: bool, texts: list[str], lengths: list[int]) -> Encoded:
         batch = self.tokenizer(
             texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
         )
-        with self._lock, torch.inference_mode():
-            out = self.model(**batch, output_hidden_states=True)
-        mask = batch["attention_mask"].unsqueeze(-1).to(torch.float32)  # (b, t, 1)
-        denom = mask.sum(dim=1).clamp(min=1.0)  # (b, 1)
-        hidden = torch.stack(out.hidden_states, dim=1)  # (b, L+1, t, d)
-        pooled = (hidden * mask.unsqueeze(1)).sum(dim=2) / denom.unsqueeze(1)  # (b, L+1, d)
+        pooled = self._pooled_layers(use_onnx, batch)
         last = pooled[:, -1]
-        embedding = torch.nn.functional.normalize(last, p=2, dim=-1)
+        embedding = last / np.maximum(np.linalg.norm(last, axis=-1, keepdims=True), 1e-12)
         return Encoded(
-            layers=pooled.numpy().astype(np.float32, copy=False),
-            embedding=embedding.numpy().astype(np.float32, copy=False),
+            layers=pooled,
+            embedding=embedding.astype(np.float32, copy=False),
             truncated=[n > self.max_length for n in lengths],
             token_counts=[min(n, self.max_length) for n in lengths],
         )

@@ -71,6 +71,7 @@ class Engine:
             batch_size=settings.max_batch_size,
             max_tokens=settings.max_batch_tokens,
             overhead_tokens=settings.batch_overhead_tokens,
+            runtime=settings.encoder_runtime,
         )
         self._reload_lock = threading.Lock()
         self.models = self.load_models()
@@ -132,6 +133,8 @@ class Engine:
         return self.analyze_encoded(self.encoder.encode(texts), models)
 
     def warm_up(self) -> None:
+        """Compile (if asked) and run every path once, so the first request pays no start-up cost."""
+        self.encoder.warm_up()
         self.analyze(["warm-up comment: the delivery was late.", "great support, thanks!"])
         self.sentences(["First sentence. Second one."])
 
