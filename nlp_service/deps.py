@@ -1,4 +1,7 @@
-"""FastAPI dependency aliases."""
+"""FastAPI dependency aliases.
+
+The dependencies are ``async def``: they only read the request, and FastAPI runs a plain ``def`` dependency
+on a worker thread, a thread hop per dependency per request."""
 
 from __future__ import annotations
 
@@ -15,15 +18,15 @@ from nlp_service.errors import UnsupportedMediaType
 from nlp_service.state import AppState
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
     return request.app.state.nlp
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.nlp.settings
 
 
-def require_json(request: Request) -> None:
+async def require_json(request: Request) -> None:
     """Refuse bodies that are not declared as JSON (415), before parsing them."""
     content_type = request.headers.get("content-type", "")
     media = content_type.split(";")[0].strip().lower()
@@ -41,7 +44,7 @@ JsonBody = Depends(require_json)
 T = TypeVar("T")
 
 
-def get_db(request: Request) -> sessionmaker[Session]:
+async def get_db(request: Request) -> sessionmaker[Session]:
     return request.app.state.nlp.require_db()
 
 
