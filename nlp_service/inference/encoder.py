@@ -159,6 +159,12 @@ def token_budget_batches(
     return batches
 
 
+def _start_encoder_thread(threads: int | None, idents: list[int]) -> None:
+    idents.append(threading.get_ident())
+    if threads:
+        torch.set_num_threads(threads)  # OpenMP's thread count is a per-thread setting
+
+
 class Encoder:
     """A transformer with mean pooling, truncation reporting and length-sorted dynamic padding.
 
@@ -185,9 +191,14 @@ class Encoder:
         # its own team of OpenMP workers, and once a process holds more workers than cores, every team's
         # workers sleep between parallel regions instead of spinning: a forward pass of ~100 regions then
         # pays a wake-up for each (measured: 115 context switches and +40% time per single-comment pass).
-        self._thread_ident: int | None = None
+        # (The initializer gets a list, not a bound method: the thread must not keep the encoder alive, so
+        # that a dropped encoder frees its model and its thread ends.)
+        self._thread_idents: list[int] = []
         self._executor = ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="encoder", initializer=self._start_thread, initargs=(threads,)
+            max_workers=1,
+            thread_name_prefix="encoder",
+            initializer=_start_encoder_thread,
+            initargs=(threads, self._thread_idents),
         )
         self.model_dir = resolve_model_dir(name_or_path)
         self.tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir))
@@ -221,14 +232,14 @@ class Encoder:
         )
 
     # -- the encoder's own thread -------------------------------------------------------------------
-    def _start_thread(self, threads: int | None) -> None:
-        self._thread_ident = threading.get_ident()
-        if threads:
-            torch.set_num_threads(threads)  # OpenMP's thread count is a per-thread setting
+    @property
+    def thread_ident(self) -> int | None:
+        """The identifier of the thread that runs this encoder's torch work (None before its first use)."""
+        return self._thread_idents[0] if self._thread_idents else None
 
     def _on_thread(self, fn: Callable[..., R], *args: Any) -> R:
         """Run ``fn`` on the encoder's own thread (directly, when already on it)."""
-        if threading.get_ident() == self._thread_ident:
+        if threading.get_ident() == self.thread_ident:
             return fn(*args)
         return self._executor.submit(fn, *args).result()
 

@@ -3,7 +3,9 @@ one thread."""
 
 from __future__ import annotations
 
+import gc
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -82,5 +84,17 @@ def test_torch_work_runs_on_the_encoders_own_thread() -> None:
     encoder.encode(TEXTS[:2])
     with ThreadPoolExecutor(max_workers=3) as callers:
         list(callers.map(lambda text: encoder.encode([text]), TEXTS))
-    assert seen == {encoder._thread_ident}
+    assert seen == {encoder.thread_ident}
     assert threading.get_ident() not in seen
+
+
+def test_a_dropped_encoder_ends_its_thread() -> None:
+    encoder = Encoder(default_encoder_path(), runtime="torch")
+    ident = encoder.thread_ident
+    assert ident is not None and any(t.ident == ident for t in threading.enumerate())
+    del encoder
+    gc.collect()
+    deadline = time.monotonic() + 10
+    while any(t.ident == ident for t in threading.enumerate()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(t.ident == ident for t in threading.enumerate())
