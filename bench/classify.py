@@ -5,7 +5,7 @@
 Starts the API as a subprocess on a free port (embedded default), then measures:
 - comments/s through POST /v1/classify with 8 concurrent clients over 2,000 realistic comments of 5-60 words;
 - single-comment p50 / p99 latency at low load (one client, one comment per request);
-- peak RSS of the server process;
+- peak RSS of the server process (and which encoder runtime it served with: ``NLP_ENCODER_RUNTIME``);
 - comments/s of the same encoder through a transformers ``pipeline("feature-extraction")`` loop, timed half
   before the server starts and half after it stops, so a drift in the machine's speed hits both figures.
 """
@@ -186,6 +186,7 @@ def main() -> None:
         server = start_server(port, env, Path(tmp))
         rss = PeakRss(server.pid)
         try:
+            runtime = httpx.get(f"{url}/info").json()["encoder"]["runtime"]
             p50, p99 = single_latency(url, comments, args.latency_requests)
             cps = throughput(url, comments, args.clients, args.per_request)
             peak_mb = rss.stop()
@@ -205,6 +206,7 @@ def main() -> None:
         "clients": args.clients,
         "per_request": args.per_request,
         "quantized": args.quantize,
+        "runtime": runtime,
     }
     bars = {
         "classify_cps": ">= 2.0 x pipeline_cps",
