@@ -70,6 +70,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-cache", action="store_true", help="encode without the feature cache")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
+        "--runtime",
+        choices=("torch", "onnx"),
+        default="torch",
+        help="encoder runtime: torch (what the heads were trained on) or onnx (what the service runs)",
+    )
+    parser.add_argument(
         "--skip-topics", action="store_true", help="do not run the zero-shot topic evaluation"
     )
 
@@ -202,7 +208,8 @@ def markdown(ev: ClassifyEvaluation, seconds: float) -> str:
     lines = [
         "# Classification heads: benchmark report",
         "",
-        f"Encoder `{encoder_display_name(info.name)}` (sha256 `{info.sha256[:12]}`); heads "
+        f"Encoder `{encoder_display_name(info.name)}` (sha256 `{info.sha256[:12]}`, "
+        f"runtime {ev.cache.encoder.runtime}); heads "
         + ", ".join(f"{t} {v}" for t, v in sorted(ev.versions.items()))
         + f". Wall time {seconds:.0f} s.",
         "",
@@ -245,7 +252,9 @@ def run(args: argparse.Namespace) -> None:
         from nlp_service.config import default_encoder_path
         from nlp_service.inference.encoder import Encoder
 
-        return Encoder(args.encoder or default_encoder_path(), threads=args.threads)
+        encoder = Encoder(args.encoder or default_encoder_path(), threads=args.threads, runtime=args.runtime)
+        encoder.warm_up()  # checks ONNX Runtime against torch (falls back to torch, logged)
+        return encoder
 
     started = time.perf_counter()
     cache = FeatureCache(factory, None if args.no_cache else args.cache_dir)

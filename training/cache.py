@@ -22,9 +22,12 @@ log = logging.getLogger(__name__)
 DEFAULT_CACHE_DIR = REPO_ROOT / "var" / "cache" / "features"
 
 
-def cache_key(info: EncoderInfo, texts: list[str]) -> str:
-    """sha256 over the encoder identity and the texts (order matters)."""
-    digest = hashlib.sha256(f"{info.sha256}|{info.max_length}|{info.quantized}|{len(texts)}".encode())
+def cache_key(info: EncoderInfo, texts: list[str], runtime: str = "torch") -> str:
+    """sha256 over the encoder identity, its runtime (torch keys predate runtimes) and the texts, in order."""
+    identity = f"{info.sha256}|{info.max_length}|{info.quantized}|{len(texts)}"
+    if runtime != "torch":
+        identity += f"|{runtime}"
+    digest = hashlib.sha256(identity.encode())
     for text in texts:
         digest.update(b"\x1e")
         digest.update(text.encode("utf-8", "surrogatepass"))
@@ -50,7 +53,7 @@ class FeatureCache:
         """Encoded features for ``texts`` (from disk when present, else encoded and stored)."""
         if self.cache_dir is None:
             return self.encoder.encode(texts, progress=progress)
-        path = self.cache_dir / f"{cache_key(self.encoder.info, texts)}.npz"
+        path = self.cache_dir / f"{cache_key(self.encoder.info, texts, self.encoder.runtime)}.npz"
         if path.is_file():
             with np.load(path) as data:
                 return Encoded(
