@@ -318,35 +318,39 @@ class Encoder:
             from tqdm import tqdm
 
             batches = tqdm(batches, desc="encoding", unit="batch")
-        use_onnx = self._onnx is not None and runtime != "torch"
-        merged = self._on_thread(self._encode_batches, use_onnx, texts, lengths, batches)
+        session = None if runtime == "torch" else self._onnx  # None: torch
+        merged = self._on_thread(self._encode_batches, session, texts, lengths, batches)
         inverse = np.empty(len(order), dtype=np.int64)
         inverse[np.asarray(order)] = np.arange(len(order))
         return merged.take(inverse.tolist())
 
     def _encode_batches(
-        self, use_onnx: bool, texts: list[str], lengths: list[int], batches: Iterable[list[int]]
+        self,
+        session: OnnxSession | None,
+        texts: list[str],
+        lengths: list[int],
+        batches: Iterable[list[int]],
     ) -> Encoded:
         parts = [
-            self._encode_batch(use_onnx, [texts[i] for i in rows], [lengths[i] for i in rows])
+            self._encode_batch(session, [texts[i] for i in rows], [lengths[i] for i in rows])
             for rows in batches
         ]
         return Encoded.concat(parts)
 
-    def _pooled_layers(self, use_onnx: bool, batch: Any) -> np.ndarray:
-        """(b, L+1, d) masked means of every layer, from ONNX Runtime or torch."""
-        if use_onnx and self._onnx is not None:
-            return self._onnx(batch["input_ids"].numpy(), batch["attention_mask"].numpy())
+    def _pooled_layers(self, session: OnnxSession | None, batch: Any) -> np.ndarray:
+        """(b, L+1, d) masked means of every layer, from an ONNX Runtime session or (None) torch."""
+        if session is not None:
+            return session(batch["input_ids"].numpy(), batch["attention_mask"].numpy())
         with torch.inference_mode():
             out = self.model(**batch, output_hidden_states=True)
             pooled = pool_layers(torch.stack(out.hidden_states, dim=1), batch["attention_mask"])
         return pooled.numpy().astype(np.float32, copy=False)
 
-    def _encode_batch(self, use_onnx: bool, texts: list[str], lengths: list[int]) -> Encoded:
+    def _encode_batch(self, session: OnnxSession | None, texts: list[str], lengths: list[int]) -> Encoded:
         batch = self.tokenizer(
             texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
         )
-        pooled = self._pooled_layers(use_onnx, batch)
+        pooled = self._pooled_layers(session, batch)
         last = pooled[:, -1]
         embedding = last / np.maximum(np.linalg.norm(last, axis=-1, keepdims=True), 1e-12)
         return Encoded(

@@ -133,7 +133,7 @@ class Engine:
         return self.analyze_encoded(self.encoder.encode(texts), models)
 
     def warm_up(self) -> None:
-        """Compile (if asked) and run every path once, so the first request pays no start-up cost."""
+        """Check the encoder's runtime and run every path once, so the first request pays no start-up cost."""
         self.encoder.warm_up()
         self.analyze(["warm-up comment: the delivery was late.", "great support, thanks!"])
         self.sentences(["First sentence. Second one."])

@@ -88,5 +88,8 @@ class OnnxSession:
         self._session = ort.InferenceSession(onnx_model, options, providers=["CPUExecutionProvider"])
 
     def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        feed = {"input_ids": input_ids.astype(np.int64), "attention_mask": attention_mask.astype(np.int64)}
+        feed = {  # the tokenizer gives int64 already: no copy
+            "input_ids": np.asarray(input_ids, dtype=np.int64),
+            "attention_mask": np.asarray(attention_mask, dtype=np.int64),
+        }
         return np.asarray(self._session.run(None, feed)[0], dtype=np.float32)
