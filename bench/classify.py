@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
-import subprocess
 import sys
 import threading
 import time
@@ -24,64 +22,11 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import print_table, realistic_comments  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_server(port: int, env_extra: dict[str, str], var_dir: Path) -> subprocess.Popen:
-    env = {**os.environ, "NLP_PORT": str(port), "NLP_VAR_DIR": str(var_dir), "NLP_LOG_LEVEL": "warning"}
-    env.update(env_extra)
-    proc = subprocess.Popen([sys.executable, "-m", "nlp_service.cli", "serve"], env=env)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited with {proc.returncode}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    proc.kill()
-    raise SystemExit("server did not become ready")
-
-
-class PeakRss:
-    """Samples a process's RSS and reads the kernel's high-water mark."""
-
-    def __init__(self, pid: int) -> None:
-        self.proc = psutil.Process(pid)
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.peak = max(self.peak, self.proc.memory_info().rss)
-            except psutil.Error:
-                return
-            time.sleep(0.05)
-
-    def stop(self) -> float:
-        self._stop.set()
-        try:
-            for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    self.peak = max(self.peak, int(line.split()[1]) * 1024)
-        except OSError:
-            pass
-        return self.peak / 2**20
+from bench.server import PeakRss, free_port, start_server  # noqa: E402
 
 
 def throughput(url: str, comments: list[str], clients: int, per_request: int) -> float:

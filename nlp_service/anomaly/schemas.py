@@ -17,7 +17,7 @@ AlertKind = Literal["spike", "drop", "level_shift"]
 Severity = Literal["low", "medium", "high", "critical"]
 Bucket = Literal["hour", "day"]
 SegmentField = Literal["region", "touchpoint", "source"]
-MAX_SERIES_POINTS = 100_000
+MAX_SERIES_POINTS = 20_000
 
 
 # -- alerts ----------------------------------------------------------------------------------------------

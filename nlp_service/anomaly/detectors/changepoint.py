@@ -36,6 +36,7 @@ from nlp_service.anomaly.detectors.base import (
 )
 
 _MAD_TO_SD = 1.4826
+_PAIR_BLOCK = 1 << 19  # pairs scored at once by the pre-screen (bounds its memory)
 
 
 def seasonal_factors(values: FloatArray, first_slot: int, period: int) -> FloatArray:
@@ -132,13 +133,23 @@ class PeltChangePointDetector(Detector):
 
 
 def _best_interval_gain(z: FloatArray, step: int) -> float:
-    """Largest l2-cost reduction of "segment [a, b) has its own mean" over grid points a < b."""
+    """Largest l2-cost reduction of "segment [a, b) has its own mean" over grid points a < b.
+
+    Every pair is scored, a block of start points at a time, so memory stays at about ``_PAIR_BLOCK``
+    floats per temporary whatever the length (all pairs at once took ~11 GB at 100,000 points).
+    """
     n = z.size
     c = np.concatenate([[0.0], np.cumsum(z - z.mean())])
     grid = np.unique(np.concatenate([np.arange(0, n, step), [n]]))
-    a, b = np.triu_indices(grid.size, k=1)
-    length = (grid[b] - grid[a]).astype(np.float64)
-    ok = length < n
-    s = c[grid[b]] - c[grid[a]]
-    gain = np.where(ok, s**2 * n / np.maximum(length * (n - length), 1.0), 0.0)
-    return float(gain.max()) if gain.size else 0.0
+    ends = grid.astype(np.float64)
+    sums = c[grid]
+    rows = max(1, _PAIR_BLOCK // grid.size)
+    best = 0.0
+    for first in range(0, grid.size - 1, rows):
+        starts = slice(first, min(first + rows, grid.size - 1))
+        length = ends[None, first + 1 :] - ends[starts, None]
+        s = sums[None, first + 1 :] - sums[starts, None]
+        ok = (length > 0) & (length < n)
+        gain = np.where(ok, s**2 * n / np.maximum(length * (n - length), 1.0), 0.0)
+        best = max(best, float(gain.max()))
+    return best
