@@ -17,7 +17,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from nlp_service.inference.encoder import Encoded, Encoder, EncoderInfo
-from nlp_service.inference.spacy_pipeline import load_spacy
+from nlp_service.inference.spacy_pipeline import load_spacy, transient_docs
 
 if TYPE_CHECKING:
     from nlp_service.config import Settings
@@ -146,9 +146,8 @@ class Engine:
 
     def sentences(self, texts: list[str]) -> list[list[tuple[int, int, str]]]:
         """Sentence spans (start, end, text) per text, from spaCy's parser-based segmentation."""
-        nlp = self.nlp
-        out: list[list[tuple[int, int, str]]] = []
-        for doc in nlp.pipe(texts, disable=["lemmatizer"]):
-            spans = [(s.start_char, s.end_char, s.text) for s in doc.sents if s.text.strip()]
-            out.append(spans)
-        return out
+        return transient_docs(self.nlp, texts, _sentence_spans, disable=("lemmatizer",))
+
+
+def _sentence_spans(doc: Any) -> list[tuple[int, int, str]]:
+    return [(s.start_char, s.end_char, s.text) for s in doc.sents if s.text.strip()]

@@ -24,6 +24,7 @@ from nlp_service.comments.schemas import CommentFilter
 from nlp_service.comments.service import filter_conditions
 from nlp_service.comments.tables import Comment, CommentTerm, Prediction
 from nlp_service.inference.spacy_pipeline import load_spacy as shared_spacy
+from nlp_service.inference.spacy_pipeline import transient_docs
 
 CODE_RE = re.compile(r"[A-Za-z0-9#][A-Za-z0-9_\-/.#]*[A-Za-z0-9]|[A-Za-z0-9]")
 MAX_TERM = 100
@@ -49,34 +50,34 @@ def _codes(text: str) -> list[str]:
 
 
 class KeywordAnalyzer:
-    """Turns texts into bags of terms; thread-safe (spaCy runs under a lock)."""
+    """Turns texts into bags of terms; thread-safe (spaCy runs one batch at a time, in a memory zone)."""
 
     def __init__(self, spacy_model: str) -> None:
         self.spacy_model = spacy_model
-        self._lock = threading.Lock()
 
     @property
     def nlp(self) -> Any:
         return load_spacy(self.spacy_model)
 
     def terms(self, texts: Sequence[str]) -> list[Counter[str]]:
-        nlp = self.nlp
-        out: list[Counter[str]] = []
-        with self._lock:
-            docs = list(nlp.pipe(texts, batch_size=256))
-        for text, doc in zip(texts, docs, strict=True):
-            bag: Counter[str] = Counter()
-            for tok in doc:
-                if tok.is_stop or tok.is_punct or tok.is_space or tok.like_url:
-                    continue
-                if any(ch.isdigit() for ch in tok.text):
-                    continue  # codes come from the regex, unsplit
-                lemma = (tok.lemma_ or tok.text).lower().strip()
-                if lemma and len(lemma) <= MAX_TERM and any(ch.isalnum() for ch in lemma):
-                    bag[lemma] += 1
+        bags = transient_docs(self.nlp, texts, _lemma_bag)
+        for text, bag in zip(texts, bags, strict=True):
             bag.update(code for code in _codes(text) if len(code) <= MAX_TERM)
-            out.append(bag)
-        return out
+        return bags
+
+
+def _lemma_bag(doc: Any) -> Counter[str]:
+    """Lowercased lemmas of a Doc's content words (codes, which hold digits, come from the regex)."""
+    bag: Counter[str] = Counter()
+    for tok in doc:
+        if tok.is_stop or tok.is_punct or tok.is_space or tok.like_url:
+            continue
+        if any(ch.isdigit() for ch in tok.text):
+            continue  # codes come from the regex, unsplit
+        lemma = (tok.lemma_ or tok.text).lower().strip()
+        if lemma and len(lemma) <= MAX_TERM and any(ch.isalnum() for ch in lemma):
+            bag[lemma] += 1
+    return bag
 
 
 class CorpusStats:
