@@ -13,7 +13,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.testclient import TestClient
 
 from nlp_service.api import check_scopes
-from nlp_service.auth.deps import require_scope, route_scopes
+from nlp_service.auth.deps import ScopeRequirement, require_scope, route_scopes
 from nlp_service.auth.scopes import SCOPES
 from nlp_service.auth.service import KeyStore
 from nlp_service.config import Settings
@@ -139,3 +139,13 @@ def test_a_router_without_scope_fails_app_creation() -> None:
 def test_unknown_scope_is_a_programming_error() -> None:
     with pytest.raises(ValueError):
         require_scope("everything")  # type: ignore[arg-type]
+
+
+def test_scope_requirement_repr_and_the_documented_by_endpoint_argument() -> None:
+    dependency = require_scope("search", write="ingest", by_endpoint={"topic_series": "alerts"})
+    requirement = dependency.dependency
+    assert isinstance(requirement, ScopeRequirement)
+    assert requirement.scope_for("GET", "topic_series") == "alerts"
+    assert requirement.scope_for("POST", "other") == "ingest"
+    assert repr(requirement) == "require_scope('search', write='ingest', by_endpoint={'topic_series': 'alerts'})"
+    assert repr(ScopeRequirement("classify")) == "require_scope('classify', write='classify', by_endpoint={})"
