@@ -34,5 +34,6 @@ EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=3s --start-period=60s --retries=3 \
     CMD curl -fsS http://127.0.0.1:8000/health || exit 1
 # Bound to 0.0.0.0 the service refuses to start without API keys unless explicitly allowed
-# (create keys with `nlp-service keys create`, or set NLP_ALLOW_UNAUTHENTICATED=true behind a trusted proxy).
+# (create keys with `nlp-service keys create`, or set NLP_ALLOW_UNAUTHENTICATED=true behind a trusted proxy,
+# with NLP_TRUSTED_HOSTS naming the Host it forwards).
 CMD ["/opt/venv/bin/nlp-service", "serve"]

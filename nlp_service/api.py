@@ -38,7 +38,7 @@ ops_router = APIRouter(tags=["operations"])
 ERROR_STATUSES = {
     400: "Malformed request (e.g. invalid JSON)",
     401: "Missing, unknown or revoked API key",
-    403: "The API key lacks this endpoint's scope",
+    403: "The API key lacks this endpoint's scope; with keys off, a non-loopback client or untrusted Host",
     404: "Unknown resource (comment, alert, webhook, delivery, key, topic)",
     409: "Conflict with the stored state (idempotency, lifecycle transition, refused model)",
     413: "Request body too large",

@@ -117,9 +117,16 @@ class Settings(BaseSettings):
 
     # Access control and hardening
     require_api_keys: bool = False  # keys are also on as soon as any key exists
-    allow_unauthenticated: bool = False  # allow binding a non-loopback host with keys off
+    allow_unauthenticated: bool = False  # with keys off, serve non-loopback binds and clients anyway
+    trusted_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated Host names accepted while keys are off, besides localhost, 127.0.0.1 "
+        "and ::1 (DNS-rebinding guard); '*' accepts any",
+    )
     rate_limit_per_s: float = 50.0  # per API key (per client address when keys are off); 0 = off
     rate_limit_burst: int = 100
+    auth_failure_per_s: float = 0.2  # failed authentications (bad keys) per client address; 0 = off
+    auth_failure_burst: int = 20  # beyond it, 429 before any key lookup
     max_body_bytes: int = 8 * 1024 * 1024  # 413 above this; a 1,000-comment ingest is ~1-3 MB
     request_timeout_s: float = 60.0  # 503 for slower requests; 0 = off
     cors_origins: Annotated[list[str], NoDecode] = Field(
@@ -127,9 +134,9 @@ class Settings(BaseSettings):
     )
     log_format: Literal["json", "text"] = "json"
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "trusted_hosts", mode="before")
     @classmethod
-    def _split_origins(cls, value: object) -> object:
+    def _split_comma_list(cls, value: object) -> object:
         if isinstance(value, str):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value

@@ -241,6 +241,13 @@ def app_settings(tmp_path: Path, database_url: str) -> Settings:
     )
 
 
+def local_client(app: object, **kwargs: object) -> TestClient:
+    """A TestClient calling as a loopback client that addresses ``localhost``: what an app with API keys off
+    serves (it refuses other client addresses and Host headers, see ``nlp_service.hardening.bind``)."""
+    options: dict = {"base_url": "http://localhost", "client": ("127.0.0.1", 50000), **kwargs}
+    return TestClient(app, **options)  # type: ignore[arg-type]
+
+
 @pytest.fixture
 def start_app(fake_engine: FakeEngine) -> Callable[[Settings], AbstractContextManager[TestClient]]:
     """``with start_app(settings) as client:`` runs the app on the fake engine until the block ends."""
@@ -248,7 +255,7 @@ def start_app(fake_engine: FakeEngine) -> Callable[[Settings], AbstractContextMa
 
     @contextmanager
     def run(settings: Settings) -> Iterator[TestClient]:
-        with TestClient(create_app(settings, engine=fake_engine)) as client:  # type: ignore[arg-type]
+        with local_client(create_app(settings, engine=fake_engine)) as client:
             wait_until_ready(client)
             yield client
 

@@ -1,21 +1,60 @@
-"""``nlp-service keys create | list | revoke``: API key management from the command line."""
+"""``nlp-service keys create | list | revoke``: API key management from the command line.
+
+The CLI acts with the database's authority (whoever can run it can read the key table), so it is how the
+first key is made and it may grant any scope. It works on the configured database (``NLP_DATABASE_URL`` or
+the SQLite file under ``NLP_VAR_DIR``), migrating it first unless ``NLP_MIGRATE_ON_START=false``.
+Every create and revoke is audit-logged with ``via=cli``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
-from nlp_service.auth import service
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.orm import Session
+
+from nlp_service.auth import audit, service
 from nlp_service.auth.scopes import SCOPES, parse_scopes
 from nlp_service.config import Settings
 from nlp_service.db import make_engine, make_sessionmaker, session_scope, upgrade
+from nlp_service.errors import NotFound
 
 
-def _sessions(settings: Settings):  # type: ignore[no-untyped-def]
+@contextmanager
+def _session(settings: Settings) -> Iterator[Session]:
+    """One committed transaction on the configured database (migrated first if ``migrate_on_start``)."""
     url = settings.resolved_database_url()
     if settings.migrate_on_start:
         upgrade(url, "heads")  # "heads": works while migration branches await re-chaining
-    return make_sessionmaker(make_engine(url, pool_size=1))
+    engine = make_engine(url, pool_size=1)
+    try:
+        with session_scope(make_sessionmaker(engine)) as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
+def _database(settings: Settings) -> str:
+    return make_url(settings.resolved_database_url()).render_as_string(hide_password=True)
+
+
+def _run(settings: Settings, action: Callable[[Session], int]) -> int:
+    """Run ``action`` in one transaction; a database that cannot be used is a one-line error (exit 1)."""
+    try:
+        with _session(settings) as session:
+            return action(session)
+    except (OperationalError, ProgrammingError) as exc:
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        print(
+            f"error: cannot use the key table in {_database(settings)}: {reason} "
+            "(is NLP_DATABASE_URL right, and the database migrated: `nlp-service db upgrade`?)",
+            file=sys.stderr,
+        )
+        return 1
 
 
 def _create(settings: Settings, args: argparse.Namespace) -> int:
@@ -24,46 +63,56 @@ def _create(settings: Settings, args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    with session_scope(_sessions(settings)) as session:
+
+    def create(session: Session) -> int:
         row, key = service.create(db_session=session, name=args.name, scopes=list(scopes))
-    print(key)
-    print(
-        f"created key {row.id} ({row.name}; scopes: {row.scopes}). The key above is shown only once; "
-        "send it as 'Authorization: Bearer <key>'.",
-        file=sys.stderr,
-    )
-    return 0
+        session.commit()
+        audit.key_event("key.created", actor_key_id=None, via="cli", key=row)
+        print(key)
+        print(
+            f"created key {row.id} ({row.name}; scopes: {row.scopes}) in {_database(settings)}. "
+            "The key above is shown only once; send it as 'Authorization: Bearer <key>'. "
+            "API keys are now on.",
+            file=sys.stderr,
+        )
+        return 0
+
+    return _run(settings, create)
 
 
 def _list(settings: Settings, args: argparse.Namespace) -> int:
-    with session_scope(_sessions(settings)) as session:
+    def show(session: Session) -> int:
         rows = service.get_all(db_session=session)
         print(f"{'id':<16}  {'name':<24}  {'scopes':<40}  {'created':<20}  revoked")
         for row in rows:
             revoked = row.revoked_at.strftime("%Y-%m-%d %H:%M:%S") if row.revoked_at else "-"
             created = row.created_at.strftime("%Y-%m-%d %H:%M:%S")
             print(f"{row.id:<16}  {row.name[:24]:<24}  {row.scopes:<40}  {created:<20}  {revoked}")
-    return 0
+        return 0
+
+    return _run(settings, show)
 
 
 def _revoke(settings: Settings, args: argparse.Namespace) -> int:
-    from nlp_service.errors import NotFound
-
-    try:
-        with session_scope(_sessions(settings)) as session:
+    def revoke(session: Session) -> int:
+        try:
             row = service.revoke(db_session=session, key_id=args.key_id)
-    except NotFound as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        return 1
-    print(f"revoked key {row.id} ({row.name}); it stops working at once")
-    return 0
+        except NotFound as exc:
+            print(f"error: {exc.message}", file=sys.stderr)
+            return 1
+        session.commit()
+        audit.key_event("key.revoked", actor_key_id=None, via="cli", key=row)
+        print(f"revoked key {row.id} ({row.name}); it stops working at once")
+        return 0
+
+    return _run(settings, revoke)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Register ``keys`` and its subcommands on the main parser."""
     keys = sub.add_parser("keys", help="manage API keys (stored hashed; shown once at creation)")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
-    create = keys_sub.add_parser("create", help="create a key and print it once")
+    create = keys_sub.add_parser("create", help="create a key and print it once (also the first key)")
     create.add_argument("--name", required=True, help="who or what uses the key")
     create.add_argument("--scopes", required=True, help=f"comma-separated: {','.join(SCOPES)} (or 'all')")
     create.set_defaults(func=_create)

@@ -1,8 +1,9 @@
 """``require_scope``: the dependency every ``/v1`` router is mounted with (see ``nlp_service.api``).
 
 It authenticates the ``Authorization: Bearer <key>`` header (401), checks the scope the route needs (403),
-then takes a token from the caller's rate-limit bucket (429). With keys off, callers are anonymous and
-bucketed by client address.
+then takes a token from the caller's rate-limit bucket (429). A client address whose bad keys used up its
+failure budget gets 429 before any key lookup. With keys off, callers are anonymous, served only from a
+loopback client addressing a trusted host (``OpenAccess``, 403 otherwise) and bucketed by client address.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from nlp_service.auth.scopes import SCOPES, Scope
-from nlp_service.auth.service import ANONYMOUS, KeyStore, Principal
+from nlp_service.auth.service import KeyStore, Principal
 from nlp_service.config import Settings
 from nlp_service.db import make_engine, make_sessionmaker
-from nlp_service.errors import NotReady
-from nlp_service.hardening.bind import warn_if_open
+from nlp_service.errors import NotReady, Unauthorized
+from nlp_service.hardening.bind import OpenAccess, warn_if_open
 from nlp_service.hardening.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
@@ -34,10 +35,12 @@ bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: B
 
 @dataclass
 class Auth:
-    """Per-app access control: the key store and the rate limiter."""
+    """Per-app access control: the key store, the rate limiters and the keys-off access rule."""
 
     store: KeyStore
     limiter: RateLimiter
+    failures: RateLimiter  # failed authentications per client address
+    open_access: OpenAccess
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Auth:
@@ -45,6 +48,10 @@ class Auth:
         return cls(
             store=KeyStore(make_sessionmaker(engine), require=settings.require_api_keys),
             limiter=RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst),
+            failures=RateLimiter(
+                settings.auth_failure_per_s, settings.auth_failure_burst, what="failed authentications"
+            ),
+            open_access=OpenAccess.from_settings(settings),
         )
 
     def report_at_startup(self) -> None:
@@ -86,24 +93,47 @@ class ScopeRequirement:
         auth: Auth = request.app.state.nlp.auth
         scope = self.scope_for(request.method, getattr(request.scope.get("route"), "name", None))
         token = credentials.credentials if credentials is not None else None
-        if token is None and auth.store.known_open():
-            principal = ANONYMOUS  # keys are off (checked within the last second): no database round trip
-        else:
+        client = request.client.host if request.client else None
+        caller = f"ip:{client or 'unknown'}"
+        if token:
+            auth.failures.check(caller, take=False)  # budget spent: 429 without a key lookup or HMAC
+        try:
             principal = await run_in_threadpool(auth.store.authenticate, token, scope)
+        except Unauthorized:
+            if token:
+                auth.failures.try_acquire(caller)
+            raise
+        if principal.anonymous:
+            auth.open_access.check(client, request.headers.get("host"))
+        request.state.principal = principal
         request.state.key_id = principal.key_id
-        client = request.client.host if request.client else "unknown"
-        auth.limiter.check(principal.key_id or f"ip:{client}")
+        auth.limiter.check(principal.key_id or caller)
         return principal
 
     def __repr__(self) -> str:
-        return f"require_scope({self.read!r}, write={self.write!r}, paths={self.paths!r})"
+        return f"require_scope({self.read!r}, write={self.write!r}, by_endpoint={self.by_endpoint!r})"
 
 
 def require_scope(
-    read: Scope, *, write: Scope | None = None, paths: Mapping[str, Scope] | None = None
+    read: Scope, *, write: Scope | None = None, by_endpoint: Mapping[str, Scope] | None = None
 ) -> Any:
-    """The dependency that guards a router: ``dependencies=[require_scope("classify")]``."""
-    return Depends(ScopeRequirement(read, write, paths))
+    """The dependency that guards a router: ``dependencies=[require_scope("classify")]``.
+
+    ``write``: the scope of non-read methods (default ``read``); ``by_endpoint``: endpoint function name ->
+    scope, for the few routes of a router that need another one.
+    """
+    return Depends(ScopeRequirement(read, write, by_endpoint))
+
+
+def current_principal(request: Request) -> Principal:
+    """The caller, as authenticated by the router's ``require_scope`` (which runs before the endpoint)."""
+    principal = getattr(request.state, "principal", None)
+    if not isinstance(principal, Principal):
+        raise RuntimeError("require_scope did not run for this route")
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,10 @@ HMAC-SHA256(salt, secret); verification recomputes it and compares in constant t
 is high-entropy, a fast keyed hash is enough (no password-style KDF is needed).
 
 Verification reads the database on every request: there is no cache, so a revoked key stops working
-at once in every process.
+at once in every process. Likewise "keys are off" is re-read on every anonymous request until a key is seen,
+so the first key (created by the CLI, another process) turns keys on at once in every replica.
+
+A key manages only keys within its own scopes (:func:`check_within`): ``admin`` is not a root scope.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import hashlib
 import hmac
 import re
 import secrets
-import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -50,6 +53,14 @@ def create(*, db_session: Session, name: str, scopes: list[str]) -> tuple[ApiKey
     db_session.add(row)
     db_session.flush()
     return row, f"{KEY_PREFIX}{key_id}_{secret}"
+
+
+def check_within(*, held: Iterable[str], scopes: Iterable[str], action: str) -> None:
+    """Raise :class:`Forbidden` unless the acting key holds every one of ``scopes`` (no escalation)."""
+    missing = sorted(set(scopes) - set(held))
+    if missing:
+        message = f"the acting key cannot {action} a key with scope(s) it lacks: {', '.join(missing)}"
+        raise Forbidden(message, detail=[{"field": "scopes", "message": message, "type": "scope"}])
 
 
 def get_all(*, db_session: Session) -> list[ApiKey]:
@@ -105,15 +116,10 @@ ANONYMOUS = Principal(key_id=None, scopes=frozenset(), anonymous=True)
 class KeyStore:
     """Answers "are keys on?" and "may this token use this scope?" against the database (no cache)."""
 
-    # While no key exists the API is open anyway; re-checking that at most once a second keeps a database
-    # round trip off every anonymous request, and a key created elsewhere turns auth on within a second.
-    KEYS_OFF_TTL_S = 1.0
-
     def __init__(self, sessions: sessionmaker[Session], *, require: bool = False) -> None:
         self.sessions = sessions
         self.require = require
         self._seen_keys = False  # keys are never deleted, so once seen they stay "on"
-        self._keys_off_until = 0.0
 
     @property
     def engine(self) -> Engine:
@@ -124,16 +130,14 @@ class KeyStore:
     def _table_missing(self) -> bool:
         return not inspect(self.engine).has_table(ApiKey.__tablename__)
 
-    def known_open(self) -> bool:
-        """True while keys are known to be off (no key existed at the last check, under a second ago)."""
-        return not (self.require or self._seen_keys) and time.monotonic() < self._keys_off_until
-
     def keys_on(self) -> bool:
-        """Keys are required when ``NLP_REQUIRE_API_KEYS`` is set or any key exists."""
+        """Keys are required when ``NLP_REQUIRE_API_KEYS`` is set or any key exists.
+
+        Until a key is seen this reads the database each time (one primary-key lookup), so a key created by
+        another process or replica ends open mode at its next request.
+        """
         if self.require or self._seen_keys:
             return True
-        if time.monotonic() < self._keys_off_until:
-            return False
         try:
             with self.sessions() as session:
                 self._seen_keys = any_exist(db_session=session)
@@ -141,8 +145,6 @@ class KeyStore:
             if self._table_missing():  # not migrated yet: there can be no keys
                 return False
             raise NotReady("API key store is unavailable") from exc
-        if not self._seen_keys:
-            self._keys_off_until = time.monotonic() + self.KEYS_OFF_TTL_S
         return self._seen_keys
 
     def authenticate(self, token: str | None, scope: Scope) -> Principal:

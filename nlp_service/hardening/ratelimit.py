@@ -25,9 +25,11 @@ class RateLimiter:
         *,
         max_buckets: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
+        what: str = "requests",
     ) -> None:
         self.rate = rate
         self.burst = max(1, burst)
+        self.what = what  # named in the 429 message
         self.max_buckets = max_buckets
         self._clock = clock
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # key -> (tokens, at)
@@ -37,17 +39,22 @@ class RateLimiter:
     def enabled(self) -> bool:
         return self.rate > 0
 
-    def try_acquire(self, key: str, cost: float = 1.0) -> float:
-        """0.0 if allowed (and the token taken), else the seconds until it would be."""
+    def try_acquire(self, key: str, cost: float = 1.0, *, take: bool = True) -> float:
+        """0.0 if allowed (and, with ``take``, the token taken), else the seconds until it would be.
+
+        ``take=False`` only looks: it neither takes a token nor starts tracking an unseen ``key``.
+        """
         if not self.enabled:
             return 0.0
         with self._lock:
             now = self._clock()
+            if not take and key not in self._buckets:
+                return 0.0  # an unseen caller has a full bucket
             tokens, at = self._buckets.pop(key, (float(self.burst), now))
             tokens = min(float(self.burst), tokens + (now - at) * self.rate)
             wait = 0.0
             if tokens >= cost:
-                tokens -= cost
+                tokens -= cost if take else 0.0
             else:
                 wait = (cost - tokens) / self.rate
             self._buckets[key] = (tokens, now)
@@ -55,11 +62,11 @@ class RateLimiter:
                 self._buckets.popitem(last=False)
             return wait
 
-    def check(self, key: str) -> None:
-        """Take a token for ``key`` or raise :class:`RateLimited` (429 with ``Retry-After``)."""
-        wait = self.try_acquire(key)
+    def check(self, key: str, *, take: bool = True) -> None:
+        """Take a token for ``key`` (``take=False``: only look) or raise :class:`RateLimited` (429)."""
+        wait = self.try_acquire(key, take=take)
         if wait > 0:
             raise RateLimited(
-                f"rate limit exceeded ({self.rate:g} requests/s, burst {self.burst})",
+                f"rate limit exceeded ({self.rate:g} {self.what}/s, burst {self.burst})",
                 retry_after_s=math.ceil(wait),
             )

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from nlp_service.config import Settings
 from nlp_service.main import create_app
+from tests.conftest import local_client
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +41,7 @@ def api_settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 def client(api_settings: Settings, real_engine) -> Iterator[TestClient]:
     """An app on the real engine, started and ready."""
-    with TestClient(create_app(api_settings, engine=real_engine)) as test_client:
+    with local_client(create_app(api_settings, engine=real_engine)) as test_client:
         wait_ready(test_client)
         yield test_client
 
@@ -49,5 +50,5 @@ def client(api_settings: Settings, real_engine) -> Iterator[TestClient]:
 def cold_client(api_settings: Settings) -> Iterator[TestClient]:
     """An app whose models never load (a missing models folder): validation still answers 4xx."""
     settings = api_settings.model_copy(update={"models_dir": api_settings.var_dir / "no-models"})
-    with TestClient(create_app(settings)) as test_client:
+    with local_client(create_app(settings)) as test_client:
         yield test_client

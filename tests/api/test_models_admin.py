@@ -15,6 +15,7 @@ from nlp_service.inference.engine import Engine
 from nlp_service.inference.registry import ModelRegistry
 from nlp_service.main import create_app
 from tests.api.conftest import wait_ready
+from tests.conftest import local_client
 
 pytestmark = pytest.mark.slow
 
@@ -38,7 +39,7 @@ def registry_copy(tmp_path: Path) -> Path:
 def _app(tmp_path: Path, models: Path, real_engine: Engine, poll_s: float) -> TestClient:
     settings = Settings(var_dir=tmp_path / "var", models_dir=models, registry_poll_s=poll_s)
     engine = Engine(settings, encoder=real_engine.encoder)
-    return TestClient(create_app(settings, engine=engine))
+    return local_client(create_app(settings, engine=engine))
 
 
 def _served(client: TestClient) -> str:

@@ -34,8 +34,9 @@ def new_key(database_url: str) -> Callable[..., str]:
 
 @pytest.fixture
 def keyed_client(app_settings: Settings, start_app, new_key) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
-    """The app with keys on (one key exists: all scopes, available as ``client.admin_key``)."""
+    """The app with keys on (one key exists: all scopes, available as ``client.admin_key``); failed
+    authentications are not limited (tests send many bad keys from one address)."""
     admin_key = new_key(*SCOPES, name="all")
-    with start_app(app_settings) as client:
+    with start_app(app_settings.model_copy(update={"auth_failure_per_s": 0})) as client:
         client.admin_key = admin_key  # type: ignore[attr-defined]
         yield client

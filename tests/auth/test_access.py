@@ -6,16 +6,14 @@ Routes are read from the app itself, so endpoints added later are covered withou
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 from fastapi import APIRouter, FastAPI
 from fastapi.testclient import TestClient
 
 from nlp_service.api import check_scopes
-from nlp_service.auth.deps import require_scope, route_scopes
+from nlp_service.auth.deps import ScopeRequirement, require_scope, route_scopes
 from nlp_service.auth.scopes import SCOPES
-from nlp_service.auth.service import KeyStore
 from nlp_service.config import Settings
 from tests.auth.conftest import auth, make_key
 
@@ -115,12 +113,11 @@ def test_keys_off_without_keys_and_on_when_required(app_settings: Settings, star
 
 def test_creating_the_first_key_turns_keys_on(app_settings: Settings, start_app, new_key) -> None:  # type: ignore[no-untyped-def]
     with start_app(app_settings) as client:
-        assert client.get("/v1/keys").status_code == 200
+        assert client.get("/v1/topics").status_code == 200
+        assert client.get("/v1/keys").status_code == 403  # keys are never managed anonymously
         new_key("admin")  # created in another session, as `nlp-service keys create` would
-        deadline = time.monotonic() + 3 * KeyStore.KEYS_OFF_TTL_S
-        while client.get("/v1/keys").status_code != 401:  # "keys off" is re-checked once a second
-            assert time.monotonic() < deadline, "creating a key did not turn keys on"
-            time.sleep(0.05)
+        assert client.get("/v1/topics").status_code == 401  # at once: "keys off" is not cached
+        assert client.get("/v1/keys").status_code == 401
 
 
 def test_a_router_without_scope_fails_app_creation() -> None:
@@ -139,3 +136,14 @@ def test_a_router_without_scope_fails_app_creation() -> None:
 def test_unknown_scope_is_a_programming_error() -> None:
     with pytest.raises(ValueError):
         require_scope("everything")  # type: ignore[arg-type]
+
+
+def test_scope_requirement_repr_and_the_documented_by_endpoint_argument() -> None:
+    dependency = require_scope("search", write="ingest", by_endpoint={"topic_series": "alerts"})
+    requirement = dependency.dependency
+    assert isinstance(requirement, ScopeRequirement)
+    assert requirement.scope_for("GET", "topic_series") == "alerts"
+    assert requirement.scope_for("POST", "other") == "ingest"
+    expected = "require_scope('search', write='ingest', by_endpoint={'topic_series': 'alerts'})"
+    assert repr(requirement) == expected
+    assert repr(ScopeRequirement("classify")) == "require_scope('classify', write='classify', by_endpoint={})"

@@ -8,10 +8,10 @@ import pytest
 
 from nlp_service import cli
 from nlp_service.config import Settings
-from nlp_service.hardening.bind import UnsafeBind, check_bind, is_loopback
+from nlp_service.hardening.bind import UnsafeBind, check_bind, host_name, is_loopback
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "127.8.9.1", "localhost", "::1", "[::1]"])
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.8.9.1", "localhost", "::1", "[::1]", "::ffff:127.0.0.1"])
 def test_loopback(host: str) -> None:
     assert is_loopback(host)
 
@@ -19,6 +19,14 @@ def test_loopback(host: str) -> None:
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "10.1.2.3", "192.168.0.5", "example.com", ""])
 def test_not_loopback(host: str) -> None:
     assert not is_loopback(host)
+
+
+@pytest.mark.parametrize(
+    ("header", "name"),
+    [("localhost:8000", "localhost"), ("[::1]:8000", "::1"), ("A.Example.:80", "a.example"), ("::1", "::1")],
+)
+def test_host_name(header: str, name: str) -> None:
+    assert host_name(header) == name
 
 
 def test_check_bind() -> None:

@@ -81,6 +81,17 @@ def test_token_bucket_refills_at_the_configured_rate() -> None:
     assert RateLimiter(0, 1).try_acquire("k") == 0.0  # rate 0 = off
 
 
+def test_looking_at_a_bucket_takes_nothing() -> None:
+    now = [0.0]
+    limiter = RateLimiter(1.0, 2, clock=lambda: now[0])
+    assert limiter.try_acquire("k", take=False) == 0.0 and "k" not in limiter._buckets  # unseen: not tracked
+    assert [limiter.try_acquire("k") for _ in range(2)] == [0.0, 0.0]
+    assert limiter.try_acquire("k", take=False) == pytest.approx(1.0)
+    now[0] += 1.0
+    assert [limiter.try_acquire("k", take=False) for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert limiter.try_acquire("k") == 0.0 and limiter.try_acquire("k") == pytest.approx(1.0)
+
+
 def toy_app(**overrides: object) -> FastAPI:
     settings = Settings(**{"request_timeout_s": 0.2, **overrides})  # type: ignore[arg-type]
     app = FastAPI()

@@ -8,11 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from nlp_service.config import Settings
 from nlp_service.worker import JOBS, JobContext, Worker, job, load_jobs
+from tests.conftest import local_client
 
 
 @pytest.fixture
@@ -80,7 +80,7 @@ def test_embedded_worker_delivers_from_the_api(tmp_path: Path, receiver) -> None
         webhook_poll_interval_s=0.02,
     )
     assert settings.run_worker_in_process
-    with TestClient(create_app(settings)) as client:
+    with local_client(create_app(settings)) as client:
         assert client.app.state.nlp.worker is not None
         created = client.post("/v1/webhooks", json={"url": receiver.url})
         assert created.status_code == 201, created.text
