@@ -110,7 +110,8 @@ class FakeEngine:
     ``encoder.info``, ``sentences``, ``settings`` and ``reload`` like the real one."""
 
     encoder = SimpleNamespace(
-        info=SimpleNamespace(name="fake-hashing", sha256="0" * 64, dim=DIM, max_length=256, quantized=False)
+        info=SimpleNamespace(name="fake-hashing", sha256="0" * 64, dim=DIM, max_length=256, quantized=False),
+        runtime="fake",
     )
 
     def __init__(self, settings: Settings | None = None) -> None:
