@@ -107,3 +107,21 @@ def configure_process_memory(
     if trim_interval_s > 0 and _libc() is not None:
         return HeapTrimmer(trim_interval_s).start()
     return None
+
+
+# -- the memory model: what a server's RSS gains per stored comment ----------------------------------------
+FAISS_ID_BYTES = 56  # IndexIDMap2: the id array (8 B) and the reverse hash map's node and bucket (~48 B)
+PYTHON_ID_BYTES = 100  # the vector index's Python set of row ids: an int object and its share of the table
+HNSW_EXTRA_BYTES = 16  # per HNSW vector besides its level-0 links: level, offsets, upper-level links (~1/M)
+
+
+def bytes_per_stored_comment(*, dim: int, index_kind: str, hnsw_m: int = 32) -> int:
+    """RSS a server gains per stored comment, all of it in the vector index (see the README's memory model).
+
+    Everything else a comment has lives in the database; its page cache, spaCy's vocab (memory zones) and the
+    malloc heap (trimmed) are bounded, so they do not grow with the number of comments.
+    """
+    per_vector = 4 * dim + FAISS_ID_BYTES + PYTHON_ID_BYTES
+    if index_kind == "hnsw":
+        per_vector += 2 * hnsw_m * 4 + HNSW_EXTRA_BYTES
+    return per_vector
