@@ -160,7 +160,7 @@ def test_webhook_urls_are_redacted_in_logs_and_events(client, receiver: LocalRec
     messages = [record.getMessage() for record in caplog.records]
     assert any(created["id"] in m for m in messages)  # the logs do talk about it...
     assert not [m for m in messages if TOKEN in m]  # ... without the token
-    sub = client.app.state.nlp.require_db()().get(WebhookSubscription, created["id"])
+    sub = in_tx(client.app.state.nlp.require_db(), lambda s: s.get(WebhookSubscription, created["id"]))
     assert TOKEN not in repr(sub)
 
 
