@@ -62,7 +62,7 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> Engine:
     """An engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout, and its file is created
     private (0600, in a 0700 folder if the folder is new; its -wal and -shm files get the same mode)."""
     if is_sqlite(url):
-        path = url.split("///", 1)[-1].split("?", 1)[0]
+        path = url.split("///", 1)[1].split("?", 1)[0] if "///" in url else ""  # sqlite:// is in memory
         if path and path != ":memory:":
             private_dir(Path(path).parent)
             private_file(Path(path))

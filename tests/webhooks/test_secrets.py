@@ -181,3 +181,24 @@ def test_redact_url(url: str, shown: str) -> None:
     from nlp_service.hardening.logs import redact_url
 
     assert redact_url(url) == shown
+
+
+def test_a_worker_with_other_keys_sends_nothing_and_says_why(
+    client, sessions, receiver: LocalReceiver, drain
+) -> None:
+    """A worker whose keys cannot open the secret (another host's key file) records a failed attempt."""
+    from pydantic import SecretStr
+
+    from nlp_service.hardening.secretbox import SecretBox
+
+    webhook_id = client.post("/v1/webhooks", json={"url": receiver.url}).json()["id"]
+    [dlv] = in_tx(sessions, lambda s: [service.ping(db_session=s, webhook_id=webhook_id)])
+    drain(secret_keys=SecretStr(SecretBox.generate_key()))
+    assert receiver.requests == []
+    item = in_tx(sessions, lambda s: service.get_delivery(db_session=s, delivery_id=dlv.id))
+    assert item.status == "dead" and "cannot be decrypted" in item.last_error
+    assert "NLP_SECRET_KEYS" in item.attempt_log[0].error
+    # with the right key again, a retry (POST /v1/deliveries/{id}/retry) goes out
+    in_tx(sessions, lambda s: service.retry_delivery(db_session=s, delivery_id=dlv.id))
+    drain()
+    assert len(receiver.requests) == 1
