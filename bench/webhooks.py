@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import print_table  # noqa: E402
 from nlp_service.config import Settings  # noqa: E402
 from nlp_service.db import Base, make_engine, make_sessionmaker, session_scope  # noqa: E402
+from nlp_service.hardening.secretbox import load_secret_box  # noqa: E402
 from nlp_service.webhooks import service, tables  # noqa: E402
 from nlp_service.webhooks.delivery import DeliveryRunner, queue_counts  # noqa: E402
 from nlp_service.webhooks.safety import TargetPolicy  # noqa: E402
@@ -105,7 +106,13 @@ def run(*, events: int, concurrency: int, database_url: str | None) -> dict:
     with ReceiverProcess() as rx:
         with session_scope(sessions) as db_session:
             request = CreateWebhookRequest(url=rx.url, description="bench")
-            service.create(db_session=db_session, request=request, policy=TargetPolicy(allow_loopback=True))
+            service.create(
+                db_session=db_session,
+                request=request,
+                policy=TargetPolicy(allow_loopback=True),
+                box=load_secret_box(settings),
+                max_subscriptions=settings.webhook_max_subscriptions,
+            )
         t0 = time.perf_counter()
         with session_scope(sessions) as db_session:
             for i in range(events):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     var_dir: Path = REPO_ROOT / "var"
     database_url: str | None = None  # default: sqlite file under var_dir
     migrate_on_start: bool = True  # run Alembic migrations in the app's start-up
+    # Fernet keys (comma-separated; the first encrypts, all decrypt) for secrets stored in the database;
+    # unset: a key generated once in <var_dir>/secret.key (0600). Several hosts must share one value.
+    secret_keys: SecretStr | None = None
 
     # Semantic search (vector index under <var_dir>/search/)
     search_exact_max: int = 50_000  # exact IndexFlatIP up to this many vectors, HNSW above
@@ -93,6 +96,11 @@ class Settings(BaseSettings):
     webhook_lease_s: float = 60.0  # a claimed delivery returns to the queue if not finished by then
     webhook_poll_interval_s: float = 1.0
     webhook_response_snippet_bytes: int = 4096
+    webhook_max_subscriptions: int = Field(default=100, ge=1)  # 409 beyond (every event reads them all)
+    webhook_retention_days: float = Field(default=30.0, ge=0)  # finished deliveries/events kept; 0 = forever
+    webhook_maintenance_interval_s: float = (
+        600.0  # retention, expired secrets, re-sealing (webhook-maintenance)
+    )
 
     # Alerts (topic-volume anomaly detection, nlp_service.anomaly)
     detection_interval_s: float = 300.0  # the worker's alert-detection job runs this often

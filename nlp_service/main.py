@@ -66,9 +66,12 @@ async def start_engine(state: AppState, engine: Engine | None = None) -> None:
 def open_storage(state: AppState) -> None:
     """Migrate and open the database, then open the search index (caught up from the DB in the background)."""
     from nlp_service.db import make_engine, make_sessionmaker, upgrade
+    from nlp_service.hardening.files import private_dir
     from nlp_service.search.service import SearchService
 
     settings = state.settings
+    private_dir(settings.var_dir)  # 0700: the index, the SQLite file and the key file live here
+    state.require_secret_box()  # a bad NLP_SECRET_KEYS stops the start, not a later request
     url = settings.resolved_database_url()
     if settings.migrate_on_start:
         upgrade(url, "heads")  # every branch, should two migrations share a parent

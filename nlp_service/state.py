@@ -14,6 +14,7 @@ from nlp_service.metrics import Metrics
 
 if TYPE_CHECKING:
     from nlp_service.auth.deps import Auth
+    from nlp_service.hardening.secretbox import SecretBox
     from nlp_service.inference.batcher import MicroBatcher
     from nlp_service.inference.engine import Analysis, Engine
     from nlp_service.search.service import SearchService
@@ -33,6 +34,7 @@ class AppState:
     db: sessionmaker[Session] | None = None  # opened (and migrated) in the lifespan
     search: SearchService | None = None  # vector + keyword search over stored comments
     auth: Auth | None = None  # API keys + rate limiter (nlp_service.auth)
+    secret_box: SecretBox | None = None  # encrypts stored secrets; loaded at start (or on first use)
 
     def require_engine(self) -> tuple[Engine, MicroBatcher[str, Analysis]]:
         """The engine and batcher, or 503 while models are loading (or failed to load)."""
@@ -45,6 +47,14 @@ class AppState:
         if self.db is None:
             raise NotReady("the database is not open yet")
         return self.db
+
+    def require_secret_box(self) -> SecretBox:
+        """The box sealing stored secrets (``NLP_SECRET_KEYS`` or the key file), loaded once."""
+        if self.secret_box is None:
+            from nlp_service.hardening.secretbox import load_secret_box
+
+            self.secret_box = load_secret_box(self.settings)
+        return self.secret_box
 
     def require_search(self) -> SearchService:
         """The search service, or 503 before it is open."""

@@ -27,7 +27,9 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 
+from nlp_service.config import Settings  # noqa: E402
 from nlp_service.db import Base, make_engine, make_sessionmaker, session_scope  # noqa: E402
+from nlp_service.hardening.secretbox import load_secret_box  # noqa: E402
 from nlp_service.webhooks import service, tables  # noqa: E402
 from nlp_service.webhooks.delivery import queue_counts  # noqa: E402
 from nlp_service.webhooks.safety import TargetPolicy  # noqa: E402
@@ -47,6 +49,7 @@ def start_worker(url: str, lease_s: float, log_path: Path) -> subprocess.Popen[b
     env = {
         **os.environ,
         "NLP_DATABASE_URL": url,
+        "NLP_VAR_DIR": str(log_path.parent),  # the key file sealing the secret (unless NLP_SECRET_KEYS)
         "NLP_WEBHOOK_ALLOW_LOOPBACK": "true",
         "NLP_WEBHOOK_LEASE_S": str(lease_s),
         "NLP_WEBHOOK_RETRY_SCHEDULE_S": "[0, 0.2, 0.5, 1, 1, 1, 1, 1, 1, 1]",
@@ -87,8 +90,13 @@ def run(
     with LocalReceiver(delay_s=receiver_delay_s) as rx:
         request = CreateWebhookRequest(url=rx.url, description="fault test")
         with session_scope(sessions) as db_session:
+            settings = Settings(var_dir=tmp)  # what the workers use
             sub, secret = service.create(
-                db_session=db_session, request=request, policy=TargetPolicy(allow_loopback=True)
+                db_session=db_session,
+                request=request,
+                policy=TargetPolicy(allow_loopback=True),
+                box=load_secret_box(settings),
+                max_subscriptions=settings.webhook_max_subscriptions,
             )
             event_ids = set()
             for i in range(events):

@@ -13,6 +13,7 @@ import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 
@@ -33,6 +34,38 @@ def redact(text: str) -> str:
     for pattern, keep in _PATTERNS:
         text = pattern.sub(keep + REDACTED, text)
     return text
+
+
+def redact_url(url: str) -> str:
+    """``scheme://host[:port]/…``: a URL without its credentials, path, query and fragment (which may hold
+    tokens), for logs and for events other parties see. Use it wherever a stored URL is shown."""
+    try:
+        parts = urlsplit(str(url))
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return "[redacted URL]"
+    if not parts.scheme or not host:
+        return "[redacted URL]"
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None:
+        netloc += f":{port}"
+    rest = "/" if parts.path in ("", "/") and not parts.query and not parts.fragment else "/…"
+    return f"{parts.scheme}://{netloc}{rest}"
+
+
+class UrlArgsFilter(logging.Filter):
+    """On a library's logger (httpx logs ``HTTP Request: POST <url>`` at INFO): URL arguments redacted."""
+
+    def __init__(self, *url_types: type) -> None:
+        super().__init__()
+        self.url_types = url_types
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                redact_url(str(arg)) if isinstance(arg, self.url_types) else arg for arg in record.args
+            )
+        return True
 
 
 class RedactingFilter(logging.Filter):

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from nlp_service.config import Settings
 from nlp_service.db import UTCDateTime, session_scope
+from nlp_service.hardening.secretbox import SecretBoxError, load_secret_box
 from nlp_service.webhooks import service
 from nlp_service.webhooks.safety import TargetPolicy
 from nlp_service.webhooks.sender import Sender, SendResult
@@ -79,7 +80,7 @@ class Claim:
     url: str
     attempt_number: int
     body: bytes = field(repr=False)
-    secrets: tuple[str, ...] = field(repr=False)
+    secrets: tuple[str, ...] = field(repr=False)  # as stored (sealed): opened just before signing
 
 
 def _due(now: datetime):  # type: ignore[no-untyped-def]
@@ -348,6 +349,7 @@ class DeliveryRunner:
         self.concurrency = max(1, settings.webhook_concurrency)
         self._min_claim = max(1, self.concurrency // 4)
         self._sender = sender
+        self._box = load_secret_box(settings)  # at start: a bad NLP_SECRET_KEYS claims nothing
         self._tasks: dict[asyncio.Task[None], Claim] = {}
         self._results: list[tuple[Claim, SendResult]] = []
         self._flusher: asyncio.Task[None] | None = None
@@ -410,9 +412,14 @@ class DeliveryRunner:
             self._flusher = asyncio.create_task(self._flush(), name="webhook-record")
 
     async def _deliver(self, claim: Claim) -> None:
-        result = await self.sender.send(
-            url=claim.url, msg_id=claim.event_id, body=claim.body, secrets=list(claim.secrets)
-        )
+        try:
+            secrets = [self._box.open(secret) for secret in claim.secrets]
+        except SecretBoxError as exc:  # another host's key file? a failed attempt, retried, recoverable
+            result = SendResult(None, 0.0, error=f"{exc}: set the same NLP_SECRET_KEYS everywhere")
+        else:
+            result = await self.sender.send(
+                url=claim.url, msg_id=claim.event_id, body=claim.body, secrets=secrets
+            )
         self._results.append((claim, result))
         self._schedule_flush()
 

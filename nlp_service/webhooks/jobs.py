@@ -1,16 +1,23 @@
-"""Worker job ``webhook-delivery``: keeps the outbox moving (see ``delivery.DeliveryRunner``)."""
+"""Worker jobs: ``webhook-delivery`` keeps the outbox moving (see ``delivery.DeliveryRunner``);
+``webhook-maintenance`` clears expired previous secrets, seals plaintext (or old-key) secrets and deletes
+finished deliveries, their attempts and events after ``NLP_WEBHOOK_RETENTION_DAYS``."""
 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
+from nlp_service.hardening.secretbox import load_secret_box
+from nlp_service.webhooks import service
 from nlp_service.webhooks.delivery import DeliveryRunner
+from nlp_service.webhooks.tables import utcnow
 from nlp_service.worker import JobContext, job
 
 log = logging.getLogger(__name__)
 MISSING_TABLES_RETRY_S = 30.0
+PURGE_CHUNK = 1000  # rows deleted per transaction: short write locks on SQLite
 
 
 @job("webhook-delivery", interval_s=lambda s: s.webhook_poll_interval_s)
@@ -28,3 +35,29 @@ async def deliver_webhooks(ctx: JobContext) -> float | None:
             log.warning("webhook delivery paused, database not usable: %s", str(exc).splitlines()[0])
             ctx.state["db_warned"] = True
         return MISSING_TABLES_RETRY_S
+
+
+@job("webhook-maintenance", interval_s=lambda s: s.webhook_maintenance_interval_s)
+def maintain_webhooks(ctx: JobContext) -> None:
+    """Expired previous secrets cleared, secrets sealed under the current key, old finished rows deleted."""
+    box = ctx.state.get("box") or load_secret_box(ctx.settings)
+    ctx.state["box"] = box
+    with ctx.session() as db_session:
+        cleared = service.clear_expired_secrets(db_session=db_session)
+        resealed = service.reseal_secrets(db_session=db_session, box=box)
+    purged = [0, 0]
+    if ctx.settings.webhook_retention_days > 0:
+        before = utcnow() - timedelta(days=ctx.settings.webhook_retention_days)
+        while not ctx.stopping.is_set():
+            with ctx.session() as db_session:
+                counts = service.purge_finished(db_session=db_session, before=before, limit=PURGE_CHUNK)
+            purged = [a + b for a, b in zip(purged, counts, strict=True)]
+            if max(counts) < PURGE_CHUNK:
+                break
+    if cleared or resealed or any(purged):
+        log.info(
+            "webhook maintenance: %d expired secrets cleared, %d re-sealed, %d deliveries, %d events deleted",
+            cleared,
+            resealed,
+            *purged,
+        )

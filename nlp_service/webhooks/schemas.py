@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AnyUrl, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, AnyUrl, BaseModel, ConfigDict, Field, UrlConstraints, field_validator
 
 SCHEMA_VERSION = "2026-11-01"
 
@@ -18,6 +18,21 @@ EventType = Literal["alert.created", "alert.updated", "alert.resolved", "webhook
 SubscribableEventType = Literal["alert.created", "alert.updated", "alert.resolved", "webhook.disabled"]
 Severity = Literal["low", "medium", "high", "critical"]
 DeliveryStatus = Literal["pending", "in_flight", "delivered", "failed", "dead"]
+
+MAX_URL_CHARS = 2048  # the stored URL (after normalisation and percent-encoding); the column's size
+MAX_FILTER_VALUES = 200  # topics or segments in one filter
+MAX_FILTER_VALUE_CHARS = 200  # one topic id or segment value
+
+
+def _fits_column(url: AnyUrl) -> AnyUrl:
+    if len(str(url)) > MAX_URL_CHARS:
+        raise ValueError(f"the URL is longer than {MAX_URL_CHARS} characters once encoded")
+    return url
+
+
+# Bounded before parsing (the raw string) and after (the normalised URL stored, often longer)
+WebhookUrl = Annotated[AnyUrl, UrlConstraints(max_length=MAX_URL_CHARS), AfterValidator(_fits_column)]
+FilterValue = Annotated[str, Field(min_length=1, max_length=MAX_FILTER_VALUE_CHARS)]
 
 
 # --- Event payloads (what receivers get) -----------------------------------------------------------------
@@ -63,7 +78,7 @@ class PingEventData(BaseModel):
 
 class WebhookDisabledData(BaseModel):
     webhook_id: str
-    url: str
+    url: str = Field(description="scheme://host[:port]/… (path and query left out: they may hold tokens)")
     reason: str
     disabled_at: datetime
 
@@ -108,8 +123,8 @@ class WebhookFilters(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    topics: list[str] | None = Field(None, max_length=200, description="Topic ids")
-    segments: list[str] | None = Field(None, max_length=200)
+    topics: list[FilterValue] | None = Field(None, max_length=MAX_FILTER_VALUES, description="Topic ids")
+    segments: list[FilterValue] | None = Field(None, max_length=MAX_FILTER_VALUES)
     min_severity: Severity | None = None
 
     @field_validator("topics", "segments")
@@ -121,10 +136,14 @@ class WebhookFilters(BaseModel):
 class CreateWebhookRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    url: AnyUrl = Field(description="http(s) endpoint; private and loopback targets are refused by default")
+    url: WebhookUrl = Field(
+        description="http(s) endpoint (up to 2,048 characters); private and loopback targets are refused"
+    )
     description: str = Field("", max_length=500)
     event_types: list[SubscribableEventType] = Field(
-        default_factory=lambda: list(ALERT_EVENT_TYPES), min_length=1
+        default_factory=lambda: list(ALERT_EVENT_TYPES),
+        min_length=1,
+        max_length=len(SUBSCRIBABLE_EVENT_TYPES),
     )
     filters: WebhookFilters = Field(default_factory=WebhookFilters)
     enabled: bool = True
@@ -140,9 +159,11 @@ class UpdateWebhookRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    url: AnyUrl | None = None
+    url: WebhookUrl | None = None
     description: str | None = Field(None, max_length=500)
-    event_types: list[SubscribableEventType] | None = Field(None, min_length=1)
+    event_types: list[SubscribableEventType] | None = Field(
+        None, min_length=1, max_length=len(SUBSCRIBABLE_EVENT_TYPES)
+    )
     filters: WebhookFilters | None = None
     enabled: bool | None = None
 

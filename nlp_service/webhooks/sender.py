@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -11,6 +12,7 @@ from email.utils import parsedate_to_datetime
 import httpx
 
 from nlp_service import __version__
+from nlp_service.hardening.logs import UrlArgsFilter
 from nlp_service.webhooks.safety import (
     TargetPolicy,
     UnsafeTarget,
@@ -21,6 +23,8 @@ from nlp_service.webhooks.safety import (
 from nlp_service.webhooks.signing import sign_headers
 
 USER_AGENT = f"nlp-service-webhooks/{__version__}"
+_HTTPX_URLS = UrlArgsFilter(httpx.URL)
+logging.getLogger("httpx").addFilter(_HTTPX_URLS)  # its request log names the webhook URL (path, tokens)
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic_core import to_jsonable_python
-from sqlalchemy import select, update
+from sqlalchemy import delete as sql_delete
+from sqlalchemy import exists, func, select, text, update
 from sqlalchemy.orm import Session, selectinload
 
 from nlp_service.errors import Conflict, InvalidInput, NotFound
+from nlp_service.hardening.logs import redact_url
+from nlp_service.hardening.secretbox import SecretBox
 from nlp_service.webhooks.safety import TargetPolicy, UnsafeTarget, resolve_target
 from nlp_service.webhooks.schemas import (
     ALERT_EVENT_TYPES,
@@ -26,6 +29,7 @@ from nlp_service.webhooks.schemas import (
 )
 from nlp_service.webhooks.signing import generate_secret
 from nlp_service.webhooks.tables import (
+    WebhookAttempt,
     WebhookDelivery,
     WebhookEvent,
     WebhookSubscription,
@@ -35,6 +39,8 @@ from nlp_service.webhooks.tables import (
 log = logging.getLogger(__name__)
 
 RECOVERABLE = ("failed", "dead")
+FINISHED = ("delivered", "failed", "dead")  # never sent again unless recovered; retention may delete them
+SUBSCRIPTIONS_LOCK = 0x6E6C7057  # PostgreSQL advisory lock serializing creations against the cap
 
 
 def new_id(prefix: str) -> str:
@@ -77,10 +83,19 @@ def _apply_filters(sub: WebhookSubscription, filters: WebhookFilters) -> None:
 
 
 def create(
-    *, db_session: Session, request: CreateWebhookRequest, policy: TargetPolicy
+    *,
+    db_session: Session,
+    request: CreateWebhookRequest,
+    policy: TargetPolicy,
+    box: SecretBox,
+    max_subscriptions: int,
 ) -> tuple[WebhookSubscription, str]:
-    """A new subscription and its signing secret (the only time the secret is returned)."""
+    """A new subscription and its signing secret (the only time the secret is returned; stored sealed).
+
+    :class:`Conflict` (409) when ``max_subscriptions`` exist already (every event reads them all)."""
     url = check_url(str(request.url), policy)
+    if db_session.get_bind().dialect.name == "postgresql":  # concurrent creations count one at a time
+        db_session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SUBSCRIPTIONS_LOCK})
     secret = generate_secret()
     now = utcnow()
     sub = WebhookSubscription(
@@ -91,14 +106,19 @@ def create(
         enabled=request.enabled,
         disabled_reason=None if request.enabled else "disabled by user",
         disabled_at=None if request.enabled else now,
-        secret=secret,
+        secret=box.seal(secret),
         created_at=now,
         updated_at=now,
     )
     _apply_filters(sub, request.filters)
     db_session.add(sub)
-    db_session.flush()
-    log.info("webhook %s created for %s", sub.id, url)
+    db_session.flush()  # inserted before counting: on SQLite the write lock orders concurrent creations
+    if db_session.scalar(select(func.count()).select_from(WebhookSubscription)) > max_subscriptions:
+        raise Conflict(
+            f"at most {max_subscriptions} webhook subscriptions (NLP_WEBHOOK_MAX_SUBSCRIPTIONS): "
+            "delete one first"
+        )
+    log.info("webhook %s created for %s", sub.id, redact_url(url))
     return sub, secret
 
 
@@ -136,15 +156,19 @@ def delete(*, db_session: Session, webhook_id: str) -> None:
 
 
 def rotate_secret(
-    *, db_session: Session, webhook_id: str, grace_s: float
+    *, db_session: Session, webhook_id: str, grace_s: float, box: SecretBox
 ) -> tuple[WebhookSubscription, str, datetime]:
-    """A new secret; the current one stays valid (and keeps signing) for ``grace_s`` seconds."""
+    """A new secret; the current one stays valid (and keeps signing) for ``grace_s`` seconds (none if 0)."""
     sub = get(db_session=db_session, webhook_id=webhook_id)
     new_secret = generate_secret()
-    expires = utcnow() + timedelta(seconds=grace_s)
-    sub.previous_secret, sub.previous_secret_expires_at = sub.secret, expires
-    sub.secret = new_secret
-    sub.updated_at = utcnow()
+    now = utcnow()
+    expires = now + timedelta(seconds=max(0.0, grace_s))
+    if expires > now:  # re-sealed: a legacy plaintext current secret does not stay plaintext
+        sub.previous_secret, sub.previous_secret_expires_at = box.seal(box.open(sub.secret)), expires
+    else:
+        sub.previous_secret, sub.previous_secret_expires_at = None, None
+    sub.secret = box.seal(new_secret)
+    sub.updated_at = now
     db_session.flush()
     log.info("webhook %s secret rotated; previous valid until %s", sub.id, expires.isoformat())
     return sub, new_secret, expires
@@ -167,7 +191,12 @@ def disable(
     db_session.flush()
     log.warning("webhook %s disabled: %s", subscription.id, reason)
     if notify:
-        data = {"webhook_id": subscription.id, "url": subscription.url, "reason": reason, "disabled_at": now}
+        data = {
+            "webhook_id": subscription.id,
+            "url": redact_url(subscription.url),  # others receive this: no path or query (tokens)
+            "reason": reason,
+            "disabled_at": now,
+        }
         enqueue_event(db_session=db_session, event_type="webhook.disabled", payload=data)
 
 
@@ -350,3 +379,73 @@ def retry_delivery(*, db_session: Session, delivery_id: str) -> WebhookDelivery:
         setattr(delivery, key, delivery.attempts if key == "round_start" else value)
     db_session.flush()
     return delivery
+
+
+# --- Maintenance (the ``webhook-maintenance`` job) ---------------------------------------------------------
+
+
+def clear_expired_secrets(*, db_session: Session, now: datetime | None = None) -> int:
+    """Forget previous secrets whose grace period is over. Returns how many were cleared."""
+    result = db_session.execute(
+        update(WebhookSubscription)
+        .where(
+            WebhookSubscription.previous_secret_expires_at.is_not(None),
+            WebhookSubscription.previous_secret_expires_at <= (now or utcnow()),
+        )
+        .values(previous_secret=None, previous_secret_expires_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def reseal_secrets(*, db_session: Session, box: SecretBox) -> int:
+    """Seal legacy plaintext secrets and re-seal those under an older key. Returns how many values changed.
+
+    Each value is replaced only if it is still the one read (a rotation meanwhile wins), without row locks."""
+    changed = 0
+    rows = db_session.execute(
+        select(WebhookSubscription.id, WebhookSubscription.secret, WebhookSubscription.previous_secret)
+    ).all()
+    for sub_id, *values in rows:
+        for column, stored in zip(("secret", "previous_secret"), values, strict=True):
+            if stored and box.needs_reseal(stored):
+                attr = getattr(WebhookSubscription, column)
+                result = db_session.execute(
+                    update(WebhookSubscription)
+                    .where(WebhookSubscription.id == sub_id, attr == stored)
+                    .values({column: box.seal(box.open(stored))})
+                    .execution_options(synchronize_session=False)
+                )
+                changed += int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return changed
+
+
+def purge_finished(*, db_session: Session, before: datetime, limit: int = 1000) -> tuple[int, int]:
+    """Delete up to ``limit`` finished deliveries (delivered, failed, dead) last changed before ``before``,
+    with their attempts, then the events older than ``before`` that no delivery refers to any more. Pending
+    and in-flight deliveries (and so their events) are never deleted. Returns (deliveries, events) deleted:
+    call again while either equals ``limit``."""
+    ids = list(
+        db_session.scalars(
+            select(WebhookDelivery.id)
+            .where(WebhookDelivery.status.in_(FINISHED), WebhookDelivery.updated_at < before)
+            .limit(limit)
+        )
+    )
+    if ids:
+        db_session.execute(sql_delete(WebhookAttempt).where(WebhookAttempt.delivery_id.in_(ids)))
+        db_session.execute(sql_delete(WebhookDelivery).where(WebhookDelivery.id.in_(ids)))
+    orphans = list(
+        db_session.scalars(
+            select(WebhookEvent.id)
+            .where(
+                WebhookEvent.created_at < before,
+                ~exists().where(WebhookDelivery.event_id == WebhookEvent.id),
+            )
+            .limit(limit)
+        )
+    )
+    if orphans:
+        db_session.execute(sql_delete(WebhookEvent).where(WebhookEvent.id.in_(orphans)))
+    db_session.flush()
+    return len(ids), len(orphans)

@@ -17,6 +17,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from nlp_service.db import Base, UTCDateTime
+from nlp_service.hardening.logs import redact_url
+from nlp_service.webhooks.schemas import MAX_URL_CHARS
 
 
 def utcnow() -> datetime:
@@ -24,12 +26,13 @@ def utcnow() -> datetime:
 
 
 class WebhookSubscription(Base):
-    """An endpoint that receives events. ``secret`` is never returned after creation nor logged."""
+    """An endpoint that receives events. ``secret`` is never returned after creation nor logged; it and
+    ``previous_secret`` are stored sealed (``hardening.secretbox``), legacy rows may still hold plaintext."""
 
     __tablename__ = "webhook_subscriptions"
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    url: Mapped[str] = mapped_column(String(2048))
+    url: Mapped[str] = mapped_column(String(MAX_URL_CHARS))
     description: Mapped[str] = mapped_column(String(500), default="")
     event_types: Mapped[list[str]] = mapped_column(JSON)
     filter_topics: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
@@ -46,14 +49,7 @@ class WebhookSubscription(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     def __repr__(self) -> str:  # no secrets
-        return f"WebhookSubscription(id={self.id!r}, url={self.url!r}, enabled={self.enabled!r})"
-
-    def signing_secrets(self, now: datetime) -> list[str]:
-        """The current secret, plus the previous one while its grace period lasts."""
-        out = [self.secret]
-        if self.previous_secret and self.previous_secret_expires_at and self.previous_secret_expires_at > now:
-            out.append(self.previous_secret)
-        return out
+        return f"WebhookSubscription(id={self.id!r}, url={redact_url(self.url)!r}, enabled={self.enabled!r})"
 
 
 class WebhookEvent(Base):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI, Path, Query, Response
 from sqlalchemy.orm import Session
 
-from nlp_service.deps import DbDep, JsonBody, SettingsDep, in_transaction
+from nlp_service.deps import DbDep, JsonBody, SettingsDep, StateDep, in_transaction
 from nlp_service.errors import ErrorResponse
 from nlp_service.webhooks import service
 from nlp_service.webhooks.safety import TargetPolicy
@@ -86,15 +86,29 @@ def delivery_public(delivery: WebhookDelivery, *, with_attempts: bool = True) ->
     )
 
 
-@router.post("/webhooks", status_code=201, response_model=CreateWebhookResponse, dependencies=[JsonBody])
+@router.post(
+    "/webhooks",
+    status_code=201,
+    response_model=CreateWebhookResponse,
+    dependencies=[JsonBody],
+    responses={409: {"model": ErrorResponse, "description": "Too many subscriptions"}},
+)
 async def create_webhook(
-    body: CreateWebhookRequest, sessions: DbDep, settings: SettingsDep
+    body: CreateWebhookRequest, sessions: DbDep, state: StateDep
 ) -> CreateWebhookResponse:
-    """Subscribe an endpoint. The response holds the signing secret: it is shown only this once."""
+    """Subscribe an endpoint. The response holds the signing secret: it is shown only this once.
+    409 when ``NLP_WEBHOOK_MAX_SUBSCRIPTIONS`` subscriptions exist already."""
+    settings = state.settings
     policy = policy_of(settings)
 
     def work(db_session: Session) -> CreateWebhookResponse:
-        sub, secret = service.create(db_session=db_session, request=body, policy=policy)
+        sub, secret = service.create(
+            db_session=db_session,
+            request=body,
+            policy=policy,
+            box=state.require_secret_box(),
+            max_subscriptions=settings.webhook_max_subscriptions,
+        )
         return CreateWebhookResponse(**public(sub).model_dump(), secret=secret)
 
     return await in_transaction(sessions, work)
@@ -144,13 +158,16 @@ async def delete_webhook(sessions: DbDep, webhook_id: str = WebhookId) -> Respon
 
 @router.post("/webhooks/{webhook_id}/rotate-secret", response_model=RotateSecretResponse, responses=NOT_FOUND)
 async def rotate_secret(
-    sessions: DbDep, settings: SettingsDep, webhook_id: str = WebhookId
+    sessions: DbDep, state: StateDep, webhook_id: str = WebhookId
 ) -> RotateSecretResponse:
     """A new signing secret (shown once); the old one also signs until ``previous_secret_expires_at``."""
 
     def work(db_session: Session) -> RotateSecretResponse:
         _, secret, expires = service.rotate_secret(
-            db_session=db_session, webhook_id=webhook_id, grace_s=settings.webhook_secret_grace_s
+            db_session=db_session,
+            webhook_id=webhook_id,
+            grace_s=state.settings.webhook_secret_grace_s,
+            box=state.require_secret_box(),
         )
         return RotateSecretResponse(secret=secret, previous_secret_expires_at=expires)
 

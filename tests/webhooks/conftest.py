@@ -19,9 +19,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from nlp_service.config import Settings
 from nlp_service.db import Base, make_engine, make_sessionmaker, session_scope
 from nlp_service.errors import install_error_handlers
+from nlp_service.hardening.secretbox import SecretBox, load_secret_box
 from nlp_service.state import AppState
-from nlp_service.webhooks import tables
+from nlp_service.webhooks import service, tables
 from nlp_service.webhooks.delivery import DeliveryRunner
+from nlp_service.webhooks.safety import TargetPolicy
+from nlp_service.webhooks.schemas import CreateWebhookRequest
 from nlp_service.webhooks.testing import LocalReceiver
 from nlp_service.webhooks.views import router
 
@@ -79,6 +82,12 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
+def box(settings: Settings) -> SecretBox:
+    """What the app and the worker of these settings seal secrets with (the key file under var_dir)."""
+    return load_secret_box(settings)
+
+
+@pytest.fixture
 def sessions(settings: Settings) -> Iterator[sessionmaker[Session]]:
     engine = make_engine(settings.resolved_database_url())
     yield make_sessionmaker(engine)
@@ -124,3 +133,18 @@ def drain(settings: Settings, sessions: sessionmaker[Session]):
 def in_tx(sessions: sessionmaker[Session], fn):  # type: ignore[no-untyped-def]
     with session_scope(sessions) as db_session:
         return fn(db_session)
+
+
+def create_subscription(
+    sessions: sessionmaker[Session],
+    box: SecretBox,
+    request: CreateWebhookRequest,
+    policy: TargetPolicy = TargetPolicy(allow_loopback=True),
+) -> tuple[tables.WebhookSubscription, str]:
+    """``service.create`` in its own transaction: the subscription and its secret."""
+    return in_tx(
+        sessions,
+        lambda s: service.create(
+            db_session=s, request=request, policy=policy, box=box, max_subscriptions=1000
+        ),
+    )

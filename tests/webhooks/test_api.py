@@ -8,12 +8,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
+from nlp_service.hardening.secretbox import SecretBox
 from nlp_service.webhooks import service
 from nlp_service.webhooks.safety import TargetPolicy, UnsafeTarget, resolve_target
 from nlp_service.webhooks.schemas import CreateWebhookRequest
 from nlp_service.webhooks.tables import WebhookSubscription
 from nlp_service.webhooks.testing import LocalReceiver
-from tests.webhooks.conftest import in_tx
+from tests.webhooks.conftest import create_subscription, in_tx
 
 URL = "http://127.0.0.1:9/hook"  # loopback is allowed in these settings; nothing is sent
 
@@ -56,7 +57,8 @@ def test_crud_and_secret_shown_once(client: TestClient, sessions, caplog) -> Non
     assert rotated["secret"].startswith("whsec_") and rotated["secret"] != secret
     assert rotated["previous_secret_expires_at"]
     sub = in_tx(sessions, lambda s: s.get(WebhookSubscription, webhook_id))
-    assert sub.secret == rotated["secret"] and sub.previous_secret == secret
+    box = client.app.state.nlp.require_secret_box()  # stored sealed (tests/webhooks/test_secrets.py)
+    assert box.open(sub.secret) == rotated["secret"] and box.open(sub.previous_secret) == secret
     assert secret not in repr(sub)
 
     assert client.delete(f"/v1/webhooks/{webhook_id}").status_code == 204
@@ -119,16 +121,9 @@ def test_allow_flags() -> None:
         resolve_target("http://224.0.0.1/x", TargetPolicy(allow_private=True, allow_loopback=True))
 
 
-def test_send_time_check_refuses_without_sending(sessions, receiver: LocalReceiver, drain) -> None:
+def test_send_time_check_refuses_without_sending(sessions, box, receiver: LocalReceiver, drain) -> None:
     """A target that became unsafe (settings or DNS changed) is refused at send time: no request leaves."""
-    sub, _ = in_tx(
-        sessions,
-        lambda s: service.create(
-            db_session=s,
-            request=CreateWebhookRequest(url=receiver.url),
-            policy=TargetPolicy(allow_loopback=True),
-        ),
-    )
+    create_subscription(sessions, box, CreateWebhookRequest(url=receiver.url))
     [dlv] = in_tx(
         sessions,
         lambda s: service.enqueue_event(
@@ -145,10 +140,8 @@ def _sub(sessions: sessionmaker[Session], **filters) -> str:
     request = CreateWebhookRequest(
         url=URL, event_types=["alert.created", "webhook.disabled"], filters=filters
     )
-    sub, _ = in_tx(
-        sessions,
-        lambda s: service.create(db_session=s, request=request, policy=TargetPolicy(allow_loopback=True)),
-    )
+    box = SecretBox([SecretBox.generate_key()])  # nothing is sent in these tests
+    sub, _ = create_subscription(sessions, box, request)
     return sub.id
 
 

@@ -6,21 +6,18 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from nlp_service.hardening.secretbox import SecretBox
 from nlp_service.webhooks import service
 from nlp_service.webhooks.delivery import RetryPolicy, claim_due, record_results
-from nlp_service.webhooks.safety import TargetPolicy
 from nlp_service.webhooks.schemas import CreateWebhookRequest
 from nlp_service.webhooks.sender import SendResult
 from nlp_service.webhooks.tables import utcnow
-from tests.webhooks.conftest import in_tx
+from tests.webhooks.conftest import create_subscription, in_tx
 
 
 def queue(sessions: sessionmaker[Session], n: int) -> None:
-    request = CreateWebhookRequest(url="http://127.0.0.1:9/hook")
-    in_tx(
-        sessions,
-        lambda s: service.create(db_session=s, request=request, policy=TargetPolicy(allow_loopback=True)),
-    )
+    box = SecretBox([SecretBox.generate_key()])  # nothing is sent here: any key will do
+    create_subscription(sessions, box, CreateWebhookRequest(url="http://127.0.0.1:9/hook"))
     for i in range(n):
         in_tx(
             sessions,

@@ -9,13 +9,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from standardwebhooks import Webhook
 
+from nlp_service.hardening.secretbox import SecretBox
 from nlp_service.webhooks import service
 from nlp_service.webhooks.delivery import RetryPolicy
 from nlp_service.webhooks.safety import TargetPolicy
 from nlp_service.webhooks.schemas import CreateWebhookRequest
 from nlp_service.webhooks.tables import WebhookDelivery, WebhookEvent, WebhookSubscription
 from nlp_service.webhooks.testing import LocalReceiver, Reply
-from tests.webhooks.conftest import in_tx
+from tests.webhooks.conftest import create_subscription, in_tx
 
 LOOPBACK = TargetPolicy(allow_loopback=True)
 ALERT = {
@@ -29,9 +30,8 @@ ALERT = {
 }
 
 
-def subscribe(sessions: sessionmaker[Session], url: str, **kwargs) -> tuple[str, str]:
-    request = CreateWebhookRequest(url=url, **kwargs)
-    sub, secret = in_tx(sessions, lambda s: service.create(db_session=s, request=request, policy=LOOPBACK))
+def subscribe(sessions: sessionmaker[Session], box: SecretBox, url: str, **kwargs) -> tuple[str, str]:
+    sub, secret = create_subscription(sessions, box, CreateWebhookRequest(url=url, **kwargs), LOOPBACK)
     return sub.id, secret
 
 
@@ -49,8 +49,10 @@ def delivery(sessions: sessionmaker[Session], delivery_id: str) -> WebhookDelive
     return in_tx(sessions, lambda s: s.get(WebhookDelivery, delivery_id))
 
 
-def test_signed_delivery_verifies_with_reference_package(sessions, receiver: LocalReceiver, drain) -> None:
-    _, secret = subscribe(sessions, receiver.url)
+def test_signed_delivery_verifies_with_reference_package(
+    sessions, box, receiver: LocalReceiver, drain
+) -> None:
+    _, secret = subscribe(sessions, box, receiver.url)
     [dlv] = enqueue(sessions)
     drain()
     [req] = receiver.requests
@@ -61,8 +63,8 @@ def test_signed_delivery_verifies_with_reference_package(sessions, receiver: Loc
     assert delivery(sessions, dlv).status == "delivered"
 
 
-def test_500_500_200_is_delivered_on_attempt_3(sessions, receiver: LocalReceiver, drain, client) -> None:
-    webhook_id, secret = subscribe(sessions, receiver.url)
+def test_500_500_200_is_delivered_on_attempt_3(sessions, box, receiver: LocalReceiver, drain, client) -> None:
+    webhook_id, secret = subscribe(sessions, box, receiver.url)
     receiver.script([Reply(500, body=b"boom"), Reply(500)])
     [dlv] = enqueue(sessions)
     drain()
@@ -80,8 +82,8 @@ def test_500_500_200_is_delivered_on_attempt_3(sessions, receiver: LocalReceiver
     assert all(a["latency_ms"] >= 0 for a in log)
 
 
-def test_receiver_down_then_dead_then_recover(sessions, receiver: LocalReceiver, drain, client) -> None:
-    webhook_id, secret = subscribe(sessions, receiver.url)
+def test_receiver_down_then_dead_then_recover(sessions, box, receiver: LocalReceiver, drain, client) -> None:
+    webhook_id, secret = subscribe(sessions, box, receiver.url)
     port = receiver.port
     receiver.stop()  # down for the whole compressed schedule
     [dlv] = enqueue(sessions)
@@ -102,9 +104,9 @@ def test_receiver_down_then_dead_then_recover(sessions, receiver: LocalReceiver,
     assert recovered.status == "delivered" and recovered.attempts == 4
 
 
-def test_410_disables_the_subscription(sessions, receiver: LocalReceiver, drain, client) -> None:
-    webhook_id, _ = subscribe(sessions, receiver.url)
-    other_id, _ = subscribe(sessions, receiver.url + "?ops", event_types=["webhook.disabled"])
+def test_410_disables_the_subscription(sessions, box, receiver: LocalReceiver, drain, client) -> None:
+    webhook_id, _ = subscribe(sessions, box, receiver.url)
+    other_id, _ = subscribe(sessions, box, receiver.url + "?ops", event_types=["webhook.disabled"])
     receiver.script([Reply(410)])
     [dlv, *_] = enqueue(sessions)
     drain()
@@ -124,9 +126,9 @@ def test_410_disables_the_subscription(sessions, receiver: LocalReceiver, drain,
     assert other_id
 
 
-def test_301_is_a_failure_and_not_followed(sessions, receiver: LocalReceiver, drain) -> None:
+def test_301_is_a_failure_and_not_followed(sessions, box, receiver: LocalReceiver, drain) -> None:
     with LocalReceiver() as elsewhere:
-        subscribe(sessions, receiver.url)
+        subscribe(sessions, box, receiver.url)
         receiver.default = Reply(301, headers={"location": elsewhere.url})
         [dlv] = enqueue(sessions)
         drain()
@@ -137,8 +139,8 @@ def test_301_is_a_failure_and_not_followed(sessions, receiver: LocalReceiver, dr
     assert "not followed" in (result.last_error or "")
 
 
-def test_retry_after_is_honoured(sessions, receiver: LocalReceiver, drain) -> None:
-    subscribe(sessions, receiver.url)
+def test_retry_after_is_honoured(sessions, box, receiver: LocalReceiver, drain) -> None:
+    subscribe(sessions, box, receiver.url)
     receiver.script([Reply(429, headers={"retry-after": "1"})])
     [dlv] = enqueue(sessions)
     drain()
@@ -147,8 +149,8 @@ def test_retry_after_is_honoured(sessions, receiver: LocalReceiver, drain) -> No
     assert delivery(sessions, dlv).status == "delivered"
 
 
-def test_failing_too_long_disables(sessions, receiver: LocalReceiver, drain) -> None:
-    webhook_id, _ = subscribe(sessions, receiver.url)
+def test_failing_too_long_disables(sessions, box, receiver: LocalReceiver, drain) -> None:
+    webhook_id, _ = subscribe(sessions, box, receiver.url)
     receiver.default = Reply(500)
 
     def age(s: Session) -> None:
@@ -163,8 +165,8 @@ def test_failing_too_long_disables(sessions, receiver: LocalReceiver, drain) -> 
     assert delivery(sessions, dlv).status == "failed"
 
 
-def test_success_clears_failing_since(sessions, receiver: LocalReceiver, drain) -> None:
-    webhook_id, _ = subscribe(sessions, receiver.url)
+def test_success_clears_failing_since(sessions, box, receiver: LocalReceiver, drain) -> None:
+    webhook_id, _ = subscribe(sessions, box, receiver.url)
     receiver.script([Reply(503)])
     enqueue(sessions)
     drain()
@@ -172,8 +174,8 @@ def test_success_clears_failing_since(sessions, receiver: LocalReceiver, drain) 
     assert sub.failing_since is None and sub.enabled
 
 
-def test_rotation_sends_both_signatures(sessions, receiver: LocalReceiver, drain, client) -> None:
-    webhook_id, old = subscribe(sessions, receiver.url)
+def test_rotation_sends_both_signatures(sessions, box, receiver: LocalReceiver, drain, client) -> None:
+    webhook_id, old = subscribe(sessions, box, receiver.url)
     new = client.post(f"/v1/webhooks/{webhook_id}/rotate-secret").json()["secret"]
     enqueue(sessions)
     drain()
@@ -183,8 +185,8 @@ def test_rotation_sends_both_signatures(sessions, receiver: LocalReceiver, drain
         Webhook(secret).verify(req.body, req.headers)
 
 
-def test_manual_retry_resends_with_same_id(sessions, receiver: LocalReceiver, drain, client) -> None:
-    subscribe(sessions, receiver.url)
+def test_manual_retry_resends_with_same_id(sessions, box, receiver: LocalReceiver, drain, client) -> None:
+    subscribe(sessions, box, receiver.url)
     [dlv] = enqueue(sessions)
     drain()
     resp = client.post(f"/v1/deliveries/{dlv}/retry")
