@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     var_dir: Path = REPO_ROOT / "var"
     database_url: str | None = None  # default: sqlite file under var_dir
     migrate_on_start: bool = True  # run Alembic migrations in the app's start-up
+    # SQLite durability: FULL syncs every commit (no acknowledged write is lost on power loss); NORMAL is
+    # faster but may lose the last commits on power loss (never corrupts). PostgreSQL ignores it.
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
 
     # Semantic search (vector index under <var_dir>/search/)
     search_exact_max: int = 50_000  # exact IndexFlatIP up to this many vectors, HNSW above

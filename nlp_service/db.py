@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 from sqlalchemy import DateTime, Engine, MetaData, TypeDecorator, create_engine, event
 from sqlalchemy.engine import Dialect
@@ -24,6 +25,8 @@ NAMING_CONVENTION = {
 }
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+SqliteSynchronous = Literal["FULL", "NORMAL"]
 
 
 class Base(DeclarativeBase):
@@ -56,8 +59,14 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def make_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> Engine:
-    """An engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout, and its folder is created."""
+def make_engine(
+    url: str, *, echo: bool = False, pool_size: int = 10, sqlite_synchronous: SqliteSynchronous = "FULL"
+) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, foreign keys, a busy timeout and ``sqlite_synchronous``
+    (FULL: a commit is on disk before it returns; NORMAL: in WAL mode the last commits can be lost on power
+    loss, never corrupted), and its folder is created."""
+    if sqlite_synchronous not in ("FULL", "NORMAL"):
+        raise ValueError(f"sqlite_synchronous must be FULL or NORMAL, not {sqlite_synchronous!r}")
     if is_sqlite(url):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -69,7 +78,7 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> Engine:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute(f"PRAGMA synchronous={sqlite_synchronous}")
             cur.close()
 
         return engine

@@ -72,7 +72,7 @@ def open_storage(state: AppState) -> None:
     url = settings.resolved_database_url()
     if settings.migrate_on_start:
         upgrade(url, "heads")  # every branch, should two migrations share a parent
-    state.db = make_sessionmaker(make_engine(url))
+    state.db = make_sessionmaker(make_engine(url, sqlite_synchronous=settings.sqlite_synchronous))
     state.search = SearchService(settings, state.db)
     state.search.open()
 
