@@ -49,6 +49,7 @@ async def start_engine(state: AppState, engine: Engine | None = None) -> None:
             max_batch_size=settings.max_batch_size,
             max_wait_ms=settings.max_wait_ms,
             max_queue=settings.max_queue_texts,
+            max_queue_per_client=settings.max_queue_texts_per_client,
             on_batch=on_batch,
         )
         await batcher.start()
