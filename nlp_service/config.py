@@ -129,6 +129,10 @@ class Settings(BaseSettings):
     allow_unauthenticated: bool = False  # allow binding a non-loopback host with keys off
     rate_limit_per_s: float = 50.0  # per API key (per client address when keys are off); 0 = off
     rate_limit_burst: int = 100
+    # Idempotency-Key on creating POSTs: the first response is replayable this long (then deleted)
+    idempotency_ttl_s: float = Field(default=86400.0, gt=0)
+    # A claimed Idempotency-Key whose request has not finished by then (its process died) may be retried
+    idempotency_lock_s: float = Field(default=120.0, gt=0)
     max_body_bytes: int = 8 * 1024 * 1024  # 413 above this; a 1,000-comment ingest is ~1-3 MB
     request_timeout_s: float = 60.0  # 503 for slower requests; 0 = off
     cors_origins: Annotated[list[str], NoDecode] = Field(

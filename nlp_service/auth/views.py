@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, Path, Request
 from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.orm import Session
 
 from nlp_service.auth import service
 from nlp_service.auth.schemas import KeyCreateRequest, KeyCreateResponse, KeyListResponse, KeyPublic
@@ -13,6 +14,7 @@ from nlp_service.auth.tables import ApiKey
 from nlp_service.db import session_scope
 from nlp_service.deps import JsonBody
 from nlp_service.errors import ErrorResponse
+from nlp_service.idempotency.deps import IdempotencyDep
 
 router = APIRouter(prefix="/keys", tags=["keys"])
 
@@ -49,16 +51,18 @@ async def list_keys(request: Request) -> KeyListResponse:
 
 
 @router.post("", response_model=KeyCreateResponse, status_code=201, dependencies=[JsonBody])
-async def create_key(body: KeyCreateRequest, request: Request) -> KeyCreateResponse:
-    """A new key. The response holds the full key: it is not stored and cannot be shown again."""
+async def create_key(
+    body: KeyCreateRequest, request: Request, idempotency: IdempotencyDep
+) -> KeyCreateResponse:
+    """A new key. The response holds the full key: it is not stored and cannot be shown again (except to a
+    retry with the same ``Idempotency-Key``, from a copy sealed with that key)."""
     sessions = request.app.state.nlp.auth.store.sessions
 
-    def run() -> KeyCreateResponse:
-        with session_scope(sessions) as session:
-            row, key = service.create(db_session=session, name=body.name, scopes=list(body.scopes))
-            return KeyCreateResponse(**_public(row).model_dump(), key=key)
+    def run(session: Session) -> KeyCreateResponse:
+        row, key = service.create(db_session=session, name=body.name, scopes=list(body.scopes))
+        return KeyCreateResponse(**_public(row).model_dump(), key=key)
 
-    return await run_in_threadpool(run)
+    return await idempotency.run(sessions, run)  # type: ignore[return-value]
 
 
 @router.delete("/{key_id}", response_model=KeyPublic, responses={404: {"model": ErrorResponse}})

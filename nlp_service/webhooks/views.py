@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from nlp_service.deps import DbDep, JsonBody, SettingsDep, in_transaction
 from nlp_service.errors import ErrorResponse
+from nlp_service.idempotency.deps import IdempotencyDep
 from nlp_service.webhooks import service
 from nlp_service.webhooks.safety import TargetPolicy
 from nlp_service.webhooks.schemas import (
@@ -88,16 +89,17 @@ def delivery_public(delivery: WebhookDelivery, *, with_attempts: bool = True) ->
 
 @router.post("/webhooks", status_code=201, response_model=CreateWebhookResponse, dependencies=[JsonBody])
 async def create_webhook(
-    body: CreateWebhookRequest, sessions: DbDep, settings: SettingsDep
+    body: CreateWebhookRequest, sessions: DbDep, settings: SettingsDep, idempotency: IdempotencyDep
 ) -> CreateWebhookResponse:
-    """Subscribe an endpoint. The response holds the signing secret: it is shown only this once."""
+    """Subscribe an endpoint. The response holds the signing secret: it is shown only this once (or to a
+    retry with the same ``Idempotency-Key``)."""
     policy = policy_of(settings)
 
     def work(db_session: Session) -> CreateWebhookResponse:
         sub, secret = service.create(db_session=db_session, request=body, policy=policy)
         return CreateWebhookResponse(**public(sub).model_dump(), secret=secret)
 
-    return await in_transaction(sessions, work)
+    return await idempotency.run(sessions, work)  # type: ignore[return-value]
 
 
 @router.get("/webhooks", response_model=ListWebhooksResponse)
@@ -144,7 +146,7 @@ async def delete_webhook(sessions: DbDep, webhook_id: str = WebhookId) -> Respon
 
 @router.post("/webhooks/{webhook_id}/rotate-secret", response_model=RotateSecretResponse, responses=NOT_FOUND)
 async def rotate_secret(
-    sessions: DbDep, settings: SettingsDep, webhook_id: str = WebhookId
+    sessions: DbDep, settings: SettingsDep, idempotency: IdempotencyDep, webhook_id: str = WebhookId
 ) -> RotateSecretResponse:
     """A new signing secret (shown once); the old one also signs until ``previous_secret_expires_at``."""
 
@@ -154,7 +156,7 @@ async def rotate_secret(
         )
         return RotateSecretResponse(secret=secret, previous_secret_expires_at=expires)
 
-    return await in_transaction(sessions, work)
+    return await idempotency.run(sessions, work)  # type: ignore[return-value]
 
 
 @router.post(
