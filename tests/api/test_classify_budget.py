@@ -23,6 +23,7 @@ class SpyEngine(FakeEngine):
         super().__init__(settings)
         self.segmented = 0
         self.gate: threading.Event | None = None
+        self.entered = threading.Event()  # set when a batch reached the (held) encoder
 
     def sentences(self, texts: list[str]) -> list[list[tuple[int, int, str]]]:
         self.segmented += len(texts)
@@ -30,6 +31,7 @@ class SpyEngine(FakeEngine):
 
     def analyze(self, texts: list[str]):  # type: ignore[no-untyped-def]
         if self.gate is not None:
+            self.entered.set()
             self.gate.wait(30)
         return super().analyze(texts)
 
@@ -124,3 +126,43 @@ def test_one_client_flooding_the_queue_cannot_starve_another(
             t.join(10)
     assert small["r"].status_code == 200, small["r"].text[:300]
     assert statuses.count(200) >= 1 and statuses.count(429) >= 1
+
+
+def test_texts_and_their_sentences_are_admitted_together_before_any_encoding(
+    app_settings: Settings, spy: SpyEngine, database_url: str
+) -> None:
+    settings = app_settings.model_copy(
+        update={"max_queue_texts": 100, "max_queue_texts_per_client": 100, "max_batch_size": 10}
+    )
+    filler, caller = make_key(database_url, ["classify"]), make_key(database_url, ["classify"])
+    spy.gate = threading.Event()
+    out: dict[str, object] = {}
+    with TestClient(create_app(settings, engine=spy)) as client:  # type: ignore[arg-type]
+        wait_until_ready(client)
+
+        def post(name: str, texts: list[str], *include: str, key: str) -> threading.Thread:
+            thread = threading.Thread(
+                target=lambda: out.update({name: classify(client, texts, *include, headers=auth(key))})
+            )
+            thread.start()
+            return thread
+
+        try:
+            held = post("held", ["late"] * 10, key=filler)  # one batch, held in the encoder
+            assert spy.entered.wait(10)
+            queued = post("queued", ["late"] * 85, key=filler)  # 85 of 100 queued: 15 free
+            state = client.app.state.nlp  # type: ignore[attr-defined]
+            deadline = time.monotonic() + 10
+            while state.batcher.pending < 85 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            # 6 texts fit, but with their 12 sentences they do not: refused at once, not after encoding.
+            texts = ["Late again. Support never answered! The box was broken?"] * 6
+            caller_thread = post("caller", texts, "sentiment", "sentences", key=caller)
+            caller_thread.join(3)
+            assert "caller" in out, "the request waited for the encoder instead of being refused"
+            assert out["caller"].status_code == 429  # type: ignore[attr-defined]
+        finally:
+            spy.gate.set()
+        for thread in (held, queued, caller_thread):
+            thread.join(10)
+    assert out["held"].status_code == out["queued"].status_code == 200  # type: ignore[attr-defined]
