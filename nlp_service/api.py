@@ -76,6 +76,9 @@ async def info(state: StateDep) -> dict:
             "max_batch_size": settings.max_batch_size,
             "max_wait_ms": settings.max_wait_ms,
             "max_queue_texts": settings.max_queue_texts,
+            "max_queue_texts_per_client": settings.max_queue_texts_per_client,
+            "max_sentence_chars_per_request": settings.max_sentence_chars_per_request,
+            "max_sentences_per_request": settings.max_sentences_per_request,
         },
         "default_include": list(DEFAULT_INCLUDE),
     }

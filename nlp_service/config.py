@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -55,10 +55,16 @@ class Settings(BaseSettings):
     batch_overhead_tokens: int = Field(default=40, ge=0)
     max_wait_ms: float = 0.0  # extra wait for a batch to fill; 0: take what queued while the model ran
     max_queue_texts: int = 4096
+    # A client (API key, or address with keys off) may hold this many queued texts; one with none queued is
+    # always admitted while the queue has room, so a single client cannot fill the queue for everyone
+    max_queue_texts_per_client: int = Field(default=1024, ge=1)
 
     # Request limits
     max_texts_per_request: int = 256
     max_text_chars: int = 10_000
+    # include=sentences (spaCy, then one encoder pass per sentence): checked before any work, 422 above
+    max_sentence_chars_per_request: int = Field(default=50_000, ge=1)  # total characters of the texts
+    max_sentences_per_request: int = Field(default=512, ge=1)  # sentences found in all the texts
 
     # Storage
     var_dir: Path = REPO_ROOT / "var"
@@ -67,6 +73,9 @@ class Settings(BaseSettings):
     # Fernet keys (comma-separated; the first encrypts, all decrypt) for secrets stored in the database;
     # unset: a key generated once in <var_dir>/secret.key (0600). Several hosts must share one value.
     secret_keys: SecretStr | None = None
+    # SQLite durability: FULL syncs every commit (no acknowledged write is lost on power loss); NORMAL is
+    # faster but may lose the last commits on power loss (never corrupts). PostgreSQL ignores it.
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
 
     # Semantic search (vector index under <var_dir>/search/)
     search_exact_max: int = 50_000  # exact IndexFlatIP up to this many vectors, HNSW above
@@ -135,6 +144,10 @@ class Settings(BaseSettings):
     rate_limit_burst: int = 100
     auth_failure_per_s: float = 0.2  # failed authentications (bad keys) per client address; 0 = off
     auth_failure_burst: int = 20  # beyond it, 429 before any key lookup
+    # Idempotency-Key on creating POSTs: the first response is replayable this long (then deleted)
+    idempotency_ttl_s: float = Field(default=86400.0, gt=0)
+    # A claimed Idempotency-Key whose request has not finished by then (its process died) may be retried
+    idempotency_lock_s: float = Field(default=120.0, gt=0)
     max_body_bytes: int = 8 * 1024 * 1024  # 413 above this; a 1,000-comment ingest is ~1-3 MB
     request_timeout_s: float = 60.0  # 503 for slower requests; 0 = off
     cors_origins: Annotated[list[str], NoDecode] = Field(
@@ -148,6 +161,12 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _queue_share_within_queue(self) -> Settings:
+        if self.max_queue_texts_per_client > self.max_queue_texts:
+            raise ValueError("max_queue_texts_per_client must not exceed max_queue_texts")
+        return self
 
     def resolved_taxonomy_path(self) -> Path:
         return self.taxonomy_path or (self.models_dir / "topics" / "taxonomy.json")

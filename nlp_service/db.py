@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 from sqlalchemy import DateTime, Engine, MetaData, TypeDecorator, create_engine, event
 from sqlalchemy.engine import Dialect
@@ -26,6 +27,8 @@ NAMING_CONVENTION = {
 }
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+SqliteSynchronous = Literal["FULL", "NORMAL"]
 
 
 class Base(DeclarativeBase):
@@ -58,9 +61,15 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def make_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> Engine:
-    """An engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout, and its file is created
-    private (0600, in a 0700 folder if the folder is new; its -wal and -shm files get the same mode)."""
+def make_engine(
+    url: str, *, echo: bool = False, pool_size: int = 10, sqlite_synchronous: SqliteSynchronous = "FULL"
+) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, foreign keys, a busy timeout and ``sqlite_synchronous``
+    (FULL: a commit is on disk before it returns; NORMAL: in WAL mode the last commits can be lost on power
+    loss, never corrupted), and its file is created private (0600, in a 0700 folder if the folder is new;
+    its -wal and -shm files get the same mode)."""
+    if sqlite_synchronous not in ("FULL", "NORMAL"):
+        raise ValueError(f"sqlite_synchronous must be FULL or NORMAL, not {sqlite_synchronous!r}")
     if is_sqlite(url):
         path = url.split("///", 1)[1].split("?", 1)[0] if "///" in url else ""  # sqlite:// is in memory
         if path and path != ":memory:":
@@ -73,7 +82,7 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> Engine:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute(f"PRAGMA synchronous={sqlite_synchronous}")
             cur.close()
 
         return engine

@@ -49,6 +49,7 @@ async def start_engine(state: AppState, engine: Engine | None = None) -> None:
             max_batch_size=settings.max_batch_size,
             max_wait_ms=settings.max_wait_ms,
             max_queue=settings.max_queue_texts,
+            max_queue_per_client=settings.max_queue_texts_per_client,
             on_batch=on_batch,
         )
         await batcher.start()
@@ -75,7 +76,7 @@ def open_storage(state: AppState) -> None:
     url = settings.resolved_database_url()
     if settings.migrate_on_start:
         upgrade(url, "heads")  # every branch, should two migrations share a parent
-    state.db = make_sessionmaker(make_engine(url))
+    state.db = make_sessionmaker(make_engine(url, sqlite_synchronous=settings.sqlite_synchronous))
     state.search = SearchService(settings, state.db)
     state.search.open()
 

@@ -131,7 +131,9 @@ class Worker:
         self.settings = settings
         self._engine: Engine | None = None
         if sessionmaker is None:
-            self._engine = make_engine(settings.resolved_database_url())
+            self._engine = make_engine(
+                settings.resolved_database_url(), sqlite_synchronous=settings.sqlite_synchronous
+            )
             sessionmaker = make_sessionmaker(self._engine)
         self.sessionmaker = sessionmaker
         self.worker_id = worker_id or default_worker_id()

@@ -44,7 +44,9 @@ class Auth:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Auth:
-        engine = make_engine(settings.resolved_database_url(), pool_size=4)
+        engine = make_engine(
+            settings.resolved_database_url(), pool_size=4, sqlite_synchronous=settings.sqlite_synchronous
+        )
         return cls(
             store=KeyStore(make_sessionmaker(engine), require=settings.require_api_keys),
             limiter=RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst),

@@ -11,6 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.orm import Session
 
 from nlp_service.auth import audit, service
 from nlp_service.auth.deps import CurrentPrincipal
@@ -21,6 +22,7 @@ from nlp_service.db import session_scope
 from nlp_service.deps import JsonBody
 from nlp_service.errors import ErrorResponse, Forbidden
 from nlp_service.hardening.bind import CREATE_KEY_HINT
+from nlp_service.idempotency.deps import IdempotencyDep
 
 router = APIRouter(prefix="/keys", tags=["keys"])
 
@@ -72,9 +74,12 @@ async def list_keys(request: Request, actor: Actor) -> KeyListResponse:
 
 
 @router.post("", response_model=KeyCreateResponse, status_code=201, dependencies=[JsonBody])
-async def create_key(body: KeyCreateRequest, request: Request, actor: Actor) -> KeyCreateResponse:
+async def create_key(
+    body: KeyCreateRequest, request: Request, actor: Actor, idempotency: IdempotencyDep
+) -> KeyCreateResponse:
     """A new key with scopes the acting key holds (403 otherwise). The response holds the full key: it is
-    not stored and cannot be shown again."""
+    not stored and cannot be shown again (except to a retry with the same ``Idempotency-Key``, from a copy
+    sealed with that key)."""
     sessions = request.app.state.nlp.auth.store.sessions
     try:
         service.check_within(held=actor.scopes, scopes=body.scopes, action="create")
@@ -88,14 +93,17 @@ async def create_key(body: KeyCreateRequest, request: Request, actor: Actor) -> 
         )
         raise
 
-    def run() -> tuple[ApiKey, KeyCreateResponse]:
-        with session_scope(sessions) as session:
-            row, key = service.create(db_session=session, name=body.name, scopes=list(body.scopes))
-            return row, KeyCreateResponse(**_public(row).model_dump(), key=key)
+    created: list[ApiKey] = []
 
-    row, created = await run_in_threadpool(run)
-    audit.key_event("key.created", actor_key_id=actor.key_id, via="http", key=row)
-    return created
+    def run(session: Session) -> KeyCreateResponse:
+        row, key = service.create(db_session=session, name=body.name, scopes=list(body.scopes))
+        created.append(row)
+        return KeyCreateResponse(**_public(row).model_dump(), key=key)
+
+    response = await idempotency.run(sessions, run)
+    for row in created:  # none when a retry replayed the stored response
+        audit.key_event("key.created", actor_key_id=actor.key_id, via="http", key=row)
+    return response  # type: ignore[return-value]
 
 
 @router.delete("/{key_id}", response_model=KeyPublic, responses={404: {"model": ErrorResponse}})

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -15,6 +17,7 @@ from nlp_service.classify.schemas import (
     SentimentOut,
     TopicOut,
 )
+from nlp_service.errors import InvalidInput
 from nlp_service.inference.batcher import MicroBatcher
 from nlp_service.inference.engine import Analysis, Engine
 
@@ -77,35 +80,90 @@ def build_result(
     )
 
 
-async def classify(
-    *, engine: Engine, batcher: MicroBatcher[str, Analysis], texts: list[str], include: Sequence[str]
-) -> ClassifyResponse:
-    """Analyse ``texts`` (one encoder pass each, batched with concurrent requests), in input order."""
-    analyses = await batcher.submit_many(texts)
-    per_text_sentences: list[list[SentenceOut] | None] = [None] * len(texts)
-    if "sentences" in include:
-        import asyncio
+@dataclass(frozen=True)
+class SentenceBudget:
+    """What ``include=sentences`` may cost one request (settings ``max_sentence*_per_request``)."""
 
+    max_chars: int
+    max_sentences: int
+
+
+def check_sentence_chars(texts: Sequence[str], budget: SentenceBudget) -> None:
+    """422 before segmentation when the texts are longer in total than the budget allows."""
+    total = sum(len(text) for text in texts)
+    if total > budget.max_chars:
+        _over_budget(
+            f"include=sentences is limited to {budget.max_chars} characters per request "
+            f"(NLP_MAX_SENTENCE_CHARS_PER_REQUEST); these texts have {total}: send fewer texts per request",
+            limit=budget.max_chars,
+            actual=total,
+        )
+
+
+def check_sentence_count(spans: Sequence[Sequence[object]], budget: SentenceBudget) -> None:
+    """422 before encoding when the texts hold more sentences than the budget allows."""
+    total = sum(len(text_spans) for text_spans in spans)
+    if total > budget.max_sentences:
+        _over_budget(
+            f"include=sentences is limited to {budget.max_sentences} sentences per request "
+            f"(NLP_MAX_SENTENCES_PER_REQUEST); these texts have {total}: send fewer texts per request",
+            limit=budget.max_sentences,
+            actual=total,
+        )
+
+
+def _over_budget(message: str, *, limit: int, actual: int) -> None:
+    detail = {"field": "texts", "message": message, "type": "sentences_budget", "limit": limit}
+    raise InvalidInput(message, detail=[{**detail, "actual": actual}])
+
+
+def sentences_out(
+    spans: list[tuple[int, int, str]], analyses: Sequence[Analysis], include: Sequence[str]
+) -> list[SentenceOut]:
+    """One text's sentences with their sentiment, topics (and emotions if asked for)."""
+    return [
+        SentenceOut(
+            text=text,
+            start=start,
+            end=end,
+            sentiment=sentiment_out(analysis),
+            emotion=emotion_out(analysis) if "emotion" in include else None,
+            topics=topics_out(analysis),
+        )
+        for (start, end, text), analysis in zip(spans, analyses, strict=True)
+    ]
+
+
+async def classify(
+    *,
+    engine: Engine,
+    batcher: MicroBatcher[str, Analysis],
+    texts: list[str],
+    include: Sequence[str],
+    budget: SentenceBudget,
+    client: str = "-",
+) -> ClassifyResponse:
+    """Analyse ``texts`` (one encoder pass each, batched with concurrent requests), in input order.
+
+    With ``sentences``, the budget is checked before spaCy runs (characters) and before anything is queued
+    (sentences); texts and sentences then queue together, all or none, so an overloaded queue answers 429
+    before any encoder work instead of after it.
+    """
+    spans: list[list[tuple[int, int, str]]] = []
+    if "sentences" in include:
+        check_sentence_chars(texts, budget)
         spans = await asyncio.to_thread(engine.sentences, texts)
-        flat = [span for text_spans in spans for span in text_spans]
-        sentence_analyses = await batcher.submit_many([text for _, _, text in flat]) if flat else []
-        cursor = 0
-        for i, text_spans in enumerate(spans):
-            out = []
-            for start, end, text in text_spans:
-                sa = sentence_analyses[cursor]
-                cursor += 1
-                out.append(
-                    SentenceOut(
-                        text=text,
-                        start=start,
-                        end=end,
-                        sentiment=sentiment_out(sa),
-                        emotion=emotion_out(sa) if "emotion" in include else None,
-                        topics=topics_out(sa),
-                    )
-                )
-            per_text_sentences[i] = out
+        check_sentence_count(spans, budget)
+    flat = [span[2] for text_spans in spans for span in text_spans]
+    queued = await batcher.submit_many([*texts, *flat], client=client)
+    analyses, sentence_analyses = queued[: len(texts)], queued[len(texts) :]
+    per_text_sentences: list[list[SentenceOut] | None] = [None] * len(texts)
+    cursor = 0
+    for i, text_spans in enumerate(spans):
+        per_text_sentences[i] = sentences_out(
+            text_spans, sentence_analyses[cursor : cursor + len(text_spans)], include
+        )
+        cursor += len(text_spans)
     results = [
         build_result(i, analysis, include, per_text_sentences[i]) for i, analysis in enumerate(analyses)
     ]

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from nlp_service.classify import service
 from nlp_service.classify.schemas import ClassifyRequest, ClassifyResponse
 from nlp_service.deps import JsonBody, StateDep
+from nlp_service.hardening.clients import ClientId
 
 router = APIRouter(tags=["classify"])
 
@@ -14,8 +15,18 @@ router = APIRouter(tags=["classify"])
 @router.post(
     "/classify", response_model=ClassifyResponse, response_model_exclude_none=True, dependencies=[JsonBody]
 )
-async def classify(body: ClassifyRequest, state: StateDep) -> ClassifyResponse:
-    """Sentiment, emotions with intensity, topics (and optionally sentences and embeddings) per text."""
+async def classify(body: ClassifyRequest, state: StateDep, client: ClientId) -> ClassifyResponse:
+    """Sentiment, emotions with intensity, topics (and optionally sentences and embeddings) per text.
+
+    ``sentences`` costs spaCy plus one encoder pass per sentence: a request may hold at most
+    ``max_sentence_chars_per_request`` characters and ``max_sentences_per_request`` sentences with it (422).
+    """
     engine, batcher = state.require_engine()
     include = list(dict.fromkeys(body.include))
-    return await service.classify(engine=engine, batcher=batcher, texts=body.texts, include=include)
+    settings = state.settings
+    budget = service.SentenceBudget(
+        max_chars=settings.max_sentence_chars_per_request, max_sentences=settings.max_sentences_per_request
+    )
+    return await service.classify(
+        engine=engine, batcher=batcher, texts=body.texts, include=include, budget=budget, client=client
+    )

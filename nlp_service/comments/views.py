@@ -19,6 +19,7 @@ from nlp_service.comments.schemas import (
 )
 from nlp_service.deps import DbDep, JsonBody, StateDep, in_transaction
 from nlp_service.errors import InvalidInput
+from nlp_service.hardening.clients import ClientId
 
 router = APIRouter(prefix="/comments", tags=["comments"])
 
@@ -55,7 +56,9 @@ def _check_unique_ids(body: IngestRequest) -> None:
         409: {"description": "A known id was sent with a different payload (nothing stored)"},
     },
 )
-async def ingest(body: IngestRequest, state: StateDep, db: DbDep, response: Response) -> IngestResponse:
+async def ingest(
+    body: IngestRequest, state: StateDep, db: DbDep, response: Response, client: ClientId
+) -> IngestResponse:
     """Analyse and store 1-1,000 comments in one transaction; idempotent on ``id``.
 
     201 if at least one comment was created, 200 if all were already stored with the same payload; each
@@ -75,7 +78,7 @@ async def ingest(body: IngestRequest, state: StateDep, db: DbDep, response: Resp
         texts = [comments[i].text for i in new]
         # Before the write transaction (no locks held meanwhile); keyword terms alongside the inference.
         analyses, terms = await asyncio.gather(
-            batcher.submit_many(texts), run_in_threadpool(search.keywords.terms, texts)
+            batcher.submit_many(texts, client=client), run_in_threadpool(search.keywords.terms, texts)
         )
         created = await in_transaction(
             db,

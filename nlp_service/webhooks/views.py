@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from nlp_service.deps import DbDep, JsonBody, SettingsDep, StateDep, in_transaction
 from nlp_service.errors import ErrorResponse
+from nlp_service.idempotency.deps import IdempotencyDep
 from nlp_service.webhooks import service
 from nlp_service.webhooks.safety import TargetPolicy
 from nlp_service.webhooks.schemas import (
@@ -94,10 +95,11 @@ def delivery_public(delivery: WebhookDelivery, *, with_attempts: bool = True) ->
     responses={409: {"model": ErrorResponse, "description": "Too many subscriptions"}},
 )
 async def create_webhook(
-    body: CreateWebhookRequest, sessions: DbDep, state: StateDep
+    body: CreateWebhookRequest, sessions: DbDep, state: StateDep, idempotency: IdempotencyDep
 ) -> CreateWebhookResponse:
-    """Subscribe an endpoint. The response holds the signing secret: it is shown only this once.
-    409 when ``NLP_WEBHOOK_MAX_SUBSCRIPTIONS`` subscriptions exist already."""
+    """Subscribe an endpoint. The response holds the signing secret: it is shown only this once (or to a
+    retry with the same ``Idempotency-Key``). 409 when ``NLP_WEBHOOK_MAX_SUBSCRIPTIONS`` subscriptions exist
+    already."""
     settings = state.settings
     policy = policy_of(settings)
 
@@ -111,7 +113,7 @@ async def create_webhook(
         )
         return CreateWebhookResponse(**public(sub).model_dump(), secret=secret)
 
-    return await in_transaction(sessions, work)
+    return await idempotency.run(sessions, work)  # type: ignore[return-value]
 
 
 @router.get("/webhooks", response_model=ListWebhooksResponse)
@@ -158,7 +160,7 @@ async def delete_webhook(sessions: DbDep, webhook_id: str = WebhookId) -> Respon
 
 @router.post("/webhooks/{webhook_id}/rotate-secret", response_model=RotateSecretResponse, responses=NOT_FOUND)
 async def rotate_secret(
-    sessions: DbDep, state: StateDep, webhook_id: str = WebhookId
+    sessions: DbDep, state: StateDep, idempotency: IdempotencyDep, webhook_id: str = WebhookId
 ) -> RotateSecretResponse:
     """A new signing secret (shown once); the old one also signs until ``previous_secret_expires_at``."""
 
@@ -171,7 +173,7 @@ async def rotate_secret(
         )
         return RotateSecretResponse(secret=secret, previous_secret_expires_at=expires)
 
-    return await in_transaction(sessions, work)
+    return await idempotency.run(sessions, work)  # type: ignore[return-value]
 
 
 @router.post(

@@ -121,3 +121,42 @@ def test_a_failing_batch_fails_its_callers_and_the_batcher_keeps_serving() -> No
             await batcher.stop()
 
     asyncio.run(scenario())
+
+
+def test_a_client_gets_at_most_its_share_of_the_queue_and_others_still_get_in() -> None:
+    release = threading.Event()
+
+    def blocked(values: list[int]) -> list[int]:
+        release.wait(5)
+        return values
+
+    async def scenario() -> None:
+        batcher: MicroBatcher[int, int] = MicroBatcher(
+            blocked, max_batch_size=2, max_wait_ms=0, max_queue=10, max_queue_per_client=4
+        )
+        await batcher.start()
+        try:
+            running = asyncio.create_task(batcher.submit_many([0, 0], client="a"))
+            await asyncio.sleep(0.05)  # that batch is running (and blocked): nothing of "a" is queued
+            # "a" has nothing queued: admitted although bigger than its share
+            big = asyncio.create_task(batcher.submit_many(list(range(6)), client="a"))
+            await asyncio.sleep(0.01)
+            assert batcher.pending_for("a") == 6
+            with pytest.raises(Overloaded, match="share"):
+                await batcher.submit_many([9], client="a")
+            small = asyncio.create_task(batcher.submit_many([7, 8], client="b"))
+            await asyncio.sleep(0.01)
+            assert batcher.pending == 8 and batcher.pending_for("b") == 2
+            with pytest.raises(Overloaded, match="queue is full"):
+                await batcher.submit_many([1, 2, 3], client="c")  # the queue itself is bounded too
+            release.set()
+            assert await small == [7, 8]
+            assert await big == list(range(6))
+            assert await running == [0, 0]
+            assert batcher.pending == 0 and batcher.pending_for("a") == 0
+            assert await batcher.submit_many([5] * 4, client="a") == [5] * 4
+        finally:
+            release.set()
+            await batcher.stop()
+
+    asyncio.run(scenario())
