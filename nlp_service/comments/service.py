@@ -400,6 +400,21 @@ def get_by_row_ids(
     return out
 
 
+def filter_row_ids(*, db_session: Session, row_ids: Sequence[int], filters: CommentFilter | None) -> set[int]:
+    """The row ids among ``row_ids`` of stored comments that pass ``filters`` (ids only, no rows loaded)."""
+    out: set[int] = set()
+    ids = list(dict.fromkeys(int(r) for r in row_ids))
+    cond = filter_conditions(filters)
+    for start in range(0, len(ids), 1000):
+        stmt = (
+            select(Comment.row_id)
+            .join(Prediction, Prediction.row_id == Comment.row_id)
+            .where(Comment.row_id.in_(ids[start : start + 1000]), *cond)
+        )
+        out.update(db_session.scalars(stmt))
+    return out
+
+
 def _encode_cursor(created_at: datetime, row_id: int) -> str:
     raw = json.dumps([created_at.astimezone(UTC).isoformat(), row_id]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")

@@ -3,8 +3,10 @@
 Filtered queries stay correct whatever the filter's selectivity: if at most ``search_filter_first_max``
 comments match, they are scored exactly (vectors reconstructed from the index, or read from the database when
 the index has not caught up yet); otherwise the index is searched with a growing over-fetch until ``k`` hits
-pass the filter. Results are always re-read from the database (the source of truth), so a comment deleted a
-moment ago never shows up.
+pass the filter. The over-fetch stops at ``search_max_fetch`` neighbours: a filter that broad but matching
+hardly any of them returns fewer than ``k`` results, flagged ``capped`` (the best matches among those
+neighbours, not necessarily the best overall). Results are always re-read from the database (the source of
+truth), so a comment deleted a moment ago never shows up.
 """
 
 from __future__ import annotations
@@ -123,6 +125,7 @@ class _Ranked:
     row_ids: list[int]
     scores: list[float]
     strategy: str
+    capped: bool = False  # the over-fetch stopped at its cap before k hits passed the filter
 
 
 def _exact(
@@ -156,16 +159,23 @@ def vector_ranking(
             return _Ranked(ids, scores, "filter_first")
     else:
         filters = None
+    cap = max(k, service.settings.search_max_fetch)
     fetch = k if filters is None else 4 * k
+    checked: set[int] = set()
+    passing: set[int] = set()
     while True:
-        s, i = index.search(query[None, :], min(fetch, max(len(index), 1)))
-        ids = [int(x) for x in i[0] if x >= 0]
-        keep = comments.get_by_row_ids(db_session=db_session, row_ids=ids, filters=filters)
-        hits = [(rid, float(score)) for rid, score in zip(i[0], s[0], strict=True) if int(rid) in keep]
-        if len(hits) >= k or fetch >= len(index):
+        size = max(len(index), 1)
+        fetch = min(fetch, size, cap)
+        s, i = index.search(query[None, :], fetch)
+        new = [int(x) for x in i[0] if x >= 0 and int(x) not in checked]
+        passing |= comments.filter_row_ids(db_session=db_session, row_ids=new, filters=filters)
+        checked.update(new)
+        hits = [(int(rid), float(score)) for rid, score in zip(i[0], s[0], strict=True) if rid in passing]
+        if len(hits) >= k or fetch >= size or fetch >= cap:
             hits = hits[:k]
-            return _Ranked([h[0] for h in hits], [h[1] for h in hits], "index")
-        fetch = min(fetch * 4, len(index))
+            capped = len(hits) < k and fetch < size
+            return _Ranked([h[0] for h in hits], [h[1] for h in hits], "index", capped)
+        fetch *= 4
 
 
 def _hit(comment: Comment, pred: Prediction, score: float, **extra: float | None) -> SearchHit:
@@ -252,7 +262,7 @@ def search(
             for r in order
             if r in rows
         ]
-        strategy = vec.strategy
+        strategy, capped = vec.strategy, vec.capped
     else:
         ranked = vector_ranking(
             db_session=db_session, service=service, query=query_vector, k=k, filters=filters
@@ -263,11 +273,12 @@ def search(
             for r, s in zip(ranked.row_ids, ranked.scores, strict=True)
             if r in rows
         ]
-        strategy = ranked.strategy
+        strategy, capped = ranked.strategy, ranked.capped
     return SearchResponse(
         results=results,
         mode=mode,
         strategy=strategy,
+        capped=capped or None,
         index={"kind": service.index.kind, "size": len(service.index)},
         took_ms=round((time.perf_counter() - t0) * 1000, 2),
     )
