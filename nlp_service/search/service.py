@@ -27,7 +27,9 @@ from nlp_service.comments import service as comments
 from nlp_service.comments.schemas import CommentFilter
 from nlp_service.comments.tables import Comment, Prediction
 from nlp_service.config import Settings
+from nlp_service.db import session_scope
 from nlp_service.errors import NotFound
+from nlp_service.search.identity import database_id
 from nlp_service.search.index import IndexParams, VectorIndex
 from nlp_service.search.keywords import CorpusStats, KeywordAnalyzer, bm25
 from nlp_service.search.schemas import SearchHit, SearchResponse
@@ -76,7 +78,10 @@ class SearchService:
         return ids, load
 
     def open(self) -> None:
-        """Load the saved index (if any) and catch it up from the database in the background."""
+        """Load the saved index (if saved for this database) and catch it up from the database in the
+        background; else rebuild it."""
+        with session_scope(self.sessions) as session:
+            self.index.source_id = database_id(db_session=session)
         loaded = self.index.load()
         log.info(
             "vector index: %s", f"loaded {len(self.index)} vectors" if loaded else "none saved, building"
