@@ -74,6 +74,7 @@ class Settings(BaseSettings):
     # Broader filters over-fetch nearest neighbours up to this many; fewer than k results ("capped") beyond
     search_max_fetch: int = Field(default=50_000, ge=1)
     search_save_interval_s: float = 300.0  # persist the index this often when it changed; 0 = only at exit
+    search_sync_interval_s: float = 2.0  # look for comments other replicas stored this often; 0 = off
 
     # Background worker (webhook delivery, alert detection)
     run_worker_in_process: bool = True  # embedded: run the worker inside the API process

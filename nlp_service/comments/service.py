@@ -493,6 +493,12 @@ def all_row_ids(*, db_session: Session) -> np.ndarray:
     return np.fromiter(db_session.scalars(select(Comment.row_id).order_by(Comment.row_id)), dtype=np.int64)
 
 
+def row_ids_after(*, db_session: Session, after: int, limit: int) -> list[int]:
+    """Up to ``limit`` row ids above ``after`` of comments stored with their predictions, ascending."""
+    stmt = select(Prediction.row_id).where(Prediction.row_id > after).order_by(Prediction.row_id).limit(limit)
+    return list(db_session.scalars(stmt))
+
+
 def iter_embeddings(*, db_session: Session, after: int = 0, batch: int = 20_000):  # type: ignore[no-untyped-def]
     """Yield (row ids, embeddings) batches in row id order, for (re)building the vector index."""
     while True:

@@ -147,6 +147,10 @@ class VectorIndex:
         return int(row_id) in self._ids
 
     @property
+    def max_row_id(self) -> int:
+        return max(self._ids, default=0)
+
+    @property
     def kind(self) -> str:
         return index_kind(self._index)
 
@@ -161,7 +165,7 @@ class VectorIndex:
             "tombstones": len(self._tombstones),
             "building": self.building,
             "ready": self.ready.is_set(),
-            "max_row_id": max(self._ids, default=0),
+            "max_row_id": self.max_row_id,
             "last_build_s": self.last_build_s,
         }
 
@@ -410,7 +414,7 @@ class VectorIndex:
                 "source_id": self.source_id,
                 "kind": self.kind,
                 "size": len(self._ids),
-                "max_row_id": max(self._ids, default=0),
+                "max_row_id": self.max_row_id,
                 "tombstones": sorted(self._tombstones),
                 "saved_at": time.time(),
             }

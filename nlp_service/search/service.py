@@ -1,5 +1,9 @@
 """Search: the index lifecycle (open, catch up, save, update after ingest) and the query strategies.
 
+Each replica keeps its own index: what it ingests is added at once, what other replicas store is found by a
+background sync every ``search_sync_interval_s`` (row ids above a watermark, plus recent gaps below it that
+may still commit; see ``sync.py``).
+
 Filtered queries stay correct whatever the filter's selectivity: if at most ``search_filter_first_max``
 comments match, they are scored exactly (vectors reconstructed from the index, or read from the database when
 the index has not caught up yet); otherwise the index is searched with a growing over-fetch until ``k`` hits
@@ -33,10 +37,13 @@ from nlp_service.search.identity import database_id
 from nlp_service.search.index import IndexParams, VectorIndex
 from nlp_service.search.keywords import CorpusStats, KeywordAnalyzer, bm25
 from nlp_service.search.schemas import SearchHit, SearchResponse
+from nlp_service.search.sync import Watermark
 
 log = logging.getLogger(__name__)
 
 RRF_K = 60  # reciprocal rank fusion constant
+SYNC_BATCH = 10_000  # row ids per sync query
+SYNC_LOOKBACK = 2_000  # row ids below the index's highest re-checked at start (two ingests in flight)
 
 
 class SearchService:
@@ -58,6 +65,8 @@ class SearchService:
         self.stats = CorpusStats()
         self._stop = threading.Event()
         self._saver: threading.Thread | None = None
+        self._syncer: threading.Thread | None = None
+        self.watermark = Watermark()
 
     # -- lifecycle -------------------------------------------------------------------------------------
     def _load_all(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -90,6 +99,9 @@ class SearchService:
         if self.settings.search_save_interval_s > 0:
             self._saver = threading.Thread(target=self._save_loop, name="vector-index-saver", daemon=True)
             self._saver.start()
+        if self.settings.search_sync_interval_s > 0:
+            self._syncer = threading.Thread(target=self._sync_loop, name="vector-index-sync", daemon=True)
+            self._syncer.start()
 
     def _save_loop(self) -> None:
         while not self._stop.wait(self.settings.search_save_interval_s):
@@ -98,6 +110,43 @@ class SearchService:
                     self.index.save()
                 except Exception:
                     log.exception("saving the vector index failed")
+
+    def _sync_loop(self) -> None:
+        while not self.index.ready.wait(0.5):  # the first catch-up/rebuild covers what is stored now
+            if self._stop.is_set():
+                return
+        self.start_watermark()
+        while not self._stop.wait(self.settings.search_sync_interval_s):
+            try:
+                while self.sync() and not self._stop.is_set():
+                    pass
+            except Exception:
+                log.exception("vector index sync failed; retrying")
+
+    def start_watermark(self) -> None:
+        """Start from the index's highest row id; the ids just below it that it lacks may still commit."""
+        high = self.index.max_row_id
+        low = max(0, high - SYNC_LOOKBACK)
+        self.watermark = Watermark(high=low)
+        self.watermark.advance([i for i in range(low + 1, high + 1) if i in self.index], time.monotonic())
+
+    def sync(self) -> bool:
+        """Add the comments stored since the last sync (by any replica) that the index lacks. Cheap when
+        nothing is new: one indexed range query (and one for the gaps). True if there may be more."""
+        mark = self.watermark
+        with self.sessions() as session:
+            back = comments.filter_row_ids(db_session=session, row_ids=sorted(mark.gaps), filters=None)
+            new = comments.row_ids_after(db_session=session, after=mark.high, limit=SYNC_BATCH)
+            missing = [i for i in (*back, *new) if i not in self.index]
+            if missing:
+                ids, vecs = comments.embeddings(db_session=session, row_ids=missing)
+        if missing and len(ids):
+            self.index.add(ids, vecs)
+            self.stats.invalidate()
+        if not mark.advance([*back, *new], time.monotonic()):
+            log.warning("vector index sync lost track of some row ids; catching up from the database")
+            self.index.request("catch_up")
+        return len(new) == SYNC_BATCH
 
     def close(self, timeout: float = 30.0) -> None:
         self._stop.set()
