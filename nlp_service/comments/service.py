@@ -499,6 +499,17 @@ def row_ids_after(*, db_session: Session, after: int, limit: int) -> list[int]:
     return list(db_session.scalars(stmt))
 
 
+def newest_embeddings(*, db_session: Session, at_most: int, limit: int) -> tuple[np.ndarray, np.ndarray]:
+    """(row ids, embeddings) of the ``limit`` highest row ids up to ``at_most``."""
+    rows = db_session.execute(
+        select(Prediction.row_id, Prediction.embedding)
+        .where(Prediction.row_id <= at_most)
+        .order_by(Prediction.row_id.desc())
+        .limit(limit)
+    ).all()
+    return _stack([r for r, _ in rows], [np.frombuffer(b, dtype=np.float32) for _, b in rows])
+
+
 def iter_embeddings(*, db_session: Session, after: int = 0, batch: int = 20_000):  # type: ignore[no-untyped-def]
     """Yield (row ids, embeddings) batches in row id order, for (re)building the vector index."""
     while True:

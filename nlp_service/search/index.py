@@ -277,6 +277,14 @@ class VectorIndex:
                 return found, np.zeros((0, self.params.dim), np.float32)
             return found, self._index.reconstruct_batch(found)
 
+    def clear(self) -> None:
+        """Drop every vector (e.g. before a rebuild, when the saved ones cannot be trusted)."""
+        with self._lock.write():
+            self._index = make_index(self.params, 0)
+            self._ids, self._tombstones = set(), set()
+            self._tomb_version += 1
+            self.dirty = True
+
     # -- background jobs ---------------------------------------------------------------------------------
     def configure(
         self,

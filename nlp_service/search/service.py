@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 RRF_K = 60  # reciprocal rank fusion constant
 SYNC_BATCH = 10_000  # row ids per sync query
+SPOT_CHECK = 64  # newest saved vectors compared with the database's at start
 SYNC_LOOKBACK = 2_000  # row ids below the index's highest re-checked at start (two ingests in flight)
 
 
@@ -92,6 +93,10 @@ class SearchService:
         with session_scope(self.sessions) as session:
             self.index.source_id = database_id(db_session=session)
         loaded = self.index.load()
+        if loaded and not self._newest_vectors_match():
+            log.warning("saved vector index disagrees with the database (a restore?); rebuilding it")
+            self.index.clear()
+            loaded = False
         log.info(
             "vector index: %s", f"loaded {len(self.index)} vectors" if loaded else "none saved, building"
         )
@@ -102,6 +107,21 @@ class SearchService:
         if self.settings.search_sync_interval_s > 0:
             self._syncer = threading.Thread(target=self._sync_loop, name="vector-index-sync", daemon=True)
             self._syncer.start()
+
+    def _newest_vectors_match(self, n: int = SPOT_CHECK) -> bool:
+        """Whether the database's ``n`` newest vectors within the index's row-id range equal the index's.
+        A backup of this database restored (same identity) hands the ids above the backup to other
+        comments: those are the newest ones in that range. Ids only one side has are no mismatch (the
+        catch-up adds or drops them)."""
+        with self.sessions() as session:
+            ids, theirs = comments.newest_embeddings(
+                db_session=session, at_most=self.index.max_row_id, limit=n
+            )
+        found, mine = self.index.reconstruct(ids.tolist())
+        if not len(found):
+            return True
+        row = {int(i): k for k, i in enumerate(ids)}
+        return bool(np.allclose(mine, theirs[[row[int(i)] for i in found]], atol=1e-5))
 
     def _save_loop(self) -> None:
         while not self._stop.wait(self.settings.search_save_interval_s):
