@@ -148,7 +148,8 @@ class VectorIndex:
 
     @property
     def max_row_id(self) -> int:
-        return max(self._ids, default=0)
+        with self._lock.read():  # not while holding the lock: a waiting writer would block this reader
+            return max(self._ids, default=0)
 
     @property
     def kind(self) -> str:
@@ -422,7 +423,7 @@ class VectorIndex:
                 "source_id": self.source_id,
                 "kind": self.kind,
                 "size": len(self._ids),
-                "max_row_id": self.max_row_id,
+                "max_row_id": max(self._ids, default=0),
                 "tombstones": sorted(self._tombstones),
                 "saved_at": time.time(),
             }

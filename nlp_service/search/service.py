@@ -135,9 +135,12 @@ class SearchService:
         while not self.index.ready.wait(0.5):  # the first catch-up/rebuild covers what is stored now
             if self._stop.is_set():
                 return
-        self.start_watermark()
+        started = False
         while not self._stop.wait(self.settings.search_sync_interval_s):
             try:
+                if not started:
+                    self.start_watermark()
+                    started = True
                 while self.sync() and not self._stop.is_set():
                     pass
             except Exception:
