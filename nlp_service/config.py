@@ -83,7 +83,10 @@ class Settings(BaseSettings):
     search_hnsw_ef_construction: int = 80
     search_hnsw_ef_search: int = 160  # recall@10 0.969 at 1M vectors, p99 3.3 ms (bench/search.py)
     search_filter_first_max: int = 20_000  # filters matching <= this many comments are scored exactly
+    # Broader filters over-fetch nearest neighbours up to this many; fewer than k results ("capped") beyond
+    search_max_fetch: int = Field(default=50_000, ge=1)
     search_save_interval_s: float = 300.0  # persist the index this often when it changed; 0 = only at exit
+    search_sync_interval_s: float = 2.0  # look for comments other replicas stored this often; 0 = off
 
     # Background worker (webhook delivery, alert detection)
     run_worker_in_process: bool = True  # embedded: run the worker inside the API process

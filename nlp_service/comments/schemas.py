@@ -20,12 +20,19 @@ from nlp_service.timestamps import Timestamp
 
 MAX_COMMENTS = 1000
 MAX_ATTRIBUTES = 50
+# Values in one "any of" filter list: far above any taxonomy or segment list, far below the database's
+# bound-parameter limits (a 260,000-value list was a 500 on SQLite).
+MAX_FILTER_VALUES = 200
 
 Name = Annotated[StrictStr, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
 CommentId = Annotated[StrictStr, StringConstraints(min_length=1, max_length=200, pattern=r"^\S(.*\S)?$")]
 AttrKey = Annotated[StrictStr, StringConstraints(min_length=1, max_length=100)]
 AttrValue = Annotated[StrictStr, StringConstraints(max_length=500)]
 SentimentLabel = Literal["negative", "neutral", "positive"]
+NameList = Annotated[list[Name], Field(max_length=MAX_FILTER_VALUES)]
+SentimentList = Annotated[list[SentimentLabel], Field(max_length=MAX_FILTER_VALUES)]
+# A comment holds at most MAX_ATTRIBUTES attributes, so more equality filters than that never match.
+AttributeFilter = Annotated[dict[AttrKey, AttrValue], Field(max_length=MAX_ATTRIBUTES)]
 
 
 class CommentIn(BaseModel):
@@ -120,14 +127,14 @@ class CommentFilter(BaseModel):
 
     start: Timestamp | None = Field(default=None, description="created_at >= start (with a time zone)")
     end: Timestamp | None = Field(default=None, description="created_at < end (with a time zone)")
-    topic: list[Name] | None = None
-    sentiment: list[SentimentLabel] | None = None
-    source: list[Name] | None = None
-    touchpoint: list[Name] | None = None
-    region: list[Name] | None = None
+    topic: NameList | None = None
+    sentiment: SentimentList | None = None
+    source: NameList | None = None
+    touchpoint: NameList | None = None
+    region: NameList | None = None
     nps_min: int | None = Field(default=None, ge=0, le=10)
     nps_max: int | None = Field(default=None, ge=0, le=10)
-    attributes: dict[AttrKey, AttrValue] | None = Field(default=None, description="attribute equality")
+    attributes: AttributeFilter | None = Field(default=None, description="attribute equality")
 
     @field_validator("topic", "sentiment", "source", "touchpoint", "region", mode="before")
     @classmethod
@@ -153,15 +160,15 @@ class ListQuery(BaseModel):
 
     start: Timestamp | None = None
     end: Timestamp | None = None
-    topic: list[Name] | None = None
-    sentiment: list[SentimentLabel] | None = None
-    source: list[Name] | None = None
-    touchpoint: list[Name] | None = None
-    region: list[Name] | None = None
+    topic: NameList | None = None
+    sentiment: SentimentList | None = None
+    source: NameList | None = None
+    touchpoint: NameList | None = None
+    region: NameList | None = None
     nps_min: int | None = Field(default=None, ge=0, le=10)
     nps_max: int | None = Field(default=None, ge=0, le=10)
     attr: list[Annotated[str, StringConstraints(pattern=r"^[^:]+:.*$")]] | None = Field(
-        default=None, description="attribute filter 'key:value' (repeatable)"
+        default=None, max_length=MAX_ATTRIBUTES, description="attribute filter 'key:value' (repeatable)"
     )
     limit: int = Field(default=50, ge=1, le=500)
     cursor: str | None = None

@@ -400,6 +400,21 @@ def get_by_row_ids(
     return out
 
 
+def filter_row_ids(*, db_session: Session, row_ids: Sequence[int], filters: CommentFilter | None) -> set[int]:
+    """The row ids among ``row_ids`` of stored comments that pass ``filters`` (ids only, no rows loaded)."""
+    out: set[int] = set()
+    ids = list(dict.fromkeys(int(r) for r in row_ids))
+    cond = filter_conditions(filters)
+    for start in range(0, len(ids), 1000):
+        stmt = (
+            select(Comment.row_id)
+            .join(Prediction, Prediction.row_id == Comment.row_id)
+            .where(Comment.row_id.in_(ids[start : start + 1000]), *cond)
+        )
+        out.update(db_session.scalars(stmt))
+    return out
+
+
 def _encode_cursor(created_at: datetime, row_id: int) -> str:
     raw = json.dumps([created_at.astimezone(UTC).isoformat(), row_id]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -476,6 +491,23 @@ def _stack(ids: list[int], vecs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarr
 def all_row_ids(*, db_session: Session) -> np.ndarray:
     """Every stored row id (int64, ascending)."""
     return np.fromiter(db_session.scalars(select(Comment.row_id).order_by(Comment.row_id)), dtype=np.int64)
+
+
+def row_ids_after(*, db_session: Session, after: int, limit: int) -> list[int]:
+    """Up to ``limit`` row ids above ``after`` of comments stored with their predictions, ascending."""
+    stmt = select(Prediction.row_id).where(Prediction.row_id > after).order_by(Prediction.row_id).limit(limit)
+    return list(db_session.scalars(stmt))
+
+
+def newest_embeddings(*, db_session: Session, at_most: int, limit: int) -> tuple[np.ndarray, np.ndarray]:
+    """(row ids, embeddings) of the ``limit`` highest row ids up to ``at_most``."""
+    rows = db_session.execute(
+        select(Prediction.row_id, Prediction.embedding)
+        .where(Prediction.row_id <= at_most)
+        .order_by(Prediction.row_id.desc())
+        .limit(limit)
+    ).all()
+    return _stack([r for r, _ in rows], [np.frombuffer(b, dtype=np.float32) for _, b in rows])
 
 
 def iter_embeddings(*, db_session: Session, after: int = 0, batch: int = 20_000):  # type: ignore[no-untyped-def]

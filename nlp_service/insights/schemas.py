@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from nlp_service.comments.schemas import CommentFilter, Name, SentimentLabel
+from nlp_service.comments.schemas import CommentFilter, NameList, SentimentList
 from nlp_service.timestamps import Timestamp
 
 
@@ -18,11 +18,11 @@ class InsightQuery(BaseModel):
 
     start: Timestamp | None = None
     end: Timestamp | None = None
-    region: list[Name] | None = None
-    source: list[Name] | None = None
-    touchpoint: list[Name] | None = None
-    topic: list[Name] | None = None
-    sentiment: list[SentimentLabel] | None = None
+    region: NameList | None = None
+    source: NameList | None = None
+    touchpoint: NameList | None = None
+    topic: NameList | None = None
+    sentiment: SentimentList | None = None
 
     @model_validator(mode="after")
     def _range(self) -> InsightQuery:

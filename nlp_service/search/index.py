@@ -8,6 +8,8 @@
   writes keep using the current one; the writes made meanwhile are journaled and replayed onto the new index
   before the swap.
 - Readers (search, reconstruct, save) share a lock; writers (add, remove, swap) take it exclusively.
+- A saved index records ``source_id``, the identity of the database its vectors came from; loading it for
+  another source is refused (the caller rebuilds), as row ids mean other comments there.
 """
 
 from __future__ import annotations
@@ -115,9 +117,12 @@ def _as_batch(ids: Iterable[int] | np.ndarray, vecs: np.ndarray) -> tuple[np.nda
 class VectorIndex:
     """Thread-safe ANN index over (row id, embedding) pairs; see the module docstring."""
 
-    def __init__(self, params: IndexParams, *, path: Path | None = None) -> None:
+    def __init__(
+        self, params: IndexParams, *, path: Path | None = None, source_id: str | None = None
+    ) -> None:
         self.params = params
         self.path = path
+        self.source_id = source_id  # the identity of the database the vectors come from
         self._lock = RWLock()
         self._index = make_index(params, 0)
         self._ids: set[int] = set()
@@ -142,6 +147,11 @@ class VectorIndex:
         return int(row_id) in self._ids
 
     @property
+    def max_row_id(self) -> int:
+        with self._lock.read():  # not while holding the lock: a waiting writer would block this reader
+            return max(self._ids, default=0)
+
+    @property
     def kind(self) -> str:
         return index_kind(self._index)
 
@@ -156,7 +166,7 @@ class VectorIndex:
             "tombstones": len(self._tombstones),
             "building": self.building,
             "ready": self.ready.is_set(),
-            "max_row_id": max(self._ids, default=0),
+            "max_row_id": self.max_row_id,
             "last_build_s": self.last_build_s,
         }
 
@@ -267,6 +277,14 @@ class VectorIndex:
             if not len(found):
                 return found, np.zeros((0, self.params.dim), np.float32)
             return found, self._index.reconstruct_batch(found)
+
+    def clear(self) -> None:
+        """Drop every vector (e.g. before a rebuild, when the saved ones cannot be trusted)."""
+        with self._lock.write():
+            self._index = make_index(self.params, 0)
+            self._ids, self._tombstones = set(), set()
+            self._tomb_version += 1
+            self.dirty = True
 
     # -- background jobs ---------------------------------------------------------------------------------
     def configure(
@@ -402,6 +420,7 @@ class VectorIndex:
             faiss.write_index(self._index, str(tmp))
             meta = {
                 "dim": self.params.dim,
+                "source_id": self.source_id,
                 "kind": self.kind,
                 "size": len(self._ids),
                 "max_row_id": max(self._ids, default=0),
@@ -415,7 +434,8 @@ class VectorIndex:
         os.replace(tmp_meta, meta_path)
 
     def load(self) -> bool:
-        """Load a saved index; False (and stay empty) if there is none or it does not fit."""
+        """Load a saved index; False (and stay empty) if there is none or it does not fit (another
+        dimension, or saved for another ``source_id``)."""
         if self.path is None or not self.path.is_file():
             return False
         meta_path = self.path.with_suffix(".json")
@@ -424,6 +444,8 @@ class VectorIndex:
             index = faiss.read_index(str(self.path))
             if meta.get("dim") != self.params.dim or index.d != self.params.dim:
                 raise ValueError(f"dimension {index.d} != {self.params.dim}")
+            if self.source_id is not None and meta.get("source_id") != self.source_id:
+                raise ValueError(f"saved for database {meta.get('source_id')}, not {self.source_id}")
             if not isinstance(index, faiss.IndexIDMap2):
                 index = faiss.downcast_index(index)
             ids = faiss.vector_to_array(index.id_map).astype(np.int64)

@@ -68,5 +68,10 @@ class SearchResponse(BaseModel):
     strategy: str = Field(
         description="filter_first (exact over matching comments) or index (ANN, over-fetched)"
     )
+    capped: bool | None = Field(
+        default=None,
+        description="true when filters matched too few of the search_max_fetch nearest neighbours: fewer "
+        "than k results (the best among those neighbours); absent otherwise",
+    )
     index: dict[str, object]
     took_ms: float

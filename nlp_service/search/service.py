@@ -1,10 +1,16 @@
 """Search: the index lifecycle (open, catch up, save, update after ingest) and the query strategies.
 
+Each replica keeps its own index: what it ingests is added at once, what other replicas store is found by a
+background sync every ``search_sync_interval_s`` (row ids above a watermark, plus recent gaps below it that
+may still commit; see ``sync.py``).
+
 Filtered queries stay correct whatever the filter's selectivity: if at most ``search_filter_first_max``
 comments match, they are scored exactly (vectors reconstructed from the index, or read from the database when
 the index has not caught up yet); otherwise the index is searched with a growing over-fetch until ``k`` hits
-pass the filter. Results are always re-read from the database (the source of truth), so a comment deleted a
-moment ago never shows up.
+pass the filter. The over-fetch stops at ``search_max_fetch`` neighbours: a filter that broad but matching
+hardly any of them returns fewer than ``k`` results, flagged ``capped`` (the best matches among those
+neighbours, not necessarily the best overall). Results are always re-read from the database (the source of
+truth), so a comment deleted a moment ago never shows up.
 """
 
 from __future__ import annotations
@@ -25,14 +31,20 @@ from nlp_service.comments import service as comments
 from nlp_service.comments.schemas import CommentFilter
 from nlp_service.comments.tables import Comment, Prediction
 from nlp_service.config import Settings
+from nlp_service.db import session_scope
 from nlp_service.errors import NotFound
+from nlp_service.search.identity import database_id
 from nlp_service.search.index import IndexParams, VectorIndex
 from nlp_service.search.keywords import CorpusStats, KeywordAnalyzer, bm25
 from nlp_service.search.schemas import SearchHit, SearchResponse
+from nlp_service.search.sync import Watermark
 
 log = logging.getLogger(__name__)
 
 RRF_K = 60  # reciprocal rank fusion constant
+SYNC_BATCH = 10_000  # row ids per sync query
+SPOT_CHECK = 64  # newest saved vectors compared with the database's at start
+SYNC_LOOKBACK = 2_000  # row ids below the index's highest re-checked at start (two ingests in flight)
 
 
 class SearchService:
@@ -54,6 +66,8 @@ class SearchService:
         self.stats = CorpusStats()
         self._stop = threading.Event()
         self._saver: threading.Thread | None = None
+        self._syncer: threading.Thread | None = None
+        self.watermark = Watermark()
 
     # -- lifecycle -------------------------------------------------------------------------------------
     def _load_all(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -74,8 +88,15 @@ class SearchService:
         return ids, load
 
     def open(self) -> None:
-        """Load the saved index (if any) and catch it up from the database in the background."""
+        """Load the saved index (if saved for this database) and catch it up from the database in the
+        background; else rebuild it."""
+        with session_scope(self.sessions) as session:
+            self.index.source_id = database_id(db_session=session)
         loaded = self.index.load()
+        if loaded and not self._newest_vectors_match():
+            log.warning("saved vector index disagrees with the database (a restore?); rebuilding it")
+            self.index.clear()
+            loaded = False
         log.info(
             "vector index: %s", f"loaded {len(self.index)} vectors" if loaded else "none saved, building"
         )
@@ -83,6 +104,24 @@ class SearchService:
         if self.settings.search_save_interval_s > 0:
             self._saver = threading.Thread(target=self._save_loop, name="vector-index-saver", daemon=True)
             self._saver.start()
+        if self.settings.search_sync_interval_s > 0:
+            self._syncer = threading.Thread(target=self._sync_loop, name="vector-index-sync", daemon=True)
+            self._syncer.start()
+
+    def _newest_vectors_match(self, n: int = SPOT_CHECK) -> bool:
+        """Whether the database's ``n`` newest vectors within the index's row-id range equal the index's.
+        A backup of this database restored (same identity) hands the ids above the backup to other
+        comments: those are the newest ones in that range. Ids only one side has are no mismatch (the
+        catch-up adds or drops them)."""
+        with self.sessions() as session:
+            ids, theirs = comments.newest_embeddings(
+                db_session=session, at_most=self.index.max_row_id, limit=n
+            )
+        found, mine = self.index.reconstruct(ids.tolist())
+        if not len(found):
+            return True
+        row = {int(i): k for k, i in enumerate(ids)}
+        return bool(np.allclose(mine, theirs[[row[int(i)] for i in found]], atol=1e-5))
 
     def _save_loop(self) -> None:
         while not self._stop.wait(self.settings.search_save_interval_s):
@@ -91,6 +130,46 @@ class SearchService:
                     self.index.save()
                 except Exception:
                     log.exception("saving the vector index failed")
+
+    def _sync_loop(self) -> None:
+        while not self.index.ready.wait(0.5):  # the first catch-up/rebuild covers what is stored now
+            if self._stop.is_set():
+                return
+        started = False
+        while not self._stop.wait(self.settings.search_sync_interval_s):
+            try:
+                if not started:
+                    self.start_watermark()
+                    started = True
+                while self.sync() and not self._stop.is_set():
+                    pass
+            except Exception:
+                log.exception("vector index sync failed; retrying")
+
+    def start_watermark(self) -> None:
+        """Start from the index's highest row id; the ids just below it that it lacks may still commit."""
+        high = self.index.max_row_id
+        low = max(0, high - SYNC_LOOKBACK)
+        self.watermark = Watermark(high=low)
+        self.watermark.advance([i for i in range(low + 1, high + 1) if i in self.index], time.monotonic())
+
+    def sync(self) -> bool:
+        """Add the comments stored since the last sync (by any replica) that the index lacks. Cheap when
+        nothing is new: one indexed range query (and one for the gaps). True if there may be more."""
+        mark = self.watermark
+        with self.sessions() as session:
+            back = comments.filter_row_ids(db_session=session, row_ids=sorted(mark.gaps), filters=None)
+            new = comments.row_ids_after(db_session=session, after=mark.high, limit=SYNC_BATCH)
+            missing = [i for i in (*back, *new) if i not in self.index]
+            if missing:
+                ids, vecs = comments.embeddings(db_session=session, row_ids=missing)
+        if missing and len(ids):
+            self.index.add(ids, vecs)
+            self.stats.invalidate()
+        if not mark.advance([*back, *new], time.monotonic()):
+            log.warning("vector index sync lost track of some row ids; catching up from the database")
+            self.index.request("catch_up")
+        return len(new) == SYNC_BATCH
 
     def close(self, timeout: float = 30.0) -> None:
         self._stop.set()
@@ -123,6 +202,7 @@ class _Ranked:
     row_ids: list[int]
     scores: list[float]
     strategy: str
+    capped: bool = False  # the over-fetch stopped at its cap before k hits passed the filter
 
 
 def _exact(
@@ -156,16 +236,23 @@ def vector_ranking(
             return _Ranked(ids, scores, "filter_first")
     else:
         filters = None
+    cap = max(k, service.settings.search_max_fetch)
     fetch = k if filters is None else 4 * k
+    checked: set[int] = set()
+    passing: set[int] = set()
     while True:
-        s, i = index.search(query[None, :], min(fetch, max(len(index), 1)))
-        ids = [int(x) for x in i[0] if x >= 0]
-        keep = comments.get_by_row_ids(db_session=db_session, row_ids=ids, filters=filters)
-        hits = [(rid, float(score)) for rid, score in zip(i[0], s[0], strict=True) if int(rid) in keep]
-        if len(hits) >= k or fetch >= len(index):
+        size = max(len(index), 1)
+        fetch = min(fetch, size, cap)
+        s, i = index.search(query[None, :], fetch)
+        new = [int(x) for x in i[0] if x >= 0 and int(x) not in checked]
+        passing |= comments.filter_row_ids(db_session=db_session, row_ids=new, filters=filters)
+        checked.update(new)
+        hits = [(int(rid), float(score)) for rid, score in zip(i[0], s[0], strict=True) if rid in passing]
+        if len(hits) >= k or fetch >= size or fetch >= cap:
             hits = hits[:k]
-            return _Ranked([h[0] for h in hits], [h[1] for h in hits], "index")
-        fetch = min(fetch * 4, len(index))
+            capped = len(hits) < k and fetch < size
+            return _Ranked([h[0] for h in hits], [h[1] for h in hits], "index", capped)
+        fetch *= 4
 
 
 def _hit(comment: Comment, pred: Prediction, score: float, **extra: float | None) -> SearchHit:
@@ -252,7 +339,7 @@ def search(
             for r in order
             if r in rows
         ]
-        strategy = vec.strategy
+        strategy, capped = vec.strategy, vec.capped
     else:
         ranked = vector_ranking(
             db_session=db_session, service=service, query=query_vector, k=k, filters=filters
@@ -263,11 +350,12 @@ def search(
             for r, s in zip(ranked.row_ids, ranked.scores, strict=True)
             if r in rows
         ]
-        strategy = ranked.strategy
+        strategy, capped = ranked.strategy, ranked.capped
     return SearchResponse(
         results=results,
         mode=mode,
         strategy=strategy,
+        capped=capped or None,
         index={"kind": service.index.kind, "size": len(service.index)},
         took_ms=round((time.perf_counter() - t0) * 1000, 2),
     )

@@ -192,3 +192,38 @@ def test_hnsw_above_threshold_with_deletes(app_settings, start_app) -> None:
         ids = {h["id"] for h in search(client, comment_id="s15", k=49)["results"]}
         assert "s10" not in ids and len(ids) == 49
         assert search(client, comment_id="s15", k=1)["results"][0]["id"] == "s15"
+
+
+def test_filtered_over_fetch_is_capped(app_settings, start_app, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A filter too broad for filter-first whose matches are far from the query: the over-fetch stops at
+    ``search_max_fetch`` (it used to grow to the whole index) and the response says it is capped."""
+    settings = app_settings.model_copy(update={"search_filter_first_max": 5, "search_max_fetch": 50})
+    rare = [
+        {"id": f"k{i}", "text": f"kiosk login password reset code {i}", "created_at": T0.isoformat()}
+        for i in range(10)
+    ]
+    with start_app(settings) as client:
+        ingest(client, corpus(200) + [{**c, "source": "kiosk"} for c in rare])
+        index = client.app.state.nlp.search.index  # type: ignore[attr-defined]
+        asked: list[int] = []
+        real_search = index.search
+
+        def spy(queries: Any, k: int) -> Any:
+            asked.append(k)
+            return real_search(queries, k)
+
+        monkeypatch.setattr(index, "search", spy)
+        query = "the delivery was late and the parcel arrived damaged"
+        out = search(client, query=query, k=10, filters={"source": "kiosk"})
+        assert asked and max(asked) <= 50, asked
+        assert out["strategy"] == "index" and out["capped"] is True
+        assert len(out["results"]) < 10 and all(h["source"] == "kiosk" for h in out["results"])
+        # A filter that many near neighbours pass: k results, not capped.
+        asked.clear()
+        out = search(client, query=query, k=10, filters={"source": "survey"})
+        assert len(out["results"]) == 10 and "capped" not in out
+        assert max(asked) <= 50
+        # Hybrid mode fetches deeper (50 per side): still within the cap, and the capped flag carries over.
+        out = search(client, query=query, k=10, mode="hybrid", filters={"source": "kiosk"})
+        assert max(asked) <= 50 and out["capped"] is True
+        assert all(h["source"] == "kiosk" for h in out["results"])
