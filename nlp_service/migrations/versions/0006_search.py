@@ -1,7 +1,7 @@
 """database_meta with a random database identity (the saved vector index is tied to it).
 
-Revision ID: 0005_search
-Revises: 0004_api_keys
+Revision ID: 0006_search
+Revises: 0005_idempotency
 Create Date: 2026-11-26
 """
 
@@ -12,8 +12,8 @@ import uuid
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005_search"
-down_revision = "0004_api_keys"
+revision = "0006_search"
+down_revision = "0005_idempotency"
 branch_labels = None
 depends_on = None
 
