@@ -434,6 +434,8 @@ def merge_firings(
         if _covered_by_resolved(db_session, f):
             continue
         alert = _find_open(db_session, [t.alert for t in touched.values()], f, settings)
+        if alert is None and _covered_by_resolved(db_session, f):
+            continue  # resolved while this run waited for its row lock
         if alert is None:
             alert = _new_alert(f, now)
             db_session.add(alert)

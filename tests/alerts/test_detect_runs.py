@@ -201,6 +201,31 @@ def test_detection_and_resolve_do_not_lose_updates(
     assert final.status == "resolved" and final.revision == 3 and results["resolved"] == 3
 
 
+@pytest.mark.postgres
+def test_a_resolve_committed_while_detection_waits_raises_no_new_alert(
+    db_sessions: sessionmaker[Session], database_url: str
+) -> None:
+    """Detection waits for the row lock of an alert being resolved; once the resolve commits, the firings it
+    covers are accounted for: no second alert for the same buckets."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("row locking is PostgreSQL's (SQLite serializes writers)")
+    write_counts(db_sessions, T0, [*normal(21), 90.0, 120.0])
+    assert detect(db_sessions, T0 + 23 * DAY).alerts_created == 1
+    (a,) = alerts(db_sessions)
+    resolving = db_sessions()
+    service.resolve(db_session=resolving, alert_id=a.id)  # row locked, not committed yet
+    out: dict[str, service.DetectResponse] = {}
+    t = threading.Thread(target=lambda: out.update(run=detect(db_sessions, T0 + 23 * DAY)))
+    t.start()
+    t.join(1.0)
+    assert t.is_alive()  # waiting for the alert's row lock
+    resolving.commit()
+    resolving.close()
+    t.join(30)
+    assert (out["run"].alerts_created, out["run"].alerts_updated) == (0, 0)
+    assert [x.status for x in alerts(db_sessions)] == ["resolved"]
+
+
 def test_firings_inside_a_resolved_alert_raise_no_new_alert(db_sessions: sessionmaker[Session]) -> None:
     """A re-scan of buckets a resolved alert already covers does not raise that episode again."""
     write_counts(db_sessions, T0, [*normal(21), 90.0, 120.0])
