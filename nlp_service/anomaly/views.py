@@ -125,7 +125,7 @@ async def detect_now(
 ) -> Any:
     """Run alert detection now (what the worker's ``alert-detection`` job does every bucket); ``at`` (not
     in the future: 422) and ``lookback_s`` re-scan a past period. Returns what was scanned and the alerts
-    created/updated; a ``lookback_s`` above ``detect_sync_max_lookback_s`` (default 14 days) is queued for
+    created/updated; a ``lookback_s`` above ``detect_sync_max_lookback_s`` (default 7 days) is queued for
     the worker instead: 202 with the job, ``Location: /v1/detect/jobs/{id}``."""
     req = body or DetectRequest()
     service.check_at(req.at)
