@@ -844,7 +844,9 @@ def record(
         alert_ids=[t.alert.id for t in touched if t.created or _fingerprint(t.alert) != t.before],
         seconds=round(scan.seconds + time.perf_counter() - t0, 3),
     )
-    cursor = ScanCursor.load(state.cursor) or ScanCursor({})
+    cursor = ScanCursor.load(state.cursor)
+    if cursor is None:  # a first run: what is stored now is not late
+        cursor = ScanCursor({}, (scan.max_row_id, scan.max_row_id))
     state.cursor = cursor.advance(scan.ends, scan.max_row_id).dump()
     state.last_run_at = now
     state.last_summary = out.model_dump(mode="json")

@@ -142,6 +142,14 @@ def test_late_arriving_comments_are_scanned(db_sessions: sessionmaker[Session]) 
     assert a.window_start == T0 + 19 * DAY
 
 
+def test_comments_stored_before_the_first_run_are_not_late(db_sessions: sessionmaker[Session]) -> None:
+    write_counts(db_sessions, T0, normal(23))
+    add_to_count(db_sessions, T0 + DAY, 0)  # a comment of day 1, stored before detection ever ran
+    first = detect(db_sessions, T0 + 23 * DAY)
+    second = detect(db_sessions, T0 + 23 * DAY)
+    assert first.buckets_checked == second.buckets_checked == 2 * second.series_scanned
+
+
 def test_catch_up_is_bounded(db_sessions: sessionmaker[Session]) -> None:
     days = normal(40)
     days[20] = 110.0
