@@ -15,11 +15,11 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from nlp_service.anomaly import service
-from nlp_service.anomaly.tables import Alert
+from nlp_service.anomaly.tables import Alert, DetectionJob
 from nlp_service.comments.tables import Comment, TopicCount
 from nlp_service.config import Settings
 from nlp_service.db import make_engine, make_sessionmaker, session_scope
@@ -326,3 +326,30 @@ def test_a_long_rescan_is_a_background_job(worker_client: TestClient, database_u
     assert worker_client.get("/v1/detect/jobs/djob_nope").status_code == 404
     r = worker_client.post("/v1/detect", json={"at": (T0 + 30 * DAY).isoformat(), "lookback_s": 86400})
     assert r.status_code == 200, r.text  # a short re-scan still answers at once
+
+
+def test_a_job_whose_worker_died_is_claimed_again_then_failed(db_sessions: sessionmaker[Session]) -> None:
+    from nlp_service.anomaly import detect_jobs
+    from nlp_service.anomaly.schemas import DetectRequest
+
+    with session_scope(db_sessions) as s:
+        job_id = detect_jobs.submit(db_session=s, request=DetectRequest(lookback_s=30 * 86400)).id
+
+    def claim(worker: str, lease_s: float = 0.0):  # type: ignore[no-untyped-def]
+        with session_scope(db_sessions) as s:
+            return detect_jobs.claim(db_session=s, worker_id=worker, lease_s=lease_s, max_attempts=2)
+
+    first = claim("w1")  # then w1 dies: its lease (0 s) passes
+    assert first is not None and first.attempts == 1 and first.request["at"]  # `at` pinned at submission
+    assert claim("w2", lease_s=600).attempts == 2  # type: ignore[union-attr]
+    assert claim("w3") is None  # w2 holds a live lease
+    with session_scope(db_sessions) as s:
+        assert not detect_jobs.report_progress(db_session=s, job=first, done=1, total=2, lease_s=600)
+        assert not detect_jobs.finish(db_session=s, job=first, error="late")  # w1's claim is gone
+    with session_scope(db_sessions) as s:
+        past = datetime(2000, 1, 1, tzinfo=UTC)
+        s.execute(update(DetectionJob).where(DetectionJob.id == job_id).values(claimed_until=past))
+    assert claim("w3") is None  # w2 died too: out of attempts
+    with db_sessions() as s:
+        out = detect_jobs.to_out(detect_jobs.get(db_session=s, job_id=job_id))
+    assert out.status == "failed" and "2 attempts" in (out.error or "")
