@@ -123,7 +123,12 @@ class Settings(BaseSettings):
     )
     alert_history_hours: int = 14 * 24  # hourly history read per series (daily seasonality)
     alert_history_days: int = 56  # daily history read per series (weekly seasonality)
-    alert_rescan_buckets: int = 2  # newest completed buckets re-checked per run (covers a missed run)
+    alert_rescan_buckets: int = 2  # newest completed buckets re-checked per run, at least
+    alert_max_catchup_s: int = 14 * 86400  # a run scans back to where the last one ended, at most this far
+    detect_sync_max_lookback_s: int = 7 * 86400  # POST /v1/detect with a longer lookback_s: a job (202)
+    detection_job_poll_s: float = 2.0  # the worker looks for queued detection jobs this often
+    detection_job_lease_s: float = 600.0  # a running detection job not heard from for this long is retried
+    detection_job_max_attempts: int = 3  # a detection job failing (or dying) this often is failed
     alert_min_volume: int = 10  # a bucket needs this many comments to spike (expected, to drop)
     alert_p_threshold: float = 1e-4
     alert_min_history_hours: int = 48  # buckets of history before an hourly bucket can fire

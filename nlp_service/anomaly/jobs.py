@@ -1,16 +1,22 @@
-"""Worker job ``alert-detection``: scan the topic-volume series every ``detection_interval_s``."""
+"""Worker jobs: ``alert-detection`` scans the topic-volume series every ``detection_interval_s``;
+``detection-jobs`` runs the long re-scans queued by ``POST /v1/detect`` (202)."""
 
 from __future__ import annotations
 
 import logging
+import time
 
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from nlp_service.anomaly import service
+from nlp_service.anomaly import detect_jobs, flows
+from nlp_service.anomaly.schemas import DetectRequest
+from nlp_service.anomaly.tables import DetectionJob
+from nlp_service.errors import ServiceError
 from nlp_service.worker import JobContext, job
 
 log = logging.getLogger(__name__)
 MISSING_TABLES_RETRY_S = 60.0
+PROGRESS_EVERY_S = 1.0
 
 
 def _labels(ctx: JobContext) -> dict[str, str]:
@@ -26,17 +32,23 @@ def _labels(ctx: JobContext) -> dict[str, str]:
     return labels
 
 
+def _db_unusable(ctx: JobContext, what: str, exc: Exception) -> float:
+    if not ctx.state.get("db_warned"):  # e.g. tables missing: `nlp-service db upgrade`
+        log.warning("%s paused, database not usable: %s", what, str(exc).splitlines()[0])
+        ctx.state["db_warned"] = True
+    return MISSING_TABLES_RETRY_S
+
+
 @job("alert-detection", interval_s=lambda s: s.detection_interval_s)
 def detect_alerts(ctx: JobContext) -> float | None:
-    """One detection run in its own transaction (alerts and their webhook events commit together)."""
+    """One detection run: a read transaction, then a short one writing alerts and their webhook events."""
     try:
-        with ctx.session() as db_session:
-            summary = service.detect(db_session=db_session, settings=ctx.settings, topic_labels=_labels(ctx))
+        summary = flows.run_detection(
+            sessions=ctx.sessionmaker, settings=ctx.settings, topic_labels=_labels(ctx)
+        )
     except (OperationalError, ProgrammingError) as exc:
-        if not ctx.state.get("db_warned"):  # e.g. tables missing: `nlp-service db upgrade`
-            log.warning("alert detection paused, database not usable: %s", str(exc).splitlines()[0])
-            ctx.state["db_warned"] = True
-        return MISSING_TABLES_RETRY_S
+        return _db_unusable(ctx, "alert detection", exc)
+    ctx.state["db_warned"] = False
     if summary.alerts_created or summary.alerts_updated:
         log.info(
             "alert detection: %d series, %d alerts created, %d updated",
@@ -45,3 +57,62 @@ def detect_alerts(ctx: JobContext) -> float | None:
             summary.alerts_updated,
         )
     return None
+
+
+@job("detection-jobs", interval_s=lambda s: s.detection_job_poll_s)
+def run_detection_jobs(ctx: JobContext) -> float | None:
+    """Claim one queued detection job and run it; at once again if there was one."""
+    settings = ctx.settings
+    try:
+        with ctx.session() as db_session:
+            claimed = detect_jobs.claim(
+                db_session=db_session,
+                worker_id=ctx.worker_id,
+                lease_s=settings.detection_job_lease_s,
+                max_attempts=settings.detection_job_max_attempts,
+            )
+    except (OperationalError, ProgrammingError) as exc:
+        return _db_unusable(ctx, "detection jobs", exc)
+    if claimed is None:
+        return None
+    _run(ctx, claimed)
+    return 0.0
+
+
+def _run(ctx: JobContext, claimed: DetectionJob) -> None:
+    settings = ctx.settings
+    request = DetectRequest.model_validate(claimed.request)
+    last = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        now = time.monotonic()
+        if done < total and now - last[0] < PROGRESS_EVERY_S:
+            return
+        last[0] = now
+        with ctx.session() as db_session:
+            detect_jobs.report_progress(
+                db_session=db_session,
+                job=claimed,
+                done=done,
+                total=total,
+                lease_s=settings.detection_job_lease_s,
+            )
+
+    outcome: dict[str, object] = {}
+    try:
+        outcome["result"] = flows.run_detection(
+            sessions=ctx.sessionmaker,
+            settings=settings,
+            at=request.at,
+            lookback_s=request.lookback_s,
+            buckets=request.buckets,
+            topic_labels=_labels(ctx),
+            progress=progress,
+        )
+    except ServiceError as exc:  # the request itself is wrong: no point retrying
+        outcome["error"] = str(exc)
+    except Exception as exc:
+        log.exception("detection job %s failed", claimed.id)
+        outcome["error"], outcome["retry"] = f"{type(exc).__name__}: {exc}", True
+    with ctx.session() as db_session:
+        detect_jobs.finish(db_session=db_session, job=claimed, **outcome)  # type: ignore[arg-type]

@@ -100,8 +100,9 @@ class AlertAction(BaseModel):
 
 # -- detection -------------------------------------------------------------------------------------------
 class DetectRequest(BaseModel):
-    """Run detection now. ``at`` (default: now) is the evaluation time: the newest completed buckets before
-    it are checked; ``lookback_s`` widens that to every completed bucket ending within it (backfill)."""
+    """Run detection now. ``at`` (default: now; never in the future) is the evaluation time: the completed
+    buckets before it since the last run are checked; ``lookback_s`` widens that to every completed bucket
+    ending within it (backfill; above ``detect_sync_max_lookback_s`` it runs as a background job)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -119,6 +120,26 @@ class DetectResponse(BaseModel):
     alerts_updated: int
     alert_ids: list[str]
     seconds: float
+
+
+class DetectJobProgress(BaseModel):
+    done: int = Field(description="series scanned")
+    total: int = Field(description="series to scan (0 until the series are loaded)")
+
+
+class DetectJobOut(BaseModel):
+    """A background detection run (``POST /v1/detect`` with a long ``lookback_s`` answers 202 with this)."""
+
+    id: str
+    status: Literal["queued", "running", "succeeded", "failed"]
+    request: DetectRequest
+    progress: DetectJobProgress
+    result: DetectResponse | None = None
+    error: str | None = None
+    attempts: int
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
 
 
 class SeriesDetectRequest(BaseModel):

@@ -4,8 +4,11 @@
 every topic in total (segment ``all``) and per value of each segment field (region, touchpoint, source);
 missing buckets are zeros. ``_all`` (every comment) is the denominator of shares and is never alerted on.
 
-**Detection** (:func:`detect`, run by the worker job ``alert-detection`` and ``POST /v1/detect``): for each
-bucket size and series, the pure detectors of ``anomaly.detectors`` score the newest completed buckets
+**Detection** (:func:`detect`, run by the worker job ``alert-detection`` and ``POST /v1/detect`` through
+``anomaly.flows``): a read phase (:func:`scan`, no locks) then a short write phase (:func:`record`). For each
+bucket size and series, the pure detectors of ``anomaly.detectors`` score the completed buckets since the last
+run ended (its cursor; at least ``alert_rescan_buckets``, at most ``alert_max_catchup_s`` back), and those of
+comments stored since (late arrivals, found by a row-id watermark)
 (``SeasonalSpikeDetector``: spikes and drops against a history-only seasonal baseline, with the
 minimum-volume guard ``alert_min_volume``) and the whole series offline (``PeltChangePointDetector``: level
 shifts, reported while the change point is recent). Each anomalous series-bucket is a *firing*.
@@ -19,7 +22,7 @@ series fired in the episode; segment series that fired too are only listed in th
 (``segments_fired``), and the over-indexing segment values are named there (``over_indexing``). Only when the
 topic's total series did not fire is the alert a segment alert, on the segment series with the strongest
 firing; it is promoted to topic level if the total series fires later in the episode. A resolved alert is
-never reopened: a later firing starts a new alert.
+never reopened: a later firing starts a new alert (a re-scan of buckets it covers raises nothing).
 
 **Lifecycle.** ``new -> acknowledged -> resolved`` (``new -> resolved`` is allowed too); anything else is a
 409. Overdue: ``new`` for longer than ``alert_ack_sla_s`` or ``acknowledged`` for longer than
@@ -34,7 +37,7 @@ import math
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -376,8 +379,24 @@ def _apply(alert: Alert, f: Firing) -> None:
     alert.explanation = ex
 
 
+def _group(f: Firing) -> list[Any]:
+    return [Alert.topic_id == f.topic_id, Alert.kind == f.kind, Alert.direction == f.direction]
+
+
+def _covered_by_resolved(db_session: Session, f: Firing) -> bool:
+    """Whether a resolved alert of the firing's group already covers its buckets (a re-scan of them)."""
+    stmt = select(Alert.id).where(
+        *_group(f), Alert.status == "resolved", Alert.window_start <= f.start, Alert.window_end >= f.end
+    )
+    return db_session.scalars(stmt.limit(1)).first() is not None
+
+
 def _find_open(db_session: Session, pending: list[Alert], f: Firing, settings: Settings) -> Alert | None:
-    """An unresolved alert of the firing's topic/kind/direction whose window it overlaps or follows."""
+    """An unresolved alert of the firing's topic/kind/direction whose window it overlaps or follows.
+
+    The row is locked (PostgreSQL) and re-read as locked, and the status is checked on that version: a
+    concurrent acknowledge/resolve either committed before (seen here; a resolved alert is not updated) or
+    waits for this run's commit, so revisions only increase and nothing follows ``alert.resolved``."""
     gap = f.gap(settings)
 
     def joins(a: Alert) -> bool:
@@ -389,28 +408,34 @@ def _find_open(db_session: Session, pending: list[Alert], f: Firing, settings: S
     stmt = (
         select(Alert)
         .where(
-            Alert.topic_id == f.topic_id,
-            Alert.kind == f.kind,
-            Alert.direction == f.direction,
+            *_group(f),
             Alert.status != "resolved",
             Alert.window_start <= f.end + gap,
             Alert.window_end >= f.start - gap,
         )
         .order_by(Alert.window_end.desc())
         .limit(1)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
-    return db_session.scalars(stmt).first()
+    alert = db_session.scalars(stmt).first()
+    return alert if alert is not None and alert.status != "resolved" else None
 
 
 def merge_firings(
     *, db_session: Session, settings: Settings, firings: Iterable[Firing], now: datetime
 ) -> list[_Touched]:
-    """Turn firings into created/updated alerts (not yet explained, no events yet)."""
+    """Turn firings into created/updated alerts (not yet explained, no events yet). Firings inside a
+    resolved alert's window are already accounted for and skipped."""
     touched: dict[str, _Touched] = {}
     # topic-level firings first at equal start, so a segment firing of the same bucket joins their alert
     order = sorted(firings, key=lambda f: (f.start, not f.is_topic_level, -f.score))
     for f in order:
+        if _covered_by_resolved(db_session, f):
+            continue
         alert = _find_open(db_session, [t.alert for t in touched.values()], f, settings)
+        if alert is None and _covered_by_resolved(db_session, f):
+            continue  # resolved while this run waited for its row lock
         if alert is None:
             alert = _new_alert(f, now)
             db_session.add(alert)
@@ -621,6 +646,145 @@ def emit(db_session: Session, event_type: str, alert: Alert, topic_label: str | 
 
 
 # -- the detection run -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ScanCursor:
+    """Where the detector's last runs ended: the end of the newest bucket checked, per bucket size, and the
+    highest comment row id seen by each of the last two runs. Late arrivals are the comments above the
+    *older* watermark, so a comment whose row id was taken before a run but committed after it still counts.
+    """
+
+    scanned_until: dict[str, datetime]
+    row_ids: tuple[int, int] = (0, 0)
+
+    @classmethod
+    def load(cls, raw: Mapping[str, Any] | None) -> ScanCursor | None:
+        if not raw:
+            return None
+        until = {b: datetime.fromisoformat(t) for b, t in (raw.get("scanned_until") or {}).items()}
+        older, newer = raw.get("row_ids") or (0, 0)
+        return cls(until, (int(older), int(newer)))
+
+    def dump(self) -> dict[str, Any]:
+        return {
+            "scanned_until": {b: t.isoformat() for b, t in sorted(self.scanned_until.items())},
+            "row_ids": list(self.row_ids),
+        }
+
+    def advance(self, ends: Mapping[str, datetime], max_row_id: int) -> ScanCursor:
+        """This cursor after a run that checked up to ``ends``; row ids move on only for a run at least as
+        recent as every bucket size's last one (a past re-scan does not look at newer buckets)."""
+        until = {b: max(t, self.scanned_until.get(b, t)) for b, t in ends.items()}
+        until = {**self.scanned_until, **until}
+        current = all(ends.get(b, t) >= t for b, t in self.scanned_until.items())
+        if not current or max_row_id <= self.row_ids[1]:
+            return ScanCursor(until, self.row_ids)
+        return ScanCursor(until, (self.row_ids[1], max_row_id))
+
+
+@dataclass
+class Scan:
+    """What the read phase of a run found: firings to merge, counters, and the cursor it reached."""
+
+    at: datetime
+    firings: list[Firing]
+    series_scanned: int
+    buckets_checked: int
+    ends: dict[str, datetime]
+    max_row_id: int
+    seconds: float
+
+
+def check_at(at: datetime | None, now: datetime | None = None) -> datetime:
+    """The evaluation time of a run: ``at`` (default now), never in the future (empty future buckets would
+    read as zeros and raise false drop alerts)."""
+    now = now or utcnow()
+    if at is None:
+        return now
+    if at > now:
+        raise InvalidInput(
+            f"at {at.isoformat()} is in the future (server time {now.isoformat()}); "
+            "omit it to detect up to now",
+            detail=[{"field": "at", "message": "must not be in the future"}],
+        )
+    return at.astimezone(UTC)
+
+
+def read_cursor(*, db_session: Session) -> ScanCursor | None:
+    state = db_session.get(AlertDetectorState, DETECTOR)
+    return ScanCursor.load(state.cursor) if state is not None else None
+
+
+def _oldest_late_comment(db_session: Session, cursor: ScanCursor | None) -> datetime | None:
+    """The earliest ``created_at`` among comments stored since the last runs (None on a first run)."""
+    if cursor is None:
+        return None
+    return db_session.scalar(select(func.min(Comment.created_at)).where(Comment.row_id > cursor.row_ids[0]))
+
+
+def _scan_buckets(
+    settings: Settings,
+    bucket: str,
+    end: datetime,
+    lookback_s: int | None,
+    cursor: ScanCursor | None,
+    late: datetime | None,
+) -> int:
+    """How many of the newest buckets before ``end`` to check: the rescan minimum, the asked lookback, and
+    (bounded by ``alert_max_catchup_s``) every bucket since the last run's end or the oldest late arrival."""
+    bs = BUCKET_SECONDS[bucket]
+    scan = max(settings.alert_rescan_buckets, math.ceil((lookback_s or 0) / bs), 1)
+    since = [t for t in ((cursor.scanned_until.get(bucket) if cursor else None), late) if t is not None]
+    if since:
+        earliest = max(
+            floor_bucket(min(since), bucket), end - timedelta(seconds=settings.alert_max_catchup_s)
+        )
+        scan = max(scan, math.ceil((end - earliest).total_seconds() / bs))
+    return scan
+
+
+def scan(
+    *,
+    db_session: Session,
+    settings: Settings,
+    at: datetime | None = None,
+    lookback_s: int | None = None,
+    buckets: Sequence[str] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Scan:
+    """The read phase of a run (no writes, no locks): load every topic and topic x segment series, run the
+    detectors over the buckets to check, and return the firings. ``progress(done, total)`` counts series."""
+    t0 = time.perf_counter()
+    at = check_at(at)
+    cursor = read_cursor(db_session=db_session)
+    max_row_id = int(db_session.scalar(select(func.max(Comment.row_id))) or 0)
+    late = _oldest_late_comment(db_session, cursor)
+    plans: list[tuple[SeriesSet, int]] = []
+    ends: dict[str, datetime] = {}
+    for bucket in buckets or settings.alert_buckets:
+        bs = BUCKET_SECONDS[bucket]
+        end = ends[bucket] = floor_bucket(at, bucket)  # end of the newest completed bucket
+        n_scan = _scan_buckets(settings, bucket, end, lookback_s, cursor, late)
+        history = settings.alert_history_hours if bucket == "hour" else settings.alert_history_days
+        start = end - timedelta(seconds=bs * (history + n_scan))
+        ss = load_series(
+            db_session=db_session, bucket=bucket, start=start, end=end, segments=settings.alert_segments
+        ).since_first_data()
+        plans.append((ss, n_scan))
+    total = sum(1 for ss, _ in plans for key in ss.counts if key[0] != ALL_TOPICS)
+    firings: list[Firing] = []
+    scanned = checked = 0
+    for ss, n_scan in plans:
+        for key, values in ss.counts.items():
+            if key[0] == ALL_TOPICS:
+                continue
+            scanned += 1
+            checked += min(n_scan, ss.n)
+            firings.extend(scan_series(key, values, ss, settings, scan=n_scan))
+            if progress is not None:
+                progress(scanned, total)
+    return Scan(at, firings, scanned, checked, ends, max_row_id, time.perf_counter() - t0)
+
+
 def _lock(db_session: Session, now: datetime) -> AlertDetectorState:
     """Take the detector's row lock (PostgreSQL: row lock; SQLite: the write lock) for this transaction."""
     if db_session.get_bind().dialect.name == "postgresql":
@@ -631,44 +795,28 @@ def _lock(db_session: Session, now: datetime) -> AlertDetectorState:
         insert(AlertDetectorState).values(name=DETECTOR, last_run_at=now).on_conflict_do_nothing()
     )
     state = db_session.scalars(
-        select(AlertDetectorState).where(AlertDetectorState.name == DETECTOR).with_for_update()
+        select(AlertDetectorState)
+        .where(AlertDetectorState.name == DETECTOR)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     ).one()
     return state
 
 
-def detect(
+def record(
     *,
     db_session: Session,
     settings: Settings,
-    at: datetime | None = None,
-    lookback_s: int | None = None,
-    buckets: Sequence[str] | None = None,
+    scan: Scan,
     topic_labels: Mapping[str, str] | None = None,
 ) -> DetectResponse:
-    """Scan every topic and topic x segment series, raise/update alerts with explanations and events."""
+    """The write phase of a run, kept short: under the detector's lock, merge the firings into alerts (each
+    open alert row-locked and re-read first), explain them, write their events, move the cursor on."""
     t0 = time.perf_counter()
     now = utcnow()
-    at = (at or now).astimezone(UTC)
     state = _lock(db_session, now)
     labels = dict(topic_labels or {})
-    firings: list[Firing] = []
-    scanned = checked = 0
-    for bucket in buckets or settings.alert_buckets:
-        bs = BUCKET_SECONDS[bucket]
-        end = floor_bucket(at, bucket)  # end of the newest completed bucket
-        scan = max(settings.alert_rescan_buckets, math.ceil((lookback_s or 0) / bs), 1)
-        history = settings.alert_history_hours if bucket == "hour" else settings.alert_history_days
-        start = end - timedelta(seconds=bs * (history + scan))
-        ss = load_series(
-            db_session=db_session, bucket=bucket, start=start, end=end, segments=settings.alert_segments
-        ).since_first_data()
-        for key, values in ss.counts.items():
-            if key[0] == ALL_TOPICS:
-                continue
-            scanned += 1
-            checked += min(scan, ss.n)
-            firings.extend(scan_series(key, values, ss, settings, scan=scan))
-    touched = merge_firings(db_session=db_session, settings=settings, firings=firings, now=now)
+    touched = merge_firings(db_session=db_session, settings=settings, firings=scan.firings, now=now)
     created = updated = 0
     for t in touched:
         alert = t.alert
@@ -687,19 +835,38 @@ def detect(
             emit(db_session, "alert.updated", alert, labels.get(alert.topic_id))
     db_session.flush()
     out = DetectResponse(
-        at=at,
-        series_scanned=scanned,
-        buckets_checked=checked,
-        firings=len(firings),
+        at=scan.at,
+        series_scanned=scan.series_scanned,
+        buckets_checked=scan.buckets_checked,
+        firings=len(scan.firings),
         alerts_created=created,
         alerts_updated=updated,
         alert_ids=[t.alert.id for t in touched if t.created or _fingerprint(t.alert) != t.before],
-        seconds=round(time.perf_counter() - t0, 3),
+        seconds=round(scan.seconds + time.perf_counter() - t0, 3),
     )
+    cursor = ScanCursor.load(state.cursor)
+    if cursor is None:  # a first run: what is stored now is not late
+        cursor = ScanCursor({}, (scan.max_row_id, scan.max_row_id))
+    state.cursor = cursor.advance(scan.ends, scan.max_row_id).dump()
     state.last_run_at = now
     state.last_summary = out.model_dump(mode="json")
     db_session.flush()
     return out
+
+
+def detect(
+    *,
+    db_session: Session,
+    settings: Settings,
+    at: datetime | None = None,
+    lookback_s: int | None = None,
+    buckets: Sequence[str] | None = None,
+    topic_labels: Mapping[str, str] | None = None,
+) -> DetectResponse:
+    """A whole run in one session: :func:`scan` then :func:`record` (``anomaly.flows.run_detection`` runs
+    them in two transactions). Checks the newest buckets since the last run ended (see :func:`scan`)."""
+    found = scan(db_session=db_session, settings=settings, at=at, lookback_s=lookback_s, buckets=buckets)
+    return record(db_session=db_session, settings=settings, scan=found, topic_labels=topic_labels)
 
 
 # -- lifecycle and reads ---------------------------------------------------------------------------------
@@ -720,7 +887,12 @@ def is_overdue(alert: Alert, settings: Settings, now: datetime) -> bool:
 def _transition(
     db_session: Session, alert_id: str, *, allowed_from: tuple[str, ...], to: str, note: str | None
 ) -> Alert:
-    alert = db_session.scalars(select(Alert).where(Alert.id == alert_id).with_for_update()).first()
+    alert = db_session.scalars(
+        select(Alert)
+        .where(Alert.id == alert_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)  # the row as locked, not a copy read before
+    ).first()
     if alert is None:
         raise NotFound(f"alert {alert_id!r} not found", detail=[{"field": "id", "message": "unknown alert"}])
     if alert.status not in allowed_from:

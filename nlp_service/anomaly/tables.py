@@ -4,7 +4,11 @@
   episode lasts; lifecycle ``new -> acknowledged -> resolved``.
 - ``alert_comments``: the representative comments of an alert (texts are read from ``comments``, so a
   deleted comment disappears from its alerts too).
-- ``alert_detector_state``: one row per detector; locked by each run, so runs never overlap.
+- ``alert_detector_state``: one row per detector; locked by each run's short write phase (so the writes of
+  two runs never interleave), with the scan cursor: where the last run ended, per bucket size, and the
+  comment row-id watermarks that find late arrivals.
+- ``detection_jobs``: long re-scans (``POST /v1/detect`` above ``detect_sync_max_lookback_s``) queued for the
+  worker, with their progress and result.
 """
 
 from __future__ import annotations
@@ -74,3 +78,25 @@ class AlertDetectorState(Base):
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
     last_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    cursor: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # see anomaly.service.ScanCursor
+
+
+DETECTION_JOB_STATUSES = ("queued", "running", "succeeded", "failed")
+
+
+class DetectionJob(Base):
+    __tablename__ = "detection_jobs"
+    __table_args__ = (Index("ix_detection_jobs_status_created_at", "status", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # djob_...
+    status: Mapped[str] = mapped_column(String(16))  # queued | running | succeeded | failed
+    request: Mapped[dict[str, Any]] = mapped_column(JSON)  # DetectRequest
+    progress: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # {"done": n, "total": m}
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # DetectResponse
+    error: Mapped[str | None] = mapped_column(String(1000))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # counted at claim
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -1,4 +1,5 @@
-"""``/v1/alerts``, ``/v1/detect``, ``/v1/detect/series`` and ``/v1/topics/{id}/series`` (scope ``alerts``).
+"""``/v1/alerts``, ``/v1/detect`` (+ ``/v1/detect/jobs/{id}``), ``/v1/detect/series`` and
+``/v1/topics/{id}/series`` (scope ``alerts``).
 
 Views own the transaction (``in_transaction``: one session, committed before the response) and run the
 blocking work in the thread pool.
@@ -9,14 +10,16 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from nlp_service.anomaly import service
+from nlp_service.anomaly import detect_jobs, flows, service
 from nlp_service.anomaly.schemas import (
     AlertAction,
     AlertOut,
     AlertPage,
     AlertsQuery,
+    DetectJobOut,
     DetectRequest,
     DetectResponse,
     SeriesDetectRequest,
@@ -112,24 +115,45 @@ async def _transition(
     return await in_transaction(db, work)
 
 
-@router.post("/detect", response_model=DetectResponse)
+JobId = Annotated[str, Path(min_length=1, max_length=40, description="The job's id (djob_...)")]
+ACCEPTED = {202: {"model": DetectJobOut, "description": "A long re-scan, queued as a background job"}}
+
+
+@router.post("/detect", response_model=DetectResponse, responses=ACCEPTED)
 async def detect_now(
     state: StateDep, settings: SettingsDep, db: DbDep, body: Annotated[DetectRequest | None, Body()] = None
-) -> DetectResponse:
-    """Run alert detection now (what the worker's ``alert-detection`` job does every bucket); ``at`` and
-    ``lookback_s`` re-scan a past period. Returns what was scanned and the alerts created/updated."""
+) -> Any:
+    """Run alert detection now (what the worker's ``alert-detection`` job does every bucket); ``at`` (not
+    in the future: 422) and ``lookback_s`` re-scan a past period. Returns what was scanned and the alerts
+    created/updated; a ``lookback_s`` above ``detect_sync_max_lookback_s`` (default 7 days) is queued for
+    the worker instead: 202 with the job, ``Location: /v1/detect/jobs/{id}``."""
     req = body or DetectRequest()
+    service.check_at(req.at)
+    if (req.lookback_s or 0) > settings.detect_sync_max_lookback_s:
+        job = await in_transaction(
+            db, lambda s: detect_jobs.to_out(detect_jobs.submit(db_session=s, request=req))
+        )
+        return JSONResponse(
+            job.model_dump(mode="json"), status_code=202, headers={"Location": f"/v1/detect/jobs/{job.id}"}
+        )
     labels = topic_labels(state)
+    return await run_in_threadpool(
+        flows.run_detection,
+        sessions=db,
+        settings=settings,
+        at=req.at,
+        lookback_s=req.lookback_s,
+        buckets=req.buckets,
+        topic_labels=labels,
+    )
+
+
+@router.get("/detect/jobs/{job_id}", response_model=DetectJobOut, responses=NOT_FOUND)
+async def get_detect_job(job_id: JobId, db: DbDep) -> DetectJobOut:
+    """A background detection run: status (queued, running, succeeded, failed), progress in series
+    scanned, and its result (what ``POST /v1/detect`` answers) or error."""
     return await in_transaction(
-        db,
-        lambda s: service.detect(
-            db_session=s,
-            settings=settings,
-            at=req.at,
-            lookback_s=req.lookback_s,
-            buckets=req.buckets,
-            topic_labels=labels,
-        ),
+        db, lambda s: detect_jobs.to_out(detect_jobs.get(db_session=s, job_id=job_id))
     )
 
 

@@ -33,7 +33,11 @@ TOPIC = "pricing_promotions"
 @pytest.fixture
 def alerts_client(app_settings: Settings, start_app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
     settings = app_settings.model_copy(
-        update={"run_worker_in_process": False, "webhook_allow_loopback": True}
+        update={
+            "run_worker_in_process": False,
+            "webhook_allow_loopback": True,
+            "detect_sync_max_lookback_s": TWO_WEEKS_S,  # answered at once, not as a background job
+        }
     )
     with start_app(settings) as client:
         yield client

@@ -1,0 +1,158 @@
+"""Background detection jobs: long re-scans queued by ``POST /v1/detect`` (202) and run by the worker.
+
+A job is claimed with a lease (``detection_job_lease_s``), renewed by each progress report; a job whose
+worker died is claimed again once the lease has passed, up to ``detection_job_max_attempts`` claims (counted
+at claim), then failed. Re-running a scan is safe: alerts are merged under the detector's lock.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from nlp_service.anomaly.schemas import DetectJobOut, DetectRequest, DetectResponse
+from nlp_service.anomaly.tables import DetectionJob
+from nlp_service.errors import NotFound
+
+MAX_ERROR_CHARS = 1000
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def submit(*, db_session: Session, request: DetectRequest, now: datetime | None = None) -> DetectionJob:
+    """Queue a re-scan; ``at`` is pinned to now when omitted, so the job scans the period asked for."""
+    now = now or utcnow()
+    pinned = request.model_copy(update={"at": request.at or now})
+    job = DetectionJob(
+        id=f"djob_{uuid.uuid4().hex}",
+        status="queued",
+        request=pinned.model_dump(mode="json"),
+        progress={"done": 0, "total": 0},
+        attempts=0,
+        created_at=now,
+    )
+    db_session.add(job)
+    db_session.flush()
+    return job
+
+
+def get(*, db_session: Session, job_id: str) -> DetectionJob:
+    job = db_session.get(DetectionJob, job_id)
+    if job is None:
+        raise NotFound(f"detection job {job_id!r} not found", detail=[{"field": "id", "message": "unknown"}])
+    return job
+
+
+def to_out(job: DetectionJob) -> DetectJobOut:
+    return DetectJobOut(
+        id=job.id,
+        status=job.status,  # type: ignore[arg-type]
+        request=DetectRequest.model_validate(job.request),
+        progress=job.progress or {"done": 0, "total": 0},
+        result=DetectResponse.model_validate(job.result) if job.result else None,
+        error=job.error,
+        attempts=job.attempts,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+    )
+
+
+def _claimable(now: datetime) -> Any:
+    return or_(
+        DetectionJob.status == "queued",
+        and_(DetectionJob.status == "running", DetectionJob.claimed_until <= now),
+    )
+
+
+def claim(
+    *, db_session: Session, worker_id: str, lease_s: float, max_attempts: int, now: datetime | None = None
+) -> DetectionJob | None:
+    """Claim the oldest queued (or abandoned) job; a job out of attempts is failed instead."""
+    now = now or utcnow()
+    stmt = select(DetectionJob).where(_claimable(now)).order_by(DetectionJob.created_at).limit(1)
+    if db_session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    job = db_session.scalars(stmt.execution_options(populate_existing=True)).first()
+    if job is None:
+        return None
+    if job.attempts >= max_attempts:
+        job.status, job.finished_at, job.claimed_until = "failed", now, None
+        job.error = job.error or f"gave up after {job.attempts} attempts (the worker died or timed out)"
+        db_session.flush()
+        return None
+    claimed = db_session.execute(
+        update(DetectionJob)
+        .where(DetectionJob.id == job.id, DetectionJob.attempts == job.attempts, _claimable(now))
+        .values(
+            status="running",
+            attempts=job.attempts + 1,
+            claimed_by=worker_id,
+            claimed_until=now + timedelta(seconds=lease_s),
+            started_at=job.started_at or now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if not claimed.rowcount:  # type: ignore[attr-defined]
+        return None  # another worker was first (SQLite)
+    db_session.refresh(job)
+    return job
+
+
+def _mine(job: DetectionJob) -> Any:
+    return and_(
+        DetectionJob.id == job.id,
+        DetectionJob.claimed_by == job.claimed_by,
+        DetectionJob.attempts == job.attempts,
+        DetectionJob.status == "running",
+    )
+
+
+def report_progress(*, db_session: Session, job: DetectionJob, done: int, total: int, lease_s: float) -> bool:
+    """Store progress and renew the lease; False if the job is no longer this claim's."""
+    result = db_session.execute(
+        update(DetectionJob)
+        .where(_mine(job))
+        .values(
+            progress={"done": done, "total": total},
+            claimed_until=utcnow() + timedelta(seconds=lease_s),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def finish(
+    *,
+    db_session: Session,
+    job: DetectionJob,
+    result: DetectResponse | None = None,
+    error: str | None = None,
+    retry: bool = False,
+) -> bool:
+    """Succeed (``result``), fail (``error``) or give the job back to the queue (``retry``)."""
+    values: dict[str, Any]
+    if retry:
+        values = {"status": "queued", "claimed_by": None, "claimed_until": None}
+        values["error"] = error[:MAX_ERROR_CHARS] if error else None
+    else:
+        values = {
+            "status": "failed" if error else "succeeded",
+            "claimed_until": None,
+            "finished_at": utcnow(),
+        }
+        if result is not None:
+            values["result"] = result.model_dump(mode="json")
+            values["progress"] = {"done": result.series_scanned, "total": result.series_scanned}
+        if error is not None:
+            values["error"] = error[:MAX_ERROR_CHARS]
+    updated = db_session.execute(
+        update(DetectionJob).where(_mine(job)).values(**values).execution_options(synchronize_session=False)
+    )
+    return bool(updated.rowcount)  # type: ignore[attr-defined]
