@@ -1,7 +1,7 @@
 """Detection: the detector's scan cursor (catch-up) and background detection jobs (long re-scans).
 
-Revision ID: 0005_detect
-Revises: 0004_api_keys
+Revision ID: 0007_detect
+Revises: 0006_search
 Create Date: 2026-11-26
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005_detect"
-down_revision = "0004_api_keys"
+revision = "0007_detect"
+down_revision = "0006_search"
 branch_labels = None
 depends_on = None
 
