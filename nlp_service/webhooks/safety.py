@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+Resolver = Callable[[str, int], list[IPAddress]]  # (hostname, port) -> addresses; blocking; OSError if none
 
 
 class UnsafeTarget(ValueError):
@@ -26,6 +28,10 @@ class TargetPolicy:
 
     allow_private: bool = False
     allow_loopback: bool = False
+    resolver: Resolver | None = None  # default: the system's (``system_resolver``); tests inject their own
+
+    def resolve(self, hostname: str, port: int) -> list[IPAddress]:
+        return (self.resolver or system_resolver)(hostname, port)
 
 
 @dataclass(frozen=True)
@@ -90,10 +96,11 @@ def _check_all(hostname: str, addresses: list[IPAddress], policy: TargetPolicy) 
     return addresses[0]
 
 
-def _from_infos(infos: list[tuple]) -> list[IPAddress]:  # type: ignore[type-arg]
+def system_resolver(hostname: str, port: int) -> list[IPAddress]:
+    """Every address ``getaddrinfo`` gives for ``hostname`` (blocking), without duplicates."""
     seen: dict[IPAddress, None] = {}
-    for info in infos:
-        seen.setdefault(ipaddress.ip_address(info[4][0].split("%", 1)[0]), None)
+    for info in socket.getaddrinfo(hostname, port, type=socket.SOCK_STREAM):
+        seen.setdefault(ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]), None)
     return list(seen)
 
 
@@ -105,7 +112,7 @@ def resolve_target(url: str, policy: TargetPolicy) -> ResolvedTarget:
         addresses = [literal]
     else:
         try:
-            addresses = _from_infos(socket.getaddrinfo(hostname, port, type=socket.SOCK_STREAM))
+            addresses = policy.resolve(hostname, port)
         except OSError as exc:
             raise UnsafeTarget(f"cannot resolve {hostname!r}: {exc}") from exc
     return ResolvedTarget(parts, hostname, port, _check_all(hostname, addresses, policy))
@@ -119,10 +126,9 @@ async def resolve_target_async(url: str, policy: TargetPolicy) -> ResolvedTarget
         addresses = [literal]
     else:
         try:
-            infos = await asyncio.get_running_loop().getaddrinfo(hostname, port, type=socket.SOCK_STREAM)
+            addresses = await asyncio.get_running_loop().run_in_executor(None, policy.resolve, hostname, port)
         except OSError as exc:
             raise UnsafeTarget(f"cannot resolve {hostname!r}: {exc}") from exc
-        addresses = _from_infos(infos)
     return ResolvedTarget(parts, hostname, port, _check_all(hostname, addresses, policy))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -69,6 +70,7 @@ class Sender:
         snippet_bytes: int = 4096,
         max_connections: int = 100,
         transport: httpx.AsyncBaseTransport | None = None,
+        verify: ssl.SSLContext | bool = True,  # TLS verification (a context trusting a test CA in tests)
     ) -> None:
         self.timeout_s = timeout_s
         self.policy = policy or TargetPolicy()
@@ -84,6 +86,7 @@ class Sender:
                 trust_env=False,
                 limits=httpx.Limits(max_connections=per_shard, max_keepalive_connections=per_shard),
                 transport=transport,
+                verify=verify,
             )
             for _ in range(shards)
         ]
