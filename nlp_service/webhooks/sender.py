@@ -1,10 +1,15 @@
-"""Sign and POST one webhook message: SSRF check at send time, no redirects, a timeout, a capped read."""
+"""Sign and POST one webhook message: SSRF check at send time, no redirects, a timeout, a capped read.
+
+The timeout covers the whole attempt, DNS lookup included; lookups run on the sender's own threads, so a slow
+resolver neither outlasts the delivery's lease nor blocks the event loop's default thread pool.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import ssl
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -91,10 +96,14 @@ class Sender:
             for _ in range(shards)
         ]
         self._next = 0
+        # A lookup cannot be interrupted: one that hangs keeps its thread past the timeout, so give them
+        # their own threads, as many as sends may be in flight.
+        self._dns = ThreadPoolExecutor(max_workers=max(1, max_connections), thread_name_prefix="webhook-dns")
 
     async def aclose(self) -> None:
         for client in self._clients:
             await client.aclose()
+        self._dns.shutdown(wait=False, cancel_futures=True)
 
     def _client(self) -> httpx.AsyncClient:
         self._next = (self._next + 1) % len(self._clients)
@@ -108,18 +117,15 @@ class Sender:
             return round((time.perf_counter() - started) * 1000, 2)
 
         try:
-            target = await resolve_target_async(url, self.policy)
-        except UnsafeTarget as exc:
-            return SendResult(None, elapsed(), error=f"target refused: {exc}")
-        headers = {
-            "content-type": "application/json",
-            "user-agent": USER_AGENT,
-            "host": host_header(target),
-            **sign_headers(secrets, msg_id, body),
-        }
-        extensions = {"sni_hostname": target.hostname} if target.url.scheme == "https" else {}
-        try:
             async with asyncio.timeout(self.timeout_s):
+                target = await resolve_target_async(url, self.policy, self._dns)
+                headers = {
+                    "content-type": "application/json",
+                    "user-agent": USER_AGENT,
+                    "host": host_header(target),
+                    **sign_headers(secrets, msg_id, body),
+                }
+                extensions = {"sni_hostname": target.hostname} if target.url.scheme == "https" else {}
                 client = self._client()
                 request = client.build_request(
                     "POST", pinned_url(target), content=body, headers=headers, extensions=extensions
@@ -129,6 +135,8 @@ class Sender:
                     snippet = await self._read_snippet(response)
                 finally:
                     await response.aclose()
+        except UnsafeTarget as exc:
+            return SendResult(None, elapsed(), error=f"target refused: {exc}")
         except TimeoutError:
             return SendResult(None, elapsed(), error=f"timed out after {self.timeout_s:g}s")
         except httpx.TimeoutException as exc:

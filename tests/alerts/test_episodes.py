@@ -106,7 +106,7 @@ def test_detection_updates_the_alert_while_the_episode_lasts(db_sessions: sessio
     with session_scope(db_sessions) as s:
         webhooks.create(
             db_session=s,
-            request=CreateWebhookRequest(url="http://127.0.0.1:9/x"),  # type: ignore[arg-type]
+            request=CreateWebhookRequest(url="http://127.0.0.1:9999/x"),  # type: ignore[arg-type]
             policy=TargetPolicy(allow_loopback=True),
         )
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlalchemy.orm import Session, sessionmaker
 
 from nlp_service.webhooks import service
-from nlp_service.webhooks.delivery import RetryPolicy, claim_due, record_results
+from nlp_service.webhooks.delivery import RetryPolicy, claim_due, record_results, release
 from nlp_service.webhooks.safety import TargetPolicy
 from nlp_service.webhooks.schemas import CreateWebhookRequest
 from nlp_service.webhooks.sender import SendResult
@@ -16,7 +16,7 @@ from tests.webhooks.conftest import in_tx
 
 
 def queue(sessions: sessionmaker[Session], n: int) -> None:
-    request = CreateWebhookRequest(url="http://127.0.0.1:9/hook")
+    request = CreateWebhookRequest(url="http://127.0.0.1:9999/hook")
     in_tx(
         sessions,
         lambda s: service.create(db_session=s, request=request, policy=TargetPolicy(allow_loopback=True)),
@@ -71,7 +71,8 @@ def test_expired_lease_is_reclaimed_and_stale_result_ignored(sessions) -> None:
     [stale] = claim(sessions, "dead-worker", 1, lease_s=0.5)
     assert claim(sessions, "w2", 1) == []  # leased
     [fresh] = claim(sessions, "w2", 1, now=utcnow() + timedelta(seconds=1))  # lease expired
-    assert fresh.delivery_id == stale.delivery_id and fresh.attempt_number == stale.attempt_number
+    # the expired claim was an attempt (its worker may have died mid-send): the re-claim is the next one
+    assert fresh.delivery_id == stale.delivery_id and fresh.attempt_number == stale.attempt_number + 1
     ok = SendResult(200, 5.0)
     policy = RetryPolicy(schedule_s=(0,))
     statuses = in_tx(
@@ -87,4 +88,36 @@ def test_expired_lease_is_reclaimed_and_stale_result_ignored(sessions) -> None:
     )
     assert statuses == ["delivered"]
     delivery = in_tx(sessions, lambda s: service.get_delivery(db_session=s, delivery_id=fresh.delivery_id))
-    assert [a.number for a in delivery.attempt_log] == [1, 1]  # both attempts are logged
+    assert [a.number for a in delivery.attempt_log] == [1, 2]  # both attempts are logged
+
+
+def test_attempts_are_counted_at_claim_so_a_dying_worker_cannot_retry_forever(sessions) -> None:
+    """A worker that dies mid-send leaves only its claim: every re-claim is a new attempt, and once the
+    schedule is used up the delivery is dead instead of being sent again."""
+    queue(sessions, 1)
+    now = utcnow()
+    numbers = []
+    for i in range(3):  # claimed, the worker dies, the lease expires, another worker claims it
+        [c] = claim(sessions, f"w{i}", 1, lease_s=1, now=now + timedelta(seconds=2 * i))
+        numbers.append(c.attempt_number)
+        stored = in_tx(sessions, lambda s, c=c: service.get_delivery(db_session=s, delivery_id=c.delivery_id))
+        assert stored.attempts == c.attempt_number  # counted when claimed, not when a result is recorded
+    assert numbers == [1, 2, 3]
+    later = now + timedelta(seconds=10)
+    assert (
+        in_tx(
+            sessions,
+            lambda s: claim_due(db_session=s, worker_id="w9", limit=5, lease_s=1, now=later, max_attempts=3),
+        )
+        == []
+    )
+    dead = in_tx(sessions, lambda s: service.get_delivery(db_session=s, delivery_id=c.delivery_id))
+    assert dead.status == "dead" and dead.attempts == 3 and "lease" in (dead.last_error or "")
+
+
+def test_released_claims_give_their_attempt_back(sessions) -> None:
+    queue(sessions, 2)
+    claims = claim(sessions, "w", 2)
+    assert in_tx(sessions, lambda s: release(db_session=s, claims=claims)) == 2
+    again = claim(sessions, "w2", 2)
+    assert sorted(c.attempt_number for c in again) == [1, 1]
