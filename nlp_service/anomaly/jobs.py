@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy.exc import OperationalError, ProgrammingError
-
 from nlp_service.anomaly import service
 from nlp_service.worker import JobContext, job
 
 log = logging.getLogger(__name__)
-MISSING_TABLES_RETRY_S = 60.0
 
 
 def _labels(ctx: JobContext) -> dict[str, str]:
@@ -28,15 +25,11 @@ def _labels(ctx: JobContext) -> dict[str, str]:
 
 @job("alert-detection", interval_s=lambda s: s.detection_interval_s)
 def detect_alerts(ctx: JobContext) -> float | None:
-    """One detection run in its own transaction (alerts and their webhook events commit together)."""
-    try:
-        with ctx.session() as db_session:
-            summary = service.detect(db_session=db_session, settings=ctx.settings, topic_labels=_labels(ctx))
-    except (OperationalError, ProgrammingError) as exc:
-        if not ctx.state.get("db_warned"):  # e.g. tables missing: `nlp-service db upgrade`
-            log.warning("alert detection paused, database not usable: %s", str(exc).splitlines()[0])
-            ctx.state["db_warned"] = True
-        return MISSING_TABLES_RETRY_S
+    """One detection run in its own transaction (alerts and their webhook events commit together).
+
+    Database errors reach the worker, which retries soon and backs off (``Worker._run_once``)."""
+    with ctx.session() as db_session:
+        summary = service.detect(db_session=db_session, settings=ctx.settings, topic_labels=_labels(ctx))
     if summary.alerts_created or summary.alerts_updated:
         log.info(
             "alert detection: %d series, %d alerts created, %d updated",
