@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import and_, bindparam, case, func, insert, or_, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from nlp_service.config import Settings
@@ -293,23 +294,33 @@ def record_results(
     items = [_Outcome(claim, result) for claim, result in outcomes if claim.delivery_id in known]
     if not items:
         return ["deleted"] * len(outcomes)
-    db_session.execute(
-        insert(WebhookAttempt),
-        [
-            {
-                "delivery_id": o.claim.delivery_id,
-                "number": o.claim.attempt_number,
-                "started_at": now - timedelta(milliseconds=o.result.latency_ms),
-                "status_code": o.result.status_code,
-                "latency_ms": o.result.latency_ms,
-                "success": o.result.success,
-                "error": o.result.error,
-                "response_snippet": o.result.snippet,
-                "worker_id": worker_id,
-            }
-            for o in items
-        ],
+    logged = set(  # by an earlier try of this very batch whose commit went through unacknowledged
+        db_session.execute(
+            select(WebhookAttempt.delivery_id, WebhookAttempt.number).where(
+                WebhookAttempt.delivery_id.in_([o.claim.delivery_id for o in items]),
+                WebhookAttempt.worker_id == worker_id,
+            )
+        ).tuples()
     )
+    new_attempts = [o for o in items if (o.claim.delivery_id, o.claim.attempt_number) not in logged]
+    if new_attempts:
+        db_session.execute(
+            insert(WebhookAttempt),
+            [
+                {
+                    "delivery_id": o.claim.delivery_id,
+                    "number": o.claim.attempt_number,
+                    "started_at": now - timedelta(milliseconds=o.result.latency_ms),
+                    "status_code": o.result.status_code,
+                    "latency_ms": o.result.latency_ms,
+                    "success": o.result.success,
+                    "error": o.result.error,
+                    "response_snippet": o.result.snippet,
+                    "worker_id": worker_id,
+                }
+                for o in new_attempts
+            ],
+        )
     failing: dict[str, datetime | None] = {}  # subscription -> failing_since after this batch
     for o in items:
         round_start, enabled, failing_since = known[o.claim.delivery_id]
@@ -465,18 +476,30 @@ class DeliveryRunner:
                 max_attempts=len(self.policy.schedule_s),
             )
 
-    def _record_batch(self, batch: list[tuple[Claim, SendResult]]) -> None:
-        """One transaction for the batch; should it fail, one transaction per outcome."""
+    def _record_batch(self, batch: list[tuple[Claim, SendResult]], *, retry: bool = True) -> None:
+        """One transaction for the batch; after a lost connection, the same batch again at once on a new one
+        (recording is idempotent); should it still fail, one transaction per outcome."""
         try:
             with session_scope(self.sessionmaker) as db_session:
                 record_results(
                     db_session=db_session, outcomes=batch, policy=self.policy, worker_id=self.worker_id
                 )
             return
-        except Exception:
-            if len(batch) == 1:
-                log.exception("recording delivery %s failed (its lease will expire)", batch[0][0].delivery_id)
+        except DBAPIError as exc:
+            if retry and exc.connection_invalidated:
+                log.warning("recording %d delivery results: database connection lost, retrying", len(batch))
+                self._record_batch(batch, retry=False)
                 return
+            failure: Exception = exc
+        except Exception as exc:
+            failure = exc
+        if len(batch) == 1:
+            log.error(
+                "recording delivery %s failed (its lease will expire)",
+                batch[0][0].delivery_id,
+                exc_info=failure,
+            )
+            return
         for item in batch:
             self._record_batch([item])
 
