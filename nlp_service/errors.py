@@ -199,8 +199,7 @@ def install_error_handlers(app: FastAPI) -> None:
             log.warning("database connection lost on %s %s", request.method, request.url.path)
             body = error_body("database connection lost; retry the request", "database_unavailable")
             return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return JSONResponse(error_body("internal server error", "internal_error"), status_code=500)
+        raise exc  # any other database error: a 500, through the handler below
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
