@@ -446,6 +446,11 @@ class DeliveryRunner:
         self._flusher: asyncio.Task[None] | None = None
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="webhook-db")
         self.sent = 0
+        # After a claim that came back short (nothing more claimable: queue empty or caps reached), wait for
+        # a chunk of sends to finish or a poll interval before asking again, not after every single send.
+        self._short_claim_at: float | None = None
+        self._finished_since_short = 0
+        self._refill = max(1, min(self._min_claim, settings.webhook_max_in_flight_per_subscription // 2))
 
     @property
     def sender(self) -> Sender:
@@ -528,14 +533,25 @@ class DeliveryRunner:
 
     def _done(self, task: asyncio.Task[None]) -> None:
         claim = self._tasks.pop(task, None)
+        self._finished_since_short += 1
         if not task.cancelled() and task.exception() is not None and claim is not None:
             log.error("delivery %s crashed", claim.delivery_id, exc_info=task.exception())
 
     async def tick(self) -> float | None:
         """Top up in-flight sends; returns 0 to be called again at once, None to wait the poll interval."""
         free = self.concurrency - len(self._tasks)
-        if free > 0 and (free >= self._min_claim or not self._tasks):  # claim in chunks, not row by row
-            for claim in await self._in_db_thread(self._claim, free):
+        now = asyncio.get_running_loop().time()
+        recently_short = (
+            bool(self._tasks)
+            and self._short_claim_at is not None
+            and now - self._short_claim_at < self.settings.webhook_poll_interval_s
+            and self._finished_since_short < self._refill
+        )
+        if free > 0 and (free >= self._min_claim or not self._tasks) and not recently_short:  # in chunks
+            claims = await self._in_db_thread(self._claim, free)
+            self._short_claim_at = now if len(claims) < free else None
+            self._finished_since_short = 0
+            for claim in claims:
                 task = asyncio.create_task(self._deliver(claim), name=f"webhook-{claim.delivery_id}")
                 self._tasks[task] = claim
                 task.add_done_callback(self._done)
