@@ -121,3 +121,28 @@ def test_released_claims_give_their_attempt_back(sessions) -> None:
     assert in_tx(sessions, lambda s: release(db_session=s, claims=claims)) == 2
     again = claim(sessions, "w2", 2)
     assert sorted(c.attempt_number for c in again) == [1, 1]
+
+
+def test_claims_take_turns_and_respect_the_cap_across_workers(sessions) -> None:
+    """Subscription A queued 6 first, B 2 after: B is not behind A, and A never has more than 2 claimed."""
+    queue(sessions, 6)  # subscription A
+    request = CreateWebhookRequest(url="http://127.0.0.1:9998/other")
+    policy = TargetPolicy(allow_loopback=True)
+    b, _ = in_tx(sessions, lambda s: service.create(db_session=s, request=request, policy=policy))
+    for _ in range(2):
+        in_tx(sessions, lambda s: service.ping(db_session=s, webhook_id=b.id))
+
+    def fair(worker: str, limit: int):  # type: ignore[no-untyped-def]
+        return in_tx(
+            sessions,
+            lambda s: claim_due(db_session=s, worker_id=worker, limit=limit, lease_s=60, per_subscription=2),
+        )
+
+    first = fair("w1", 2)  # round-robin: each subscription's oldest, although A's six are all older
+    assert len({c.subscription_id for c in first}) == 2 and b.id in {c.subscription_id for c in first}
+    second = fair("w2", 10)  # another worker: A's live claims count against its cap
+    per_sub: dict[str, int] = {}
+    for c in first + second:
+        per_sub[c.subscription_id] = per_sub.get(c.subscription_id, 0) + 1
+    assert per_sub[b.id] == 2 and sorted(per_sub.values()) == [2, 2]
+    assert fair("w3", 10) == []  # both at their cap until results are recorded or leases expire
