@@ -81,9 +81,10 @@ class Sender:
         self.policy = policy or TargetPolicy()
         self.snippet_bytes = snippet_bytes
         # Several small pools instead of one big one: httpcore scans every pooled connection on each request,
-        # so one pool of N connections costs O(N) per send; shards of <= 8 keep that flat.
+        # so one pool of N connections costs O(N) per send; shards of <= 8 keep that flat. Each send takes the
+        # least busy shard, so requests stuck on a slow endpoint cannot fill one shard while others are free.
         shards = max(1, (max_connections + 7) // 8) if transport is None else 1
-        per_shard = max(1, max_connections // shards)
+        per_shard = max(1, -(-max_connections // shards))
         self._clients = [
             httpx.AsyncClient(
                 timeout=httpx.Timeout(timeout_s),
@@ -95,7 +96,7 @@ class Sender:
             )
             for _ in range(shards)
         ]
-        self._next = 0
+        self._busy = [0] * len(self._clients)  # sends in progress per shard
         # A lookup cannot be interrupted: one that hangs keeps its thread past the timeout, so give them
         # their own threads, as many as sends may be in flight.
         self._dns = ThreadPoolExecutor(max_workers=max(1, max_connections), thread_name_prefix="webhook-dns")
@@ -105,9 +106,8 @@ class Sender:
             await client.aclose()
         self._dns.shutdown(wait=False, cancel_futures=True)
 
-    def _client(self) -> httpx.AsyncClient:
-        self._next = (self._next + 1) % len(self._clients)
-        return self._clients[self._next]
+    def _least_busy(self) -> int:
+        return min(range(len(self._clients)), key=self._busy.__getitem__)
 
     async def send(self, *, url: str, msg_id: str, body: bytes, secrets: list[str]) -> SendResult:
         """One attempt: resolve and check the target, sign, POST to the checked address, read <= N bytes."""
@@ -126,15 +126,20 @@ class Sender:
                     **sign_headers(secrets, msg_id, body),
                 }
                 extensions = {"sni_hostname": target.hostname} if target.url.scheme == "https" else {}
-                client = self._client()
+                shard = self._least_busy()
+                client = self._clients[shard]
                 request = client.build_request(
                     "POST", pinned_url(target), content=body, headers=headers, extensions=extensions
                 )
-                response = await client.send(request, stream=True)
+                self._busy[shard] += 1
                 try:
-                    snippet = await self._read_snippet(response)
+                    response = await client.send(request, stream=True)
+                    try:
+                        snippet = await self._read_snippet(response)
+                    finally:
+                        await response.aclose()
                 finally:
-                    await response.aclose()
+                    self._busy[shard] -= 1
         except UnsafeTarget as exc:
             return SendResult(None, elapsed(), error=f"target refused: {exc}")
         except TimeoutError:

@@ -140,3 +140,39 @@ def test_slow_dns_counts_against_the_timeout_and_nothing_is_sent_twice(settings:
     log = delivery.attempt_log
     assert [a.number for a in log] == [1, 2] and "timed out" in (log[0].error or "")
     assert log[0].latency_ms < 1500  # the lookup was cut at the 1 s timeout
+
+
+def test_tarpit_connections_do_not_fill_the_pool_of_other_sends() -> None:
+    """The sender's connection pool is split in shards of 8: requests to a tarpit, interleaved with quick
+    ones, must not pile up in one shard and leave the next quick request waiting for a free connection."""
+    with LocalReceiver(delay_s=10) as tarpit, LocalReceiver() as normal:
+
+        async def go() -> list[float]:
+            sender = Sender(timeout_s=3, policy=LOOPBACK, max_connections=16)  # 2 shards x 8 connections
+            body, secrets = b"{}", ["whsec_" + "A" * 44]
+            stuck = []
+            try:
+                for i in range(8):  # a tarpit request, then a quick one, and so on
+                    stuck.append(
+                        asyncio.create_task(
+                            sender.send(url=tarpit.url, msg_id=f"t{i}", body=body, secrets=secrets)
+                        )
+                    )
+                    await asyncio.sleep(0.05)
+                    assert (
+                        await sender.send(url=normal.url, msg_id=f"n{i}", body=body, secrets=secrets)
+                    ).success
+                latencies = []
+                for i in range(4):  # the tarpit holds 8 of the 16 connections; these must not wait for them
+                    result = await sender.send(url=normal.url, msg_id=f"m{i}", body=body, secrets=secrets)
+                    assert result.success, result
+                    latencies.append(result.latency_ms)
+                return latencies
+            finally:
+                for task in stuck:
+                    task.cancel()
+                await asyncio.gather(*stuck, return_exceptions=True)
+                await sender.aclose()
+
+        latencies = asyncio.run(go())
+    assert max(latencies) < 1000, latencies
