@@ -102,10 +102,15 @@ class Settings(BaseSettings):
     webhook_max_retry_after_s: float = 86400.0  # cap on a receiver's Retry-After
     webhook_disable_after_s: float = 5 * 86400.0  # disable a subscription failing continuously this long
     webhook_secret_grace_s: float = 86400.0  # the previous secret stays valid this long after a rotation
-    webhook_allow_private: bool = False  # allow private/link-local targets (SSRF protection off for them)
+    webhook_allow_private: bool = False  # allow private targets (link-local/metadata addresses never are)
     webhook_allow_loopback: bool = False
+    # Target ports allowed (comma-separated ports and ranges), at save and at send time
+    webhook_allowed_ports: str = "80,443,1024-65535"
     webhook_concurrency: int = 32  # concurrent requests per worker
-    webhook_lease_s: float = 60.0  # a claimed delivery returns to the queue if not finished by then
+    # Sends in flight to one subscription, across all workers: a slow endpoint holds at most this many slots
+    webhook_max_in_flight_per_subscription: int = Field(default=8, ge=1)
+    # A claimed delivery returns to the queue if not finished by then; at least twice the timeout
+    webhook_lease_s: float = 60.0
     webhook_poll_interval_s: float = 1.0
     webhook_response_snippet_bytes: int = 4096
     webhook_max_subscriptions: int = Field(default=100, ge=1)  # 409 beyond (every event reads them all)
@@ -174,6 +179,26 @@ class Settings(BaseSettings):
     def _queue_share_within_queue(self) -> Settings:
         if self.max_queue_texts_per_client > self.max_queue_texts:
             raise ValueError("max_queue_texts_per_client must not exceed max_queue_texts")
+        return self
+
+    @field_validator("webhook_allowed_ports")
+    @classmethod
+    def _check_ports(cls, value: str) -> str:
+        from nlp_service.webhooks.safety import parse_ports
+
+        parse_ports(value)  # ValueError names the bad item
+        return value
+
+    @model_validator(mode="after")
+    def _check_webhook_lease(self) -> Settings:
+        # The lease must cover the whole send (DNS included, bounded by the timeout) plus recording the
+        # result; shorter, a slow send's lease expires and another worker sends the same delivery again.
+        if self.webhook_lease_s < 2 * self.webhook_timeout_s:
+            raise ValueError(
+                f"webhook_lease_s ({self.webhook_lease_s:g}) must be at least twice webhook_timeout_s "
+                f"({self.webhook_timeout_s:g}): a send may take the whole timeout, and a lease that expires "
+                "before its result is recorded gets the delivery sent twice"
+            )
         return self
 
     def resolved_taxonomy_path(self) -> Path:

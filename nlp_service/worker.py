@@ -11,8 +11,8 @@ Register a job in a ``jobs.py`` module of a domain package (discovered automatic
 
 Async jobs (``async def``) run on the worker's event loop. A job may return a number of seconds to override
 the delay before its next run (``0`` = again at once). Errors are logged; the job runs again after its
-interval. The worker runs embedded in the API process (``Settings.run_worker_in_process``) or alone:
-``nlp-service worker``.
+interval, or, when the database was unusable, after a short backoff (one warning per outage). The worker
+runs embedded in the API process (``Settings.run_worker_in_process``) or alone: ``nlp-service worker``.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
 from nlp_service.config import Settings
@@ -41,6 +42,8 @@ log = logging.getLogger(__name__)
 
 JobFn = Callable[["JobContext"], Any]
 Interval = float | Callable[[Settings], float]
+DB_RETRY_FIRST_S = 0.5  # a job that found the database unusable runs again after this, doubling each time
+DB_RETRY_MAX_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,7 @@ class JobContext:
     stopping: asyncio.Event
     state: dict[str, Any] = field(default_factory=dict)
     _cleanups: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    db_failures: int = 0  # consecutive runs that found the database unusable (0: it is fine)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -192,9 +196,22 @@ class Worker:
         log.info("worker %s stopped", self.worker_id)
 
     async def _run_once(self, spec: JobSpec, ctx: JobContext) -> Any:
-        if inspect.iscoroutinefunction(spec.fn):
-            return await spec.fn(ctx)
-        return await asyncio.to_thread(spec.fn, ctx)
+        """One run; a database that is unusable (down, connection lost, tables missing) pauses the job with
+        a backoff from 0.5 s to 30 s, with one warning per outage and a note when it is usable again."""
+        try:
+            if inspect.iscoroutinefunction(spec.fn):
+                result = await spec.fn(ctx)
+            else:
+                result = await asyncio.to_thread(spec.fn, ctx)
+        except (OperationalError, ProgrammingError) as exc:
+            if not ctx.db_failures:  # e.g. tables missing: `nlp-service db upgrade`
+                log.warning("job %s paused, database not usable: %s", spec.name, str(exc).splitlines()[0])
+            ctx.db_failures += 1
+            return min(DB_RETRY_MAX_S, DB_RETRY_FIRST_S * 2 ** (ctx.db_failures - 1))
+        if ctx.db_failures:
+            log.info("job %s: database usable again after %d failed runs", spec.name, ctx.db_failures)
+            ctx.db_failures = 0
+        return result
 
     async def _loop(self, spec: JobSpec, ctx: JobContext) -> None:
         while not self._stopping.is_set():

@@ -56,7 +56,7 @@ def start_worker(url: str, lease_s: float, log_path: Path) -> subprocess.Popen[b
         "NLP_WEBHOOK_RETRY_JITTER": "0",
         "NLP_WEBHOOK_POLL_INTERVAL_S": "0.05",
         "NLP_WEBHOOK_CONCURRENCY": "8",
-        "NLP_WEBHOOK_TIMEOUT_S": "5",
+        "NLP_WEBHOOK_TIMEOUT_S": str(lease_s / 2),  # the lease must be at least twice the timeout
         "NLP_WORKER_SHUTDOWN_GRACE_S": "5",
         "NLP_LOG_LEVEL": "warning",
     }
@@ -76,7 +76,7 @@ def run(
     events: int = 40,
     receiver_delay_s: float = 0.3,
     kill_after_requests: int = 6,
-    lease_s: float = 1.5,
+    lease_s: float = 2.0,
     timeout_s: float = 60.0,
 ) -> dict[str, Any]:
     """Run the scenario and return a summary (``ok`` says whether every check passed)."""

@@ -6,8 +6,6 @@ from __future__ import annotations
 import logging
 import time
 
-from sqlalchemy.exc import OperationalError, ProgrammingError
-
 from nlp_service.anomaly import detect_jobs, flows
 from nlp_service.anomaly.schemas import DetectRequest
 from nlp_service.anomaly.tables import DetectionJob
@@ -15,7 +13,6 @@ from nlp_service.errors import ServiceError
 from nlp_service.worker import JobContext, job
 
 log = logging.getLogger(__name__)
-MISSING_TABLES_RETRY_S = 60.0
 PROGRESS_EVERY_S = 1.0
 
 
@@ -32,23 +29,12 @@ def _labels(ctx: JobContext) -> dict[str, str]:
     return labels
 
 
-def _db_unusable(ctx: JobContext, what: str, exc: Exception) -> float:
-    if not ctx.state.get("db_warned"):  # e.g. tables missing: `nlp-service db upgrade`
-        log.warning("%s paused, database not usable: %s", what, str(exc).splitlines()[0])
-        ctx.state["db_warned"] = True
-    return MISSING_TABLES_RETRY_S
-
-
 @job("alert-detection", interval_s=lambda s: s.detection_interval_s)
 def detect_alerts(ctx: JobContext) -> float | None:
-    """One detection run: a read transaction, then a short one writing alerts and their webhook events."""
-    try:
-        summary = flows.run_detection(
-            sessions=ctx.sessionmaker, settings=ctx.settings, topic_labels=_labels(ctx)
-        )
-    except (OperationalError, ProgrammingError) as exc:
-        return _db_unusable(ctx, "alert detection", exc)
-    ctx.state["db_warned"] = False
+    """One detection run: a read transaction, then a short one writing alerts and their webhook events.
+
+    Database errors reach the worker, which retries soon and backs off (``Worker._run_once``)."""
+    summary = flows.run_detection(sessions=ctx.sessionmaker, settings=ctx.settings, topic_labels=_labels(ctx))
     if summary.alerts_created or summary.alerts_updated:
         log.info(
             "alert detection: %d series, %d alerts created, %d updated",
@@ -63,16 +49,13 @@ def detect_alerts(ctx: JobContext) -> float | None:
 def run_detection_jobs(ctx: JobContext) -> float | None:
     """Claim one queued detection job and run it; at once again if there was one."""
     settings = ctx.settings
-    try:
-        with ctx.session() as db_session:
-            claimed = detect_jobs.claim(
-                db_session=db_session,
-                worker_id=ctx.worker_id,
-                lease_s=settings.detection_job_lease_s,
-                max_attempts=settings.detection_job_max_attempts,
-            )
-    except (OperationalError, ProgrammingError) as exc:
-        return _db_unusable(ctx, "detection jobs", exc)
+    with ctx.session() as db_session:
+        claimed = detect_jobs.claim(
+            db_session=db_session,
+            worker_id=ctx.worker_id,
+            lease_s=settings.detection_job_lease_s,
+            max_attempts=settings.detection_job_max_attempts,
+        )
     if claimed is None:
         return None
     _run(ctx, claimed)

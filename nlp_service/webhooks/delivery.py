@@ -1,10 +1,12 @@
 """The delivery loop: claim due outbox rows with a lease, send them concurrently, record each outcome.
 
-Claiming stamps a claim token and a lease on due rows, re-checking that they are still due: on PostgreSQL the
-rows are first selected ``FOR UPDATE SKIP LOCKED`` so several workers share the queue; on SQLite it is one
-atomic ``UPDATE ... WHERE id IN (due rows) AND <still due>``. A worker that dies leaves its rows
-``in_flight`` until the lease expires, then they are claimed again (same event id, so receivers deduplicate).
-Results are written only while the claim is still ours (the token matches); attempts are always logged.
+Claiming stamps a claim token and a lease on due rows, re-checking that they are still due, and counts the
+attempt: on PostgreSQL the rows are first selected ``FOR UPDATE SKIP LOCKED`` so several workers share the
+queue; on SQLite it is one atomic ``UPDATE ... WHERE id IN (due rows) AND <still due>``. Claims are fair:
+subscriptions take turns and each has a cap on sends in flight, so one slow endpoint cannot take every slot.
+A worker that dies leaves its rows ``in_flight`` until the lease expires, then they are claimed again (same
+event id, so receivers deduplicate) until the schedule's attempts are used up. Results are written only while
+the claim is still ours (the token matches); attempts are always logged.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, case, func, insert, or_, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from nlp_service.config import Settings
@@ -90,29 +93,102 @@ def _due(now: datetime):  # type: ignore[no-untyped-def]
     )
 
 
+def _bury_exhausted(db_session: Session, now: datetime, max_attempts: int) -> None:
+    """Expired claims with no attempt left are dead: their worker stopped mid-send each time."""
+    db_session.execute(
+        update(WebhookDelivery)
+        .where(
+            WebhookDelivery.status == "in_flight",
+            WebhookDelivery.claimed_until <= now,
+            WebhookDelivery.attempts - WebhookDelivery.round_start >= max_attempts,
+        )
+        .values(
+            status="dead",
+            claimed_by=None,
+            claim_token=None,
+            claimed_until=None,
+            last_error="the worker stopped before recording a result (lease expired); no attempts left",
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _fair_candidates(now: datetime, limit: int, per_subscription: int | None):  # type: ignore[no-untyped-def]
+    """Due deliveries, round-robin over subscriptions (each one's oldest first), leaving out what would put
+    a subscription over ``per_subscription`` sends in flight (live claims of every worker count)."""
+    rank = func.row_number().over(
+        partition_by=WebhookDelivery.subscription_id,
+        order_by=(WebhookDelivery.next_attempt_at, WebhookDelivery.id),
+    )
+    ranked = (
+        select(
+            WebhookDelivery.id,
+            WebhookDelivery.subscription_id,
+            WebhookDelivery.next_attempt_at,
+            rank.label("rank"),
+        )
+        .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
+        .where(_due(now), WebhookSubscription.enabled.is_(True))
+        .subquery()
+    )
+    query = select(ranked.c.id)
+    if per_subscription is not None:
+        busy = (
+            select(WebhookDelivery.subscription_id, func.count().label("n"))
+            .where(WebhookDelivery.status == "in_flight", WebhookDelivery.claimed_until > now)
+            .group_by(WebhookDelivery.subscription_id)
+            .subquery()
+        )
+        query = query.outerjoin(busy, busy.c.subscription_id == ranked.c.subscription_id).where(
+            ranked.c.rank + func.coalesce(busy.c.n, 0) <= per_subscription
+        )
+    return query.order_by(ranked.c.rank, ranked.c.next_attempt_at, ranked.c.id).limit(limit)
+
+
 def claim_due(
-    *, db_session: Session, worker_id: str, limit: int, lease_s: float, now: datetime | None = None
+    *,
+    db_session: Session,
+    worker_id: str,
+    limit: int,
+    lease_s: float,
+    per_subscription: int | None = None,
+    max_attempts: int | None = None,
+    now: datetime | None = None,
 ) -> list[Claim]:
-    """Claim up to ``limit`` due deliveries of enabled subscriptions for ``lease_s`` seconds."""
+    """Claim up to ``limit`` due deliveries of enabled subscriptions for ``lease_s`` seconds.
+
+    Fair: subscriptions take turns, and none gets more than ``per_subscription`` sends in flight (claims
+    being made at the same instant by other workers are not seen, so each may fill the cap once). Each claim
+    counts as an attempt at once, so a send that kills its worker still uses up the schedule: with
+    ``max_attempts``, an expired claim with none left becomes ``dead`` instead of being sent again.
+    """
     if limit <= 0:
         return []
     now = now or utcnow()
-    candidates = (
-        select(WebhookDelivery.id)
-        .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
-        .where(_due(now), WebhookSubscription.enabled.is_(True))
-        .order_by(WebhookDelivery.next_attempt_at)
-        .limit(limit)
-    )
+    if max_attempts is not None:
+        _bury_exhausted(db_session, now, max_attempts)
     if db_session.get_bind().dialect.name == "postgresql":
-        # Lock the candidates first (other workers skip them), then stamp exactly those rows. (Inlined as
-        # ``IN (subquery)``, PostgreSQL may evaluate the LIMIT-ed subquery more than once: too many rows.)
-        ids = list(db_session.scalars(candidates.with_for_update(skip_locked=True, of=WebhookDelivery)))
+        # Rank first (FOR UPDATE does not go with window functions; a few spare rows in case other workers
+        # hold some), then lock up to ``limit`` still-free rows in rank order (other workers skip them),
+        # then stamp exactly those rows.
+        ranked_ids = list(db_session.scalars(_fair_candidates(now, 4 * limit, per_subscription)))
+        if not ranked_ids:
+            return []
+        order = case({delivery_id: i for i, delivery_id in enumerate(ranked_ids)}, value=WebhookDelivery.id)
+        lock = (
+            select(WebhookDelivery.id)
+            .where(WebhookDelivery.id.in_(ranked_ids), _due(now))
+            .order_by(order)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        ids = list(db_session.scalars(lock))
         if not ids:
             return []
         chosen = WebhookDelivery.id.in_(ids)
     else:  # SQLite: one atomic statement (writers are serialized)
-        chosen = WebhookDelivery.id.in_(candidates.scalar_subquery())
+        chosen = WebhookDelivery.id.in_(_fair_candidates(now, limit, per_subscription).scalar_subquery())
     token = uuid.uuid4().hex
     result = db_session.execute(
         update(WebhookDelivery)
@@ -122,6 +198,7 @@ def claim_due(
             claimed_by=worker_id,
             claim_token=token,
             claimed_until=now + timedelta(seconds=lease_s),
+            attempts=WebhookDelivery.attempts + 1,
             updated_at=now,
         )
         .execution_options(synchronize_session=False)
@@ -154,7 +231,7 @@ def claim_due(
                 subscription_id=sub_id,
                 event_id=event_id,
                 url=url,
-                attempt_number=attempts + 1,
+                attempt_number=attempts,
                 body=body.encode("utf-8"),
                 secrets=secrets,
             )
@@ -163,13 +240,19 @@ def claim_due(
 
 
 def release(*, db_session: Session, claims: Sequence[Claim]) -> int:
-    """Give unsent claims back to the queue at once (graceful shutdown)."""
+    """Give unsent claims back to the queue at once, with their attempt (graceful shutdown)."""
     released = 0
     for claim in claims:
         result = db_session.execute(
             update(WebhookDelivery)
             .where(WebhookDelivery.id == claim.delivery_id, WebhookDelivery.claim_token == claim.token)
-            .values(status="pending", claimed_by=None, claim_token=None, claimed_until=None)
+            .values(
+                status="pending",
+                claimed_by=None,
+                claim_token=None,
+                claimed_until=None,
+                attempts=WebhookDelivery.attempts - 1,
+            )
             .execution_options(synchronize_session=False)
         )
         released += int(result.rowcount or 0)  # type: ignore[attr-defined]
@@ -212,23 +295,33 @@ def record_results(
     items = [_Outcome(claim, result) for claim, result in outcomes if claim.delivery_id in known]
     if not items:
         return ["deleted"] * len(outcomes)
-    db_session.execute(
-        insert(WebhookAttempt),
-        [
-            {
-                "delivery_id": o.claim.delivery_id,
-                "number": o.claim.attempt_number,
-                "started_at": now - timedelta(milliseconds=o.result.latency_ms),
-                "status_code": o.result.status_code,
-                "latency_ms": o.result.latency_ms,
-                "success": o.result.success,
-                "error": o.result.error,
-                "response_snippet": o.result.snippet,
-                "worker_id": worker_id,
-            }
-            for o in items
-        ],
+    logged = set(  # by an earlier try of this very batch whose commit went through unacknowledged
+        db_session.execute(
+            select(WebhookAttempt.delivery_id, WebhookAttempt.number).where(
+                WebhookAttempt.delivery_id.in_([o.claim.delivery_id for o in items]),
+                WebhookAttempt.worker_id == worker_id,
+            )
+        ).tuples()
     )
+    new_attempts = [o for o in items if (o.claim.delivery_id, o.claim.attempt_number) not in logged]
+    if new_attempts:
+        db_session.execute(
+            insert(WebhookAttempt),
+            [
+                {
+                    "delivery_id": o.claim.delivery_id,
+                    "number": o.claim.attempt_number,
+                    "started_at": now - timedelta(milliseconds=o.result.latency_ms),
+                    "status_code": o.result.status_code,
+                    "latency_ms": o.result.latency_ms,
+                    "success": o.result.success,
+                    "error": o.result.error,
+                    "response_snippet": o.result.snippet,
+                    "worker_id": worker_id,
+                }
+                for o in new_attempts
+            ],
+        )
     failing: dict[str, datetime | None] = {}  # subscription -> failing_since after this batch
     for o in items:
         round_start, enabled, failing_since = known[o.claim.delivery_id]
@@ -355,16 +448,18 @@ class DeliveryRunner:
         self._flusher: asyncio.Task[None] | None = None
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="webhook-db")
         self.sent = 0
+        # After a claim that came back short (nothing more claimable: queue empty or caps reached), wait for
+        # a chunk of sends to finish or a poll interval before asking again, not after every single send.
+        self._short_claim_at: float | None = None
+        self._finished_since_short = 0
+        self._refill = max(1, min(self._min_claim, settings.webhook_max_in_flight_per_subscription // 2))
 
     @property
     def sender(self) -> Sender:
         if self._sender is None:
             self._sender = Sender(
                 timeout_s=self.settings.webhook_timeout_s,
-                policy=TargetPolicy(
-                    allow_private=self.settings.webhook_allow_private,
-                    allow_loopback=self.settings.webhook_allow_loopback,
-                ),
+                policy=TargetPolicy.from_settings(self.settings),
                 snippet_bytes=self.settings.webhook_response_snippet_bytes,
                 max_connections=self.concurrency,
             )
@@ -384,20 +479,34 @@ class DeliveryRunner:
                 worker_id=self.worker_id,
                 limit=limit,
                 lease_s=self.settings.webhook_lease_s,
+                per_subscription=self.settings.webhook_max_in_flight_per_subscription,
+                max_attempts=len(self.policy.schedule_s),
             )
 
-    def _record_batch(self, batch: list[tuple[Claim, SendResult]]) -> None:
-        """One transaction for the batch; should it fail, one transaction per outcome."""
+    def _record_batch(self, batch: list[tuple[Claim, SendResult]], *, retry: bool = True) -> None:
+        """One transaction for the batch; after a lost connection, the same batch again at once on a new one
+        (recording is idempotent); should it still fail, one transaction per outcome."""
         try:
             with session_scope(self.sessionmaker) as db_session:
                 record_results(
                     db_session=db_session, outcomes=batch, policy=self.policy, worker_id=self.worker_id
                 )
             return
-        except Exception:
-            if len(batch) == 1:
-                log.exception("recording delivery %s failed (its lease will expire)", batch[0][0].delivery_id)
+        except DBAPIError as exc:
+            if retry and exc.connection_invalidated:
+                log.warning("recording %d delivery results: database connection lost, retrying", len(batch))
+                self._record_batch(batch, retry=False)
                 return
+            failure: Exception = exc
+        except Exception as exc:
+            failure = exc
+        if len(batch) == 1:
+            log.error(
+                "recording delivery %s failed (its lease will expire)",
+                batch[0][0].delivery_id,
+                exc_info=failure,
+            )
+            return
         for item in batch:
             self._record_batch([item])
 
@@ -412,27 +521,42 @@ class DeliveryRunner:
             self._flusher = asyncio.create_task(self._flush(), name="webhook-record")
 
     async def _deliver(self, claim: Claim) -> None:
+        started = asyncio.get_running_loop().time()
         try:
             secrets = [self._box.open(secret) for secret in claim.secrets]
-        except SecretBoxError as exc:  # another host's key file? a failed attempt, retried, recoverable
-            result = SendResult(None, 0.0, error=f"{exc}: set the same NLP_SECRET_KEYS everywhere")
-        else:
             result = await self.sender.send(
                 url=claim.url, msg_id=claim.event_id, body=claim.body, secrets=secrets
             )
+        except SecretBoxError as exc:  # another host's key file? a failed attempt, retried, recoverable
+            result = SendResult(None, 0.0, error=f"{exc}: set the same NLP_SECRET_KEYS everywhere")
+        except Exception as exc:  # a bug or an exhausted resource: a failed attempt, retried on schedule
+            log.exception("delivery %s: the send crashed", claim.delivery_id)
+            latency_ms = round((asyncio.get_running_loop().time() - started) * 1000, 2)
+            result = SendResult(None, latency_ms, error=f"send crashed: {type(exc).__name__}: {exc}"[:500])
         self._results.append((claim, result))
         self._schedule_flush()
 
     def _done(self, task: asyncio.Task[None]) -> None:
         claim = self._tasks.pop(task, None)
+        self._finished_since_short += 1
         if not task.cancelled() and task.exception() is not None and claim is not None:
             log.error("delivery %s crashed", claim.delivery_id, exc_info=task.exception())
 
     async def tick(self) -> float | None:
         """Top up in-flight sends; returns 0 to be called again at once, None to wait the poll interval."""
         free = self.concurrency - len(self._tasks)
-        if free > 0 and (free >= self._min_claim or not self._tasks):  # claim in chunks, not row by row
-            for claim in await self._in_db_thread(self._claim, free):
+        now = asyncio.get_running_loop().time()
+        recently_short = (
+            bool(self._tasks)
+            and self._short_claim_at is not None
+            and now - self._short_claim_at < self.settings.webhook_poll_interval_s
+            and self._finished_since_short < self._refill
+        )
+        if free > 0 and (free >= self._min_claim or not self._tasks) and not recently_short:  # in chunks
+            claims = await self._in_db_thread(self._claim, free)
+            self._short_claim_at = now if len(claims) < free else None
+            self._finished_since_short = 0
+            for claim in claims:
                 task = asyncio.create_task(self._deliver(claim), name=f"webhook-{claim.delivery_id}")
                 self._tasks[task] = claim
                 task.add_done_callback(self._done)

@@ -1,10 +1,16 @@
-"""Sign and POST one webhook message: SSRF check at send time, no redirects, a timeout, a capped read."""
+"""Sign and POST one webhook message: SSRF check at send time, no redirects, a timeout, a capped read.
+
+The timeout covers the whole attempt, DNS lookup included; lookups run on the sender's own threads, so a slow
+resolver neither outlasts the delivery's lease nor blocks the event loop's default thread pool.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -73,14 +79,16 @@ class Sender:
         snippet_bytes: int = 4096,
         max_connections: int = 100,
         transport: httpx.AsyncBaseTransport | None = None,
+        verify: ssl.SSLContext | bool = True,  # TLS verification (a context trusting a test CA in tests)
     ) -> None:
         self.timeout_s = timeout_s
         self.policy = policy or TargetPolicy()
         self.snippet_bytes = snippet_bytes
         # Several small pools instead of one big one: httpcore scans every pooled connection on each request,
-        # so one pool of N connections costs O(N) per send; shards of <= 8 keep that flat.
+        # so one pool of N connections costs O(N) per send; shards of <= 8 keep that flat. Each send takes the
+        # least busy shard, so requests stuck on a slow endpoint cannot fill one shard while others are free.
         shards = max(1, (max_connections + 7) // 8) if transport is None else 1
-        per_shard = max(1, max_connections // shards)
+        per_shard = max(1, -(-max_connections // shards))
         self._clients = [
             httpx.AsyncClient(
                 timeout=httpx.Timeout(timeout_s),
@@ -88,18 +96,22 @@ class Sender:
                 trust_env=False,
                 limits=httpx.Limits(max_connections=per_shard, max_keepalive_connections=per_shard),
                 transport=transport,
+                verify=verify,
             )
             for _ in range(shards)
         ]
-        self._next = 0
+        self._busy = [0] * len(self._clients)  # sends in progress per shard
+        # A lookup cannot be interrupted: one that hangs keeps its thread past the timeout, so give them
+        # their own threads, as many as sends may be in flight.
+        self._dns = ThreadPoolExecutor(max_workers=max(1, max_connections), thread_name_prefix="webhook-dns")
 
     async def aclose(self) -> None:
         for client in self._clients:
             await client.aclose()
+        self._dns.shutdown(wait=False, cancel_futures=True)
 
-    def _client(self) -> httpx.AsyncClient:
-        self._next = (self._next + 1) % len(self._clients)
-        return self._clients[self._next]
+    def _least_busy(self) -> int:
+        return min(range(len(self._clients)), key=self._busy.__getitem__)
 
     async def send(self, *, url: str, msg_id: str, body: bytes, secrets: list[str]) -> SendResult:
         """One attempt: resolve and check the target, sign, POST to the checked address, read <= N bytes."""
@@ -109,27 +121,31 @@ class Sender:
             return round((time.perf_counter() - started) * 1000, 2)
 
         try:
-            target = await resolve_target_async(url, self.policy)
-        except UnsafeTarget as exc:
-            return SendResult(None, elapsed(), error=f"target refused: {exc}")
-        headers = {
-            "content-type": "application/json",
-            "user-agent": USER_AGENT,
-            "host": host_header(target),
-            **sign_headers(secrets, msg_id, body),
-        }
-        extensions = {"sni_hostname": target.hostname} if target.url.scheme == "https" else {}
-        try:
             async with asyncio.timeout(self.timeout_s):
-                client = self._client()
+                target = await resolve_target_async(url, self.policy, self._dns)
+                headers = {
+                    "content-type": "application/json",
+                    "user-agent": USER_AGENT,
+                    "host": host_header(target),
+                    **sign_headers(secrets, msg_id, body),
+                }
+                extensions = {"sni_hostname": target.hostname} if target.url.scheme == "https" else {}
+                shard = self._least_busy()
+                client = self._clients[shard]
                 request = client.build_request(
                     "POST", pinned_url(target), content=body, headers=headers, extensions=extensions
                 )
-                response = await client.send(request, stream=True)
+                self._busy[shard] += 1
                 try:
-                    snippet = await self._read_snippet(response)
+                    response = await client.send(request, stream=True)
+                    try:
+                        snippet = await self._read_snippet(response)
+                    finally:
+                        await response.aclose()
                 finally:
-                    await response.aclose()
+                    self._busy[shard] -= 1
+        except UnsafeTarget as exc:
+            return SendResult(None, elapsed(), error=f"target refused: {exc}")
         except TimeoutError:
             return SendResult(None, elapsed(), error=f"timed out after {self.timeout_s:g}s")
         except httpx.TimeoutException as exc:

@@ -6,6 +6,7 @@ It records every request, answers from a script (a list of responses, then a def
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from collections import Counter
@@ -42,8 +43,19 @@ class Received:
 class LocalReceiver:
     """``with LocalReceiver() as rx: rx.url ...``; ``rx.script([Reply(500), Reply(500)])`` then 200s."""
 
-    def __init__(self, *, delay_s: float = 0.0, default: Reply | None = None, port: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        delay_s: float = 0.0,
+        default: Reply | None = None,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.delay_s = delay_s
+        self.host = host
+        self.tls = tls  # serve HTTPS with this server context; ``sni`` records the names clients asked for
+        self.sni: list[str | None] = []
         self.default = default or Reply()
         self.requests: list[Received] = []
         self._script: list[Reply] = []
@@ -76,8 +88,11 @@ class LocalReceiver:
                 self.end_headers()
                 self.wfile.write(reply.body)
 
-        server = _QuietServer(("127.0.0.1", self._port), Handler)
+        server = _QuietServer((self.host, self._port), Handler)
         server.daemon_threads = True
+        if self.tls is not None:
+            self.tls.sni_callback = lambda _sock, name, _ctx: self.sni.append(name)  # type: ignore[assignment,misc]
+            server.socket = self.tls.wrap_socket(server.socket, server_side=True)
         self._port = server.server_address[1]
         self._server = server
         self._thread = threading.Thread(
@@ -105,7 +120,8 @@ class LocalReceiver:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._port}/hook"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://{self.host}:{self._port}/hook"
 
     # behaviour
     def script(self, replies: list[Reply]) -> None:

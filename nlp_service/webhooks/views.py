@@ -45,9 +45,7 @@ CONFLICT = {
 
 
 def policy_of(settings: SettingsDep) -> TargetPolicy:
-    return TargetPolicy(
-        allow_private=settings.webhook_allow_private, allow_loopback=settings.webhook_allow_loopback
-    )
+    return TargetPolicy.from_settings(settings)
 
 
 def public(sub: WebhookSubscription) -> WebhookPublic:

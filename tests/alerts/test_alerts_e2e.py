@@ -65,7 +65,7 @@ def outbox(database_url: str) -> list[dict]:
 
 def test_incident_raises_one_explained_alert(alerts_client: TestClient, database_url: str) -> None:
     client = alerts_client
-    assert client.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/hook"}).status_code == 201
+    assert client.post("/v1/webhooks", json={"url": "http://127.0.0.1:9999/hook"}).status_code == 201
     ingest_demo(client)
 
     r = client.post("/v1/detect", json={"at": AT.isoformat(), "lookback_s": TWO_WEEKS_S})

@@ -23,6 +23,7 @@ from nlp_service.anomaly.tables import Alert, DetectionJob
 from nlp_service.comments.tables import Comment, TopicCount
 from nlp_service.config import Settings
 from nlp_service.db import make_engine, make_sessionmaker, session_scope
+from nlp_service.hardening.secretbox import SecretBox
 from nlp_service.webhooks import service as webhooks
 from nlp_service.webhooks.safety import TargetPolicy
 from nlp_service.webhooks.schemas import CreateWebhookRequest
@@ -79,8 +80,10 @@ def subscribe(db: sessionmaker[Session]) -> None:
     with session_scope(db) as s:
         webhooks.create(
             db_session=s,
-            request=CreateWebhookRequest(url="http://127.0.0.1:9/x"),  # type: ignore[arg-type]
+            request=CreateWebhookRequest(url="http://127.0.0.1:9999/x"),  # type: ignore[arg-type]
             policy=TargetPolicy(allow_loopback=True),
+            box=SecretBox([SecretBox.generate_key()]),  # nothing is sent: any key will do
+            max_subscriptions=100,
         )
 
 

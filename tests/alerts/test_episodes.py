@@ -18,6 +18,7 @@ from nlp_service.anomaly.tables import Alert
 from nlp_service.comments.tables import TopicCount
 from nlp_service.config import Settings
 from nlp_service.db import session_scope
+from nlp_service.hardening.secretbox import SecretBox
 from nlp_service.webhooks import service as webhooks
 from nlp_service.webhooks.safety import TargetPolicy
 from nlp_service.webhooks.schemas import CreateWebhookRequest
@@ -106,8 +107,10 @@ def test_detection_updates_the_alert_while_the_episode_lasts(db_sessions: sessio
     with session_scope(db_sessions) as s:
         webhooks.create(
             db_session=s,
-            request=CreateWebhookRequest(url="http://127.0.0.1:9/x"),  # type: ignore[arg-type]
+            request=CreateWebhookRequest(url="http://127.0.0.1:9999/x"),  # type: ignore[arg-type]
             policy=TargetPolicy(allow_loopback=True),
+            box=SecretBox([SecretBox.generate_key()]),  # nothing is sent: any key will do
+            max_subscriptions=100,
         )
 
     def run(day: int) -> service.DetectResponse:

@@ -20,7 +20,7 @@ from nlp_service.db import make_engine
 from nlp_service.hardening.secretbox import load_secret_box
 from tests.auth.conftest import auth, make_key
 
-HOOK = {"url": "http://127.0.0.1:9/hook", "description": "ops"}
+HOOK = {"url": "http://127.0.0.1:9999/hook", "description": "ops"}
 
 
 def new_key() -> str:
@@ -126,7 +126,7 @@ def test_the_same_key_with_another_body_is_refused(client: TestClient, database_
     # Key order and spacing do not matter: it is the same request.
     same = client.post(
         "/v1/webhooks",
-        content='{"description": "ops",  "url": "http://127.0.0.1:9/hook"}',
+        content='{"description": "ops",  "url": "http://127.0.0.1:9999/hook"}',
         headers={"Idempotency-Key": key, "content-type": "application/json"},
     )
     assert same.status_code == 201 and same.json() == first.json()

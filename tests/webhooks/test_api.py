@@ -16,7 +16,7 @@ from nlp_service.webhooks.tables import WebhookSubscription
 from nlp_service.webhooks.testing import LocalReceiver
 from tests.webhooks.conftest import create_subscription, in_tx
 
-URL = "http://127.0.0.1:9/hook"  # loopback is allowed in these settings; nothing is sent
+URL = "http://127.0.0.1:9999/hook"  # loopback is allowed in these settings; nothing is sent
 
 
 def create(client: TestClient, **body) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -11,9 +12,10 @@ from standardwebhooks import Webhook
 
 from nlp_service.hardening.secretbox import SecretBox
 from nlp_service.webhooks import service
-from nlp_service.webhooks.delivery import RetryPolicy
+from nlp_service.webhooks.delivery import DeliveryRunner, RetryPolicy
 from nlp_service.webhooks.safety import TargetPolicy
 from nlp_service.webhooks.schemas import CreateWebhookRequest
+from nlp_service.webhooks.sender import Sender, SendResult
 from nlp_service.webhooks.tables import WebhookDelivery, WebhookEvent, WebhookSubscription
 from nlp_service.webhooks.testing import LocalReceiver, Reply
 from tests.webhooks.conftest import create_subscription, in_tx
@@ -203,3 +205,30 @@ def test_retry_policy_schedule_and_jitter() -> None:
     assert policy.next_delay(3) is None
     assert 60 <= policy.next_delay(1, retry_after_s=3600) <= 60  # capped Retry-After
     assert RetryPolicy().schedule_s == (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
+
+
+class CrashingSender(Sender):
+    """A send that blows up inside the worker (a bug, an exhausted resource), not an HTTP failure."""
+
+    async def send(self, **kwargs) -> SendResult:  # type: ignore[no-untyped-def, override]
+        raise RuntimeError("sender bug")
+
+
+def test_a_crashing_send_is_a_failed_attempt_not_an_endless_loop(settings, sessions, box) -> None:
+    subscribe(sessions, box, "http://127.0.0.1:9999/hook")
+    [dlv] = enqueue(sessions)
+
+    async def go() -> None:
+        runner = DeliveryRunner(
+            sessionmaker=sessions, settings=settings, worker_id="w", sender=CrashingSender()
+        )
+        try:
+            await runner.drain(timeout_s=8)
+        finally:
+            await runner.aclose(grace_s=0.5)
+
+    asyncio.run(go())
+    failed = in_tx(sessions, lambda s: service.get_delivery(db_session=s, delivery_id=dlv))
+    assert failed.status == "dead" and failed.attempts == 3
+    assert [a.number for a in failed.attempt_log] == [1, 2, 3]
+    assert all("RuntimeError: sender bug" in (a.error or "") for a in failed.attempt_log)

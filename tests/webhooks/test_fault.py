@@ -17,7 +17,7 @@ def load_script():  # type: ignore[no-untyped-def]
 
 
 def test_sigkill_mid_delivery_loses_nothing(db_url: str) -> None:
-    summary = load_script().run(database_url=db_url, events=30, receiver_delay_s=0.3, lease_s=1.0)
+    summary = load_script().run(database_url=db_url, events=30, receiver_delay_s=0.3, lease_s=2.0)
     assert summary["missing_events"] == 0, summary
     assert summary["unknown_ids"] == 0 and summary["bad_signatures"] == 0, summary
     assert summary["unique_event_ids_received"] == 30, summary  # dedup by webhook-id: each exactly once

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-URL = "http://127.0.0.1:9/hook"
+URL = "http://127.0.0.1:9999/hook"
 
 
 def test_overlong_url_is_422_not_a_database_error(client: TestClient) -> None:
     """The column holds 2,048 characters: PostgreSQL refused a longer URL with a 500 (SQLite stored it)."""
-    long_url = "http://127.0.0.1:9/" + "a" * 3000
+    long_url = "http://127.0.0.1:9999/" + "a" * 3000
     resp = client.post("/v1/webhooks", json={"url": long_url})
     assert resp.status_code == 422, resp.text
     assert resp.json()["detail"][0]["field"] == "url"
-    created = client.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/" + "a" * 2000})
+    created = client.post("/v1/webhooks", json={"url": "http://127.0.0.1:9999/" + "a" * 2000})
     assert created.status_code == 201, created.text
     patched = client.patch(f"/v1/webhooks/{created.json()['id']}", json={"url": long_url})
     assert patched.status_code == 422
     # percent-encoding makes the stored URL longer than the one sent: the stored length is what counts
-    encoded = client.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/" + "é" * 700})
+    encoded = client.post("/v1/webhooks", json={"url": "http://127.0.0.1:9999/" + "é" * 700})
     assert encoded.status_code == 422, encoded.text
 
 

@@ -16,7 +16,7 @@ from tests.webhooks.test_secrets import run_maintenance
 
 def test_retention_job_deletes_old_finished_deliveries_only(client, settings: Settings, sessions) -> None:
     assert "webhook-maintenance" in load_jobs(["webhook-maintenance"])
-    client.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/hook"})
+    client.post("/v1/webhooks", json={"url": "http://127.0.0.1:9999/hook"})
     now = utcnow()
     old, recent = now - timedelta(days=31), now - timedelta(days=29)
     plan = {  # delivery -> (status, last change)
@@ -86,7 +86,7 @@ def test_retention_job_deletes_old_finished_deliveries_only(client, settings: Se
 
 def test_retention_purges_in_chunks(client, sessions) -> None:
     """More old rows than one chunk: each call deletes at most ``limit``, so transactions stay short."""
-    client.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/hook"})
+    client.post("/v1/webhooks", json={"url": "http://127.0.0.1:9999/hook"})
     old = utcnow() - timedelta(days=40)
     for i in range(5):
         in_tx(

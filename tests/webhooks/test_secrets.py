@@ -69,7 +69,7 @@ def test_secrets_are_encrypted_at_rest_and_still_sign(client, sessions, receiver
 
 
 def test_expired_previous_secret_is_cleared(client, settings: Settings, sessions) -> None:
-    webhook_id = client.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/hook"}).json()["id"]
+    webhook_id = client.post("/v1/webhooks", json={"url": "http://127.0.0.1:9999/hook"}).json()["id"]
     client.post(f"/v1/webhooks/{webhook_id}/rotate-secret")
     assert raw_secrets(sessions, webhook_id)[1] is not None
     in_tx(  # the grace period is over

@@ -103,3 +103,42 @@ def test_embedded_worker_delivers_from_the_api(tmp_path: Path, receiver) -> None
         "webhook.ping",
         "webhook.disabled",
     }
+
+
+def test_database_warning_is_reset_when_the_database_comes_back(settings: Settings, sessions, caplog) -> None:
+    """Tables gone (a fresh database before `db upgrade`), back, gone again: warned at each outage, once."""
+    from nlp_service.db import Base, make_engine
+    from tests.webhooks.conftest import WEBHOOK_TABLES, create_webhook_tables
+
+    url = settings.resolved_database_url()
+
+    def drop_tables() -> None:
+        engine = make_engine(url)
+        Base.metadata.drop_all(engine, tables=WEBHOOK_TABLES)
+        engine.dispose()
+
+    async def scenario() -> list:
+        worker = Worker(settings, sessionmaker=sessions, jobs=["webhook-delivery"], worker_id="w-db")
+        [spec] = worker.specs
+        ctx = JobContext(spec.name, settings, sessions, "w-db", asyncio.Event())
+        delays = []
+        try:
+            drop_tables()
+            delays += [await worker._run_once(spec, ctx), await worker._run_once(spec, ctx)]
+            create_webhook_tables(url)
+            delays.append(await worker._run_once(spec, ctx))
+            drop_tables()
+            delays.append(await worker._run_once(spec, ctx))
+        finally:
+            for cleanup in ctx._cleanups:
+                await cleanup()
+            create_webhook_tables(url)
+        return delays
+
+    caplog.set_level("INFO", logger="nlp_service")
+    delays = asyncio.run(scenario())
+    warnings = [r for r in caplog.records if "database not usable" in r.getMessage()]
+    assert len(warnings) == 2, [r.getMessage() for r in caplog.records]  # one per outage, not one per run
+    assert any("usable again" in r.getMessage() for r in caplog.records)
+    assert delays[0] <= 1.0 and delays[1] > delays[0]  # retried soon, then backing off
+    assert delays[2] is None or delays[2] < 1.0
