@@ -1,55 +1,41 @@
-"""Seal a stored response with a key that only the client holds (its Idempotency-Key), standard library only.
+"""Seal a stored response with a key that only the client holds (its Idempotency-Key).
 
 Stored responses may carry a secret shown once (an API key, a webhook signing secret). The server keeps no
-key to read them: each body is encrypted and authenticated with keys derived from the client's
-Idempotency-Key, which is never stored (the row is found by a hash of it). Construction: HKDF-SHA256
-(RFC 5869) over the Idempotency-Key with a random 16-byte salt per body gives an encryption key and a MAC key;
-the encryption is HMAC-SHA256 in counter mode (a PRF used as a stream cipher, fresh keys for every body, so
-no keystream is ever reused); HMAC-SHA256 over salt and ciphertext authenticates it (encrypt-then-MAC).
+key to read them: each body is encrypted and authenticated with AES-256-GCM (``cryptography``) under a key
+derived by HKDF-SHA256 from the client's Idempotency-Key and a random 16-byte salt per body. The
+Idempotency-Key itself is never stored (the row is found by a hash of it).
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import os
 
-VERSION = b"s1"
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+VERSION = b"s2"
 _SALT_BYTES = 16
-_TAG_BYTES = 32
+_NONCE_BYTES = 12
+_TAG_BYTES = 16
 
 
 class SealError(ValueError):
     """The sealed text is malformed, was tampered with, or the key is wrong."""
 
 
-def _hkdf(secret: bytes, salt: bytes, info: bytes) -> bytes:
-    prk = hmac.new(salt, secret, hashlib.sha256).digest()  # extract
-    return hmac.new(prk, info + b"\x01", hashlib.sha256).digest()  # expand, one block
-
-
-def _keystream(key: bytes, length: int) -> bytes:
-    blocks = (length + 31) // 32
-    return b"".join(hmac.new(key, i.to_bytes(8, "big"), hashlib.sha256).digest() for i in range(blocks))
-
-
-def _xor(data: bytes, stream: bytes) -> bytes:
-    mixed = int.from_bytes(data, "big") ^ int.from_bytes(stream[: len(data)], "big")
-    return mixed.to_bytes(len(data), "big")
-
-
-def _keys(secret: bytes, salt: bytes) -> tuple[bytes, bytes]:
-    return _hkdf(secret, salt, b"nlp-idempotency enc"), _hkdf(secret, salt, b"nlp-idempotency mac")
+def _cipher(secret: bytes, salt: bytes) -> AESGCM:
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=b"nlp-idempotency").derive(secret)
+    return AESGCM(key)
 
 
 def seal(plaintext: bytes, secret: bytes) -> str:
     """``plaintext`` encrypted and authenticated under ``secret``, as ASCII text."""
-    salt = os.urandom(_SALT_BYTES)
-    enc_key, mac_key = _keys(secret, salt)
-    ciphertext = _xor(plaintext, _keystream(enc_key, len(plaintext)))
-    tag = hmac.new(mac_key, VERSION + salt + ciphertext, hashlib.sha256).digest()
-    return (VERSION + b"." + base64.urlsafe_b64encode(salt + ciphertext + tag)).decode("ascii")
+    salt, nonce = os.urandom(_SALT_BYTES), os.urandom(_NONCE_BYTES)
+    ciphertext = _cipher(secret, salt).encrypt(nonce, plaintext, VERSION)
+    return (VERSION + b"." + base64.urlsafe_b64encode(salt + nonce + ciphertext)).decode("ascii")
 
 
 def unseal(sealed: str, secret: bytes) -> bytes:
@@ -61,11 +47,14 @@ def unseal(sealed: str, secret: bytes) -> bytes:
         raw = base64.urlsafe_b64decode(payload)
     except ValueError as exc:
         raise SealError("malformed sealed text") from exc
-    if len(raw) < _SALT_BYTES + _TAG_BYTES:
+    if len(raw) < _SALT_BYTES + _NONCE_BYTES + _TAG_BYTES:
         raise SealError("malformed sealed text")
-    salt, ciphertext, tag = raw[:_SALT_BYTES], raw[_SALT_BYTES:-_TAG_BYTES], raw[-_TAG_BYTES:]
-    enc_key, mac_key = _keys(secret, salt)
-    expected = hmac.new(mac_key, VERSION + salt + ciphertext, hashlib.sha256).digest()
-    if not hmac.compare_digest(tag, expected):
-        raise SealError("sealed text was altered or the key is wrong")
-    return _xor(ciphertext, _keystream(enc_key, len(ciphertext)))
+    salt, nonce, ciphertext = (
+        raw[:_SALT_BYTES],
+        raw[_SALT_BYTES : _SALT_BYTES + _NONCE_BYTES],
+        raw[_SALT_BYTES + _NONCE_BYTES :],
+    )
+    try:
+        return _cipher(secret, salt).decrypt(nonce, ciphertext, VERSION)
+    except InvalidTag as exc:
+        raise SealError("sealed text was altered or the key is wrong") from exc
