@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from nlp_service.comments.schemas import Name
+from nlp_service.comments.schemas import MAX_FILTER_VALUES, Name, NameList
 from nlp_service.timestamps import Timestamp
 
 AlertStatus = Literal["new", "acknowledged", "resolved"]
@@ -26,10 +26,12 @@ class AlertsQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    status: list[StatusFilter] | None = Field(None, description="open = new or acknowledged")
-    topic: list[Name] | None = None
-    kind: list[AlertKind] | None = None
-    severity: list[Severity] | None = None
+    status: list[StatusFilter] | None = Field(
+        None, max_length=MAX_FILTER_VALUES, description="open = new or acknowledged"
+    )
+    topic: NameList | None = None
+    kind: list[AlertKind] | None = Field(None, max_length=MAX_FILTER_VALUES)
+    severity: list[Severity] | None = Field(None, max_length=MAX_FILTER_VALUES)
     since: Timestamp | None = Field(None, description="window ends after this")
     until: Timestamp | None = Field(None, description="window starts before this")
     limit: int = Field(50, ge=1, le=500)

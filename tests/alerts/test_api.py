@@ -83,3 +83,17 @@ def test_alert_routes_need_the_alerts_scope(app_client: TestClient) -> None:
     scopes = {(r.method, r.path): r.scope for r in route_scopes(app_client.app)}  # type: ignore[arg-type]
     for key in [("GET", "/v1/alerts"), ("POST", "/v1/detect"), ("GET", "/v1/topics/{topic_id}/series")]:
         assert scopes[key] == "alerts", key
+
+
+def test_alert_filter_lists_are_bounded(app_client: TestClient) -> None:
+    """Finding 16: every "any of" list of GET /v1/alerts is bounded (a huge one was a database error)."""
+    from nlp_service.comments.schemas import MAX_FILTER_VALUES
+
+    topics = "&".join(f"topic=t{i}" for i in range(MAX_FILTER_VALUES + 1))
+    r = app_client.get(f"/v1/alerts?{topics}")
+    assert r.status_code == 422, r.text[:300]
+    assert len(r.content) < 2_000  # the list is not echoed back
+    statuses = "&".join(["status=new"] * (MAX_FILTER_VALUES + 1))
+    assert app_client.get(f"/v1/alerts?{statuses}").status_code == 422
+    fine = "&".join(f"topic=t{i}" for i in range(MAX_FILTER_VALUES))
+    assert app_client.get(f"/v1/alerts?{fine}").status_code == 200
