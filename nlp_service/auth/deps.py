@@ -24,6 +24,7 @@ from nlp_service.config import Settings
 from nlp_service.db import make_engine, make_sessionmaker
 from nlp_service.errors import NotReady, Unauthorized
 from nlp_service.hardening.bind import OpenAccess, warn_if_open
+from nlp_service.hardening.clients import client_address, client_id
 from nlp_service.hardening.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
@@ -96,7 +97,7 @@ class ScopeRequirement:
         scope = self.scope_for(request.method, getattr(request.scope.get("route"), "name", None))
         token = credentials.credentials if credentials is not None else None
         client = request.client.host if request.client else None
-        caller = f"ip:{client or 'unknown'}"
+        caller = client_address(request)
         if token:
             auth.failures.check(caller, take=False)  # budget spent: 429 without a key lookup or HMAC
         try:
@@ -109,7 +110,7 @@ class ScopeRequirement:
             auth.open_access.check(client, request.headers.get("host"))
         request.state.principal = principal
         request.state.key_id = principal.key_id
-        auth.limiter.check(principal.key_id or caller)
+        auth.limiter.check(client_id(request))
         return principal
 
     def __repr__(self) -> str:

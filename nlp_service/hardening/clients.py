@@ -7,6 +7,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 
+def client_address(request: Request) -> str:
+    """``ip:<client address>``: who is calling before (or without) authentication."""
+    return f"ip:{request.client.host if request.client else 'unknown'}"
+
+
 def client_id(request: Request) -> str:
     """``key:<id>`` for a request authenticated with an API key, else ``ip:<client address>``.
 
@@ -16,7 +21,7 @@ def client_id(request: Request) -> str:
     key_id = getattr(request.state, "key_id", None)
     if key_id:
         return f"key:{key_id}"
-    return f"ip:{request.client.host if request.client else 'unknown'}"
+    return client_address(request)
 
 
 async def get_client_id(request: Request) -> str:
