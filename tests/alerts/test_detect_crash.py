@@ -38,6 +38,7 @@ from nlp_service.comments.tables import TopicCount
 from nlp_service.config import REPO_ROOT
 from nlp_service.db import make_engine, make_sessionmaker, session_scope
 from nlp_service.errors import Conflict
+from nlp_service.hardening.secretbox import SecretBox
 from nlp_service.webhooks import service as webhooks
 from nlp_service.webhooks.delivery import queue_counts
 from nlp_service.webhooks.safety import TargetPolicy
@@ -48,7 +49,9 @@ from nlp_service.webhooks.testing import LocalReceiver
 
 TOPICS = ["billing_payments", "delivery_shipping", "refunds_returns", "app_website"]
 HISTORY_H = 14 * 24
+SECRET_KEY = SecretBox.generate_key()  # the workers decrypt the subscription's secret with it
 WORKER_ENV = {
+    "NLP_SECRET_KEYS": SECRET_KEY,
     "NLP_ALERT_BUCKETS": '["hour"]',
     "NLP_ALERT_SEGMENTS": "[]",
     "NLP_ALERT_RESCAN_BUCKETS": "3",
@@ -79,6 +82,7 @@ class Workers:
             **WORKER_ENV,
             "NLP_DATABASE_URL": f"{self.url}{sep}application_name={name}",
             "PYTHONPATH": str(REPO_ROOT),
+            "NLP_VAR_DIR": str(self.log_dir / "var"),
         }
         cmd = [
             sys.executable,
@@ -252,6 +256,8 @@ def test_kill_9_during_detection_and_delivery_recording(pg_url: str, tmp_path: P
                     db_session=s,
                     request=CreateWebhookRequest(url=rx.url),  # type: ignore[arg-type]
                     policy=TargetPolicy(allow_loopback=True),
+                    box=SecretBox([SECRET_KEY]),
+                    max_subscriptions=100,
                 )
             events_lock = hold_lock(engine, "webhook_events")
             attempts_lock = hold_lock(engine, "webhook_attempts")
