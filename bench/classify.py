@@ -13,7 +13,6 @@ Starts the API as a subprocess on a free port (embedded default), then measures:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import threading
@@ -25,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import print_table, realistic_comments  # noqa: E402
+from bench.common import print_table, realistic_comments, write_json  # noqa: E402
 from bench.server import PeakRss, free_port, start_server  # noqa: E402
 
 
@@ -170,8 +169,7 @@ def main() -> None:
             for k, v in figures.items()
         ],
     )
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=2))
+    write_json(args.json, figures)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
-"""Shared helpers of the benchmarks: realistic comment texts and a plain-text table."""
+"""Shared helpers of the benchmarks: realistic comment texts, a plain-text table, the ``--json`` file."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 
 def realistic_comments(n: int, *, seed: int = 0) -> list[str]:
@@ -31,3 +33,10 @@ def print_table(
     print("  ".join("-" * w for w in widths))
     for row in rows:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)))
+
+
+def write_json(path: Path | None, figures: object) -> None:
+    """Write ``figures`` to ``path`` (a benchmark's ``--json``), if given."""
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(figures, indent=2) + "\n")

@@ -11,7 +11,6 @@ PELT change points, episodes) over all of them in one process. Key ``detect_10k_
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -20,7 +19,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import print_table  # noqa: E402
+from bench.common import print_table, write_json  # noqa: E402
 from nlp_service.anomaly.detectors import detect_series  # noqa: E402
 from nlp_service.anomaly.synthetic import generate, random_events  # noqa: E402
 
@@ -70,9 +69,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             ("change points / spikes / episodes", f"{n_cp} / {n_spikes} / {n_episodes}", "", ""),
         ],
     )
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(metrics, indent=2) + "\n")
+    write_json(args.json, metrics)
     return metrics
 
 

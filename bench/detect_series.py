@@ -11,7 +11,6 @@ requests minus RSS before them, bar <= 300 MB).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -22,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import print_table  # noqa: E402
+from bench.common import print_table, write_json  # noqa: E402
 from bench.server import PeakRss, free_port, start_server  # noqa: E402
 from nlp_service.anomaly.schemas import MAX_SERIES_POINTS  # noqa: E402
 
@@ -81,9 +80,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         ("rss_growth_mb", f"{growth_mb:.1f}", f"<= {BARS['rss_growth_mb']:g}", f"from {rss.start_mb:.0f} MB"),
     ]
     print_table(f"POST /v1/detect/series, {args.points} points", rows)
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(metrics, indent=2) + "\n")
+    write_json(args.json, metrics)
     return metrics
 
 

@@ -13,7 +13,6 @@ RSS over stored comments (the first step, which also warms caches, is left out) 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -25,7 +24,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import print_table, realistic_comments  # noqa: E402
+from bench.common import print_table, realistic_comments, write_json  # noqa: E402
 from bench.server import free_port, start_server  # noqa: E402
 from nlp_service.memory import bytes_per_stored_comment  # noqa: E402
 
@@ -101,9 +100,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             ("ratio", f"{metrics['ratio']:.2f}", "<= 1.5", ""),
         ],
     )
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(metrics, indent=2) + "\n")
+    write_json(args.json, metrics)
     return metrics
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import glob
-import json
 import os
 import shutil
 import signal
@@ -36,6 +35,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import write_json  # noqa: E402
 from nlp_service.config import Settings  # noqa: E402
 from nlp_service.search.index import IndexParams, VectorIndex  # noqa: E402
 
@@ -294,8 +294,7 @@ def main() -> int:
         f"thread(s), {results['encode_ms_1thread']} ms on 1"
     )
     print(f"ingest: {results['ingest_cps']} comments/s ({note})")
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    write_json(Path(args.json), results)
     return 0
 
 

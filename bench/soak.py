@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import random
 import socket
@@ -33,7 +32,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import print_table, realistic_comments  # noqa: E402
+from bench.common import print_table, realistic_comments, write_json  # noqa: E402
 from nlp_service.memory import bytes_per_stored_comment  # noqa: E402
 
 OPS = ("classify", "search", "ingest")
@@ -285,8 +284,7 @@ def report(result: dict, args: argparse.Namespace) -> int:
     for op, o in result["ops"].items():
         for error in o["first_errors"]:
             print(f"  {op}: {error}")
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(args.json, result)
     return 0 if result["passed"] else 1
 
 
