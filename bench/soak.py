@@ -153,10 +153,10 @@ async def client(
             await asyncio.sleep(min(5.0, float(response.headers.get("retry-after", "1"))))
         elif response.status_code >= 300:
             entry.errors.append(f"{response.status_code}: {response.text[:200]}")
-        elif op == "ingest":
-            entry.stored.append((time.monotonic(), int(response.json()["created"])))
         else:
             entry.latencies.append(time.perf_counter() - started)
+            if op == "ingest":
+                entry.stored.append((time.monotonic(), int(response.json()["created"])))
 
 
 async def sample_rss(
