@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import faiss
@@ -23,7 +24,7 @@ def write_temp(index: faiss.Index, path: Path) -> Path:
     return tmp
 
 
-def commit(tmp: Path, path: Path, meta: dict[str, object]) -> None:
+def commit(tmp: Path, path: Path, meta: Mapping[str, object]) -> None:
     """Rename the index written by :func:`write_temp` to ``path``, then write its metadata atomically."""
     os.replace(tmp, path)
     tmp_meta = meta_path(path).with_name(f".{meta_path(path).name}.tmp")

@@ -14,8 +14,9 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from nlp_service.webhooks.tables import WebhookDelivery, WebhookEvent, WebhookSubscription, utcnow
@@ -35,7 +36,7 @@ class Claim:
     secrets: tuple[str, ...] = field(repr=False)  # as stored (sealed): opened just before signing
 
 
-def _due(now: datetime):  # type: ignore[no-untyped-def]
+def _due(now: datetime) -> ColumnElement[bool]:
     return or_(
         and_(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now),
         and_(WebhookDelivery.status == "in_flight", WebhookDelivery.claimed_until <= now),
@@ -63,7 +64,7 @@ def _bury_exhausted(db_session: Session, now: datetime, max_attempts: int) -> No
     )
 
 
-def _fair_candidates(now: datetime, limit: int, per_subscription: int | None):  # type: ignore[no-untyped-def]
+def _fair_candidates(now: datetime, limit: int, per_subscription: int | None) -> Select[Any]:
     """Due deliveries, round-robin over subscriptions (each one's oldest first), leaving out what would put
     a subscription over ``per_subscription`` sends in flight (live claims of every worker count)."""
     rank = func.row_number().over(
