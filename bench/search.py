@@ -5,7 +5,7 @@ feature cache under var/cache/features, else freshly encoded demo comments), ext
 with paraphrase-like synthetic vectors ``normalise(e_i + b * e_j + noise)`` (b ~ U(0, 0.35), noise sd 0.03
 per dimension: cosine ~0.85-0.95 to their source). Queries are held-out real embeddings.
 
-For each size: build time of the index the service would serve (nlp_service.search.index.VectorIndex.build
+For each size: build time of the index the service would serve (nlp_service.search.faiss_index.build_index
 with the configured HNSW parameters), single-query latency p50/p99 through VectorIndex.search (k=10, query
 encoding excluded), recall@10 against exact inner-product search. Separately: query encoding time (one
 text) and, when the trained heads exist, ingest throughput through POST /v1/comments on SQLite (batches of
@@ -37,7 +37,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import write_json  # noqa: E402
 from nlp_service.config import Settings  # noqa: E402
-from nlp_service.search.index import IndexParams, VectorIndex  # noqa: E402
+from nlp_service.search.faiss_index import IndexParams, build_index  # noqa: E402
+from nlp_service.search.index import VectorIndex  # noqa: E402
 
 
 def _normalise(x: np.ndarray) -> np.ndarray:
@@ -113,7 +114,7 @@ def bench_size(
     ids = np.arange(1, n + 1, dtype=np.int64)
     t0 = time.perf_counter()
     served = VectorIndex(params)
-    built = VectorIndex.build(params, ids, vectors)
+    built = build_index(params, ids, vectors)
     build_s = time.perf_counter() - t0
     served._index, served._ids = built, set(ids.tolist())  # as after a background rebuild
 

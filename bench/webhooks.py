@@ -33,10 +33,11 @@ from nlp_service.config import Settings  # noqa: E402
 from nlp_service.db import Base, make_engine, make_sessionmaker, session_scope  # noqa: E402
 from nlp_service.hardening.secretbox import load_secret_box  # noqa: E402
 from nlp_service.webhooks import service, tables  # noqa: E402
-from nlp_service.webhooks.delivery import DeliveryRunner, queue_counts  # noqa: E402
+from nlp_service.webhooks.deliveries import queue_counts  # noqa: E402
+from nlp_service.webhooks.runner import DeliveryRunner  # noqa: E402
 from nlp_service.webhooks.safety import TargetPolicy  # noqa: E402
 from nlp_service.webhooks.schemas import CreateWebhookRequest  # noqa: E402
-from nlp_service.webhooks.testing import LocalReceiver  # noqa: E402
+from tests.webhooks.receiver import LocalReceiver  # noqa: E402
 
 BAR_PER_S = 100.0
 TABLES = [

@@ -6,6 +6,7 @@ Services flush and never commit: views and jobs own the transaction (``session_s
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -33,7 +34,7 @@ SqliteSynchronous = Literal["FULL", "NORMAL"]
 
 
 class Base(DeclarativeBase):
-    """Base class of every table (``tables.py`` modules of each domain package)."""
+    """Base class of every table (the ``tables.py`` modules listed in ``TABLE_MODULES``)."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
@@ -140,13 +141,19 @@ def upgrade(url: str, revision: str = "head") -> None:
         engine.dispose()
 
 
+# Every module defining tables: imported by ``import_all_tables`` (Alembic's environment) so that
+# ``Base.metadata`` knows them all. A new ``tables.py`` is listed here.
+TABLE_MODULES = (
+    "nlp_service.anomaly.tables",
+    "nlp_service.auth.tables",
+    "nlp_service.comments.tables",
+    "nlp_service.idempotency.tables",
+    "nlp_service.search.tables",
+    "nlp_service.webhooks.tables",
+)
+
+
 def import_all_tables() -> None:
-    """Import every domain's ``tables`` module so ``Base.metadata`` knows all tables."""
-    import importlib
-    import pkgutil
-
-    import nlp_service
-
-    for module in pkgutil.walk_packages(nlp_service.__path__, "nlp_service."):
-        if module.name.endswith(".tables"):
-            importlib.import_module(module.name)
+    """Import every module of ``TABLE_MODULES`` so ``Base.metadata`` knows all tables."""
+    for module in TABLE_MODULES:
+        importlib.import_module(module)

@@ -1,6 +1,6 @@
 """Background worker: runs registered periodic jobs (webhook delivery, alert detection, ...).
 
-Register a job in a ``jobs.py`` module of a domain package (discovered automatically)::
+Register a job with ``@job`` in a ``jobs.py`` module of its domain package, and list it in ``JOB_MODULES``::
 
     from nlp_service.worker import JobContext, job
 
@@ -28,7 +28,6 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
@@ -74,22 +73,32 @@ def job(name: str, *, interval_s: Interval) -> Callable[[JobFn], JobFn]:
     return register
 
 
-def load_jobs(wanted: Iterable[str] | None = None) -> dict[str, JobSpec]:
-    """Import the ``nlp_service/<package>/jobs.py`` modules so their jobs register themselves.
+# Every job of the service and the module whose ``@job`` registers it: a worker imports only the modules of
+# the jobs it runs, so one running only light jobs does not import heavy ones (models).
+JOB_MODULES: dict[str, str] = {
+    "alert-detection": "nlp_service.anomaly.jobs",
+    "detection-jobs": "nlp_service.anomaly.jobs",
+    "idempotency-cleanup": "nlp_service.idempotency.jobs",
+    "webhook-delivery": "nlp_service.webhooks.jobs",
+    "webhook-maintenance": "nlp_service.webhooks.jobs",
+}
 
-    With ``wanted`` job names, modules whose package name starts like a wanted job (``webhook-delivery`` ->
-    ``webhooks``) are imported first and loading stops once every wanted job is registered, so a worker
-    running only light jobs does not import heavy ones (models)."""
-    root = Path(__file__).resolve().parent
-    packages = sorted(path.parent.name for path in root.glob("*/jobs.py"))
-    want = set(wanted or ())
-    if want:
-        stems = {name.split("-")[0] for name in want}
-        packages.sort(key=lambda pkg: not any(pkg.startswith(stem) for stem in stems))
-    for package in packages:
-        if want and want <= JOBS.keys():
-            break
-        importlib.import_module(f"nlp_service.{package}.jobs")
+
+def load_jobs(wanted: Iterable[str] | None = None) -> dict[str, JobSpec]:
+    """Import the modules of the ``wanted`` jobs (all of ``JOB_MODULES`` by default) so they register.
+
+    A wanted name that is neither listed nor registered already loads every module, so that the caller's
+    error can name all known jobs."""
+    want = list(JOB_MODULES) if wanted is None else list(wanted)
+    if all(name in JOB_MODULES or name in JOBS for name in want):
+        modules = {JOB_MODULES[name] for name in want if name in JOB_MODULES}
+    else:
+        modules = set(JOB_MODULES.values())
+    for module in sorted(modules):
+        importlib.import_module(module)
+    missing = sorted(n for n in JOB_MODULES if JOB_MODULES[n] in modules and n not in JOBS)
+    if missing:
+        raise RuntimeError(f"jobs {missing} are listed in JOB_MODULES but their modules do not register them")
     return JOBS
 
 

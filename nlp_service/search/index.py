@@ -1,7 +1,6 @@
 """The vector index of comment embeddings, keyed by the comments' row ids.
 
-- Exact search (``IndexFlatIP``) up to ``exact_max`` vectors, HNSW (``IndexHNSWFlat``, inner product) above;
-  both wrapped in ``IndexIDMap2`` so ids are row ids and vectors can be reconstructed by id.
+- Exact search up to ``exact_max`` vectors, HNSW above (built by :mod:`faiss_index`); ids are row ids.
 - HNSW cannot remove vectors: deleted ids become tombstones, filtered at query time, and a background
   rebuild drops them once they are many.
 - Rebuilds and catch-ups run on one background thread. A rebuild builds a new index aside while queries and
@@ -9,103 +8,28 @@
   before the swap.
 - Readers (search, reconstruct, save) share a lock; writers (add, remove, swap) take it exclusively.
 - A saved index records ``source_id``, the identity of the database its vectors came from; loading it for
-  another source is refused (the caller rebuilds), as row ids mean other comments there.
+  another source is refused (the caller rebuilds), as row ids mean other comments there (files:
+  :mod:`persistence`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import faiss
 import numpy as np
 
+from nlp_service.search import persistence
+from nlp_service.search.faiss_index import IndexParams, build_index, index_kind, make_index, omp_threads
+from nlp_service.search.rwlock import RWLock
+
 log = logging.getLogger(__name__)
 
 Batches = Iterable[tuple[np.ndarray, np.ndarray]]  # (int64 ids, float32 (n, dim) vectors)
-
-_omp = threading.local()
-
-
-def omp_threads(n: int) -> None:
-    """Set the OpenMP threads of the calling thread (a per-thread setting). Single queries and small adds
-    run on 1 thread: waking a team of OpenMP threads costs more than the search itself (measured 8 ms vs
-    0.3 ms per query on 2 busy cores); builds use every core."""
-    if getattr(_omp, "n", None) != n:
-        faiss.omp_set_num_threads(n)
-        _omp.n = n
-
-
-class RWLock:
-    """Many readers or one writer; writers are not starved (new readers wait while a writer waits)."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._readers = 0
-        self._writer = False
-        self._waiting_writers = 0
-
-    @contextmanager
-    def read(self) -> Iterator[None]:
-        with self._cond:
-            while self._writer or self._waiting_writers:
-                self._cond.wait()
-            self._readers += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._readers -= 1
-                if not self._readers:
-                    self._cond.notify_all()
-
-    @contextmanager
-    def write(self) -> Iterator[None]:
-        with self._cond:
-            self._waiting_writers += 1
-            while self._writer or self._readers:
-                self._cond.wait()
-            self._waiting_writers -= 1
-            self._writer = True
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._writer = False
-                self._cond.notify_all()
-
-
-@dataclass(frozen=True)
-class IndexParams:
-    dim: int = 384
-    exact_max: int = 50_000
-    hnsw_m: int = 32
-    ef_construction: int = 80
-    ef_search: int = 160
-    tombstone_fraction: float = 0.05  # rebuild an HNSW index when this share of its vectors is deleted
-
-
-def make_index(params: IndexParams, n: int) -> faiss.Index:
-    """An empty index of the right kind for ``n`` vectors."""
-    if n <= params.exact_max:
-        inner: faiss.Index = faiss.IndexFlatIP(params.dim)
-    else:
-        inner = faiss.IndexHNSWFlat(params.dim, params.hnsw_m, faiss.METRIC_INNER_PRODUCT)
-        inner.hnsw.efConstruction = params.ef_construction
-        inner.hnsw.efSearch = params.ef_search
-    return faiss.IndexIDMap2(inner)
-
-
-def index_kind(index: faiss.Index) -> str:
-    inner = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap2) else index
-    return "hnsw" if isinstance(inner, faiss.IndexHNSW) else "flat"
 
 
 def _as_batch(ids: Iterable[int] | np.ndarray, vecs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -350,7 +274,7 @@ class VectorIndex:
                 parts_v.append(np.asarray(vecs, np.float32))
         ids = np.concatenate(parts_i) if parts_i else np.zeros(0, np.int64)
         vecs = np.vstack(parts_v) if parts_v else np.zeros((0, self.params.dim), np.float32)
-        new = self.build(self.params, ids, vecs)
+        new = build_index(self.params, ids, vecs)
         present = {int(i) for i in ids}
         tomb: set[int] = set()
         with self._lock.write():
@@ -367,18 +291,6 @@ class VectorIndex:
         if self._needs_rebuild():  # e.g. many writes during the build
             self.request("rebuild")
         log.info("vector index rebuilt: %s, %d vectors in %.1fs", self.kind, len(present), self.last_build_s)
-
-    @staticmethod
-    def build(params: IndexParams, ids: np.ndarray, vecs: np.ndarray, chunk: int = 50_000) -> faiss.Index:
-        """A new index of the right kind holding ``vecs`` under ``ids`` (built on every core)."""
-        omp_threads(os.cpu_count() or 1)
-        index = make_index(params, len(ids))
-        for start in range(0, len(ids), chunk):
-            index.add_with_ids(
-                np.ascontiguousarray(vecs[start : start + chunk]),
-                np.ascontiguousarray(ids[start : start + chunk]),
-            )
-        return index
 
     def _catch_up(self) -> None:
         """Add what the source has and the index lacks; drop what the index has and the source lost."""
@@ -413,11 +325,8 @@ class VectorIndex:
         """Write the index and its metadata atomically (temp files, then rename)."""
         if self.path is None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        meta_path = self.path.with_suffix(".json")
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         with self._lock.read():
-            faiss.write_index(self._index, str(tmp))
+            tmp = persistence.write_temp(self._index, self.path)
             meta = {
                 "dim": self.params.dim,
                 "source_id": self.source_id,
@@ -428,31 +337,21 @@ class VectorIndex:
                 "saved_at": time.time(),
             }
             self.dirty = False
-        os.replace(tmp, self.path)
-        tmp_meta = meta_path.with_name(f".{meta_path.name}.tmp")
-        tmp_meta.write_text(json.dumps(meta))
-        os.replace(tmp_meta, meta_path)
+        persistence.commit(tmp, self.path, meta)
 
     def load(self) -> bool:
         """Load a saved index; False (and stay empty) if there is none or it does not fit (another
         dimension, or saved for another ``source_id``)."""
         if self.path is None or not self.path.is_file():
             return False
-        meta_path = self.path.with_suffix(".json")
         try:
-            meta = json.loads(meta_path.read_text())
-            index = faiss.read_index(str(self.path))
-            if meta.get("dim") != self.params.dim or index.d != self.params.dim:
-                raise ValueError(f"dimension {index.d} != {self.params.dim}")
-            if self.source_id is not None and meta.get("source_id") != self.source_id:
-                raise ValueError(f"saved for database {meta.get('source_id')}, not {self.source_id}")
-            if not isinstance(index, faiss.IndexIDMap2):
-                index = faiss.downcast_index(index)
-            ids = faiss.vector_to_array(index.id_map).astype(np.int64)
+            index, ids, saved_tombstones = persistence.read(
+                self.path, dim=self.params.dim, source_id=self.source_id
+            )
         except Exception as exc:
             log.warning("ignoring saved vector index %s: %s", self.path, exc)
             return False
-        tomb = {int(i) for i in meta.get("tombstones", [])}
+        tomb = {int(i) for i in saved_tombstones}
         with self._lock.write():
             self._index = index
             self._tombstones = tomb

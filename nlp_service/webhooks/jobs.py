@@ -1,4 +1,4 @@
-"""Worker jobs: ``webhook-delivery`` keeps the outbox moving (see ``delivery.DeliveryRunner``);
+"""Worker jobs: ``webhook-delivery`` keeps the outbox moving (see ``runner.DeliveryRunner``);
 ``webhook-maintenance`` clears expired previous secrets, seals plaintext (or old-key) secrets and deletes
 finished deliveries, their attempts and events after ``NLP_WEBHOOK_RETENTION_DAYS``."""
 
@@ -8,8 +8,8 @@ import logging
 from datetime import timedelta
 
 from nlp_service.hardening.secretbox import load_secret_box
-from nlp_service.webhooks import service
-from nlp_service.webhooks.delivery import DeliveryRunner
+from nlp_service.webhooks import maintenance
+from nlp_service.webhooks.runner import DeliveryRunner
 from nlp_service.webhooks.tables import utcnow
 from nlp_service.worker import JobContext, job
 
@@ -36,14 +36,14 @@ def maintain_webhooks(ctx: JobContext) -> None:
     box = ctx.state.get("box") or load_secret_box(ctx.settings)
     ctx.state["box"] = box
     with ctx.session() as db_session:
-        cleared = service.clear_expired_secrets(db_session=db_session)
-        resealed = service.reseal_secrets(db_session=db_session, box=box)
+        cleared = maintenance.clear_expired_secrets(db_session=db_session)
+        resealed = maintenance.reseal_secrets(db_session=db_session, box=box)
     purged = [0, 0]
     if ctx.settings.webhook_retention_days > 0:
         before = utcnow() - timedelta(days=ctx.settings.webhook_retention_days)
         while not ctx.stopping.is_set():
             with ctx.session() as db_session:
-                counts = service.purge_finished(db_session=db_session, before=before, limit=PURGE_CHUNK)
+                counts = maintenance.purge_finished(db_session=db_session, before=before, limit=PURGE_CHUNK)
             purged = [a + b for a, b in zip(purged, counts, strict=True)]
             if max(counts) < PURGE_CHUNK:
                 break

@@ -1,4 +1,8 @@
-"""Webhook subscriptions and the event outbox. Services flush, never commit: callers own the transaction."""
+"""Webhook subscriptions and the event outbox. Services flush, never commit: callers own the transaction.
+
+Deliveries (reads, recover, retry) are in :mod:`deliveries`; the maintenance job's work is in
+:mod:`maintenance`.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic_core import to_jsonable_python
-from sqlalchemy import delete as sql_delete
-from sqlalchemy import exists, func, select, text, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import func, select, text, update
+from sqlalchemy.orm import Session
 
 from nlp_service.errors import Conflict, InvalidInput, NotFound
 from nlp_service.hardening.logs import redact_url
@@ -28,18 +31,10 @@ from nlp_service.webhooks.schemas import (
     WebhookFilters,
 )
 from nlp_service.webhooks.signing import generate_secret
-from nlp_service.webhooks.tables import (
-    WebhookAttempt,
-    WebhookDelivery,
-    WebhookEvent,
-    WebhookSubscription,
-    utcnow,
-)
+from nlp_service.webhooks.tables import WebhookDelivery, WebhookEvent, WebhookSubscription, utcnow
 
 log = logging.getLogger(__name__)
 
-RECOVERABLE = ("failed", "dead")
-FINISHED = ("delivered", "failed", "dead")  # never sent again unless recovered; retention may delete them
 SUBSCRIPTIONS_LOCK = 0x6E6C7057  # PostgreSQL advisory lock serializing creations against the cap
 
 
@@ -304,148 +299,3 @@ def ping(*, db_session: Session, webhook_id: str) -> WebhookDelivery:
         raise Conflict(f"webhook {webhook_id!r} is disabled; enable it first")
     _, deliveries = _write_event(db_session, "webhook.ping", {"webhook_id": sub.id, "message": "ping"}, [sub])
     return deliveries[0]
-
-
-# --- Deliveries ---------------------------------------------------------------------------------------------
-
-
-def get_deliveries(
-    *, db_session: Session, webhook_id: str, status: str | None = None, limit: int = 50
-) -> Sequence[WebhookDelivery]:
-    get(db_session=db_session, webhook_id=webhook_id)
-    query = (
-        select(WebhookDelivery)
-        .where(WebhookDelivery.subscription_id == webhook_id)
-        .order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id)
-        .limit(limit)
-        .options(selectinload(WebhookDelivery.attempt_log))
-    )
-    if status:
-        query = query.where(WebhookDelivery.status == status)
-    return db_session.scalars(query).all()
-
-
-def get_delivery(*, db_session: Session, delivery_id: str) -> WebhookDelivery:
-    """One delivery with its attempts."""
-    delivery = db_session.get(
-        WebhookDelivery, delivery_id, options=[selectinload(WebhookDelivery.attempt_log)]
-    )
-    if delivery is None:
-        raise NotFound(f"delivery {delivery_id!r} not found")
-    return delivery
-
-
-def _requeue_values(now: datetime) -> dict[str, Any]:
-    return {
-        "status": "pending",
-        "next_attempt_at": now,
-        "round_start": WebhookDelivery.attempts,
-        "claimed_by": None,
-        "claim_token": None,
-        "claimed_until": None,
-        "updated_at": now,
-    }
-
-
-def recover(*, db_session: Session, webhook_id: str, since: datetime, until: datetime | None = None) -> int:
-    """Re-queue the failed and dead deliveries created in [since, until), each with a full new schedule."""
-    sub = get(db_session=db_session, webhook_id=webhook_id)
-    if not sub.enabled:
-        raise Conflict(f"webhook {webhook_id!r} is disabled; enable it first")
-    now = utcnow()
-    result = db_session.execute(
-        update(WebhookDelivery)
-        .where(
-            WebhookDelivery.subscription_id == webhook_id,
-            WebhookDelivery.status.in_(RECOVERABLE),
-            WebhookDelivery.created_at >= since,
-            WebhookDelivery.created_at < (until or now + timedelta(seconds=1)),
-        )
-        .values(**_requeue_values(now))
-        .execution_options(synchronize_session=False)
-    )
-    db_session.flush()
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
-
-
-def retry_delivery(*, db_session: Session, delivery_id: str) -> WebhookDelivery:
-    """Send a delivery again (any status but in flight): a full new schedule, the same webhook-id."""
-    delivery = get_delivery(db_session=db_session, delivery_id=delivery_id)
-    if delivery.status == "in_flight":
-        raise Conflict(f"delivery {delivery_id!r} is being sent right now")
-    if not get(db_session=db_session, webhook_id=delivery.subscription_id).enabled:
-        raise Conflict(f"webhook {delivery.subscription_id!r} is disabled; enable it first")
-    for key, value in _requeue_values(utcnow()).items():
-        setattr(delivery, key, delivery.attempts if key == "round_start" else value)
-    db_session.flush()
-    return delivery
-
-
-# --- Maintenance (the ``webhook-maintenance`` job) ---------------------------------------------------------
-
-
-def clear_expired_secrets(*, db_session: Session, now: datetime | None = None) -> int:
-    """Forget previous secrets whose grace period is over. Returns how many were cleared."""
-    result = db_session.execute(
-        update(WebhookSubscription)
-        .where(
-            WebhookSubscription.previous_secret_expires_at.is_not(None),
-            WebhookSubscription.previous_secret_expires_at <= (now or utcnow()),
-        )
-        .values(previous_secret=None, previous_secret_expires_at=None)
-        .execution_options(synchronize_session=False)
-    )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
-
-
-def reseal_secrets(*, db_session: Session, box: SecretBox) -> int:
-    """Seal legacy plaintext secrets and re-seal those under an older key. Returns how many values changed.
-
-    Each value is replaced only if it is still the one read (a rotation meanwhile wins), without row locks."""
-    changed = 0
-    rows = db_session.execute(
-        select(WebhookSubscription.id, WebhookSubscription.secret, WebhookSubscription.previous_secret)
-    ).all()
-    for sub_id, *values in rows:
-        for column, stored in zip(("secret", "previous_secret"), values, strict=True):
-            if stored and box.needs_reseal(stored):
-                attr = getattr(WebhookSubscription, column)
-                result = db_session.execute(
-                    update(WebhookSubscription)
-                    .where(WebhookSubscription.id == sub_id, attr == stored)
-                    .values({column: box.seal(box.open(stored))})
-                    .execution_options(synchronize_session=False)
-                )
-                changed += int(result.rowcount or 0)  # type: ignore[attr-defined]
-    return changed
-
-
-def purge_finished(*, db_session: Session, before: datetime, limit: int = 1000) -> tuple[int, int]:
-    """Delete up to ``limit`` finished deliveries (delivered, failed, dead) last changed before ``before``,
-    with their attempts, then the events older than ``before`` that no delivery refers to any more. Pending
-    and in-flight deliveries (and so their events) are never deleted. Returns (deliveries, events) deleted:
-    call again while either equals ``limit``."""
-    ids = list(
-        db_session.scalars(
-            select(WebhookDelivery.id)
-            .where(WebhookDelivery.status.in_(FINISHED), WebhookDelivery.updated_at < before)
-            .limit(limit)
-        )
-    )
-    if ids:
-        db_session.execute(sql_delete(WebhookAttempt).where(WebhookAttempt.delivery_id.in_(ids)))
-        db_session.execute(sql_delete(WebhookDelivery).where(WebhookDelivery.id.in_(ids)))
-    orphans = list(
-        db_session.scalars(
-            select(WebhookEvent.id)
-            .where(
-                WebhookEvent.created_at < before,
-                ~exists().where(WebhookDelivery.event_id == WebhookEvent.id),
-            )
-            .limit(limit)
-        )
-    )
-    if orphans:
-        db_session.execute(sql_delete(WebhookEvent).where(WebhookEvent.id.in_(orphans)))
-    db_session.flush()
-    return len(ids), len(orphans)

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from nlp_service.deps import DbDep, JsonBody, SettingsDep, StateDep, in_transaction
 from nlp_service.errors import ErrorResponse
 from nlp_service.idempotency.deps import IdempotencyDep
-from nlp_service.webhooks import service
+from nlp_service.webhooks import deliveries, service
 from nlp_service.webhooks.safety import TargetPolicy
 from nlp_service.webhooks.schemas import (
     AlertEvent,
@@ -203,7 +203,7 @@ async def list_deliveries(
         lambda s: ListDeliveriesResponse(
             items=[
                 delivery_public(d)
-                for d in service.get_deliveries(
+                for d in deliveries.get_deliveries(
                     db_session=s, webhook_id=webhook_id, status=status, limit=limit
                 )
             ]
@@ -224,7 +224,9 @@ async def recover_webhook(
     return await in_transaction(
         sessions,
         lambda s: RecoverResponse(
-            requeued=service.recover(db_session=s, webhook_id=webhook_id, since=body.since, until=body.until)
+            requeued=deliveries.recover(
+                db_session=s, webhook_id=webhook_id, since=body.since, until=body.until
+            )
         ),
     )
 
@@ -240,7 +242,7 @@ async def retry_delivery(
     """Send this delivery again now (same event id), with a fresh retry schedule."""
     return await in_transaction(
         sessions,
-        lambda s: delivery_public(service.retry_delivery(db_session=s, delivery_id=delivery_id)),
+        lambda s: delivery_public(deliveries.retry_delivery(db_session=s, delivery_id=delivery_id)),
     )
 
 

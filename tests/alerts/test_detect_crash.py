@@ -40,12 +40,12 @@ from nlp_service.db import make_engine, make_sessionmaker, session_scope
 from nlp_service.errors import Conflict
 from nlp_service.hardening.secretbox import SecretBox
 from nlp_service.webhooks import service as webhooks
-from nlp_service.webhooks.delivery import queue_counts
+from nlp_service.webhooks.deliveries import queue_counts
 from nlp_service.webhooks.safety import TargetPolicy
 from nlp_service.webhooks.schemas import CreateWebhookRequest
 from nlp_service.webhooks.signing import verify
 from nlp_service.webhooks.tables import WebhookDelivery, WebhookEvent
-from nlp_service.webhooks.testing import LocalReceiver
+from tests.webhooks.receiver import LocalReceiver
 
 TOPICS = ["billing_payments", "delivery_shipping", "refunds_returns", "app_website"]
 HISTORY_H = 14 * 24

@@ -7,7 +7,8 @@ import time
 
 import numpy as np
 
-from nlp_service.search.index import IndexParams, VectorIndex
+from nlp_service.search.faiss_index import IndexParams
+from nlp_service.search.index import VectorIndex
 
 
 def unit_vectors(n: int, dim: int = 16, seed: int = 0) -> np.ndarray:

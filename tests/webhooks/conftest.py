@@ -22,11 +22,11 @@ from nlp_service.errors import install_error_handlers
 from nlp_service.hardening.secretbox import SecretBox, load_secret_box
 from nlp_service.state import AppState
 from nlp_service.webhooks import service, tables
-from nlp_service.webhooks.delivery import DeliveryRunner
+from nlp_service.webhooks.runner import DeliveryRunner
 from nlp_service.webhooks.safety import TargetPolicy
 from nlp_service.webhooks.schemas import CreateWebhookRequest
-from nlp_service.webhooks.testing import LocalReceiver
 from nlp_service.webhooks.views import router
+from tests.webhooks.receiver import LocalReceiver
 
 WEBHOOK_TABLES = [
     tables.WebhookSubscription.__table__,

@@ -9,12 +9,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from nlp_service.hardening.secretbox import SecretBox
-from nlp_service.webhooks import service
+from nlp_service.webhooks import deliveries, service
 from nlp_service.webhooks.safety import TargetPolicy, UnsafeTarget, resolve_target
 from nlp_service.webhooks.schemas import CreateWebhookRequest
 from nlp_service.webhooks.tables import WebhookSubscription
-from nlp_service.webhooks.testing import LocalReceiver
 from tests.webhooks.conftest import create_subscription, in_tx
+from tests.webhooks.receiver import LocalReceiver
 
 URL = "http://127.0.0.1:9999/hook"  # loopback is allowed in these settings; nothing is sent
 
@@ -132,7 +132,7 @@ def test_send_time_check_refuses_without_sending(sessions, box, receiver: LocalR
     )
     drain(webhook_allow_loopback=False)
     assert receiver.requests == []
-    item = in_tx(sessions, lambda s: service.get_delivery(db_session=s, delivery_id=dlv.id))
+    item = in_tx(sessions, lambda s: deliveries.get_delivery(db_session=s, delivery_id=dlv.id))
     assert item.status == "dead" and "loopback" in item.last_error
 
 
@@ -180,7 +180,7 @@ def test_enqueue_event_is_part_of_the_callers_transaction(sessions) -> None:
     with pytest.raises(RuntimeError):
         in_tx(sessions, enqueue_then_fail)
     webhook_id = in_tx(sessions, lambda s: service.get_all(db_session=s)[0].id)
-    assert in_tx(sessions, lambda s: service.get_deliveries(db_session=s, webhook_id=webhook_id)) == []
+    assert in_tx(sessions, lambda s: deliveries.get_deliveries(db_session=s, webhook_id=webhook_id)) == []
 
 
 def test_ping(client: TestClient, receiver: LocalReceiver, drain) -> None:

@@ -7,8 +7,10 @@ from datetime import timedelta
 from sqlalchemy.orm import Session, sessionmaker
 
 from nlp_service.hardening.secretbox import SecretBox
-from nlp_service.webhooks import service
-from nlp_service.webhooks.delivery import RetryPolicy, claim_due, record_results, release
+from nlp_service.webhooks import deliveries, service
+from nlp_service.webhooks.claims import claim_due, release
+from nlp_service.webhooks.recording import record_results
+from nlp_service.webhooks.retry import RetryPolicy
 from nlp_service.webhooks.schemas import CreateWebhookRequest
 from nlp_service.webhooks.sender import SendResult
 from nlp_service.webhooks.tables import utcnow
@@ -84,7 +86,7 @@ def test_expired_lease_is_reclaimed_and_stale_result_ignored(sessions) -> None:
         lambda s: record_results(db_session=s, outcomes=[(fresh, ok)], policy=policy, worker_id="w2"),
     )
     assert statuses == ["delivered"]
-    delivery = in_tx(sessions, lambda s: service.get_delivery(db_session=s, delivery_id=fresh.delivery_id))
+    delivery = in_tx(sessions, lambda s: deliveries.get_delivery(db_session=s, delivery_id=fresh.delivery_id))
     assert [a.number for a in delivery.attempt_log] == [1, 2]  # both attempts are logged
 
 
@@ -97,7 +99,9 @@ def test_attempts_are_counted_at_claim_so_a_dying_worker_cannot_retry_forever(se
     for i in range(3):  # claimed, the worker dies, the lease expires, another worker claims it
         [c] = claim(sessions, f"w{i}", 1, lease_s=1, now=now + timedelta(seconds=2 * i))
         numbers.append(c.attempt_number)
-        stored = in_tx(sessions, lambda s, c=c: service.get_delivery(db_session=s, delivery_id=c.delivery_id))
+        stored = in_tx(
+            sessions, lambda s, c=c: deliveries.get_delivery(db_session=s, delivery_id=c.delivery_id)
+        )
         assert stored.attempts == c.attempt_number  # counted when claimed, not when a result is recorded
     assert numbers == [1, 2, 3]
     later = now + timedelta(seconds=10)
@@ -108,7 +112,7 @@ def test_attempts_are_counted_at_claim_so_a_dying_worker_cannot_retry_forever(se
         )
         == []
     )
-    dead = in_tx(sessions, lambda s: service.get_delivery(db_session=s, delivery_id=c.delivery_id))
+    dead = in_tx(sessions, lambda s: deliveries.get_delivery(db_session=s, delivery_id=c.delivery_id))
     assert dead.status == "dead" and dead.attempts == 3 and "lease" in (dead.last_error or "")
 
 

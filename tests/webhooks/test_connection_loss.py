@@ -17,13 +17,13 @@ from nlp_service.config import Settings
 from nlp_service.db import make_engine
 from nlp_service.hardening.secretbox import load_secret_box
 from nlp_service.webhooks import service
-from nlp_service.webhooks.delivery import queue_counts
+from nlp_service.webhooks.deliveries import queue_counts
 from nlp_service.webhooks.safety import TargetPolicy
 from nlp_service.webhooks.schemas import CreateWebhookRequest
 from nlp_service.webhooks.tables import WebhookAttempt, WebhookDelivery
-from nlp_service.webhooks.testing import LocalReceiver
 from nlp_service.worker import Worker
 from tests.webhooks.conftest import create_subscription, in_tx
+from tests.webhooks.receiver import LocalReceiver
 
 PG_URL = os.environ.get("NLP_TEST_DATABASE_URL")
 pytestmark = [

@@ -11,14 +11,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from standardwebhooks import Webhook
 
 from nlp_service.hardening.secretbox import SecretBox
-from nlp_service.webhooks import service
-from nlp_service.webhooks.delivery import DeliveryRunner, RetryPolicy
+from nlp_service.webhooks import deliveries, service
+from nlp_service.webhooks.retry import RetryPolicy
+from nlp_service.webhooks.runner import DeliveryRunner
 from nlp_service.webhooks.safety import TargetPolicy
 from nlp_service.webhooks.schemas import CreateWebhookRequest
 from nlp_service.webhooks.sender import Sender, SendResult
 from nlp_service.webhooks.tables import WebhookDelivery, WebhookEvent, WebhookSubscription
-from nlp_service.webhooks.testing import LocalReceiver, Reply
 from tests.webhooks.conftest import create_subscription, in_tx
+from tests.webhooks.receiver import LocalReceiver, Reply
 
 LOOPBACK = TargetPolicy(allow_loopback=True)
 ALERT = {
@@ -228,7 +229,7 @@ def test_a_crashing_send_is_a_failed_attempt_not_an_endless_loop(settings, sessi
             await runner.aclose(grace_s=0.5)
 
     asyncio.run(go())
-    failed = in_tx(sessions, lambda s: service.get_delivery(db_session=s, delivery_id=dlv))
+    failed = in_tx(sessions, lambda s: deliveries.get_delivery(db_session=s, delivery_id=dlv))
     assert failed.status == "dead" and failed.attempts == 3
     assert [a.number for a in failed.attempt_log] == [1, 2, 3]
     assert all("RuntimeError: sender bug" in (a.error or "") for a in failed.attempt_log)

@@ -14,14 +14,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from nlp_service.config import Settings
 from nlp_service.hardening.secretbox import SecretBox
-from nlp_service.webhooks import service
-from nlp_service.webhooks.delivery import DeliveryRunner
+from nlp_service.webhooks import deliveries, service
+from nlp_service.webhooks.runner import DeliveryRunner
 from nlp_service.webhooks.safety import IPAddress, TargetPolicy
 from nlp_service.webhooks.schemas import CreateWebhookRequest
 from nlp_service.webhooks.sender import Sender
 from nlp_service.webhooks.tables import WebhookDelivery
-from nlp_service.webhooks.testing import LocalReceiver
 from tests.webhooks.conftest import create_subscription, in_tx
+from tests.webhooks.receiver import LocalReceiver
 
 LOOPBACK = TargetPolicy(allow_loopback=True)
 
@@ -139,7 +139,7 @@ def test_slow_dns_counts_against_the_timeout_and_nothing_is_sent_twice(
 
         asyncio.run(run())
         assert len(rx.requests) == 1, [r.at for r in rx.requests]
-    delivery = in_tx(sessions, lambda s: service.get_delivery(db_session=s, delivery_id=delivery_id))
+    delivery = in_tx(sessions, lambda s: deliveries.get_delivery(db_session=s, delivery_id=delivery_id))
     assert delivery.status == "delivered"
     log = delivery.attempt_log
     assert [a.number for a in log] == [1, 2] and "timed out" in (log[0].error or "")

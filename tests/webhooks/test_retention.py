@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlalchemy import func, insert, select, update
 
 from nlp_service.config import Settings
-from nlp_service.webhooks import service
+from nlp_service.webhooks import maintenance, service
 from nlp_service.webhooks.tables import WebhookAttempt, WebhookDelivery, WebhookEvent, utcnow
 from nlp_service.worker import load_jobs
 from tests.webhooks.conftest import in_tx
@@ -97,7 +97,7 @@ def test_retention_purges_in_chunks(client, sessions) -> None:
     in_tx(sessions, lambda s: s.execute(update(WebhookEvent).values(created_at=old)))
     before = utcnow() - timedelta(days=30)
     counts = [
-        in_tx(sessions, lambda s: service.purge_finished(db_session=s, before=before, limit=2))
+        in_tx(sessions, lambda s: maintenance.purge_finished(db_session=s, before=before, limit=2))
         for _ in range(4)
     ]
     assert counts == [(2, 2), (2, 2), (1, 1), (0, 0)]  # (deliveries, events)

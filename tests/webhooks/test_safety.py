@@ -24,8 +24,8 @@ from nlp_service.webhooks import service
 from nlp_service.webhooks.safety import IPAddress, TargetPolicy
 from nlp_service.webhooks.schemas import CreateWebhookRequest
 from nlp_service.webhooks.sender import Sender, SendResult
-from nlp_service.webhooks.testing import LocalReceiver
 from tests.webhooks.conftest import create_subscription
+from tests.webhooks.receiver import LocalReceiver
 
 PUBLIC = "93.184.216.34"
 

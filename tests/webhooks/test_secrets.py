@@ -16,12 +16,12 @@ from sqlalchemy import text, update
 from standardwebhooks import Webhook
 
 from nlp_service.config import Settings
-from nlp_service.webhooks import service
+from nlp_service.webhooks import deliveries, service
 from nlp_service.webhooks.signing import generate_secret
 from nlp_service.webhooks.tables import WebhookSubscription, utcnow
-from nlp_service.webhooks.testing import LocalReceiver, Reply
 from nlp_service.worker import JobContext, load_jobs
 from tests.webhooks.conftest import in_tx
+from tests.webhooks.receiver import LocalReceiver, Reply
 
 TOKEN = "T0KEN-4f9a"  # a credential some receivers put in their URL
 
@@ -195,10 +195,10 @@ def test_a_worker_with_other_keys_sends_nothing_and_says_why(
     [dlv] = in_tx(sessions, lambda s: [service.ping(db_session=s, webhook_id=webhook_id)])
     drain(secret_keys=SecretStr(SecretBox.generate_key()))
     assert receiver.requests == []
-    item = in_tx(sessions, lambda s: service.get_delivery(db_session=s, delivery_id=dlv.id))
+    item = in_tx(sessions, lambda s: deliveries.get_delivery(db_session=s, delivery_id=dlv.id))
     assert item.status == "dead" and "cannot be decrypted" in item.last_error
     assert "NLP_SECRET_KEYS" in item.attempt_log[0].error
     # with the right key again, a retry (POST /v1/deliveries/{id}/retry) goes out
-    in_tx(sessions, lambda s: service.retry_delivery(db_session=s, delivery_id=dlv.id))
+    in_tx(sessions, lambda s: deliveries.retry_delivery(db_session=s, delivery_id=dlv.id))
     drain()
     assert len(receiver.requests) == 1

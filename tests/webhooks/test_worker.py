@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from nlp_service.config import Settings
-from nlp_service.worker import JOBS, JobContext, Worker, job, load_jobs
+from nlp_service.worker import JOB_MODULES, JOBS, JobContext, Worker, job, load_jobs
 from tests.conftest import local_client
 
 
@@ -27,6 +27,17 @@ def test_registry_discovers_webhook_delivery_and_checks_names(scratch_jobs) -> N
     assert "webhook-delivery" in load_jobs(["webhook-delivery"])
     with pytest.raises(ValueError, match="kebab-case"):
         job("Bad_Name", interval_s=1)
+
+
+def test_every_listed_job_is_registered_by_its_module_and_every_jobs_module_is_listed() -> None:
+    registry = load_jobs()
+    for name, module in JOB_MODULES.items():
+        assert registry[name].fn.__module__ == module
+    service_jobs = {n for n, spec in registry.items() if spec.fn.__module__.startswith("nlp_service.")}
+    assert service_jobs == set(JOB_MODULES)
+    root = Path(__file__).resolve().parents[2] / "nlp_service"
+    on_disk = {f"nlp_service.{path.parent.name}.jobs" for path in root.glob("*/jobs.py")}
+    assert set(JOB_MODULES.values()) == on_disk
 
 
 def test_worker_runs_sync_and_async_jobs_and_stops_gracefully(
