@@ -21,11 +21,12 @@ from nlp_service import __version__
 from nlp_service.anomaly.views import router as alerts_router
 from nlp_service.auth.deps import require_scope, route_scopes
 from nlp_service.auth.views import router as keys_router
-from nlp_service.classify.schemas import DEFAULT_INCLUDE, MAX_TEXT_CHARS, MAX_TEXTS
+from nlp_service.classify.schemas import DEFAULT_INCLUDE, MAX_TEXTS
 from nlp_service.classify.views import router as classify_router
 from nlp_service.comments.views import router as comments_router
 from nlp_service.deps import StateDep
 from nlp_service.errors import ErrorResponse, error_body
+from nlp_service.inference.schemas import MAX_TEXT_CHARS
 from nlp_service.insights.views import router as insights_router
 from nlp_service.models_admin.views import router as models_router
 from nlp_service.search.views import router as search_router

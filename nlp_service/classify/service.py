@@ -1,4 +1,4 @@
-"""Classification: run texts through the batcher and shape the engine's arrays into the API's results."""
+"""Classification: run texts through the batcher and serialise their decoded results into the API's."""
 
 from __future__ import annotations
 
@@ -6,60 +6,11 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
-from nlp_service.classify.schemas import (
-    ClassifyResponse,
-    ClassifyResult,
-    EmotionLabel,
-    EmotionOut,
-    SentenceOut,
-    SentimentOut,
-    TopicOut,
-)
+from nlp_service.classify.schemas import ClassifyResponse, ClassifyResult, SentenceOut
 from nlp_service.errors import InvalidInput
 from nlp_service.inference.batcher import MicroBatcher
 from nlp_service.inference.engine import Analysis, Engine
-
-
-def _r(x: float) -> float:
-    return round(float(x), 4)
-
-
-def sentiment_out(analysis: Analysis) -> SentimentOut:
-    head = analysis.models.heads["sentiment"]
-    probs = analysis.outputs["sentiment"]
-    by_label = {label: _r(p) for label, p in zip(head.labels, probs, strict=True)}
-    label = head.labels[int(np.argmax(probs))]
-    score = float(by_label.get("positive", 0.0) - by_label.get("negative", 0.0))
-    return SentimentOut(label=label, score=_r(score), probabilities=by_label)
-
-
-def emotion_out(analysis: Analysis) -> EmotionOut:
-    emotion_head = analysis.models.heads["emotion"]
-    probs = analysis.outputs["emotion"]
-    thresholds = emotion_head.thresholds if emotion_head.thresholds is not None else np.full(len(probs), 0.5)
-    above = [i for i in np.argsort(-probs) if probs[i] >= thresholds[i]]
-    intensity_head = analysis.models.heads["intensity"]
-    intensities = {
-        label: _r(np.clip(v, 0.0, 1.0))
-        for label, v in zip(intensity_head.labels, analysis.outputs["intensity"], strict=True)
-    }
-    dominant = max(intensities, key=lambda k: intensities[k])
-    va = dict(zip(analysis.models.heads["valence"].labels, analysis.outputs["valence"], strict=True))
-    return EmotionOut(
-        labels=[EmotionLabel(label=emotion_head.labels[i], probability=_r(probs[i])) for i in above],
-        probabilities={label: _r(p) for label, p in zip(emotion_head.labels, probs, strict=True)},
-        dominant=dominant,
-        intensity=intensities[dominant],
-        intensities=intensities,
-        valence=_r(np.clip(va["valence"], -1.0, 1.0)),
-        arousal=_r(np.clip(va["arousal"], 0.0, 1.0)),
-    )
-
-
-def topics_out(analysis: Analysis) -> list[TopicOut]:
-    return [TopicOut(id=hit.id, name=hit.name, score=_r(hit.score)) for hit in analysis.topics]
+from nlp_service.inference.schemas import emotion_out, sentiment_out, topics_out
 
 
 def build_result(
@@ -68,13 +19,14 @@ def build_result(
     include: Sequence[str],
     sentences: list[SentenceOut] | None = None,
 ) -> ClassifyResult:
-    """One API result from one engine analysis, with only the parts asked for."""
+    """One API result from one engine analysis's decoded result, with only the parts asked for."""
+    decoded = analysis.decoded
     return ClassifyResult(
         index=index,
         truncated=analysis.truncated,
-        sentiment=sentiment_out(analysis) if "sentiment" in include else None,
-        emotion=emotion_out(analysis) if "emotion" in include else None,
-        topics=topics_out(analysis) if "topics" in include else None,
+        sentiment=sentiment_out(decoded.sentiment) if "sentiment" in include else None,
+        emotion=emotion_out(decoded.emotion) if "emotion" in include else None,
+        topics=topics_out(decoded.topics) if "topics" in include else None,
         sentences=sentences,
         embedding=[float(x) for x in analysis.embedding] if "embedding" in include else None,
     )
@@ -126,9 +78,9 @@ def sentences_out(
             text=text,
             start=start,
             end=end,
-            sentiment=sentiment_out(analysis),
-            emotion=emotion_out(analysis) if "emotion" in include else None,
-            topics=topics_out(analysis),
+            sentiment=sentiment_out(analysis.decoded.sentiment),
+            emotion=emotion_out(analysis.decoded.emotion) if "emotion" in include else None,
+            topics=topics_out(analysis.decoded.topics),
         )
         for (start, end, text), analysis in zip(spans, analyses, strict=True)
     ]

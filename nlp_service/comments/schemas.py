@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -15,7 +15,7 @@ from pydantic import (
     model_validator,
 )
 
-from nlp_service.classify.schemas import CommentText, EmotionOut, SentimentOut, TopicOut
+from nlp_service.inference.schemas import CommentText, EmotionOut, SentimentOut, TopicOut
 from nlp_service.timestamps import Timestamp
 
 MAX_COMMENTS = 1000
@@ -120,8 +120,11 @@ def _listify(value: object) -> object:
     return value
 
 
-class CommentFilter(BaseModel):
-    """Filters shared by listing, search and insights. Lists mean "any of"; all fields combine with AND."""
+class SegmentFilter(BaseModel):
+    """The time range and segment filters every reader shares (the insights take these alone).
+
+    Lists mean "any of"; all fields combine with AND.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -132,9 +135,6 @@ class CommentFilter(BaseModel):
     source: NameList | None = None
     touchpoint: NameList | None = None
     region: NameList | None = None
-    nps_min: int | None = Field(default=None, ge=0, le=10)
-    nps_max: int | None = Field(default=None, ge=0, le=10)
-    attributes: AttributeFilter | None = Field(default=None, description="attribute equality")
 
     @field_validator("topic", "sentiment", "source", "touchpoint", "region", mode="before")
     @classmethod
@@ -142,31 +142,37 @@ class CommentFilter(BaseModel):
         return _listify(value)
 
     @model_validator(mode="after")
-    def _ranges(self) -> CommentFilter:
+    def _time_range(self) -> Self:
         if self.start and self.end and self.start >= self.end:
             raise ValueError("start must be before end")
+        return self
+
+
+class ScoredFilter(SegmentFilter):
+    """Segment filters and an NPS range: the fields of :class:`CommentFilter` that query strings carry."""
+
+    nps_min: int | None = Field(default=None, ge=0, le=10)
+    nps_max: int | None = Field(default=None, ge=0, le=10)
+
+    @model_validator(mode="after")
+    def _nps_range(self) -> Self:
         if self.nps_min is not None and self.nps_max is not None and self.nps_min > self.nps_max:
             raise ValueError("nps_min must be <= nps_max")
         return self
+
+
+class CommentFilter(ScoredFilter):
+    """Filters shared by listing, search and insights. Lists mean "any of"; all fields combine with AND."""
+
+    attributes: AttributeFilter | None = Field(default=None, description="attribute equality")
 
     def is_empty(self) -> bool:
         return not any(v not in (None, [], {}) for v in self.model_dump().values())
 
 
-class ListQuery(BaseModel):
+class ListQuery(ScoredFilter):
     """Query parameters of ``GET /v1/comments``; ``attr=key:value`` (repeatable) filters on attributes."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    start: Timestamp | None = None
-    end: Timestamp | None = None
-    topic: NameList | None = None
-    sentiment: SentimentList | None = None
-    source: NameList | None = None
-    touchpoint: NameList | None = None
-    region: NameList | None = None
-    nps_min: int | None = Field(default=None, ge=0, le=10)
-    nps_max: int | None = Field(default=None, ge=0, le=10)
     attr: list[Annotated[str, StringConstraints(pattern=r"^[^:]+:.*$")]] | None = Field(
         default=None, max_length=MAX_ATTRIBUTES, description="attribute filter 'key:value' (repeatable)"
     )

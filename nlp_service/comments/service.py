@@ -12,7 +12,7 @@ import hashlib
 import json
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,9 +21,8 @@ import sqlalchemy as sa
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
-from nlp_service.classify.schemas import EmotionLabel, EmotionOut, SentimentOut, TopicOut
-from nlp_service.classify.service import build_result
-from nlp_service.comments.schemas import AnalysisOut, CommentFilter, CommentIn, CommentOut, CommentPage
+from nlp_service.comments.schemas import CommentFilter, CommentIn, CommentOut, CommentPage
+from nlp_service.comments.serialize import comment_fields, to_out
 from nlp_service.comments.tables import (
     ALL_SEGMENT,
     ALL_TOPICS,
@@ -36,6 +35,7 @@ from nlp_service.comments.tables import (
     Prediction,
     TopicCount,
 )
+from nlp_service.db import dialect_insert
 from nlp_service.errors import Conflict, InvalidInput, NotFound
 from nlp_service.inference.engine import Analysis
 
@@ -88,14 +88,6 @@ class Created:
     existing: set[int] = field(default_factory=set)  # request indexes found already stored
 
 
-def _dialect_insert(db_session: Session, table: Any) -> Any:
-    if db_session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table)
-
-
 def bucket_start(ts: datetime, bucket: str) -> datetime:
     """Start (UTC) of the hour or day bucket holding ``ts``."""
     ts = ts.astimezone(UTC)
@@ -139,7 +131,7 @@ def _add_counts(db_session: Session, counts: dict[tuple, list[int]]) -> None:
             counts.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2], kv[0][3], kv[0][4])
         )
     ]
-    stmt = _dialect_insert(db_session, TopicCount)
+    stmt = dialect_insert(db_session, TopicCount)
     stmt = stmt.on_conflict_do_update(
         index_elements=["topic_id", "bucket", "segment", "segment_value", "bucket_start"],
         set_={
@@ -152,22 +144,21 @@ def _add_counts(db_session: Session, counts: dict[tuple, list[int]]) -> None:
 
 
 def prediction_row(analysis: Analysis) -> dict[str, Any]:
-    """The ``predictions`` columns from one analysis, shaped by the same code as ``/v1/classify``."""
-    result = build_result(0, analysis, ("sentiment", "emotion", "topics"))
-    assert result.sentiment and result.emotion and result.topics is not None
-    emotion = result.emotion
+    """The ``predictions`` columns from one analysis's typed decoded result."""
+    decoded = analysis.decoded
+    sentiment, emotion = decoded.sentiment, decoded.emotion
     return {
-        "sentiment_label": result.sentiment.label,
-        "sentiment_score": result.sentiment.score,
-        "sentiment_probs": result.sentiment.probabilities,
-        "emotion_labels": [e.model_dump() for e in emotion.labels],
+        "sentiment_label": sentiment.label,
+        "sentiment_score": sentiment.score,
+        "sentiment_probs": sentiment.probabilities,
+        "emotion_labels": [asdict(e) for e in emotion.labels],
         "emotion_probs": emotion.probabilities,
         "dominant_emotion": emotion.dominant,
         "intensity": emotion.intensity,
         "intensities": emotion.intensities,
         "valence": emotion.valence,
         "arousal": emotion.arousal,
-        "topics": [t.model_dump() for t in result.topics],
+        "topics": [asdict(t) for t in decoded.topics],
         "truncated": bool(analysis.truncated),
         "embedding": np.asarray(analysis.embedding, dtype=np.float32).tobytes(),
         "model_versions": dict(analysis.models.versions),
@@ -210,7 +201,7 @@ def create_many(
             for j, c in enumerate(chunk)
         ]
         stmt = (
-            _dialect_insert(db_session, Comment)
+            dialect_insert(db_session, Comment)
             .values(values)
             .on_conflict_do_nothing(index_elements=["id"])
             .returning(Comment.row_id, Comment.id)
@@ -257,7 +248,7 @@ def create_many(
         (CommentTerm, postings),
     ):
         for start in range(0, len(rows), CHUNK * 5):
-            db_session.execute(_dialect_insert(db_session, table), rows[start : start + CHUNK * 5])
+            db_session.execute(dialect_insert(db_session, table), rows[start : start + CHUNK * 5])
     _add_counts(db_session, counts)
     db_session.flush()
     return created
@@ -330,43 +321,6 @@ def filter_conditions(filters: CommentFilter | None) -> list[ColumnElement[bool]
             exists().where(attribute.row_id == Comment.row_id, attribute.key == key, attribute.value == value)
         )
     return cond
-
-
-def to_out(comment: Comment, pred: Prediction) -> CommentOut:
-    sentiment = SentimentOut(
-        label=pred.sentiment_label,  # type: ignore[arg-type]
-        score=pred.sentiment_score,
-        probabilities=pred.sentiment_probs,
-    )
-    emotion = EmotionOut(
-        labels=[EmotionLabel(**e) for e in pred.emotion_labels],
-        probabilities=pred.emotion_probs,
-        dominant=pred.dominant_emotion,
-        intensity=pred.intensity,
-        intensities=pred.intensities,
-        valence=pred.valence,
-        arousal=pred.arousal,
-    )
-    return CommentOut(
-        id=comment.id,
-        text=comment.text,
-        created_at=comment.created_at,
-        source=comment.source,
-        touchpoint=comment.touchpoint,
-        region=comment.region,
-        nps=comment.nps,
-        csat=comment.csat,
-        customer_id=comment.customer_id,
-        attributes=comment.attributes or {},
-        ingested_at=comment.ingested_at,
-        analysis=AnalysisOut(
-            sentiment=sentiment,
-            emotion=emotion,
-            topics=[TopicOut(**t) for t in pred.topics],
-            truncated=pred.truncated,
-            model_versions=pred.model_versions,
-        ),
-    )
 
 
 def get(*, db_session: Session, comment_id: str) -> CommentOut:
@@ -584,10 +538,12 @@ class StoredComment:
     touchpoint: str | None
     region: str | None
     nps: int | None
+    csat: float | None
+    customer_id: str | None
+    attributes: dict[str, str]
     sentiment: str
     sentiment_score: float
     topics: list[dict[str, Any]]
-    attributes: dict[str, str]
     embedding: np.ndarray | None
 
 
@@ -617,17 +573,10 @@ def comments_in_window(
     return [
         StoredComment(
             row_id=c.row_id,
-            id=c.id,
-            text=c.text,
-            created_at=c.created_at,
-            source=c.source,
-            touchpoint=c.touchpoint,
-            region=c.region,
-            nps=c.nps,
+            **comment_fields(c),
             sentiment=p.sentiment_label,
             sentiment_score=p.sentiment_score,
             topics=p.topics,
-            attributes=c.attributes or {},
             embedding=np.frombuffer(p.embedding, dtype=np.float32) if with_embeddings else None,
         )
         for c, p in db_session.execute(stmt)

@@ -11,12 +11,14 @@ import hashlib
 import logging
 import threading
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 from nlp_service.inference.encoder import Encoded, Encoder, EncoderInfo
+from nlp_service.inference.results import Decoded, decode
 from nlp_service.inference.spacy_pipeline import load_spacy, transient_docs
 
 if TYPE_CHECKING:
@@ -39,7 +41,8 @@ class ModelSet:
 
 @dataclass
 class Analysis:
-    """Everything the engine predicts for one text (raw arrays; views format them)."""
+    """Everything the engine predicts for one text: the heads' raw arrays and, decoded from them once on
+    first use, the typed result (:attr:`decoded`) that classify and ingest consume."""
 
     embedding: np.ndarray
     truncated: bool
@@ -47,6 +50,11 @@ class Analysis:
     outputs: dict[str, np.ndarray]
     topics: list[Any]
     models: ModelSet = field(repr=False)
+
+    @cached_property
+    def decoded(self) -> Decoded:
+        """Sentiment, emotions (thresholds applied), intensity, valence and topics, by the one decode path."""
+        return decode(self.models.heads, self.outputs, self.topics)
 
 
 def encoder_version(info: EncoderInfo) -> str:

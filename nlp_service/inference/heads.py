@@ -210,14 +210,26 @@ class Head:
         return self.predict_features(self.features.extract(encoded)).astype(np.float32, copy=False)
 
     def decide(self, scores: np.ndarray) -> list[list[str]]:
-        """Labels per row: argmax (softmax), over threshold (sigmoid, default 0.5); [] for regression."""
+        """Labels per row: argmax (softmax), over threshold most likely first (sigmoid, default 0.5); [] for
+        regression. The same rules decode the service's results (:mod:`nlp_service.inference.results`)."""
         labels = self.config.labels
         if self.kind == "softmax":
-            return [[labels[int(i)]] for i in np.argmax(scores, axis=1)]
+            return [[labels[top_index(row)]] for row in scores]
         if self.kind == "sigmoid":
-            thr = np.asarray(self.thresholds or [0.5] * len(labels), dtype=np.float32)
-            return [[labels[j] for j in np.flatnonzero(row >= thr)] for row in scores]
+            return [[labels[j] for j in indexes_over(row, self.thresholds)] for row in scores]
         return [[] for _ in range(len(scores))]
+
+
+def top_index(probs: np.ndarray) -> int:
+    """The decision of a softmax head for one row: its most probable label's index."""
+    return int(np.argmax(probs))
+
+
+def indexes_over(probs: np.ndarray, thresholds: list[float] | None) -> list[int]:
+    """The decision of a sigmoid head for one row: indexes at or over their threshold (0.5 without
+    thresholds), most likely first."""
+    thr = thresholds if thresholds is not None else [0.5] * len(probs)
+    return [int(i) for i in np.argsort(-probs) if probs[i] >= thr[i]]
 
 
 def save_head(

@@ -5,35 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from nlp_service.comments.schemas import CommentFilter, NameList, SentimentList
+from nlp_service.comments.schemas import CommentFilter, SegmentFilter
 from nlp_service.timestamps import Timestamp
 
 
-class InsightQuery(BaseModel):
+class InsightQuery(SegmentFilter):
     """A time range (``start`` inclusive, ``end`` exclusive, both with a time zone) and optional filters."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    start: Timestamp | None = None
-    end: Timestamp | None = None
-    region: NameList | None = None
-    source: NameList | None = None
-    touchpoint: NameList | None = None
-    topic: NameList | None = None
-    sentiment: SentimentList | None = None
-
-    @model_validator(mode="after")
-    def _range(self) -> InsightQuery:
-        if self.start and self.end and self.start >= self.end:
-            raise ValueError("start must be before end")
-        return self
-
     def to_filter(self) -> CommentFilter:
-        return CommentFilter.model_validate(
-            self.model_dump(include={"start", "end", "region", "source", "touchpoint", "topic", "sentiment"})
-        )
+        return CommentFilter.model_validate(self.model_dump(include=set(SegmentFilter.model_fields)))
 
 
 class TopicsQuery(BaseModel):

@@ -7,8 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from nlp_service.classify.schemas import CommentText, TopicOut
 from nlp_service.comments.schemas import CommentFilter, CommentId
+from nlp_service.inference.schemas import CommentText, TopicOut
 
 MAX_K = 100
 

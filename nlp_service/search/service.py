@@ -26,13 +26,14 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from nlp_service.classify.schemas import TopicOut
 from nlp_service.comments import service as comments
 from nlp_service.comments.schemas import CommentFilter
+from nlp_service.comments.serialize import comment_fields, stored_topics
 from nlp_service.comments.tables import Comment, Prediction
 from nlp_service.config import Settings
 from nlp_service.db import session_scope
 from nlp_service.errors import NotFound
+from nlp_service.inference.schemas import topics_out
 from nlp_service.search.identity import database_id
 from nlp_service.search.index import IndexParams, VectorIndex
 from nlp_service.search.keywords import CorpusStats, KeywordAnalyzer, bm25
@@ -257,20 +258,11 @@ def vector_ranking(
 
 def _hit(comment: Comment, pred: Prediction, score: float, **extra: float | None) -> SearchHit:
     return SearchHit(
-        id=comment.id,
-        text=comment.text,
+        **comment_fields(comment),
         score=round(score, 6),
-        created_at=comment.created_at,
         sentiment=pred.sentiment_label,
         sentiment_score=pred.sentiment_score,
-        topics=[TopicOut(**t) for t in pred.topics],
-        source=comment.source,
-        touchpoint=comment.touchpoint,
-        region=comment.region,
-        nps=comment.nps,
-        csat=comment.csat,
-        customer_id=comment.customer_id,
-        attributes=comment.attributes or {},
+        topics=topics_out(stored_topics(pred)),
         **{key: (None if v is None else round(v, 6)) for key, v in extra.items()},
     )
 

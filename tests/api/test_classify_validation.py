@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from nlp_service.classify.schemas import MAX_TEXT_CHARS, MAX_TEXTS
+from nlp_service.classify.schemas import MAX_TEXTS
+from nlp_service.inference.schemas import MAX_TEXT_CHARS
 
 JSON = {"content-type": "application/json"}
 
