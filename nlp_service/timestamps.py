@@ -1,4 +1,5 @@
-"""The one timestamp type of request models: ISO 8601 with a time zone, normalised to UTC, in a sane range."""
+"""Time helpers: the one timestamp type of request models (ISO 8601 with a time zone, normalised to UTC,
+in a sane range), the current time, and the floor of a series bucket."""
 
 from __future__ import annotations
 
@@ -21,3 +22,18 @@ def _to_utc(value: datetime) -> datetime:
 
 
 Timestamp = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+
+
+BUCKET_SECONDS = {"hour": 3600, "day": 86400}  # the bucket sizes of topic-count series
+
+
+def utcnow() -> datetime:
+    """The current time, aware, in UTC."""
+    return datetime.now(UTC)
+
+
+def floor_bucket(ts: datetime, bucket: str) -> datetime:
+    """Start (UTC) of the ``hour`` or ``day`` bucket holding ``ts``."""
+    bs = BUCKET_SECONDS[bucket]
+    epoch = int(ts.astimezone(UTC).timestamp())
+    return datetime.fromtimestamp(epoch - epoch % bs, UTC)

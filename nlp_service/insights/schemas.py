@@ -1,4 +1,4 @@
-"""Query and response models of ``/v1/topics`` and ``/v1/insights/*``."""
+"""Query and response models of ``/v1/insights/*``."""
 
 from __future__ import annotations
 
@@ -36,33 +36,9 @@ class InsightQuery(BaseModel):
         )
 
 
-class TopicsQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    start: Timestamp | None = None
-    end: Timestamp | None = None
-
-
 class NpsQuery(InsightQuery):
     group_by: Literal["none", "region", "source", "touchpoint", "topic", "time"] = "none"
     bucket: Literal["hour", "day", "week", "month"] = Field(default="day", description="with group_by=time")
-
-
-class TopicCountOut(BaseModel):
-    id: str
-    name: str
-    description: str
-    count: int
-    negative: int
-    share: float = Field(description="count / comments in the range (a comment can have several topics)")
-
-
-class TopicsResponse(BaseModel):
-    taxonomy: dict[str, str]
-    start: datetime | None
-    end: datetime | None
-    total_comments: int
-    topics: list[TopicCountOut]
 
 
 class Nps(BaseModel):
