@@ -3,7 +3,7 @@ in a sane range), the current time, and the floor of a series bucket."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from pydantic import AfterValidator, AwareDatetime
@@ -25,6 +25,7 @@ Timestamp = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 
 
 BUCKET_SECONDS = {"hour": 3600, "day": 86400}  # the bucket sizes of topic-count series
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def utcnow() -> datetime:
@@ -35,5 +36,6 @@ def utcnow() -> datetime:
 def floor_bucket(ts: datetime, bucket: str) -> datetime:
     """Start (UTC) of the ``hour`` or ``day`` bucket holding ``ts``."""
     bs = BUCKET_SECONDS[bucket]
-    epoch = int(ts.astimezone(UTC).timestamp())
-    return datetime.fromtimestamp(epoch - epoch % bs, UTC)
+    since = ts.astimezone(UTC) - EPOCH  # exact (no float), also before 1970
+    seconds = since.days * 86400 + since.seconds
+    return EPOCH + timedelta(seconds=seconds - seconds % bs)
