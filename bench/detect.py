@@ -20,7 +20,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import print_table, write_json  # noqa: E402
-from nlp_service.anomaly.detectors import detect_series  # noqa: E402
+from nlp_service.anomaly.detectors import Series, detect_series  # noqa: E402
 from nlp_service.anomaly.synthetic import generate, random_events  # noqa: E402
 
 
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     t0, c0 = time.perf_counter(), time.process_time()
     n_cp = n_spikes = n_episodes = 0
     for s in streams:
-        res = detect_series(s.timestamps, s.values, s.bucket_seconds)
+        res = detect_series(Series.from_arrays(s.timestamps, s.values, s.bucket_seconds))
         n_cp += len(res.change_points)
         n_spikes += len(res.spikes)
         n_episodes += len(res.episodes)

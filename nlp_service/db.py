@@ -63,6 +63,15 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
+def dialect_insert(db_session: Session, table: Any) -> Any:
+    """``INSERT`` with ``ON CONFLICT`` support for the session's database (PostgreSQL or SQLite)."""
+    if db_session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
 def make_engine(
     url: str, *, echo: bool = False, pool_size: int = 10, sqlite_synchronous: SqliteSynchronous = "FULL"
 ) -> Engine:
@@ -109,15 +118,6 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         session.close()
 
 
-def dialect_insert(db_session: Session, table: Any) -> Any:
-    """``INSERT`` for the session's database, with its ``ON CONFLICT`` clauses (PostgreSQL or SQLite)."""
-    if db_session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table)
-
-
 def alembic_config(url: str):  # type: ignore[no-untyped-def]
     from alembic.config import Config
 
@@ -158,6 +158,7 @@ TABLE_MODULES = (
     "nlp_service.comments.tables",
     "nlp_service.idempotency.tables",
     "nlp_service.search.tables",
+    "nlp_service.topics.tables",
     "nlp_service.webhooks.tables",
 )
 

@@ -8,7 +8,7 @@ at claim), then failed. Re-running a scan is safe: alerts are merged under the d
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
@@ -17,12 +17,9 @@ from sqlalchemy.orm import Session
 from nlp_service.anomaly.schemas import DetectJobOut, DetectRequest, DetectResponse
 from nlp_service.anomaly.tables import DetectionJob
 from nlp_service.errors import NotFound
+from nlp_service.timestamps import utcnow
 
 MAX_ERROR_CHARS = 1000
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def submit(*, db_session: Session, request: DetectRequest, now: datetime | None = None) -> DetectionJob:

@@ -1,4 +1,5 @@
-"""Pure pieces of an alert's explanation and its severity (no database; unit-tested on their own).
+"""An alert's explanation: :func:`explain_alert` queries the window and its baseline and writes the prose;
+the pure pieces below it are unit-tested on their own.
 
 - :func:`over_indexing`: which values of a segment field carry the episode (share in the window vs share in
   the baseline);
@@ -10,14 +11,26 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from sqlalchemy import case, delete, func, select
+from sqlalchemy.orm import Session
 
+from nlp_service.anomaly.tables import Alert, AlertComment
+from nlp_service.comments.schemas import CommentFilter
+from nlp_service.comments.service import comments_in_window, filter_conditions
+from nlp_service.comments.tables import Comment, Prediction
+from nlp_service.config import Settings
 from nlp_service.insights.schemas import Nps
+from nlp_service.insights.service import nps as insights_nps
+from nlp_service.topics.service import topic_series
+from nlp_service.topics.tables import ALL_SEGMENT, ALL_TOPICS
 
 SEVERITIES = ("low", "medium", "high", "critical")  # ascending, as webhook filters rank them
 # Severity rule: severity = SEVERITIES[min(score_level, volume_level)], i.e. an alert is only as severe as
@@ -26,6 +39,7 @@ SEVERITIES = ("low", "medium", "high", "critical")  # ascending, as webhook filt
 # excess comments |observed - baseline| in the peak bucket >= 20 / 50 / 200.
 SCORE_LEVELS = (6.0, 10.0, 16.0)
 VOLUME_LEVELS = (20.0, 50.0, 200.0)
+MAX_WINDOW_COMMENTS = 2_000  # comments read to pick representatives
 
 
 def _level(value: float, thresholds: tuple[float, ...]) -> int:
@@ -144,3 +158,153 @@ def representatives(
         chosen.append(int(i))
     chosen.extend(skipped[: k - len(chosen)])
     return [(i, round(float(sims[i]), 4)) for i in chosen]
+
+
+# -- the explanation of one alert (database reads) ------------------------------------------------------
+def _segment_filter(alert: Alert) -> dict[str, list[str]]:
+    return {} if alert.segment == ALL_SEGMENT else {alert.segment: [alert.segment_value]}
+
+
+def _hour_sums(
+    db_session: Session, topic_id: str, segment: str, start: datetime, end: datetime, value: str | None = None
+) -> dict[str, int]:
+    """Sum of hourly counts per segment value of one topic in ``[start, end)``."""
+    out: dict[str, int] = defaultdict(int)
+    for p in topic_series(
+        db_session=db_session,
+        bucket="hour",
+        start=start,
+        end=end,
+        topic_ids=[topic_id],
+        segment=segment,
+        segment_value=value,
+    ):
+        out[p.segment_value] += p.count
+    return dict(out)
+
+
+def _mood(db_session: Session, filters: CommentFilter) -> tuple[int, float | None, float | None]:
+    """(comments, negative share, mean emotional intensity) of the comments matching ``filters``."""
+    n, neg, intensity = db_session.execute(
+        select(
+            func.count(),
+            func.sum(case((Prediction.sentiment_label == "negative", 1), else_=0)),
+            func.avg(Prediction.intensity),
+        )
+        .select_from(Comment)
+        .join(Prediction, Prediction.row_id == Comment.row_id)
+        .where(*filter_conditions(filters))
+    ).one()
+    n = int(n or 0)
+    return n, (int(neg or 0) / n if n else None), (float(intensity) if intensity is not None else None)
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.0f}%"
+
+
+def explain_alert(
+    *, db_session: Session, settings: Settings, alert: Alert, topic_label: str | None = None
+) -> dict[str, Any]:
+    """Compute the alert's explanation and store its representative comments; returns the explanation."""
+    ws, we = alert.window_start, alert.window_end
+    bs, be = ws - timedelta(days=settings.alert_baseline_days), ws
+    seg = _segment_filter(alert)
+    win_f = CommentFilter(topic=[alert.topic_id], start=ws, end=we, **seg)
+    base_f = CommentFilter(topic=[alert.topic_id], start=bs, end=be, **seg)
+
+    # volume and share of all comments (in the alert's segment, if any)
+    seg_name = alert.segment
+    seg_value = None if alert.segment == ALL_SEGMENT else alert.segment_value
+    w_topic = sum(_hour_sums(db_session, alert.topic_id, seg_name, ws, we, seg_value).values())
+    b_topic = sum(_hour_sums(db_session, alert.topic_id, seg_name, bs, be, seg_value).values())
+    w_all = sum(_hour_sums(db_session, ALL_TOPICS, seg_name, ws, we, seg_value).values())
+    b_all = sum(_hour_sums(db_session, ALL_TOPICS, seg_name, bs, be, seg_value).values())
+    window_hours = max((we - ws).total_seconds() / 3600, 1.0)
+    baseline_hours = max((be - bs).total_seconds() / 3600, 1.0)
+    volume = {
+        "window_comments": w_topic,
+        "baseline_comments": b_topic,
+        "baseline_comments_per_window": round(b_topic * window_hours / baseline_hours, 2),
+        "share_of_all": shift(w_topic / w_all if w_all else None, b_topic / b_all if b_all else None),
+    }
+
+    over: list[dict[str, Any]] = []
+    for fld in settings.alert_segments:
+        if fld == alert.segment:
+            continue  # a segment alert is already about one value of this field
+        window = _hour_sums(db_session, alert.topic_id, fld, ws, we)
+        baseline = _hour_sums(db_session, alert.topic_id, fld, bs, be)
+        over.extend(o.to_dict() for o in over_indexing(fld, window, baseline))
+    over.sort(key=lambda o: -o["excess"])
+
+    nps = nps_impact(
+        insights_nps(db_session=db_session, filters=win_f).overall,
+        insights_nps(db_session=db_session, filters=base_f).overall,
+    )
+    _, w_neg, w_int = _mood(db_session, win_f)
+    _, b_neg, b_int = _mood(db_session, base_f)
+
+    reps = _store_representatives(db_session, settings, alert, win_f)
+    label = topic_label or alert.topic_id
+    where = "" if alert.segment == ALL_SEGMENT else f" in {alert.segment} {alert.segment_value}"
+    verb = {"spike": "spiked", "drop": "dropped", "level_shift": f"shifted {alert.direction}"}[alert.kind]
+    summary = (
+        f"{label} comments{where} {verb}: {alert.observed:.0f} in the peak {alert.bucket} vs "
+        f"{alert.baseline:.1f} expected (score {alert.score:.1f})"
+    )
+    if over:
+        top = over[0]
+        summary += (
+            f"; {top['field']} {top['value']} carries {_pct(top['excess_share'])} of the excess "
+            f"({_pct(top['window_share'])} of the topic's comments vs {_pct(top['baseline_share'])} usually)"
+        )
+    if nps["delta"] is not None:
+        summary += f"; NPS {nps['window']['nps']:+.0f} vs {nps['baseline']['nps']:+.0f} baseline"
+    ex = dict(alert.explanation or {})
+    ex.update(
+        {
+            "summary": summary + ".",
+            "baseline": alert.baseline,
+            "observed": alert.observed,
+            "score": alert.score,
+            "p_value": alert.p_value,
+            "window": {"start": ws.isoformat(), "end": we.isoformat()},
+            "baseline_period": {"start": bs.isoformat(), "end": be.isoformat()},
+            "volume": volume,
+            "over_indexing": over,
+            "nps": nps,
+            "negative_share": shift(w_neg, b_neg),
+            "intensity": shift(w_int, b_int),
+            "sample_comment_ids": [r.id for r in reps],
+            "severity_rule": "min(score level, excess level); score |z| >= 6/10/16, excess >= 20/50/200",
+        }
+    )
+    return ex
+
+
+def _store_representatives(
+    db_session: Session, settings: Settings, alert: Alert, filters: CommentFilter
+) -> list[Comment]:
+    """Replace the alert's representative comments: nearest the centroid of the window's embeddings."""
+    assert filters.start is not None and filters.end is not None
+    rows = comments_in_window(
+        db_session=db_session,
+        start=filters.start,
+        end=filters.end,
+        filters=filters,
+        limit=MAX_WINDOW_COMMENTS,
+    )
+    db_session.execute(delete(AlertComment).where(AlertComment.alert_id == alert.id))
+    rows = [r for r in rows if r.embedding is not None and r.embedding.size]
+    if not rows:
+        return []
+    picks = representatives(np.vstack([r.embedding for r in rows]), settings.alert_representatives)
+    db_session.add_all(
+        AlertComment(alert_id=alert.id, row_id=rows[i].row_id, rank=rank, similarity=sim)
+        for rank, (i, sim) in enumerate(picks)
+    )
+    db_session.flush()
+    ids = [rows[i].row_id for i, _ in picks]
+    by_row = {c.row_id: c for c in db_session.scalars(select(Comment).where(Comment.row_id.in_(ids)))}
+    return [by_row[r] for r in ids if r in by_row]

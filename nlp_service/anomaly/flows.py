@@ -1,20 +1,46 @@
-"""The detection run across transactions: the read phase (scan) in one, the short write phase in another.
+"""The detection run, top-down: series -> detectors -> episodes -> explanation -> events.
 
-Views and jobs call :func:`run_detection` instead of holding one transaction for a whole run: on SQLite the
-write lock is then held only while alerts and their events are written, never while series are scanned.
+A run has a read phase (:func:`scan`, no locks) and a short write phase (:func:`record`); views and jobs call
+:func:`run_detection`, which runs them in two transactions, so on SQLite the write lock is held only while
+alerts and their events are written, never while series are scanned.
+
+**Scan.** For each bucket size, every topic and topic x segment series (``anomaly.series``) is checked by the
+pure detectors (``anomaly.rules``: spikes and drops against a history-only seasonal baseline, with the
+minimum-volume guard ``alert_min_volume``, and level shifts while the change point is recent) over the
+completed buckets since the last run ended (its cursor; at least ``alert_rescan_buckets``, at most
+``alert_max_catchup_s`` back) and those of comments stored since (late arrivals, found by a row-id
+watermark). Each anomalous series-bucket is a *firing*.
+
+**Record.** Under the detector's lock (``anomaly.cursor``), firings are merged into alerts
+(``anomaly.episodes``), each new or changed alert is explained (``anomaly.explain``) and its ``alert.*``
+event written (``anomaly.events``), and the cursor moves on.
 """
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from nlp_service.anomaly import service
+from nlp_service.anomaly import rules
+from nlp_service.anomaly.cursor import ScanCursor, lock, read_cursor
+from nlp_service.anomaly.episodes import fingerprint, merge_firings
+from nlp_service.anomaly.events import emit
+from nlp_service.anomaly.explain import explain_alert
+from nlp_service.anomaly.rules import Firing
 from nlp_service.anomaly.schemas import DetectResponse
+from nlp_service.anomaly.series import SeriesSet, load_series
+from nlp_service.comments.tables import Comment
 from nlp_service.config import Settings
 from nlp_service.db import session_scope
+from nlp_service.errors import InvalidInput
+from nlp_service.timestamps import BUCKET_SECONDS, floor_bucket, utcnow
+from nlp_service.topics.tables import ALL_TOPICS
 
 
 def run_detection(
@@ -29,7 +55,7 @@ def run_detection(
 ) -> DetectResponse:
     """Scan (read transaction), then record alerts, events and the cursor (write transaction)."""
     with session_scope(sessions) as db_session:
-        found = service.scan(
+        found = scan(
             db_session=db_session,
             settings=settings,
             at=at,
@@ -38,4 +64,169 @@ def run_detection(
             progress=progress,
         )
     with session_scope(sessions) as db_session:
-        return service.record(db_session=db_session, settings=settings, scan=found, topic_labels=topic_labels)
+        return record(db_session=db_session, settings=settings, scan=found, topic_labels=topic_labels)
+
+
+def detect(
+    *,
+    db_session: Session,
+    settings: Settings,
+    at: datetime | None = None,
+    lookback_s: int | None = None,
+    buckets: Sequence[str] | None = None,
+    topic_labels: Mapping[str, str] | None = None,
+) -> DetectResponse:
+    """A whole run in one session: :func:`scan` then :func:`record` (:func:`run_detection` runs them in two
+    transactions). Checks the newest buckets since the last run ended (see :func:`scan`)."""
+    found = scan(db_session=db_session, settings=settings, at=at, lookback_s=lookback_s, buckets=buckets)
+    return record(db_session=db_session, settings=settings, scan=found, topic_labels=topic_labels)
+
+
+@dataclass
+class Scan:
+    """What the read phase of a run found: firings to merge, counters, and the cursor it reached."""
+
+    at: datetime
+    firings: list[Firing]
+    series_scanned: int
+    buckets_checked: int
+    ends: dict[str, datetime]
+    max_row_id: int
+    seconds: float
+
+
+def scan(
+    *,
+    db_session: Session,
+    settings: Settings,
+    at: datetime | None = None,
+    lookback_s: int | None = None,
+    buckets: Sequence[str] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Scan:
+    """The read phase of a run (no writes, no locks): load every topic and topic x segment series, run the
+    detectors over the buckets to check, and return the firings. ``progress(done, total)`` counts series."""
+    t0 = time.perf_counter()
+    at = check_at(at)
+    cursor = read_cursor(db_session=db_session)
+    max_row_id = int(db_session.scalar(select(func.max(Comment.row_id))) or 0)
+    late = _oldest_late_comment(db_session, cursor)
+    plans: list[tuple[SeriesSet, int]] = []
+    ends: dict[str, datetime] = {}
+    for bucket in buckets or settings.alert_buckets:
+        bs = BUCKET_SECONDS[bucket]
+        end = ends[bucket] = floor_bucket(at, bucket)  # end of the newest completed bucket
+        n_scan = _scan_buckets(settings, bucket, end, lookback_s, cursor, late)
+        history = settings.alert_history_hours if bucket == "hour" else settings.alert_history_days
+        start = end - timedelta(seconds=bs * (history + n_scan))
+        ss = load_series(
+            db_session=db_session, bucket=bucket, start=start, end=end, segments=settings.alert_segments
+        ).since_first_data()
+        plans.append((ss, n_scan))
+    total = sum(1 for ss, _ in plans for key in ss.counts if key[0] != ALL_TOPICS)
+    firings: list[Firing] = []
+    scanned = checked = 0
+    for ss, n_scan in plans:
+        for key, values in ss.counts.items():
+            if key[0] == ALL_TOPICS:
+                continue
+            scanned += 1
+            checked += min(n_scan, ss.n)
+            firings.extend(rules.scan_series(key, values, ss, settings, scan=n_scan))
+            if progress is not None:
+                progress(scanned, total)
+    return Scan(at, firings, scanned, checked, ends, max_row_id, time.perf_counter() - t0)
+
+
+def record(
+    *,
+    db_session: Session,
+    settings: Settings,
+    scan: Scan,
+    topic_labels: Mapping[str, str] | None = None,
+) -> DetectResponse:
+    """The write phase of a run, kept short: under the detector's lock, merge the firings into alerts (each
+    open alert row-locked and re-read first), explain them, write their events, move the cursor on."""
+    t0 = time.perf_counter()
+    now = utcnow()
+    state = lock(db_session, now)
+    labels = dict(topic_labels or {})
+    touched = merge_firings(db_session=db_session, settings=settings, firings=scan.firings, now=now)
+    created = updated = 0
+    for t in touched:
+        alert = t.alert
+        if not t.created and fingerprint(alert) == t.before:
+            continue  # a rescan of buckets already accounted for
+        alert.explanation = explain_alert(
+            db_session=db_session, settings=settings, alert=alert, topic_label=labels.get(alert.topic_id)
+        )
+        if t.created:
+            created += 1
+            emit(db_session, "alert.created", alert, labels.get(alert.topic_id))
+        else:
+            updated += 1
+            alert.revision += 1
+            alert.updated_at = now
+            emit(db_session, "alert.updated", alert, labels.get(alert.topic_id))
+    db_session.flush()
+    out = DetectResponse(
+        at=scan.at,
+        series_scanned=scan.series_scanned,
+        buckets_checked=scan.buckets_checked,
+        firings=len(scan.firings),
+        alerts_created=created,
+        alerts_updated=updated,
+        alert_ids=[t.alert.id for t in touched if t.created or fingerprint(t.alert) != t.before],
+        seconds=round(scan.seconds + time.perf_counter() - t0, 3),
+    )
+    cursor = ScanCursor.load(state.cursor)
+    if cursor is None:  # a first run: what is stored now is not late
+        cursor = ScanCursor({}, (scan.max_row_id, scan.max_row_id))
+    state.cursor = cursor.advance(scan.ends, scan.max_row_id).dump()
+    state.last_run_at = now
+    state.last_summary = out.model_dump(mode="json")
+    db_session.flush()
+    return out
+
+
+def check_at(at: datetime | None, now: datetime | None = None) -> datetime:
+    """The evaluation time of a run: ``at`` (default now), never in the future (empty future buckets would
+    read as zeros and raise false drop alerts)."""
+    now = now or utcnow()
+    if at is None:
+        return now
+    if at > now:
+        raise InvalidInput(
+            f"at {at.isoformat()} is in the future (server time {now.isoformat()}); "
+            "omit it to detect up to now",
+            detail=[{"field": "at", "message": "must not be in the future"}],
+        )
+    return at.astimezone(UTC)
+
+
+def _oldest_late_comment(db_session: Session, cursor: ScanCursor | None) -> datetime | None:
+    """The earliest ``created_at`` among comments stored since the last runs (None on a first run)."""
+    if cursor is None:
+        return None
+    return db_session.scalar(select(func.min(Comment.created_at)).where(Comment.row_id > cursor.row_ids[0]))
+
+
+def _scan_buckets(
+    settings: Settings,
+    bucket: str,
+    end: datetime,
+    lookback_s: int | None,
+    cursor: ScanCursor | None,
+    late: datetime | None,
+) -> int:
+    """How many of the newest buckets before ``end`` to check: the rescan minimum, the asked lookback, and
+    (bounded by ``alert_max_catchup_s``) every bucket since the last run's end or the oldest late arrival."""
+    bs = BUCKET_SECONDS[bucket]
+    scan = max(settings.alert_rescan_buckets, math.ceil((lookback_s or 0) / bs), 1)
+    since = [t for t in ((cursor.scanned_until.get(bucket) if cursor else None), late) if t is not None]
+    if since:
+        earliest = max(
+            floor_bucket(min(since), bucket), end - timedelta(seconds=settings.alert_max_catchup_s)
+        )
+        scan = max(scan, math.ceil((end - earliest).total_seconds() / bs))
+    return scan

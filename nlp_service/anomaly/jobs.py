@@ -10,6 +10,7 @@ from nlp_service.anomaly import detect_jobs, flows
 from nlp_service.anomaly.schemas import DetectRequest
 from nlp_service.anomaly.tables import DetectionJob
 from nlp_service.errors import ServiceError
+from nlp_service.topics.provider import topic_labels
 from nlp_service.worker import JobContext, job
 
 log = logging.getLogger(__name__)
@@ -19,13 +20,7 @@ PROGRESS_EVERY_S = 1.0
 def _labels(ctx: JobContext) -> dict[str, str]:
     labels = ctx.state.get("labels")
     if labels is None:
-        try:
-            from nlp_service.topics.taxonomy import load_taxonomy
-
-            labels = {t.id: t.name for t in load_taxonomy(ctx.settings.resolved_taxonomy_path()).topics}
-        except Exception:  # labels are cosmetic
-            labels = {}
-        ctx.state["labels"] = labels
+        labels = ctx.state["labels"] = topic_labels(ctx.settings)
     return labels
 
 

@@ -1,4 +1,4 @@
-"""Request/response models of ``/v1/alerts``, ``/v1/detect``, ``/v1/detect/series`` and the series chart."""
+"""Request/response models of ``/v1/alerts``, ``/v1/detect`` and ``/v1/detect/series``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from nlp_service.comments.schemas import MAX_FILTER_VALUES, Name, NameList
+from nlp_service.comments.schemas import MAX_FILTER_VALUES, NameList
 from nlp_service.timestamps import Timestamp
 
 AlertStatus = Literal["new", "acknowledged", "resolved"]
@@ -215,43 +215,3 @@ class SeriesDetectResponse(BaseModel):
     change_points: list[ChangePointOut]
     spikes: list[SpikeOut]
     episodes: list[EpisodeOut]
-
-
-# -- series chart ----------------------------------------------------------------------------------------
-class SeriesQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    bucket: Bucket = "day"
-    segment: SegmentField | None = Field(None, description="with value: one segment's series")
-    value: Name | None = None
-    since: Timestamp | None = Field(None, description="default: the detector's history before until")
-    until: Timestamp | None = Field(None, description="default: end of the current bucket")
-
-    @model_validator(mode="after")
-    def _check(self) -> SeriesQuery:
-        if (self.segment is None) != (self.value is None):
-            raise ValueError("segment and value go together")
-        if self.since and self.until and self.since >= self.until:
-            raise ValueError("since must be before until")
-        return self
-
-
-class SeriesPoint(BaseModel):
-    start: datetime
-    count: int
-    total: int = Field(description="all comments in the bucket (in the segment, if any)")
-    share: float | None = Field(description="count / total")
-    expected: float | None = Field(description="history-only seasonal baseline")
-
-
-class TopicSeriesResponse(BaseModel):
-    topic_id: str
-    bucket: Bucket
-    segment: str
-    segment_value: str
-    since: datetime
-    until: datetime
-    points: list[SeriesPoint]
-    change_points: list[ChangePointOut]
-    spikes: list[SpikeOut]
-    alerts: list[str] = Field(description="ids of alerts of this topic overlapping the range")

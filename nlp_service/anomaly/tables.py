@@ -1,6 +1,6 @@
 """Alerts raised by the detection job, their representative comments and the detector's run state.
 
-- ``alerts``: one row per topic x episode (see ``anomaly.service`` for the dedup rule), updated while the
+- ``alerts``: one row per topic x episode (see ``anomaly.episodes`` for the dedup rule), updated while the
   episode lasts; lifecycle ``new -> acknowledged -> resolved``.
 - ``alert_comments``: the representative comments of an alert (texts are read from ``comments``, so a
   deleted comment disappears from its alerts too).
@@ -78,7 +78,7 @@ class AlertDetectorState(Base):
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
     last_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    cursor: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # see anomaly.service.ScanCursor
+    cursor: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # see anomaly.cursor.ScanCursor
 
 
 DETECTION_JOB_STATUSES = ("queued", "running", "succeeded", "failed")

@@ -1,5 +1,4 @@
-"""``/v1/alerts``, ``/v1/detect`` (+ ``/v1/detect/jobs/{id}``), ``/v1/detect/series`` and
-``/v1/topics/{id}/series`` (scope ``alerts``).
+"""``/v1/alerts``, ``/v1/detect`` (+ ``/v1/detect/jobs/{id}``) and ``/v1/detect/series`` (scope ``alerts``).
 
 Views own the transaction (``in_transaction``: one session, committed before the response) and run the
 blocking work in the thread pool.
@@ -13,7 +12,7 @@ from fastapi import APIRouter, Body, Path, Query
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from nlp_service.anomaly import detect_jobs, flows, service
+from nlp_service.anomaly import detect_jobs, flows, posted, service
 from nlp_service.anomaly.schemas import (
     AlertAction,
     AlertOut,
@@ -24,38 +23,25 @@ from nlp_service.anomaly.schemas import (
     DetectResponse,
     SeriesDetectRequest,
     SeriesDetectResponse,
-    SeriesQuery,
-    TopicSeriesResponse,
 )
-from nlp_service.deps import DbDep, JsonBody, SettingsDep, StateDep, in_transaction
+from nlp_service.deps import DbDep, JsonBody, SettingsDep, in_transaction
 from nlp_service.errors import ErrorResponse
-from nlp_service.state import AppState
+from nlp_service.timestamps import utcnow
+from nlp_service.topics.provider import TopicLabelsDep
 
 router = APIRouter(tags=["alerts"])
 
 AlertId = Annotated[str, Path(min_length=1, max_length=40, description="The alert's id (alr_...)")]
-TopicId = Annotated[str, Path(min_length=1, max_length=100, description="A taxonomy topic id")]
 NOT_FOUND = {404: {"model": ErrorResponse, "description": "No such alert"}}
 CONFLICT = {409: {"model": ErrorResponse, "description": "Invalid status transition"}}
 
 
-def topic_labels(state: AppState) -> dict[str, str]:
-    """Topic id -> display name from the taxonomy in use (empty if it cannot be read)."""
-    from nlp_service.insights.views import taxonomy_of
-
-    try:
-        return {t.id: t.name for t in taxonomy_of(state).topics}
-    except Exception:  # a missing taxonomy file must not break alerts
-        return {}
-
-
 @router.get("/alerts", response_model=AlertPage)
 async def list_alerts(
-    query: Annotated[AlertsQuery, Query()], state: StateDep, settings: SettingsDep, db: DbDep
+    query: Annotated[AlertsQuery, Query()], labels: TopicLabelsDep, settings: SettingsDep, db: DbDep
 ) -> AlertPage:
     """Alerts, newest first; filter by status (new, acknowledged, resolved, open, overdue), topic, kind,
     severity and window (``since``/``until``); paginate with ``limit``/``offset``."""
-    labels = topic_labels(state)
     return await in_transaction(
         db, lambda s: service.get_all(db_session=s, settings=settings, query=query, topic_labels=labels)
     )
@@ -64,47 +50,43 @@ async def list_alerts(
 def _one(s: Any, alert_id: str, settings: Any, labels: dict[str, str]) -> AlertOut:
     alert = service.get(db_session=s, alert_id=alert_id)
     reps = service.representatives_of(db_session=s, alert_ids=[alert.id]).get(alert.id)
-    return service.to_out(
-        alert, settings, now=service.utcnow(), reps=reps, topic_label=labels.get(alert.topic_id)
-    )
+    return service.to_out(alert, settings, now=utcnow(), reps=reps, topic_label=labels.get(alert.topic_id))
 
 
 @router.get("/alerts/{alert_id}", response_model=AlertOut, responses=NOT_FOUND)
-async def get_alert(alert_id: AlertId, state: StateDep, settings: SettingsDep, db: DbDep) -> AlertOut:
+async def get_alert(alert_id: AlertId, labels: TopicLabelsDep, settings: SettingsDep, db: DbDep) -> AlertOut:
     """One alert with its explanation and representative comments."""
-    labels = topic_labels(state)
     return await in_transaction(db, lambda s: _one(s, alert_id, settings, labels))
 
 
 @router.post("/alerts/{alert_id}/acknowledge", response_model=AlertOut, responses={**NOT_FOUND, **CONFLICT})
 async def acknowledge_alert(
     alert_id: AlertId,
-    state: StateDep,
+    labels: TopicLabelsDep,
     settings: SettingsDep,
     db: DbDep,
     body: Annotated[AlertAction | None, Body()] = None,
 ) -> AlertOut:
     """``new -> acknowledged`` (409 from any other status); sends ``alert.updated``."""
-    return await _transition(service.acknowledge, alert_id, state, settings, db, body)
+    return await _transition(service.acknowledge, alert_id, labels, settings, db, body)
 
 
 @router.post("/alerts/{alert_id}/resolve", response_model=AlertOut, responses={**NOT_FOUND, **CONFLICT})
 async def resolve_alert(
     alert_id: AlertId,
-    state: StateDep,
+    labels: TopicLabelsDep,
     settings: SettingsDep,
     db: DbDep,
     body: Annotated[AlertAction | None, Body()] = None,
 ) -> AlertOut:
     """``new|acknowledged -> resolved`` (409 if already resolved); sends ``alert.resolved``."""
-    return await _transition(service.resolve, alert_id, state, settings, db, body)
+    return await _transition(service.resolve, alert_id, labels, settings, db, body)
 
 
 async def _transition(
-    change: Any, alert_id: str, state: Any, settings: Any, db: Any, body: AlertAction | None
+    change: Any, alert_id: str, labels: dict[str, str], settings: Any, db: Any, body: AlertAction | None
 ) -> AlertOut:
     """Apply one lifecycle change (acknowledge/resolve) in one transaction and return the updated alert."""
-    labels = topic_labels(state)
     note = body.note if body else None
 
     def work(s: Any) -> AlertOut:
@@ -121,14 +103,17 @@ ACCEPTED = {202: {"model": DetectJobOut, "description": "A long re-scan, queued 
 
 @router.post("/detect", response_model=DetectResponse, responses=ACCEPTED)
 async def detect_now(
-    state: StateDep, settings: SettingsDep, db: DbDep, body: Annotated[DetectRequest | None, Body()] = None
+    labels: TopicLabelsDep,
+    settings: SettingsDep,
+    db: DbDep,
+    body: Annotated[DetectRequest | None, Body()] = None,
 ) -> Any:
     """Run alert detection now (what the worker's ``alert-detection`` job does every bucket); ``at`` (not
     in the future: 422) and ``lookback_s`` re-scan a past period. Returns what was scanned and the alerts
     created/updated; a ``lookback_s`` above ``detect_sync_max_lookback_s`` (default 7 days) is queued for
     the worker instead: 202 with the job, ``Location: /v1/detect/jobs/{id}``."""
     req = body or DetectRequest()
-    service.check_at(req.at)
+    flows.check_at(req.at)
     if (req.lookback_s or 0) > settings.detect_sync_max_lookback_s:
         job = await in_transaction(
             db, lambda s: detect_jobs.to_out(detect_jobs.submit(db_session=s, request=req))
@@ -136,7 +121,6 @@ async def detect_now(
         return JSONResponse(
             job.model_dump(mode="json"), status_code=202, headers={"Location": f"/v1/detect/jobs/{job.id}"}
         )
-    labels = topic_labels(state)
     return await run_in_threadpool(
         flows.run_detection,
         sessions=db,
@@ -162,23 +146,4 @@ async def detect_series(body: SeriesDetectRequest, settings: SettingsDep) -> Ser
     """Run the detectors on a posted series (bucket starts + values + bucket seconds): change points,
     spikes, episodes and the baseline. Values must be finite and non-negative, timestamps strictly increasing
     on one bucket grid, at least ``alert_min_series_points`` points."""
-    return await run_in_threadpool(service.detect_posted_series, request=body, settings=settings)
-
-
-@router.get("/topics/{topic_id}/series", response_model=TopicSeriesResponse, responses=NOT_FOUND)
-async def topic_series(
-    topic_id: TopicId,
-    query: Annotated[SeriesQuery, Query()],
-    state: StateDep,
-    settings: SettingsDep,
-    db: DbDep,
-) -> TopicSeriesResponse:
-    """A topic's counts per bucket (optionally one segment value), share of all comments, the detector's
-    baseline, change points, spikes and the alerts overlapping the range: everything a chart needs."""
-    known = list(topic_labels(state))
-    return await in_transaction(
-        db,
-        lambda s: service.topic_series_chart(
-            db_session=s, settings=settings, topic_id=topic_id, query=query, known_topics=known
-        ),
-    )
+    return await run_in_threadpool(posted.detect_posted_series, request=body, settings=settings)

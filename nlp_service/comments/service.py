@@ -18,26 +18,16 @@ from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from nlp_service.comments.schemas import CommentFilter, CommentIn, CommentOut, CommentPage
 from nlp_service.comments.serialize import comment_fields, to_out
-from nlp_service.comments.tables import (
-    ALL_SEGMENT,
-    ALL_TOPICS,
-    BUCKETS,
-    SEGMENTS,
-    Comment,
-    CommentAttribute,
-    CommentTerm,
-    CommentTopic,
-    Prediction,
-    TopicCount,
-)
+from nlp_service.comments.tables import Comment, CommentAttribute, CommentTerm, CommentTopic, Prediction
 from nlp_service.db import dialect_insert
 from nlp_service.errors import Conflict, InvalidInput, NotFound
 from nlp_service.inference.engine import Analysis
+from nlp_service.topics import service as topic_counts
 
 CHUNK = 200  # rows per multi-row INSERT (keeps bound parameters far below SQLite/PostgreSQL limits)
 
@@ -86,61 +76,6 @@ class Created:
     row_ids: list[int] = field(default_factory=list)
     embeddings: list[np.ndarray] = field(default_factory=list)
     existing: set[int] = field(default_factory=set)  # request indexes found already stored
-
-
-def bucket_start(ts: datetime, bucket: str) -> datetime:
-    """Start (UTC) of the hour or day bucket holding ``ts``."""
-    ts = ts.astimezone(UTC)
-    if bucket == "hour":
-        return ts.replace(minute=0, second=0, microsecond=0)
-    if bucket == "day":
-        return ts.replace(hour=0, minute=0, second=0, microsecond=0)
-    raise ValueError(f"unknown bucket {bucket!r}")
-
-
-def _count_keys(
-    topic_ids: Sequence[str], created_at: datetime, segments: dict[str, str | None]
-) -> list[tuple[str, str, datetime, str, str]]:
-    keys = []
-    for bucket in BUCKETS:
-        start = bucket_start(created_at, bucket)
-        for topic in (ALL_TOPICS, *topic_ids):
-            keys.append((topic, bucket, start, ALL_SEGMENT, ALL_SEGMENT))
-            for seg in SEGMENTS:
-                value = segments.get(seg)
-                if value is not None:
-                    keys.append((topic, bucket, start, seg, value))
-    return keys
-
-
-def _add_counts(db_session: Session, counts: dict[tuple, list[int]]) -> None:
-    """Upsert ``count += n`` for each series key, in a fixed key order (no deadlocks between writers)."""
-    if not counts:
-        return
-    rows = [
-        {
-            "topic_id": k[0],
-            "bucket": k[1],
-            "bucket_start": k[2],
-            "segment": k[3],
-            "segment_value": k[4],
-            "count": n,
-            "negative": neg,
-        }
-        for k, (n, neg) in sorted(
-            counts.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2], kv[0][3], kv[0][4])
-        )
-    ]
-    stmt = dialect_insert(db_session, TopicCount)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["topic_id", "bucket", "segment", "segment_value", "bucket_start"],
-        set_={
-            "count": TopicCount.count + stmt.excluded.count,
-            "negative": TopicCount.negative + stmt.excluded.negative,
-        },
-    )
-    for start in range(0, len(rows), CHUNK):
-        db_session.execute(stmt, rows[start : start + CHUNK])
 
 
 def prediction_row(analysis: Analysis) -> dict[str, Any]:
@@ -217,7 +152,7 @@ def create_many(
         created.existing = {raced[j] for j in created.existing}
 
     predictions, topics, attributes, postings = [], [], [], []
-    counts: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
+    counts: dict[topic_counts.CountKey, list[int]] = defaultdict(lambda: [0, 0])
     for i, comment in enumerate(comments):
         row_id = row_of.get(comment.id)
         if row_id is None:
@@ -235,7 +170,7 @@ def create_many(
         postings.extend({"row_id": row_id, "term": t, "tf": n} for t, n in terms[i].items())
         negative = int(row["sentiment_label"] == "negative")
         segments = {"region": comment.region, "source": comment.source, "touchpoint": comment.touchpoint}
-        for key in _count_keys(list(best), comment.created_at, segments):
+        for key in topic_counts.count_keys(list(best), comment.created_at, segments):
             counts[key][0] += 1
             counts[key][1] += negative
         created.row_ids.append(row_id)
@@ -249,7 +184,7 @@ def create_many(
     ):
         for start in range(0, len(rows), CHUNK * 5):
             db_session.execute(dialect_insert(db_session, table), rows[start : start + CHUNK * 5])
-    _add_counts(db_session, counts)
+    topic_counts.add_counts(db_session=db_session, counts=counts)
     db_session.flush()
     return created
 
@@ -271,18 +206,8 @@ def delete(*, db_session: Session, comment_id: str) -> int:
     )
     negative = int(label == "negative")
     segments = {"region": comment.region, "source": comment.source, "touchpoint": comment.touchpoint}
-    for topic, bucket, start, seg, value in sorted(_count_keys(topic_ids, comment.created_at, segments)):
-        db_session.execute(
-            update(TopicCount)
-            .where(
-                TopicCount.topic_id == topic,
-                TopicCount.bucket == bucket,
-                TopicCount.segment == seg,
-                TopicCount.segment_value == value,
-                TopicCount.bucket_start == start,
-            )
-            .values(count=TopicCount.count - 1, negative=TopicCount.negative - negative)
-        )
+    keys = topic_counts.count_keys(topic_ids, comment.created_at, segments)
+    topic_counts.remove_counts(db_session=db_session, keys=keys, negative=negative)
     row_id = comment.row_id
     for table in (CommentTerm, CommentAttribute, CommentTopic, Prediction):  # explicit: SQLite FKs may be off
         db_session.execute(sa.delete(table).where(table.row_id == row_id))
@@ -480,54 +405,6 @@ def iter_embeddings(*, db_session: Session, after: int = 0, batch: int = 20_000)
 
 
 # -- series and windows for alerts ------------------------------------------------------------------------
-@dataclass(frozen=True)
-class CountPoint:
-    topic_id: str
-    segment: str
-    segment_value: str
-    bucket_start: datetime
-    count: int
-    negative: int
-
-
-def topic_series(
-    *,
-    db_session: Session,
-    bucket: str,
-    start: datetime,
-    end: datetime,
-    topic_ids: Sequence[str] | None = None,
-    segment: str = ALL_SEGMENT,
-    segment_value: str | None = None,
-) -> list[CountPoint]:
-    """Stored counts in ``[start, end)`` for a bucket size (``hour``/``day``), ordered by series then time.
-
-    Buckets with no comment have no row (treat them as 0). ``topic_ids=None`` returns every topic including
-    ``_all`` (the total volume); ``segment="region"`` with ``segment_value=None`` returns every region.
-    """
-    if bucket not in BUCKETS:
-        raise ValueError(f"bucket must be one of {BUCKETS}")
-    cond = [
-        TopicCount.bucket == bucket,
-        TopicCount.bucket_start >= start,
-        TopicCount.bucket_start < end,
-        TopicCount.segment == segment,
-    ]
-    if topic_ids is not None:
-        cond.append(TopicCount.topic_id.in_(list(topic_ids)))
-    if segment_value is not None:
-        cond.append(TopicCount.segment_value == segment_value)
-    stmt = (
-        select(TopicCount)
-        .where(*cond)
-        .order_by(TopicCount.topic_id, TopicCount.segment_value, TopicCount.bucket_start)
-    )
-    return [
-        CountPoint(r.topic_id, r.segment, r.segment_value, r.bucket_start, r.count, r.negative)
-        for r in db_session.scalars(stmt)
-    ]
-
-
 @dataclass(frozen=True)
 class StoredComment:
     row_id: int

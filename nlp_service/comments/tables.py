@@ -1,12 +1,10 @@
-"""Comments, their predictions, and the derived tables that search and alerts read.
+"""Comments, their predictions, and the derived tables that filters and search read.
 
 - ``comments``: what the client sent (``id`` is the client's id, ``row_id`` the internal key that the vector
   index uses; row ids are never reused, also on SQLite thanks to AUTOINCREMENT).
 - ``predictions``: one row per comment with what the engine predicted, including the search embedding.
 - ``comment_topics`` / ``comment_attributes`` / ``comment_terms``: relational copies of the topics, the
   free attributes and the keyword terms (BM25), so filters and keyword search are plain indexed SQL.
-- ``topic_counts``: comment counts per topic per time bucket (hour and day) per segment; the pseudo-topic
-  ``_all`` counts every comment. Read by the alert detector.
 """
 
 from __future__ import annotations
@@ -26,18 +24,12 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
-    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from nlp_service.db import Base, UTCDateTime
 
 RowId = BigInteger().with_variant(Integer(), "sqlite")
-
-ALL_TOPICS = "_all"  # pseudo-topic: every comment
-ALL_SEGMENT = "all"  # segment of the totals
-SEGMENTS = ("region", "source", "touchpoint")  # segment fields counted besides the total
-BUCKETS = ("hour", "day")
 
 
 class Comment(Base):
@@ -118,33 +110,3 @@ class CommentTerm(Base):
     )
     term: Mapped[str] = mapped_column(String(100), primary_key=True)
     tf: Mapped[int] = mapped_column(Integer)
-
-
-class TopicCount(Base):
-    """Comments per (topic, bucket size, bucket start, segment field, segment value).
-
-    ``segment == "all"`` (value ``"all"``) is the total; ``topic_id == "_all"`` counts every comment.
-    ``negative`` counts the comments predicted negative among ``count``.
-    """
-
-    __tablename__ = "topic_counts"
-    __table_args__ = (
-        UniqueConstraint(
-            "topic_id",
-            "bucket",
-            "segment",
-            "segment_value",
-            "bucket_start",
-            name="uq_topic_counts_series",
-        ),
-        Index("ix_topic_counts_bucket_bucket_start", "bucket", "bucket_start"),
-    )
-
-    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
-    topic_id: Mapped[str] = mapped_column(String(100))
-    bucket: Mapped[str] = mapped_column(String(8))
-    bucket_start: Mapped[datetime] = mapped_column(UTCDateTime())
-    segment: Mapped[str] = mapped_column(String(32))
-    segment_value: Mapped[str] = mapped_column(String(100))
-    count: Mapped[int] = mapped_column(Integer, default=0)
-    negative: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,14 +1,13 @@
-"""Query and response models of ``/v1/topics`` and ``/v1/insights/*``."""
+"""Query and response models of ``/v1/insights/*``."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from nlp_service.comments.schemas import CommentFilter, SegmentFilter
-from nlp_service.timestamps import Timestamp
 
 
 class InsightQuery(SegmentFilter):
@@ -18,33 +17,9 @@ class InsightQuery(SegmentFilter):
         return CommentFilter.model_validate(self.model_dump(include=set(SegmentFilter.model_fields)))
 
 
-class TopicsQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    start: Timestamp | None = None
-    end: Timestamp | None = None
-
-
 class NpsQuery(InsightQuery):
     group_by: Literal["none", "region", "source", "touchpoint", "topic", "time"] = "none"
     bucket: Literal["hour", "day", "week", "month"] = Field(default="day", description="with group_by=time")
-
-
-class TopicCountOut(BaseModel):
-    id: str
-    name: str
-    description: str
-    count: int
-    negative: int
-    share: float = Field(description="count / comments in the range (a comment can have several topics)")
-
-
-class TopicsResponse(BaseModel):
-    taxonomy: dict[str, str]
-    start: datetime | None
-    end: datetime | None
-    total_comments: int
-    topics: list[TopicCountOut]
 
 
 class Nps(BaseModel):

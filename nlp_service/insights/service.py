@@ -11,13 +11,11 @@ from sqlalchemy.orm import Session
 
 from nlp_service.comments.schemas import CommentFilter
 from nlp_service.comments.service import filter_conditions
-from nlp_service.comments.tables import ALL_SEGMENT, ALL_TOPICS, Comment, CommentTopic, Prediction, TopicCount
+from nlp_service.comments.tables import Comment, CommentTopic, Prediction
 from nlp_service.insights.schemas import (
     Nps,
     NpsGroup,
     NpsResponse,
-    TopicCountOut,
-    TopicsResponse,
     TopTopic,
     TouchpointImpact,
     TouchpointsResponse,
@@ -28,47 +26,6 @@ TOP_TOPICS = 3
 
 def _r(x: float | None, digits: int = 4) -> float | None:
     return None if x is None else round(float(x), digits)
-
-
-# -- topics ----------------------------------------------------------------------------------------------
-def topic_volumes(
-    *, db_session: Session, taxonomy: Any, start: datetime | None, end: datetime | None
-) -> TopicsResponse:
-    """Every taxonomy topic with its comment and negative counts in ``[start, end)``, most frequent first.
-
-    Read from the hourly ``topic_counts``, so the range is effectively rounded to whole hours.
-    """
-    cond = [TopicCount.bucket == "hour", TopicCount.segment == ALL_SEGMENT]
-    if start is not None:
-        cond.append(TopicCount.bucket_start >= start)
-    if end is not None:
-        cond.append(TopicCount.bucket_start < end)
-    rows = db_session.execute(
-        select(TopicCount.topic_id, func.sum(TopicCount.count), func.sum(TopicCount.negative))
-        .where(*cond)
-        .group_by(TopicCount.topic_id)
-    ).all()
-    counts = {topic: (int(n or 0), int(neg or 0)) for topic, n, neg in rows}
-    total = counts.pop(ALL_TOPICS, (0, 0))[0]
-    topics = [
-        TopicCountOut(
-            id=t.id,
-            name=t.name,
-            description=t.description,
-            count=counts.get(t.id, (0, 0))[0],
-            negative=counts.get(t.id, (0, 0))[1],
-            share=_r(counts.get(t.id, (0, 0))[0] / total) if total else 0.0,
-        )
-        for t in taxonomy.topics
-    ]
-    topics.sort(key=lambda t: -t.count)
-    return TopicsResponse(
-        taxonomy={"name": taxonomy.name, "version": taxonomy.version},
-        start=start,
-        end=end,
-        total_comments=total,
-        topics=topics,
-    )
 
 
 # -- NPS ---------------------------------------------------------------------------------------------------

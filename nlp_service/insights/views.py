@@ -1,44 +1,21 @@
-"""``GET /v1/topics``, ``GET /v1/insights/nps``, ``GET /v1/insights/touchpoints``."""
+"""``GET /v1/insights/nps``, ``GET /v1/insights/touchpoints``."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from nlp_service.deps import DbDep, StateDep, in_transaction
+from nlp_service.deps import DbDep, in_transaction
 from nlp_service.insights import service
 from nlp_service.insights.schemas import (
     InsightQuery,
     NpsQuery,
     NpsResponse,
-    TopicsQuery,
-    TopicsResponse,
     TouchpointsResponse,
 )
-from nlp_service.state import AppState
 
 router = APIRouter(tags=["insights"])
-
-
-def taxonomy_of(state: AppState) -> Any:
-    """The taxonomy the loaded topic scorer uses, else the configured taxonomy file."""
-    scorer = getattr(getattr(state.engine, "models", None), "topics", None)
-    taxonomy = getattr(scorer, "taxonomy", None)
-    if taxonomy is not None:
-        return taxonomy
-    from nlp_service.topics.taxonomy import load_taxonomy
-
-    return load_taxonomy(state.settings.resolved_taxonomy_path())
-
-
-@router.get("/topics", response_model=TopicsResponse)
-async def topics(query: Annotated[TopicsQuery, Query()], state: StateDep, db: DbDep) -> TopicsResponse:
-    """The topic taxonomy with comment counts in ``[start, end)`` (whole hours), most frequent first."""
-    taxonomy = taxonomy_of(state)
-    return await in_transaction(
-        db, lambda s: service.topic_volumes(db_session=s, taxonomy=taxonomy, start=query.start, end=query.end)
-    )
 
 
 @router.get("/insights/nps", response_model=NpsResponse)

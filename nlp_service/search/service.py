@@ -34,8 +34,9 @@ from nlp_service.config import Settings
 from nlp_service.db import session_scope
 from nlp_service.errors import NotFound
 from nlp_service.inference.schemas import topics_out
+from nlp_service.search.faiss_index import IndexParams
 from nlp_service.search.identity import database_id
-from nlp_service.search.index import IndexParams, VectorIndex
+from nlp_service.search.index import VectorIndex
 from nlp_service.search.keywords import CorpusStats, KeywordAnalyzer, bm25
 from nlp_service.search.schemas import SearchHit, SearchResponse
 from nlp_service.search.sync import Watermark

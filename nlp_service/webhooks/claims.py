@@ -19,7 +19,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from nlp_service.webhooks.tables import WebhookDelivery, WebhookEvent, WebhookSubscription, utcnow
+from nlp_service.timestamps import utcnow
+from nlp_service.webhooks.tables import WebhookDelivery, WebhookEvent, WebhookSubscription
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from nlp_service.errors import Conflict, NotFound
+from nlp_service.timestamps import utcnow
 from nlp_service.webhooks import service
-from nlp_service.webhooks.tables import WebhookDelivery, utcnow
+from nlp_service.webhooks.tables import WebhookDelivery
 
 RECOVERABLE = ("failed", "dead")
 

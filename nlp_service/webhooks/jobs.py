@@ -8,9 +8,9 @@ import logging
 from datetime import timedelta
 
 from nlp_service.hardening.secretbox import load_secret_box
+from nlp_service.timestamps import utcnow
 from nlp_service.webhooks import maintenance
 from nlp_service.webhooks.runner import DeliveryRunner
-from nlp_service.webhooks.tables import utcnow
 from nlp_service.worker import JobContext, job
 
 log = logging.getLogger(__name__)

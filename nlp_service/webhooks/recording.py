@@ -14,11 +14,12 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from nlp_service.db import UTCDateTime
+from nlp_service.timestamps import utcnow
 from nlp_service.webhooks import service
 from nlp_service.webhooks.claims import Claim
 from nlp_service.webhooks.retry import RetryPolicy
 from nlp_service.webhooks.sender import SendResult
-from nlp_service.webhooks.tables import WebhookAttempt, WebhookDelivery, WebhookSubscription, utcnow
+from nlp_service.webhooks.tables import WebhookAttempt, WebhookDelivery, WebhookSubscription
 
 log = logging.getLogger(__name__)
 

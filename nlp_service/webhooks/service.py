@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from nlp_service.errors import Conflict, InvalidInput, NotFound
 from nlp_service.hardening.logs import redact_url
 from nlp_service.hardening.secretbox import SecretBox
+from nlp_service.timestamps import utcnow
 from nlp_service.webhooks.safety import TargetPolicy, UnsafeTarget, resolve_target
 from nlp_service.webhooks.schemas import (
     ALERT_EVENT_TYPES,
@@ -31,7 +32,7 @@ from nlp_service.webhooks.schemas import (
     WebhookFilters,
 )
 from nlp_service.webhooks.signing import generate_secret
-from nlp_service.webhooks.tables import WebhookDelivery, WebhookEvent, WebhookSubscription, utcnow
+from nlp_service.webhooks.tables import WebhookDelivery, WebhookEvent, WebhookSubscription
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import (
     JSON,
@@ -18,11 +18,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from nlp_service.db import Base, UTCDateTime
 from nlp_service.hardening.logs import redact_url
+from nlp_service.timestamps import utcnow
 from nlp_service.webhooks.schemas import MAX_URL_CHARS
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class WebhookSubscription(Base):

@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nlp_service.anomaly.detectors.changepoint import _best_interval_gain
+from nlp_service.anomaly.posted import detect_posted_series
 from nlp_service.anomaly.schemas import MAX_SERIES_POINTS, SeriesDetectRequest
-from nlp_service.anomaly.service import detect_posted_series
 from nlp_service.config import Settings
 
 MEMORY_CEILING_MB = 64.0

@@ -105,7 +105,7 @@ def test_small_counts_are_not_alerts() -> None:
     values[-1] = 3.0  # 1 -> 3 comments: tripled but tiny
     series = Series(DAY * np.arange(100, dtype=np.int64), values, DAY)
     assert SeasonalSpikeDetector().fit(series).predict() == ()
-    assert detect_series(series.timestamps, values, DAY).spikes == ()
+    assert detect_series(Series.from_arrays(series.timestamps, values, DAY)).spikes == ()
 
 
 def test_drop_is_found() -> None:
@@ -145,7 +145,7 @@ def test_episodes_merge_consecutive_buckets() -> None:
 
 def test_multi_bucket_spike_is_one_episode() -> None:
     syn = generate(200, base=60.0, events=(Event("spike", 150, 152, 4.0),), seed=8)
-    res = detect_series(syn.series.timestamps, syn.series.values, DAY)
+    res = detect_series(Series.from_arrays(syn.series.timestamps, syn.series.values, DAY))
     assert [(e.start, e.end, e.kind) for e in res.episodes] == [(150, 152, "spike")]
 
 

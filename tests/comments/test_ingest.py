@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from nlp_service.comments import service
 from nlp_service.comments.schemas import CommentFilter
+from nlp_service.topics import service as topic_counts
 
 T0 = datetime(2024, 3, 11, 8, 0, tzinfo=UTC)  # a Monday
 
@@ -127,7 +128,7 @@ def test_unknown_ids_are_404(app_client: TestClient) -> None:
 def test_delete_removes_comment_counts_and_search_entry(app_client: TestClient) -> None:
     post(app_client, [comment(1), comment(2)])
     with app_client.app.state.nlp.db() as session:  # type: ignore[attr-defined]
-        before = service.topic_series(
+        before = topic_counts.topic_series(
             db_session=session, bucket="day", start=T0 - timedelta(days=1), end=T0 + timedelta(days=2)
         )
     totals = {p.topic_id: p.count for p in before}
@@ -136,7 +137,7 @@ def test_delete_removes_comment_counts_and_search_entry(app_client: TestClient) 
     assert app_client.delete("/v1/comments/c1").status_code == 204
     assert app_client.get("/v1/comments/c1").status_code == 404
     with app_client.app.state.nlp.db() as session:  # type: ignore[attr-defined]
-        after = service.topic_series(
+        after = topic_counts.topic_series(
             db_session=session, bucket="day", start=T0 - timedelta(days=1), end=T0 + timedelta(days=2)
         )
     assert {p.topic_id: p.count for p in after} == {"_all": 1, "delivery_shipping": 1}
@@ -150,7 +151,7 @@ def test_delete_removes_comment_counts_and_search_entry(app_client: TestClient) 
 def test_topic_counts_per_segment_and_bucket(app_client: TestClient) -> None:
     post(app_client, [comment(1), comment(2), comment(3, text="great app, easy login")])
     with app_client.app.state.nlp.db() as session:  # type: ignore[attr-defined]
-        hourly = service.topic_series(
+        hourly = topic_counts.topic_series(
             db_session=session,
             bucket="hour",
             start=T0,
@@ -230,7 +231,7 @@ def test_concurrent_ingest_of_same_ids_stores_once(app_client: TestClient) -> No
     assert sorted(statuses)[-1] == 201 and set(statuses) <= {200, 201}
     assert count_rows(app_client) == 20
     with app_client.app.state.nlp.db() as session:  # type: ignore[attr-defined]
-        day = service.topic_series(
+        day = topic_counts.topic_series(
             db_session=session,
             bucket="day",
             start=T0 - timedelta(days=1),

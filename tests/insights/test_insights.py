@@ -1,4 +1,4 @@
-"""GET /v1/topics, /v1/insights/nps and /v1/insights/touchpoints on SQLite and PostgreSQL."""
+"""GET /v1/insights/nps and /v1/insights/touchpoints on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -44,23 +44,6 @@ def loaded(app_client: TestClient) -> TestClient:
     r = app_client.post("/v1/comments", json={"comments": comments})
     assert r.status_code == 201, r.text
     return app_client
-
-
-def test_topics_with_counts(loaded: TestClient) -> None:
-    body = loaded.get("/v1/topics").json()
-    assert body["taxonomy"]["name"] == "customer-experience"
-    assert body["total_comments"] == 7
-    by_id = {t["id"]: t for t in body["topics"]}
-    assert len(by_id) >= 12  # every taxonomy topic is listed, with 0 when absent
-    assert by_id["delivery_shipping"]["count"] == 3 and by_id["delivery_shipping"]["negative"] == 2
-    assert by_id["pricing_promotions"]["count"] == 2
-    assert by_id["onboarding"]["count"] == 0
-    assert body["topics"][0]["id"] == "delivery_shipping"
-
-    ranged = loaded.get("/v1/topics", params={"start": "2024-03-12T00:00:00Z", "end": "2024-03-13T00:00:00Z"})
-    assert ranged.json()["total_comments"] == 2
-    assert loaded.get("/v1/topics", params={"start": "2024-03-12"}).status_code == 422
-    assert loaded.get("/v1/topics", params={"bogus": "1"}).status_code == 422
 
 
 def test_nps_overall_and_grouped(loaded: TestClient) -> None:

@@ -7,8 +7,9 @@ from datetime import timedelta
 from sqlalchemy import func, insert, select, update
 
 from nlp_service.config import Settings
+from nlp_service.timestamps import utcnow
 from nlp_service.webhooks import maintenance, service
-from nlp_service.webhooks.tables import WebhookAttempt, WebhookDelivery, WebhookEvent, utcnow
+from nlp_service.webhooks.tables import WebhookAttempt, WebhookDelivery, WebhookEvent
 from nlp_service.worker import load_jobs
 from tests.webhooks.conftest import in_tx
 from tests.webhooks.test_secrets import run_maintenance

@@ -16,9 +16,10 @@ from sqlalchemy import text, update
 from standardwebhooks import Webhook
 
 from nlp_service.config import Settings
+from nlp_service.timestamps import utcnow
 from nlp_service.webhooks import deliveries, service
 from nlp_service.webhooks.signing import generate_secret
-from nlp_service.webhooks.tables import WebhookSubscription, utcnow
+from nlp_service.webhooks.tables import WebhookSubscription
 from nlp_service.worker import JobContext, load_jobs
 from tests.webhooks.conftest import in_tx
 from tests.webhooks.receiver import LocalReceiver, Reply

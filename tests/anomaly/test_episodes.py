@@ -12,13 +12,15 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from nlp_service.anomaly import service
-from nlp_service.anomaly.service import Firing
-from nlp_service.anomaly.tables import Alert
-from nlp_service.comments.tables import TopicCount
+from nlp_service.anomaly import episodes, flows, service
+from nlp_service.anomaly.cursor import DETECTOR
+from nlp_service.anomaly.rules import Firing
+from nlp_service.anomaly.schemas import DetectResponse
+from nlp_service.anomaly.tables import Alert, AlertDetectorState
 from nlp_service.config import Settings
 from nlp_service.db import session_scope
 from nlp_service.hardening.secretbox import SecretBox
+from nlp_service.topics.tables import TopicCount
 from nlp_service.webhooks import service as webhooks
 from nlp_service.webhooks.safety import TargetPolicy
 from nlp_service.webhooks.schemas import CreateWebhookRequest
@@ -39,9 +41,9 @@ def firing(
     )
 
 
-def merge(db: sessionmaker[Session], *firings: Firing) -> list[service._Touched]:
+def merge(db: sessionmaker[Session], *firings: Firing) -> list[episodes.Touched]:
     with session_scope(db) as s:
-        return service.merge_firings(db_session=s, settings=SETTINGS, firings=firings, now=T0)
+        return episodes.merge_firings(db_session=s, settings=SETTINGS, firings=firings, now=T0)
 
 
 def alerts(db: sessionmaker[Session]) -> list[Alert]:
@@ -113,9 +115,9 @@ def test_detection_updates_the_alert_while_the_episode_lasts(db_sessions: sessio
             max_subscriptions=100,
         )
 
-    def run(day: int) -> service.DetectResponse:
+    def run(day: int) -> DetectResponse:
         with session_scope(db_sessions) as s:
-            return service.detect(db_session=s, settings=SETTINGS, at=T0 + timedelta(days=day))
+            return flows.detect(db_session=s, settings=SETTINGS, at=T0 + timedelta(days=day))
 
     first = run(22)  # the day-21 bucket is the newest completed one
     assert (first.alerts_created, first.alerts_updated) == (1, 0)
@@ -142,6 +144,6 @@ def test_the_worker_job_is_registered_and_runs(db_sessions: sessionmaker[Session
     ctx = JobContext("alert-detection", SETTINGS, db_sessions, "w1", asyncio.Event())
     assert spec.fn(ctx) is None
     with db_sessions() as s:
-        state = s.get(service.AlertDetectorState, service.DETECTOR)
+        state = s.get(AlertDetectorState, DETECTOR)
         assert state is not None and state.last_run_at is not None
         assert state.last_summary is not None and state.last_summary["alerts_created"] == 0

@@ -18,12 +18,16 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from nlp_service.anomaly import service
+from nlp_service.anomaly import episodes, flows, rules, service
+from nlp_service.anomaly.rules import Firing
+from nlp_service.anomaly.schemas import DetectResponse
 from nlp_service.anomaly.tables import Alert, DetectionJob
-from nlp_service.comments.tables import Comment, TopicCount
+from nlp_service.comments.tables import Comment
 from nlp_service.config import Settings
 from nlp_service.db import make_engine, make_sessionmaker, session_scope
 from nlp_service.hardening.secretbox import SecretBox
+from nlp_service.timestamps import floor_bucket
+from nlp_service.topics.tables import TopicCount
 from nlp_service.webhooks import service as webhooks
 from nlp_service.webhooks.safety import TargetPolicy
 from nlp_service.webhooks.schemas import CreateWebhookRequest
@@ -87,9 +91,9 @@ def subscribe(db: sessionmaker[Session]) -> None:
         )
 
 
-def detect(db: sessionmaker[Session], at: datetime, settings: Settings = SETTINGS) -> service.DetectResponse:
+def detect(db: sessionmaker[Session], at: datetime, settings: Settings = SETTINGS) -> DetectResponse:
     with session_scope(db) as s:
-        return service.detect(db_session=s, settings=settings, at=at)
+        return flows.detect(db_session=s, settings=settings, at=at)
 
 
 # -- finding 3: a future `at` ------------------------------------------------------------------------------
@@ -105,7 +109,7 @@ def day_client(app_settings: Settings, start_app) -> Iterator[TestClient]:  # ty
 def test_future_at_is_refused_and_raises_no_alert(day_client: TestClient, database_url: str) -> None:
     db = make_sessionmaker(engine := make_engine(database_url))
     try:
-        today = service.floor_bucket(datetime.now(UTC), "day")
+        today = floor_bucket(datetime.now(UTC), "day")
         write_counts(db, today - 28 * DAY, normal(28, mean=40))  # four normal weeks, up to yesterday
         subscribe(db)
         future = today + 3 * DAY  # today, tomorrow and the day after are empty: they would read as zeros
@@ -176,14 +180,14 @@ def test_detection_and_resolve_do_not_lose_updates(
     (a,) = alerts(db_sessions)
 
     in_update, release = threading.Event(), threading.Event()
-    apply = service._apply
+    apply = episodes._apply
 
-    def paused_apply(alert: Alert, f: service.Firing) -> None:
+    def paused_apply(alert: Alert, f: Firing) -> None:
         in_update.set()  # detection has read the open alert and is about to change it
         assert release.wait(30)
         apply(alert, f)
 
-    monkeypatch.setattr(service, "_apply", paused_apply)
+    monkeypatch.setattr(episodes, "_apply", paused_apply)
     results: dict[str, object] = {}
 
     def run_detection() -> None:
@@ -225,7 +229,7 @@ def test_a_resolve_committed_while_detection_waits_raises_no_new_alert(
     (a,) = alerts(db_sessions)
     resolving = db_sessions()
     service.resolve(db_session=resolving, alert_id=a.id)  # row locked, not committed yet
-    out: dict[str, service.DetectResponse] = {}
+    out: dict[str, DetectResponse] = {}
     t = threading.Thread(target=lambda: out.update(run=detect(db_sessions, T0 + 23 * DAY)))
     t.start()
     t.join(1.0)
@@ -270,14 +274,14 @@ def test_ingest_is_not_blocked_by_a_detection_run(
     finally:
         engine.dispose()
     scanning, release = threading.Event(), threading.Event()
-    scan_series = service.scan_series
+    scan_series = rules.scan_series
 
     def paused_scan(*args, **kw):  # type: ignore[no-untyped-def]
         scanning.set()
         assert release.wait(60)
         return scan_series(*args, **kw)
 
-    monkeypatch.setattr(service, "scan_series", paused_scan)
+    monkeypatch.setattr(rules, "scan_series", paused_scan)
     out: dict[str, object] = {}
 
     def run_detection() -> None:

@@ -33,12 +33,14 @@ from sqlalchemy import Connection, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from nlp_service.anomaly import service
+from nlp_service.anomaly.cursor import DETECTOR
 from nlp_service.anomaly.tables import Alert, AlertDetectorState
-from nlp_service.comments.tables import TopicCount
 from nlp_service.config import REPO_ROOT
 from nlp_service.db import make_engine, make_sessionmaker, session_scope
 from nlp_service.errors import Conflict
 from nlp_service.hardening.secretbox import SecretBox
+from nlp_service.timestamps import floor_bucket
+from nlp_service.topics.tables import TopicCount
 from nlp_service.webhooks import service as webhooks
 from nlp_service.webhooks.deliveries import queue_counts
 from nlp_service.webhooks.safety import TargetPolicy
@@ -239,9 +241,9 @@ def wait(predicate, timeout_s: float, what: str) -> None:  # type: ignore[no-unt
 @pytest.mark.slow  # two worker processes started three times over: ~20-50 s
 def test_kill_9_during_detection_and_delivery_recording(pg_url: str, tmp_path: Path) -> None:
     now = datetime.now(UTC)
-    if (service.floor_bucket(now, "hour") + timedelta(hours=1) - now).total_seconds() < 90:
-        time.sleep((service.floor_bucket(now, "hour") + timedelta(hours=1) - now).total_seconds() + 1)
-    hour = service.floor_bucket(datetime.now(UTC), "hour")  # the current (incomplete) bucket
+    if (floor_bucket(now, "hour") + timedelta(hours=1) - now).total_seconds() < 90:
+        time.sleep((floor_bucket(now, "hour") + timedelta(hours=1) - now).total_seconds() + 1)
+    hour = floor_bucket(datetime.now(UTC), "hour")  # the current (incomplete) bucket
     engine = make_engine(pg_url)
     db = make_sessionmaker(engine)
     workers = Workers(pg_url, tmp_path)
@@ -300,7 +302,7 @@ def test_kill_9_during_detection_and_delivery_recording(pg_url: str, tmp_path: P
 
             def settled() -> bool:
                 with db() as s:
-                    state = s.get(AlertDetectorState, service.DETECTOR)
+                    state = s.get(AlertDetectorState, DETECTOR)
                     counts = queue_counts(db_session=s)
                 ran_since = state is not None and state.last_run_at > written + timedelta(seconds=2)
                 return ran_since and not counts.get("pending") and not counts.get("in_flight")

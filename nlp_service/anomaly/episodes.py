@@ -1,0 +1,184 @@
+"""Episodes and dedup: firings become created or updated alerts (one alert per topic x episode).
+
+Firings are grouped by (topic, kind, direction) and processed oldest first; a firing joins an open alert of
+that group whose window it overlaps or follows within ``alert_episode_gap_buckets`` buckets (of the firing's
+size), so hourly and daily firings of one incident, and one incident over several buckets, make one alert
+that is *updated* while it lasts. Dedup between the topic series and its segment series: the alert is a
+topic-level alert (segment ``all``) as soon as the topic's total series fired in the episode; segment series
+that fired too are only listed in the explanation (``segments_fired``), and the over-indexing segment values
+are named there (``over_indexing``). Only when the topic's total series did not fire is the alert a segment
+alert, on the segment series with the strongest firing; it is promoted to topic level if the total series
+fires later in the episode. A resolved alert is never reopened: a later firing starts a new alert (a re-scan
+of buckets it covers raises nothing).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from nlp_service.anomaly import explain
+from nlp_service.anomaly.rules import CP_MIN_SIZE, Firing
+from nlp_service.anomaly.tables import Alert
+from nlp_service.config import Settings
+from nlp_service.topics.tables import ALL_SEGMENT
+
+
+@dataclass
+class Touched:
+    alert: Alert
+    created: bool
+    before: tuple[Any, ...] | None
+
+
+def fingerprint(a: Alert) -> tuple[Any, ...]:
+    ex = a.explanation or {}
+    return (
+        a.window_start,
+        a.window_end,
+        a.segment,
+        a.segment_value,
+        a.severity,
+        a.peak_at,
+        a.bucket,
+        round(a.observed, 6),
+        a.buckets_fired,
+        tuple(ex.get("segments_fired", [])),
+    )
+
+
+def _excess(f: Firing) -> float:
+    if f.kind == "level_shift":
+        return abs(f.observed - f.expected) * CP_MIN_SIZE
+    return abs(f.observed - f.expected)
+
+
+def _set_peak(alert: Alert, f: Firing) -> None:
+    alert.bucket, alert.peak_at = f.bucket, f.start
+    alert.observed, alert.baseline = float(f.observed), float(f.expected)
+    alert.score, alert.p_value = float(f.score), f.p_value
+
+
+def _new_alert(f: Firing, now: datetime) -> Alert:
+    alert = Alert(
+        id=f"alr_{uuid.uuid4().hex}",
+        topic_id=f.topic_id,
+        segment=f.segment,
+        segment_value=f.segment_value,
+        kind=f.kind,
+        direction=f.direction,
+        status="new",
+        severity=explain.severity(f.score, _excess(f)),
+        window_start=f.start,
+        window_end=f.end,
+        buckets_fired=1,
+        explanation={"fired": [f"{f.bucket}@{f.start.isoformat()}"], "segments_fired": []},
+        revision=1,
+        created_at=now,
+        updated_at=now,
+    )
+    _set_peak(alert, f)
+    return alert
+
+
+def _apply(alert: Alert, f: Firing) -> None:
+    """Extend an open alert with a firing of the same episode (see the module docstring for the rule)."""
+    ex = dict(alert.explanation or {})
+    fired = list(ex.get("fired", []))
+    segs = list(ex.get("segments_fired", []))
+    alert.window_start = min(alert.window_start, f.start)
+    alert.window_end = max(alert.window_end, f.end)
+    if f.is_topic_level and alert.segment != ALL_SEGMENT:  # promotion: the topic's total series fired too
+        segs.append(f"{alert.segment}={alert.segment_value}")
+        alert.segment, alert.segment_value = ALL_SEGMENT, ALL_SEGMENT
+        fired = []
+        _set_peak(alert, f)
+    primary = (f.segment, f.segment_value) == (alert.segment, alert.segment_value)
+    if primary:
+        tag = f"{f.bucket}@{f.start.isoformat()}"
+        if tag not in fired:
+            fired.append(tag)
+        if f.score > alert.score:
+            _set_peak(alert, f)
+        sev = explain.severity(f.score, _excess(f))
+        alert.severity = explain.max_severity(alert.severity, sev)
+    elif f.series_label not in segs:
+        segs.append(f.series_label)
+    ex["fired"], ex["segments_fired"] = sorted(fired), sorted(set(segs))
+    alert.buckets_fired = max(1, len(fired))
+    alert.explanation = ex
+
+
+def _group(f: Firing) -> list[Any]:
+    return [Alert.topic_id == f.topic_id, Alert.kind == f.kind, Alert.direction == f.direction]
+
+
+def _covered_by_resolved(db_session: Session, f: Firing) -> bool:
+    """Whether a resolved alert of the firing's group already covers its buckets (a re-scan of them)."""
+    stmt = select(Alert.id).where(
+        *_group(f), Alert.status == "resolved", Alert.window_start <= f.start, Alert.window_end >= f.end
+    )
+    return db_session.scalars(stmt.limit(1)).first() is not None
+
+
+def _find_open(db_session: Session, pending: list[Alert], f: Firing, settings: Settings) -> Alert | None:
+    """An unresolved alert of the firing's topic/kind/direction whose window it overlaps or follows.
+
+    The row is locked (PostgreSQL) and re-read as locked, and the status is checked on that version: a
+    concurrent acknowledge/resolve either committed before (seen here; a resolved alert is not updated) or
+    waits for this run's commit, so revisions only increase and nothing follows ``alert.resolved``."""
+    gap = f.gap(settings)
+
+    def joins(a: Alert) -> bool:
+        return a.window_start - gap <= f.end and f.start <= a.window_end + gap
+
+    for a in pending:
+        if (a.topic_id, a.kind, a.direction) == (f.topic_id, f.kind, f.direction) and joins(a):
+            return a
+    stmt = (
+        select(Alert)
+        .where(
+            *_group(f),
+            Alert.status != "resolved",
+            Alert.window_start <= f.end + gap,
+            Alert.window_end >= f.start - gap,
+        )
+        .order_by(Alert.window_end.desc())
+        .limit(1)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    alert = db_session.scalars(stmt).first()
+    return alert if alert is not None and alert.status != "resolved" else None
+
+
+def merge_firings(
+    *, db_session: Session, settings: Settings, firings: Iterable[Firing], now: datetime
+) -> list[Touched]:
+    """Turn firings into created/updated alerts (not yet explained, no events yet). Firings inside a
+    resolved alert's window are already accounted for and skipped."""
+    touched: dict[str, Touched] = {}
+    # topic-level firings first at equal start, so a segment firing of the same bucket joins their alert
+    order = sorted(firings, key=lambda f: (f.start, not f.is_topic_level, -f.score))
+    for f in order:
+        if _covered_by_resolved(db_session, f):
+            continue
+        alert = _find_open(db_session, [t.alert for t in touched.values()], f, settings)
+        if alert is None and _covered_by_resolved(db_session, f):
+            continue  # resolved while this run waited for its row lock
+        if alert is None:
+            alert = _new_alert(f, now)
+            db_session.add(alert)
+            touched[alert.id] = Touched(alert, True, None)
+            continue
+        if alert.id not in touched:
+            touched[alert.id] = Touched(alert, False, fingerprint(alert))
+        _apply(alert, f)
+    db_session.flush()
+    return list(touched.values())

@@ -1,0 +1,156 @@
+"""Firing rules (pure, no database): the detectors configured per bucket size, and which anomalous buckets
+of one series are *firings* (spikes/drops in the buckets to check, level shifts still recent and confirmed).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from nlp_service.anomaly.detectors import (
+    ChangePoint,
+    PeltChangePointDetector,
+    SeasonalSpikeDetector,
+    Series,
+    Spike,
+    detect_series,
+)
+from nlp_service.anomaly.series import SeriesKey, SeriesSet
+from nlp_service.config import Settings
+from nlp_service.timestamps import BUCKET_SECONDS
+from nlp_service.topics.tables import ALL_SEGMENT
+
+SEASON_SECONDS = {"hour": 86400, "day": 7 * 86400}
+CP_MIN_SIZE = 5  # buckets on each side of a level shift
+
+
+def spike_detector(settings: Settings, bucket: str) -> SeasonalSpikeDetector:
+    """The spike/drop detector configured for a bucket size (daily seasonality for hours, weekly for days)."""
+    hourly = bucket == "hour"
+    return SeasonalSpikeDetector(
+        season_seconds=SEASON_SECONDS[bucket],
+        level_window=24 if hourly else 14,
+        dispersion_window=168 if hourly else 56,
+        p_threshold=settings.alert_p_threshold,
+        min_count=float(settings.alert_min_volume),
+        min_history=settings.alert_min_history_hours if hourly else settings.alert_min_history_days,
+    )
+
+
+def changepoint_detector(bucket: str) -> PeltChangePointDetector:
+    return PeltChangePointDetector(season_seconds=SEASON_SECONDS[bucket], min_size=CP_MIN_SIZE)
+
+
+@dataclass(frozen=True)
+class Firing:
+    """One anomalous bucket (or, for level shifts, the buckets establishing the new level) of one series."""
+
+    bucket: str
+    topic_id: str
+    segment: str
+    segment_value: str
+    kind: str  # spike | drop | level_shift
+    direction: str  # up | down
+    start: datetime
+    end: datetime  # exclusive
+    observed: float
+    expected: float
+    score: float
+    p_value: float | None
+
+    @property
+    def is_topic_level(self) -> bool:
+        return self.segment == ALL_SEGMENT
+
+    @property
+    def series_label(self) -> str:
+        return "all" if self.is_topic_level else f"{self.segment}={self.segment_value}"
+
+    def gap(self, settings: Settings) -> timedelta:
+        return timedelta(seconds=BUCKET_SECONDS[self.bucket] * settings.alert_episode_gap_buckets)
+
+
+def _spike_firing(key: SeriesKey, ss: SeriesSet, sp: Spike) -> Firing:
+    start = ss.time_at(sp.index)
+    return Firing(
+        bucket=ss.bucket,
+        topic_id=key[0],
+        segment=key[1],
+        segment_value=key[2],
+        kind=sp.kind,
+        direction="up" if sp.kind == "spike" else "down",
+        start=start,
+        end=start + timedelta(seconds=ss.bucket_seconds),
+        observed=sp.observed,
+        expected=sp.expected,
+        score=sp.score,
+        p_value=sp.p_value,
+    )
+
+
+def _shift_firing(key: SeriesKey, ss: SeriesSet, cp: ChangePoint) -> Firing:
+    start = ss.time_at(cp.index)
+    # Anscombe-scale difference of the two levels over the establishing buckets: ~N(0, 1) units for Poisson
+    z = abs(2 * (math.sqrt(cp.after_mean + 0.375) - math.sqrt(cp.before_mean + 0.375))) * math.sqrt(
+        CP_MIN_SIZE
+    )
+    return Firing(
+        bucket=ss.bucket,
+        topic_id=key[0],
+        segment=key[1],
+        segment_value=key[2],
+        kind="level_shift",
+        direction="up" if cp.kind == "level_up" else "down",
+        start=start,
+        end=start + timedelta(seconds=CP_MIN_SIZE * ss.bucket_seconds),
+        observed=cp.after_mean,
+        expected=cp.before_mean,
+        score=z,
+        p_value=None,
+    )
+
+
+def scan_series(
+    key: SeriesKey, values: np.ndarray, ss: SeriesSet, settings: Settings, *, scan: int
+) -> list[Firing]:
+    """Firings of one series in its newest ``scan`` buckets (level shifts: change points still recent)."""
+    n = values.size
+    if n == 0 or float(values.max()) < settings.alert_min_volume:
+        return []  # the volume guard can never pass (spikes need the count, drops the expectation)
+    series = Series(ss.timestamps(), values.astype(np.float64), ss.bucket_seconds)
+    cp_det = changepoint_detector(ss.bucket)
+    found = detect_series(
+        series, spike_detector=spike_detector(settings, ss.bucket), changepoint_detector=cp_det
+    )
+    spikes = found.spikes
+    out = [_spike_firing(key, ss, sp) for sp in spikes if sp.index >= n - scan]
+    for cp in found.change_points:
+        if cp.index >= n - scan - CP_MIN_SIZE and _confirmed_shift(values, cp, spikes, settings, cp_det):
+            out.append(_shift_firing(key, ss, cp))
+    return out
+
+
+def _confirmed_shift(
+    values: np.ndarray,
+    cp: ChangePoint,
+    spikes: Sequence[Spike],
+    settings: Settings,
+    det: PeltChangePointDetector,
+) -> bool:
+    """Keep a level shift only if robust and not a spike in disguise: the medians of the ``CP_MIN_SIZE``
+    buckets on each side differ as much as the detector requires, the new or old level passes the volume
+    guard, and no spike/drop of the same direction lies within the buckets establishing the shift."""
+    w = CP_MIN_SIZE
+    before = float(np.median(values[max(0, cp.index - w) : cp.index]))
+    after = float(np.median(values[cp.index : cp.index + w]))
+    change = abs(after - before)
+    if change < det.min_abs_change or change < det.min_relative_change * max(before, after):
+        return False
+    if (after > before) != (cp.kind == "level_up") or max(before, after) < settings.alert_min_volume:
+        return False
+    same = "spike" if cp.kind == "level_up" else "drop"
+    return not any(sp.kind == same and cp.index - w <= sp.index < cp.index + w for sp in spikes)
