@@ -43,28 +43,22 @@ class SentenceBudget:
 def check_sentence_chars(texts: Sequence[str], budget: SentenceBudget) -> None:
     """422 before segmentation when the texts are longer in total than the budget allows."""
     total = sum(len(text) for text in texts)
-    if total > budget.max_chars:
-        _over_budget(
-            f"include=sentences is limited to {budget.max_chars} characters per request "
-            f"(NLP_MAX_SENTENCE_CHARS_PER_REQUEST); these texts have {total}: send fewer texts per request",
-            limit=budget.max_chars,
-            actual=total,
-        )
+    _check_budget(total, budget.max_chars, "characters", "NLP_MAX_SENTENCE_CHARS_PER_REQUEST")
 
 
 def check_sentence_count(spans: Sequence[Sequence[object]], budget: SentenceBudget) -> None:
     """422 before encoding when the texts hold more sentences than the budget allows."""
     total = sum(len(text_spans) for text_spans in spans)
-    if total > budget.max_sentences:
-        _over_budget(
-            f"include=sentences is limited to {budget.max_sentences} sentences per request "
-            f"(NLP_MAX_SENTENCES_PER_REQUEST); these texts have {total}: send fewer texts per request",
-            limit=budget.max_sentences,
-            actual=total,
-        )
+    _check_budget(total, budget.max_sentences, "sentences", "NLP_MAX_SENTENCES_PER_REQUEST")
 
 
-def _over_budget(message: str, *, limit: int, actual: int) -> None:
+def _check_budget(actual: int, limit: int, unit: str, setting: str) -> None:
+    if actual <= limit:
+        return
+    message = (
+        f"include=sentences is limited to {limit} {unit} per request ({setting}); "
+        f"these texts have {actual}: send fewer texts per request"
+    )
     detail = {"field": "texts", "message": message, "type": "sentences_budget", "limit": limit}
     raise InvalidInput(message, detail=[{**detail, "actual": actual}])
 
