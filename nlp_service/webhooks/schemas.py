@@ -13,13 +13,13 @@ AlertEventType = Literal["alert.created", "alert.updated", "alert.resolved"]
 EventType = Literal["alert.created", "alert.updated", "alert.resolved", "webhook.ping", "webhook.disabled"]
 SubscribableEventType = Literal["alert.created", "alert.updated", "alert.resolved", "webhook.disabled"]
 Severity = Literal["low", "medium", "high", "critical"]
+DeliveryStatus = Literal["pending", "in_flight", "delivered", "failed", "dead"]
 
 ALERT_EVENT_TYPES: tuple[AlertEventType, ...] = ("alert.created", "alert.updated", "alert.resolved")
 EVENT_TYPES: tuple[EventType, ...] = (*ALERT_EVENT_TYPES, "webhook.ping", "webhook.disabled")
 # ping goes to its target only
 SUBSCRIBABLE_EVENT_TYPES: tuple[SubscribableEventType, ...] = (*ALERT_EVENT_TYPES, "webhook.disabled")
 SEVERITIES: tuple[Severity, ...] = ("low", "medium", "high", "critical")  # ascending
-DeliveryStatus = Literal["pending", "in_flight", "delivered", "failed", "dead"]
 
 MAX_URL_CHARS = 2048  # the stored URL (after normalisation and percent-encoding); the column's size
 MAX_FILTER_VALUES = 200  # topics or segments in one filter
