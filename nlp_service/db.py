@@ -11,11 +11,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from sqlalchemy import DateTime, Engine, MetaData, TypeDecorator, create_engine, event, text
-from sqlalchemy.engine import Dialect
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import CursorResult, Dialect, Result
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 from nlp_service.hardening.files import private_dir, private_file
 
@@ -63,13 +69,17 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def dialect_insert(db_session: Session, table: Any) -> Any:
+def dialect_insert(db_session: Session, table: Any) -> postgresql.Insert | sqlite.Insert:
     """``INSERT`` with ``ON CONFLICT`` support for the session's database (PostgreSQL or SQLite)."""
     if db_session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table)
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def rowcount(result: Result[Any]) -> int:
+    """Rows an ``UPDATE``/``DELETE`` run through a session matched (``Session.execute`` returns a
+    ``CursorResult`` for them, though its signature says ``Result``)."""
+    return cast(CursorResult[Any], result).rowcount
 
 
 def make_engine(
@@ -89,7 +99,7 @@ def make_engine(
         engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+        def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
@@ -118,7 +128,7 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         session.close()
 
 
-def alembic_config(url: str):  # type: ignore[no-untyped-def]
+def alembic_config(url: str) -> Config:
     from alembic.config import Config
 
     cfg = Config()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -137,7 +138,7 @@ def error_body(message: str, error_type: str, detail: list[dict[str, Any]] | Non
     return {"error": message, "type": error_type, "detail": detail or []}
 
 
-def validation_detail(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def validation_detail(errors: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Pydantic errors -> ``[{"field": "texts[3]", "message": ..., "type": ...}]``."""
     return [
         {
@@ -182,7 +183,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(PydanticValidationError)
     async def _derived_validation_error(_: Request, exc: PydanticValidationError) -> JSONResponse:
         # A model built from request data inside a view (e.g. query parameters turned into a filter).
-        detail = validation_detail(list(exc.errors()))
+        detail = validation_detail(exc.errors())
         fields = ", ".join(sorted({d["field"] for d in detail}))
         body = error_body(f"invalid input: {fields}", "validation_error", detail)
         return JSONResponse(body, status_code=422)

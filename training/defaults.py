@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 
@@ -27,7 +27,8 @@ from training.cache import FeatureCache
 from training.data import ClassData, Data, MultiLabelData, RegressionData, fingerprint
 from training.errors import TrainingDataError
 from training.pipeline import TrainOutcome, split_validation, subset, train_head
-from training.tasks import TASKS
+from training.tasks import TASKS, TaskSpec
+from training.trainer import TrainParams
 
 if TYPE_CHECKING:
     from training.finetune import FinetuneParams
@@ -120,6 +121,20 @@ def _ei_reg_encoded(
     return data, files
 
 
+class _HeadArgs(TypedDict):
+    """The arguments ``train_head`` and ``finetune_and_train`` share for one default task."""
+
+    spec: TaskSpec
+    train: Data
+    val: Data
+    registry: ModelRegistry
+    params: TrainParams
+    evals: dict[str, Data]
+    data_info: dict[str, Any]
+    progress: bool
+    card_notes: str
+
+
 def load_default_splits(
     task: str, data_dir: Path, cache: FeatureCache | None, seed: int, progress: bool
 ) -> tuple[Data, Data, dict[str, Data], list[Path], str]:
@@ -196,7 +211,7 @@ def train_defaults(
         info = fingerprint(files)
         info["dropped_duplicates"] = train.dropped_duplicates
         command = COMMAND + (f" --only {task}" if only else "") + (f" --seed {seed}" if seed else "")
-        common = dict(
+        common = _HeadArgs(
             spec=spec,
             train=train,
             val=val,
@@ -204,7 +219,6 @@ def train_defaults(
             params=replace(spec.params, seed=seed),
             evals=evals,
             data_info=info,
-            promote=True,
             progress=progress,
             card_notes=notes,
         )
@@ -218,7 +232,8 @@ def train_defaults(
             command += f" --ft-max-length {p.max_length}"
             # Not promoted over an existing version: the service runs one encoder for every head.
             outcome, _ = finetune_and_train(
-                **{**common, "promote": None},  # type: ignore[arg-type]
+                **common,
+                promote=None,
                 command=command,
                 base_encoder=base_encoder,
                 ft_params=replace(finetune, seed=seed),
@@ -226,7 +241,7 @@ def train_defaults(
                 threads=threads,
             )
         else:
-            outcome = train_head(**common, cache=cache, command=command)  # type: ignore[arg-type]
+            outcome = train_head(**common, promote=True, cache=cache, command=command)
         results[task] = outcome
         if on_done is not None:
             on_done(task, outcome)

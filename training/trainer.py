@@ -138,7 +138,8 @@ def _fit(
     xt = torch.from_numpy((x_train - mean) / scale)
     xv = torch.from_numpy((np.asarray(x_val, dtype=np.float32) - mean) / scale)
 
-    out_mean = out_std = None
+    out_mean: np.ndarray | None = None
+    out_std: np.ndarray | None = None
     if kind == "softmax":
         yt = torch.from_numpy(np.asarray(y_train, dtype=np.int64))
         weight = None
@@ -164,13 +165,18 @@ def _fit(
     if metric == "auto":
         metric = {"softmax": "macro_recall", "sigmoid": "macro_f1"}.get(kind, "pearson")
     y_val_cmp = np.asarray(y_val)
-    if kind == "regression":
+    if out_mean is not None and out_std is not None:  # regression: compare on the standardised scale
         y_val_cmp = (np.asarray(y_val, dtype=np.float64) - out_mean) / out_std
 
     net = _net(xt.shape[1], n_outputs, params)
     opt = torch.optim.AdamW(net.parameters(), lr=params.lr, weight_decay=params.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=params.epochs)
-    best = (-np.inf, 0, _dense_weights(net), None)
+    best: tuple[float, int, dict[str, np.ndarray], np.ndarray | None] = (
+        -np.inf,
+        0,
+        _dense_weights(net),
+        None,
+    )
     history: list[float] = []
     bar = tqdm(range(params.epochs), desc=f"training {kind} head", unit="epoch", disable=not progress)
     stale = 0

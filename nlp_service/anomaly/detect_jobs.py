@@ -14,8 +14,9 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from nlp_service.anomaly.schemas import DetectJobOut, DetectRequest, DetectResponse
+from nlp_service.anomaly.schemas import DetectJobOut, DetectJobProgress, DetectRequest, DetectResponse
 from nlp_service.anomaly.tables import DetectionJob
+from nlp_service.db import rowcount
 from nlp_service.errors import NotFound
 from nlp_service.timestamps import utcnow
 
@@ -49,9 +50,9 @@ def get(*, db_session: Session, job_id: str) -> DetectionJob:
 def to_out(job: DetectionJob) -> DetectJobOut:
     return DetectJobOut(
         id=job.id,
-        status=job.status,  # type: ignore[arg-type]
+        status=job.status,
         request=DetectRequest.model_validate(job.request),
-        progress=job.progress or {"done": 0, "total": 0},
+        progress=DetectJobProgress.model_validate(job.progress or {"done": 0, "total": 0}),
         result=DetectResponse.model_validate(job.result) if job.result else None,
         error=job.error,
         attempts=job.attempts,
@@ -96,7 +97,7 @@ def claim(
         )
         .execution_options(synchronize_session=False)
     )
-    if not claimed.rowcount:  # type: ignore[attr-defined]
+    if not rowcount(claimed):
         return None  # another worker was first (SQLite)
     db_session.refresh(job)
     return job
@@ -122,7 +123,7 @@ def report_progress(*, db_session: Session, job: DetectionJob, done: int, total:
         )
         .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(rowcount(result))
 
 
 def finish(
@@ -152,4 +153,4 @@ def finish(
     updated = db_session.execute(
         update(DetectionJob).where(_mine(job)).values(**values).execution_options(synchronize_session=False)
     )
-    return bool(updated.rowcount)  # type: ignore[attr-defined]
+    return bool(rowcount(updated))

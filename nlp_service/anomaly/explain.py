@@ -22,7 +22,7 @@ import numpy.typing as npt
 from sqlalchemy import case, delete, func, select
 from sqlalchemy.orm import Session
 
-from nlp_service.anomaly.tables import Alert, AlertComment
+from nlp_service.anomaly.tables import Alert, AlertComment, Severity
 from nlp_service.comments.schemas import CommentFilter
 from nlp_service.comments.service import comments_in_window, filter_conditions
 from nlp_service.comments.tables import Comment, Prediction
@@ -32,7 +32,12 @@ from nlp_service.insights.service import nps as insights_nps
 from nlp_service.topics.service import topic_series
 from nlp_service.topics.tables import ALL_SEGMENT, ALL_TOPICS
 
-SEVERITIES = ("low", "medium", "high", "critical")  # ascending, as webhook filters rank them
+SEVERITIES: tuple[Severity, ...] = (
+    "low",
+    "medium",
+    "high",
+    "critical",
+)  # ascending, as webhook filters rank them
 # Severity rule: severity = SEVERITIES[min(score_level, volume_level)], i.e. an alert is only as severe as
 # the weaker of its statistical strength and its business volume. Levels (0..3) are how many thresholds
 # the value reaches: score |z| (NB deviance residual; ~N(0,1) under the baseline) >= 6 / 10 / 16, and
@@ -46,12 +51,12 @@ def _level(value: float, thresholds: tuple[float, ...]) -> int:
     return sum(value >= t for t in thresholds)
 
 
-def severity(score: float, excess: float) -> str:
+def severity(score: float, excess: float) -> Severity:
     """``low``/``medium``/``high``/``critical`` from the detector score and the excess comment count."""
     return SEVERITIES[min(_level(abs(score), SCORE_LEVELS), _level(abs(excess), VOLUME_LEVELS))]
 
 
-def max_severity(a: str, b: str) -> str:
+def max_severity(a: Severity, b: Severity) -> Severity:
     """The more severe of two severities (an alert never de-escalates while its episode lasts)."""
     return a if SEVERITIES.index(a) >= SEVERITIES.index(b) else b
 
@@ -161,8 +166,12 @@ def representatives(
 
 
 # -- the explanation of one alert (database reads) ------------------------------------------------------
-def _segment_filter(alert: Alert) -> dict[str, list[str]]:
-    return {} if alert.segment == ALL_SEGMENT else {alert.segment: [alert.segment_value]}
+def _alert_filter(alert: Alert, start: datetime, end: datetime) -> CommentFilter:
+    """The alert's topic (and segment value, if any) over ``[start, end)``."""
+    fields: dict[str, Any] = {"topic": [alert.topic_id], "start": start, "end": end}
+    if alert.segment != ALL_SEGMENT:
+        fields[alert.segment] = [alert.segment_value]
+    return CommentFilter.model_validate(fields)
 
 
 def _hour_sums(
@@ -185,18 +194,19 @@ def _hour_sums(
 
 def _mood(db_session: Session, filters: CommentFilter) -> tuple[int, float | None, float | None]:
     """(comments, negative share, mean emotional intensity) of the comments matching ``filters``."""
-    n, neg, intensity = db_session.execute(
+    row = db_session.execute(
         select(
-            func.count(),
-            func.sum(case((Prediction.sentiment_label == "negative", 1), else_=0)),
-            func.avg(Prediction.intensity),
+            func.count().label("n"),
+            func.sum(case((Prediction.sentiment_label == "negative", 1), else_=0)).label("negative"),
+            func.avg(Prediction.intensity).label("intensity"),
         )
         .select_from(Comment)
         .join(Prediction, Prediction.row_id == Comment.row_id)
         .where(*filter_conditions(filters))
     ).one()
-    n = int(n or 0)
-    return n, (int(neg or 0) / n if n else None), (float(intensity) if intensity is not None else None)
+    n = int(row.n or 0)
+    intensity = None if row.intensity is None else float(row.intensity)
+    return n, (int(row.negative or 0) / n if n else None), intensity
 
 
 def _pct(x: float | None) -> str:
@@ -209,9 +219,8 @@ def explain_alert(
     """Compute the alert's explanation and store its representative comments; returns the explanation."""
     ws, we = alert.window_start, alert.window_end
     bs, be = ws - timedelta(days=settings.alert_baseline_days), ws
-    seg = _segment_filter(alert)
-    win_f = CommentFilter(topic=[alert.topic_id], start=ws, end=we, **seg)
-    base_f = CommentFilter(topic=[alert.topic_id], start=bs, end=be, **seg)
+    win_f = _alert_filter(alert, ws, we)
+    base_f = _alert_filter(alert, bs, be)
 
     # volume and share of all comments (in the alert's segment, if any)
     seg_name = alert.segment
@@ -296,15 +305,15 @@ def _store_representatives(
         limit=MAX_WINDOW_COMMENTS,
     )
     db_session.execute(delete(AlertComment).where(AlertComment.alert_id == alert.id))
-    rows = [r for r in rows if r.embedding is not None and r.embedding.size]
-    if not rows:
+    embedded = [(r.row_id, r.embedding) for r in rows if r.embedding is not None and r.embedding.size]
+    if not embedded:
         return []
-    picks = representatives(np.vstack([r.embedding for r in rows]), settings.alert_representatives)
+    picks = representatives(np.vstack([e for _, e in embedded]), settings.alert_representatives)
     db_session.add_all(
-        AlertComment(alert_id=alert.id, row_id=rows[i].row_id, rank=rank, similarity=sim)
+        AlertComment(alert_id=alert.id, row_id=embedded[i][0], rank=rank, similarity=sim)
         for rank, (i, sim) in enumerate(picks)
     )
     db_session.flush()
-    ids = [rows[i].row_id for i, _ in picks]
+    ids = [embedded[i][0] for i, _ in picks]
     by_row = {c.row_id: c for c in db_session.scalars(select(Comment).where(Comment.row_id.in_(ids)))}
     return [by_row[r] for r in ids if r in by_row]

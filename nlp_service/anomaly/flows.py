@@ -35,6 +35,7 @@ from nlp_service.anomaly.explain import explain_alert
 from nlp_service.anomaly.rules import Firing
 from nlp_service.anomaly.schemas import DetectResponse
 from nlp_service.anomaly.series import SeriesSet, load_series
+from nlp_service.anomaly.tables import Bucket
 from nlp_service.comments.tables import Comment
 from nlp_service.config import Settings
 from nlp_service.db import session_scope
@@ -49,7 +50,7 @@ def run_detection(
     settings: Settings,
     at: datetime | None = None,
     lookback_s: int | None = None,
-    buckets: Sequence[str] | None = None,
+    buckets: Sequence[Bucket] | None = None,
     topic_labels: Mapping[str, str] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> DetectResponse:
@@ -73,7 +74,7 @@ def detect(
     settings: Settings,
     at: datetime | None = None,
     lookback_s: int | None = None,
-    buckets: Sequence[str] | None = None,
+    buckets: Sequence[Bucket] | None = None,
     topic_labels: Mapping[str, str] | None = None,
 ) -> DetectResponse:
     """A whole run in one session: :func:`scan` then :func:`record` (:func:`run_detection` runs them in two
@@ -101,7 +102,7 @@ def scan(
     settings: Settings,
     at: datetime | None = None,
     lookback_s: int | None = None,
-    buckets: Sequence[str] | None = None,
+    buckets: Sequence[Bucket] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Scan:
     """The read phase of a run (no writes, no locks): load every topic and topic x segment series, run the

@@ -7,7 +7,7 @@ import logging
 import time
 
 from nlp_service.anomaly import detect_jobs, flows
-from nlp_service.anomaly.schemas import DetectRequest
+from nlp_service.anomaly.schemas import DetectRequest, DetectResponse
 from nlp_service.anomaly.tables import DetectionJob
 from nlp_service.errors import ServiceError
 from nlp_service.topics.provider import topic_labels
@@ -76,9 +76,11 @@ def _run(ctx: JobContext, claimed: DetectionJob) -> None:
                 lease_s=settings.detection_job_lease_s,
             )
 
-    outcome: dict[str, object] = {}
+    result: DetectResponse | None = None
+    error: str | None = None
+    retry = False
     try:
-        outcome["result"] = flows.run_detection(
+        result = flows.run_detection(
             sessions=ctx.sessionmaker,
             settings=settings,
             at=request.at,
@@ -88,9 +90,9 @@ def _run(ctx: JobContext, claimed: DetectionJob) -> None:
             progress=progress,
         )
     except ServiceError as exc:  # the request itself is wrong: no point retrying
-        outcome["error"] = str(exc)
+        error = str(exc)
     except Exception as exc:
         log.exception("detection job %s failed", claimed.id)
-        outcome["error"], outcome["retry"] = f"{type(exc).__name__}: {exc}", True
+        error, retry = f"{type(exc).__name__}: {exc}", True
     with ctx.session() as db_session:
-        detect_jobs.finish(db_session=db_session, job=claimed, **outcome)  # type: ignore[arg-type]
+        detect_jobs.finish(db_session=db_session, job=claimed, result=result, error=error, retry=retry)

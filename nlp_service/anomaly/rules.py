@@ -20,6 +20,7 @@ from nlp_service.anomaly.detectors import (
     detect_series,
 )
 from nlp_service.anomaly.series import SeriesKey, SeriesSet
+from nlp_service.anomaly.tables import AlertKind, Bucket, Direction
 from nlp_service.config import Settings
 from nlp_service.timestamps import BUCKET_SECONDS
 from nlp_service.topics.tables import ALL_SEGMENT
@@ -49,12 +50,12 @@ def changepoint_detector(bucket: str) -> PeltChangePointDetector:
 class Firing:
     """One anomalous bucket (or, for level shifts, the buckets establishing the new level) of one series."""
 
-    bucket: str
+    bucket: Bucket
     topic_id: str
     segment: str
     segment_value: str
-    kind: str  # spike | drop | level_shift
-    direction: str  # up | down
+    kind: AlertKind
+    direction: Direction
     start: datetime
     end: datetime  # exclusive
     observed: float

@@ -8,14 +8,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from nlp_service.anomaly.tables import AlertKind, AlertStatus, Bucket, Direction, JobStatus, Severity
 from nlp_service.comments.schemas import MAX_FILTER_VALUES, NameList
 from nlp_service.timestamps import Timestamp
 
-AlertStatus = Literal["new", "acknowledged", "resolved"]
 StatusFilter = Literal["new", "acknowledged", "resolved", "open", "overdue"]
-AlertKind = Literal["spike", "drop", "level_shift"]
-Severity = Literal["low", "medium", "high", "critical"]
-Bucket = Literal["hour", "day"]
 SegmentField = Literal["region", "touchpoint", "source"]
 MAX_SERIES_POINTS = 20_000
 
@@ -62,7 +59,7 @@ class AlertOut(BaseModel):
     segment: str = Field(description='"all" or the segment field (region, touchpoint, source)')
     segment_value: str
     kind: AlertKind
-    direction: Literal["up", "down"]
+    direction: Direction
     status: AlertStatus
     overdue: bool
     severity: Severity
@@ -133,7 +130,7 @@ class DetectJobOut(BaseModel):
     """A background detection run (``POST /v1/detect`` with a long ``lookback_s`` answers 202 with this)."""
 
     id: str
-    status: Literal["queued", "running", "succeeded", "failed"]
+    status: JobStatus
     request: DetectRequest
     progress: DetectJobProgress
     result: DetectResponse | None = None

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 import numpy as np
 from sqlalchemy.orm import Session
 
+from nlp_service.anomaly.tables import Bucket
 from nlp_service.timestamps import BUCKET_SECONDS
 from nlp_service.topics.service import topic_series
 from nlp_service.topics.tables import ALL_SEGMENT, ALL_TOPICS
@@ -25,7 +26,7 @@ SeriesKey = tuple[str, str, str]  # (topic_id, segment, segment_value)
 class SeriesSet:
     """Dense count series on one grid: ``counts[(topic, segment, value)]``; ``_all`` holds the totals."""
 
-    bucket: str
+    bucket: Bucket
     start: datetime
     n: int
     counts: dict[SeriesKey, np.ndarray]
@@ -55,7 +56,7 @@ class SeriesSet:
 def load_series(
     *,
     db_session: Session,
-    bucket: str,
+    bucket: Bucket,
     start: datetime,
     end: datetime,
     segments: Sequence[str],

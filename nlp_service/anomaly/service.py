@@ -12,12 +12,12 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from nlp_service.anomaly.events import emit
 from nlp_service.anomaly.schemas import AlertOut, AlertPage, AlertsQuery, RepresentativeComment
-from nlp_service.anomaly.tables import Alert, AlertComment
+from nlp_service.anomaly.tables import Alert, AlertComment, AlertStatus
 from nlp_service.comments.serialize import comment_fields
 from nlp_service.comments.tables import Comment
 from nlp_service.config import Settings
@@ -40,7 +40,12 @@ def is_overdue(alert: Alert, settings: Settings, now: datetime) -> bool:
 
 
 def _transition(
-    db_session: Session, alert_id: str, *, allowed_from: tuple[str, ...], to: str, note: str | None
+    db_session: Session,
+    alert_id: str,
+    *,
+    allowed_from: tuple[AlertStatus, ...],
+    to: AlertStatus,
+    note: str | None,
 ) -> Alert:
     alert = db_session.scalars(
         select(Alert)
@@ -118,12 +123,12 @@ def to_out(
         topic_label=topic_label,
         segment=alert.segment,
         segment_value=alert.segment_value,
-        kind=alert.kind,  # type: ignore[arg-type]
-        direction=alert.direction,  # type: ignore[arg-type]
-        status=alert.status,  # type: ignore[arg-type]
+        kind=alert.kind,
+        direction=alert.direction,
+        status=alert.status,
         overdue=is_overdue(alert, settings, now),
-        severity=alert.severity,  # type: ignore[arg-type]
-        bucket=alert.bucket,  # type: ignore[arg-type]
+        severity=alert.severity,
+        bucket=alert.bucket,
         window_start=alert.window_start,
         window_end=alert.window_end,
         peak_at=alert.peak_at,
@@ -152,9 +157,9 @@ def get_all(
 ) -> AlertPage:
     """Alerts matching the filters, newest first, paginated by ``limit``/``offset``."""
     now = utcnow()
-    cond = []
+    cond: list[ColumnElement[bool]] = []
     if query.status:
-        options = []
+        options: list[ColumnElement[bool]] = []
         for s in query.status:
             if s == "open":
                 options.append(Alert.status.in_(("new", "acknowledged")))

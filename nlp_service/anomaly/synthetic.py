@@ -8,7 +8,7 @@ for 1-3 buckets) and ``shift`` (x``factor`` from ``start`` to the end).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypedDict, Unpack
 
 import numpy as np
 
@@ -105,7 +105,8 @@ def random_events(
 
     Shifts go up or down with equal odds (down divides by the drawn factor).
     """
-    kinds: list[EventKind] = ["spike"] * n_spikes + ["drop"] * n_drops + ["shift"] * n_shifts
+    counts: dict[EventKind, int] = {"spike": n_spikes, "drop": n_drops, "shift": n_shifts}
+    kinds = [kind for kind, count in counts.items() for _ in range(count)]
     slots = np.arange(warmup, n - spacing, spacing)
     if len(kinds) > slots.size:
         raise ValueError("series too short for that many events")
@@ -123,6 +124,19 @@ def random_events(
     return tuple(out)
 
 
+class EventOptions(TypedDict, total=False):
+    """``random_events``' keyword options, passed through by ``topic_streams``."""
+
+    n_spikes: int
+    n_drops: int
+    n_shifts: int
+    spike_factor: tuple[float, float]
+    drop_factor: tuple[float, float]
+    shift_factor: tuple[float, float]
+    warmup: int
+    spacing: int
+
+
 def topic_streams(
     n_series: int,
     n: int,
@@ -130,13 +144,13 @@ def topic_streams(
     base_range: tuple[float, float] = (20.0, 200.0),
     bucket_seconds: int = DAY,
     seed: int = 0,
-    **event_kwargs: float | int | tuple[float, float],
+    **event_kwargs: Unpack[EventOptions],
 ) -> list[SyntheticSeries]:
     """``n_series`` independent streams with log-uniform base volume and random events."""
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(n_series):
         base = float(np.exp(rng.uniform(np.log(base_range[0]), np.log(base_range[1]))))
-        events = random_events(n, rng, **event_kwargs)  # type: ignore[arg-type]
+        events = random_events(n, rng, **event_kwargs)
         out.append(generate(n, base=base, events=events, bucket_seconds=bucket_seconds, seed=rng))
     return out

@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -22,8 +22,15 @@ from sqlalchemy.orm import Mapped, mapped_column
 from nlp_service.comments.tables import RowId
 from nlp_service.db import Base, UTCDateTime
 
-ALERT_STATUSES = ("new", "acknowledged", "resolved")
-ALERT_KINDS = ("spike", "drop", "level_shift")
+AlertStatus = Literal["new", "acknowledged", "resolved"]
+AlertKind = Literal["spike", "drop", "level_shift"]
+Direction = Literal["up", "down"]
+Severity = Literal["low", "medium", "high", "critical"]
+Bucket = Literal["hour", "day"]
+JobStatus = Literal["queued", "running", "succeeded", "failed"]
+
+ALERT_STATUSES: tuple[AlertStatus, ...] = ("new", "acknowledged", "resolved")
+ALERT_KINDS: tuple[AlertKind, ...] = ("spike", "drop", "level_shift")
 
 
 class Alert(Base):
@@ -37,11 +44,11 @@ class Alert(Base):
     topic_id: Mapped[str] = mapped_column(String(100))
     segment: Mapped[str] = mapped_column(String(32))  # "all" or a segment field (region, ...)
     segment_value: Mapped[str] = mapped_column(String(100))  # "all" or the field's value
-    kind: Mapped[str] = mapped_column(String(16))  # spike | drop | level_shift
-    direction: Mapped[str] = mapped_column(String(8))  # up | down
-    status: Mapped[str] = mapped_column(String(16), index=True)
-    severity: Mapped[str] = mapped_column(String(16))
-    bucket: Mapped[str] = mapped_column(String(8))  # bucket size of the peak (hour | day)
+    kind: Mapped[AlertKind] = mapped_column(String(16))
+    direction: Mapped[Direction] = mapped_column(String(8))
+    status: Mapped[AlertStatus] = mapped_column(String(16), index=True)
+    severity: Mapped[Severity] = mapped_column(String(16))
+    bucket: Mapped[Bucket] = mapped_column(String(8))  # bucket size of the peak
     window_start: Mapped[datetime] = mapped_column(UTCDateTime())
     window_end: Mapped[datetime] = mapped_column(UTCDateTime())  # exclusive
     peak_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -81,7 +88,7 @@ class AlertDetectorState(Base):
     cursor: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # see anomaly.cursor.ScanCursor
 
 
-DETECTION_JOB_STATUSES = ("queued", "running", "succeeded", "failed")
+DETECTION_JOB_STATUSES: tuple[JobStatus, ...] = ("queued", "running", "succeeded", "failed")
 
 
 class DetectionJob(Base):
@@ -89,7 +96,7 @@ class DetectionJob(Base):
     __table_args__ = (Index("ix_detection_jobs_status_created_at", "status", "created_at"),)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)  # djob_...
-    status: Mapped[str] = mapped_column(String(16))  # queued | running | succeeded | failed
+    status: Mapped[JobStatus] = mapped_column(String(16))
     request: Mapped[dict[str, Any]] = mapped_column(JSON)  # DetectRequest
     progress: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # {"done": n, "total": m}
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # DetectResponse

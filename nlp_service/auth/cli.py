@@ -108,7 +108,7 @@ def _revoke(settings: Settings, args: argparse.Namespace) -> int:
     return _run(settings, revoke)
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``keys`` and its subcommands on the main parser."""
     keys = sub.add_parser("keys", help="manage API keys (stored hashed; shown once at creation)")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)

@@ -19,4 +19,4 @@ def parse_scopes(value: str | list[str]) -> list[Scope]:
         raise ValueError(f"unknown scope(s) {', '.join(unknown)}; known: {', '.join(SCOPES)}")
     if not names:
         raise ValueError("at least one scope is required")
-    return sorted(names)  # type: ignore[return-value]
+    return sorted(scope for scope in SCOPES if scope in names)

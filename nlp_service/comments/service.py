@@ -11,7 +11,7 @@ import binascii
 import hashlib
 import json
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -151,7 +151,10 @@ def create_many(
         )
         created.existing = {raced[j] for j in created.existing}
 
-    predictions, topics, attributes, postings = [], [], [], []
+    predictions: list[dict[str, Any]] = []
+    topics: list[dict[str, Any]] = []
+    attributes: list[dict[str, Any]] = []
+    postings: list[dict[str, Any]] = []
     counts: dict[topic_counts.CountKey, list[int]] = defaultdict(lambda: [0, 0])
     for i, comment in enumerate(comments):
         row_id = row_of.get(comment.id)
@@ -389,7 +392,9 @@ def newest_embeddings(*, db_session: Session, at_most: int, limit: int) -> tuple
     return _stack([r for r, _ in rows], [np.frombuffer(b, dtype=np.float32) for _, b in rows])
 
 
-def iter_embeddings(*, db_session: Session, after: int = 0, batch: int = 20_000):  # type: ignore[no-untyped-def]
+def iter_embeddings(
+    *, db_session: Session, after: int = 0, batch: int = 20_000
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield (row ids, embeddings) batches in row id order, for (re)building the vector index."""
     while True:
         rows = db_session.execute(

@@ -16,6 +16,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from nlp_service.db import rowcount
 from nlp_service.errors import Conflict, InvalidInput
 from nlp_service.idempotency.tables import IdempotencyRecord
 
@@ -104,7 +105,7 @@ def claim(
         .values(token=token, locked_until=locked_until)
         .execution_options(synchronize_session=False)
     )
-    if taken.rowcount != 1:
+    if rowcount(taken) != 1:
         raise _in_progress(lock_s)
     return Claimed(token)
 
@@ -122,7 +123,7 @@ def complete(*, db_session: Session, record_id: str, token: str, status_code: in
         .values(state="done", status_code=status_code, body=body)
         .execution_options(synchronize_session=False)
     )
-    if done.rowcount != 1:
+    if rowcount(done) != 1:
         raise Conflict("this request's Idempotency-Key claim was taken over by a retry: nothing was done")
 
 

@@ -248,7 +248,7 @@ def save_head(
     Head(config, weights)  # validates shapes before anything is written
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    tensors = {
+    tensors: dict[str, np.ndarray] = {
         k: np.ascontiguousarray(v, dtype=dense_dtype if k.startswith("dense.") else np.float32)
         for k, v in weights.items()
     }

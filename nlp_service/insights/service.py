@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
-from typing import Any
+from typing import Any, overload
 
-from sqlalchemy import ColumnElement, case, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Label, case, func, select
+from sqlalchemy.orm import QueryableAttribute, Session
 
 from nlp_service.comments.schemas import CommentFilter
 from nlp_service.comments.service import filter_conditions
@@ -24,20 +24,25 @@ from nlp_service.insights.schemas import (
 TOP_TOPICS = 3
 
 
+@overload
+def _r(x: float, digits: int = 4) -> float: ...
+@overload
+def _r(x: float | None, digits: int = 4) -> float | None: ...
 def _r(x: float | None, digits: int = 4) -> float | None:
     return None if x is None else round(float(x), digits)
 
 
 # -- NPS ---------------------------------------------------------------------------------------------------
-def _nps_columns() -> list[ColumnElement[Any]]:
-    return [
+def _nps_columns() -> tuple[Label[int], Label[int], Label[int]]:
+    """Responses, promoters and detractors."""
+    return (
         func.count(Comment.nps).label("responses"),
         func.coalesce(func.sum(case((Comment.nps >= 9, 1), else_=0)), 0).label("promoters"),
         func.coalesce(func.sum(case((Comment.nps <= 6, 1), else_=0)), 0).label("detractors"),
-    ]
+    )
 
 
-def make_nps(responses: int, promoters: int, detractors: int) -> Nps:
+def make_nps(responses: int | None, promoters: int | None, detractors: int | None) -> Nps:
     """NPS = % promoters (9-10) - % detractors (0-6)."""
     responses, promoters, detractors = int(responses or 0), int(promoters or 0), int(detractors or 0)
     score = 100.0 * (promoters - detractors) / responses if responses else None
@@ -86,7 +91,7 @@ def nps(
     groups: list[NpsGroup] = []
     if group_by != "none":
         if group_by == "topic":
-            key: ColumnElement[Any] = CommentTopic.topic_id
+            key: ColumnElement[Any] | QueryableAttribute[Any] = CommentTopic.topic_id
             stmt = base.join(CommentTopic, CommentTopic.row_id == Comment.row_id)
         elif group_by == "time":
             key = time_bucket(db_session, bucket)
@@ -95,9 +100,9 @@ def nps(
             key = getattr(Comment, group_by)
             stmt = base
         rows = db_session.execute(stmt.add_columns(key.label("key")).group_by(key).order_by(key)).all()
-        for responses, promoters, detractors, value in rows:
-            out = make_nps(responses, promoters, detractors)
-            groups.append(NpsGroup(key=_key_text(value, bucket), **out.model_dump()))
+        for row in rows:
+            out = make_nps(row.responses, row.promoters, row.detractors)
+            groups.append(NpsGroup(key=_key_text(row.key, bucket), **out.model_dump()))
         if group_by != "time":
             groups.sort(key=lambda g: (-g.responses, g.key))
     return NpsResponse(
@@ -113,10 +118,10 @@ def touchpoint_impact(*, db_session: Session, filters: CommentFilter) -> Touchpo
     rows = db_session.execute(
         select(
             Comment.touchpoint,
-            func.count(),
-            func.avg(Prediction.intensity),
-            func.avg(Prediction.valence),
-            negative,
+            func.count().label("n"),
+            func.avg(Prediction.intensity).label("intensity"),
+            func.avg(Prediction.valence).label("valence"),
+            negative.label("negative"),
             *_nps_columns(),
         )
         .select_from(Comment)
@@ -135,20 +140,20 @@ def touchpoint_impact(*, db_session: Session, filters: CommentFilter) -> Touchpo
     by_touchpoint: dict[str | None, list[tuple[str, int]]] = defaultdict(list)
     for touchpoint, topic_id, n in topic_rows:
         by_touchpoint[touchpoint].append((topic_id, int(n)))
-    total = sum(int(r[1]) for r in rows)
+    total = sum(int(r.n) for r in rows)
     impacts = []
-    for touchpoint, n, intensity, valence, neg, responses, promoters, detractors in rows:
-        n = int(n)
-        top = sorted(by_touchpoint.get(touchpoint, []), key=lambda kv: (-kv[1], kv[0]))[:TOP_TOPICS]
+    for r in rows:
+        n = int(r.n)
+        top = sorted(by_touchpoint.get(r.touchpoint, []), key=lambda kv: (-kv[1], kv[0]))[:TOP_TOPICS]
         impacts.append(
             TouchpointImpact(
-                touchpoint=touchpoint,
+                touchpoint=r.touchpoint,
                 comments=n,
                 share=_r(n / total) if total else 0.0,
-                mean_intensity=_r(intensity),
-                mean_valence=_r(valence),
-                negative_share=_r(int(neg or 0) / n) if n else 0.0,
-                nps=make_nps(responses, promoters, detractors),
+                mean_intensity=_r(r.intensity),
+                mean_valence=_r(r.valence),
+                negative_share=_r(int(r.negative or 0) / n) if n else 0.0,
+                nps=make_nps(r.responses, r.promoters, r.detractors),
                 top_topics=[TopTopic(id=t, count=c, share=_r(c / n) or 0.0) for t, c in top],
             )
         )

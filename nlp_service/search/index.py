@@ -163,7 +163,7 @@ class VectorIndex:
                 )
             kk = min(n, k)
             if index_kind(index) == "hnsw":
-                params = faiss.SearchParametersHNSW()
+                params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]  # missing from faiss's stubs
                 params.efSearch = max(self.params.ef_search, kk)
                 if tomb:
                     params.sel = self._tombstone_selector()  # deleted ids never enter the results
@@ -281,6 +281,7 @@ class VectorIndex:
             omp_threads(1)
             for op, jids, jvecs in self._journal or []:
                 if op == "add":
+                    assert jvecs is not None  # "add" entries carry their vectors
                     self._add_to(new, present, jids, jvecs)
                 else:
                     self._remove_from(new, present, tomb, jids)

@@ -149,7 +149,8 @@ def bm25(
         return []
     # Very common terms carry little weight and many postings: keep the rarest within a postings budget.
     terms.sort(key=lambda t: df[t])
-    kept, budget = [], 0
+    kept: list[str] = []
+    budget = 0
     for t in terms:
         if kept and budget + df[t] > max_postings:
             break

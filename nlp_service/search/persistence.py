@@ -43,5 +43,7 @@ def read(path: Path, *, dim: int, source_id: str | None) -> tuple[faiss.Index, n
         raise ValueError(f"saved for database {meta.get('source_id')}, not {source_id}")
     if not isinstance(index, faiss.IndexIDMap2):
         index = faiss.downcast_index(index)
+    if not isinstance(index, faiss.IndexIDMap):
+        raise ValueError(f"not an id-mapped index: {type(index).__name__}")
     ids = faiss.vector_to_array(index.id_map).astype(np.int64)
     return index, ids, meta.get("tombstones", [])

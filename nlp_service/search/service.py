@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -76,7 +76,7 @@ class SearchService:
         with self.sessions() as session:
             yield from comments.iter_embeddings(db_session=session)
 
-    def _diff(self):  # type: ignore[no-untyped-def]
+    def _diff(self) -> tuple[np.ndarray, Callable[[np.ndarray], Iterator[tuple[np.ndarray, np.ndarray]]]]:
         with self.sessions() as session:
             ids = comments.all_row_ids(db_session=session)
 
@@ -257,14 +257,26 @@ def vector_ranking(
         fetch *= 4
 
 
-def _hit(comment: Comment, pred: Prediction, score: float, **extra: float | None) -> SearchHit:
+def _round(score: float | None) -> float | None:
+    return None if score is None else round(score, 6)
+
+
+def _hit(
+    comment: Comment,
+    pred: Prediction,
+    score: float,
+    *,
+    vector_score: float | None = None,
+    keyword_score: float | None = None,
+) -> SearchHit:
     return SearchHit(
         **comment_fields(comment),
         score=round(score, 6),
+        vector_score=_round(vector_score),
+        keyword_score=_round(keyword_score),
         sentiment=pred.sentiment_label,
         sentiment_score=pred.sentiment_score,
         topics=topics_out(stored_topics(pred)),
-        **{key: (None if v is None else round(v, 6)) for key, v in extra.items()},
     )
 
 

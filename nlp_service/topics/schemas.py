@@ -6,7 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from nlp_service.anomaly.schemas import Bucket, ChangePointOut, SegmentField, SpikeOut
+from nlp_service.anomaly.schemas import ChangePointOut, SegmentField, SpikeOut
+from nlp_service.anomaly.tables import Bucket
 from nlp_service.comments.schemas import Name
 from nlp_service.timestamps import Timestamp
 

@@ -20,6 +20,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 import numpy as np
 
@@ -58,6 +59,13 @@ def prototypes_path(taxonomy_path: str | Path) -> Path:
     return path.with_name(f"{path.stem}.prototypes.npz")
 
 
+class ScorerOptions(TypedDict, total=False):
+    """``TopicScorer``'s keyword options, passed through by its constructors."""
+
+    centroid_weight: float
+    max_gap: float | None
+
+
 class TopicScorer:
     """Scores embeddings against a taxonomy's topics; columns follow the taxonomy's topic order."""
 
@@ -91,10 +99,10 @@ class TopicScorer:
         self.thresholds = np.asarray(taxonomy.thresholds(), dtype=np.float32)
 
     @classmethod
-    def from_taxonomy(cls, taxonomy: Taxonomy, embed: Embed, **kwargs: float | None) -> TopicScorer:
+    def from_taxonomy(cls, taxonomy: Taxonomy, embed: Embed, **kwargs: Unpack[ScorerOptions]) -> TopicScorer:
         """Embed every description and example once and build the scorer."""
         texts = [text for topic in taxonomy.topics for text in topic.texts()]
-        return cls(taxonomy, np.asarray(embed(texts)), **kwargs)  # type: ignore[arg-type]
+        return cls(taxonomy, np.asarray(embed(texts)), **kwargs)
 
     @property
     def ids(self) -> list[str]:
@@ -165,7 +173,7 @@ class TopicScorer:
 
     @classmethod
     def load(
-        cls, path: str | Path, taxonomy: Taxonomy, *, encoder_sha256: str, **kwargs: float | None
+        cls, path: str | Path, taxonomy: Taxonomy, *, encoder_sha256: str, **kwargs: Unpack[ScorerOptions]
     ) -> TopicScorer:
         """Read saved prototypes; ``StalePrototypesError`` if the encoder or the taxonomy texts changed."""
         with np.load(Path(path), allow_pickle=False) as data:
@@ -177,7 +185,7 @@ class TopicScorer:
             if str(data["taxonomy_fingerprint"]) != taxonomy.fingerprint():
                 raise StalePrototypesError(f"{path}: computed for another version of the taxonomy")
             vectors = data["text_embeddings"]
-        return cls(taxonomy, vectors, **kwargs)  # type: ignore[arg-type]
+        return cls(taxonomy, vectors, **kwargs)
 
     @classmethod
     def load_or_build(
@@ -187,7 +195,7 @@ class TopicScorer:
         path: str | Path,
         *,
         encoder_sha256: str,
-        **kwargs: float | None,
+        **kwargs: Unpack[ScorerOptions],
     ) -> TopicScorer:
         """Load cached prototypes if they match the encoder and taxonomy; else re-embed and try to cache."""
         path = Path(path)

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from nlp_service.db import rowcount
 from nlp_service.timestamps import utcnow
 from nlp_service.webhooks.tables import WebhookDelivery, WebhookEvent, WebhookSubscription
 
@@ -154,7 +155,7 @@ def claim_due(
         )
         .execution_options(synchronize_session=False)
     )
-    if not result.rowcount:  # type: ignore[attr-defined]
+    if not rowcount(result):
         return []
     rows = db_session.execute(
         select(
@@ -206,5 +207,5 @@ def release(*, db_session: Session, claims: Sequence[Claim]) -> int:
             )
             .execution_options(synchronize_session=False)
         )
-        released += int(result.rowcount or 0)  # type: ignore[attr-defined]
+        released += rowcount(result)
     return released

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
+from nlp_service.db import rowcount
 from nlp_service.errors import Conflict, NotFound
 from nlp_service.timestamps import utcnow
 from nlp_service.webhooks import service
@@ -73,7 +74,7 @@ def recover(*, db_session: Session, webhook_id: str, since: datetime, until: dat
         .execution_options(synchronize_session=False)
     )
     db_session.flush()
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return rowcount(result)
 
 
 def retry_delivery(*, db_session: Session, delivery_id: str) -> WebhookDelivery:

@@ -10,6 +10,7 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
+from nlp_service.db import rowcount
 from nlp_service.hardening.secretbox import SecretBox
 from nlp_service.webhooks.tables import (
     WebhookAttempt,
@@ -33,7 +34,7 @@ def clear_expired_secrets(*, db_session: Session, now: datetime | None = None) -
         .values(previous_secret=None, previous_secret_expires_at=None)
         .execution_options(synchronize_session=False)
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return rowcount(result)
 
 
 def reseal_secrets(*, db_session: Session, box: SecretBox) -> int:
@@ -54,7 +55,7 @@ def reseal_secrets(*, db_session: Session, box: SecretBox) -> int:
                     .values({column: box.seal(box.open(stored))})
                     .execution_options(synchronize_session=False)
                 )
-                changed += int(result.rowcount or 0)  # type: ignore[attr-defined]
+                changed += rowcount(result)
     return changed
 
 

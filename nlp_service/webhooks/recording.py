@@ -9,8 +9,9 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from nlp_service.db import UTCDateTime
@@ -102,7 +103,7 @@ def record_results(
             failing[sub_id] = since
         if result.gone:
             o.status, o.disable_reason = "failed", "the endpoint answered 410 Gone"
-        elif not enabled:
+        elif not enabled or since is None:  # since is set whenever enabled
             o.status = "failed"
         elif (now - since).total_seconds() >= policy.disable_after_s:
             o.status, o.disable_reason = "failed", f"failing continuously since {since.isoformat()}"
@@ -112,7 +113,7 @@ def record_results(
                 o.status = "dead"
             else:
                 o.status, o.next_at = "pending", now + timedelta(seconds=delay)
-    table = WebhookDelivery.__table__
+    table = cast(Table, WebhookDelivery.__table__)
     stmt = (
         update(table)
         .where(table.c.id == bindparam("b_id"), table.c.claim_token == bindparam("b_token"))

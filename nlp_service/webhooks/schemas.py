@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AnyUrl, BaseModel, ConfigDict, Field, UrlConstraints, field_validator
 
 SCHEMA_VERSION = "2026-11-01"
 
-ALERT_EVENT_TYPES = ("alert.created", "alert.updated", "alert.resolved")
-EVENT_TYPES = (*ALERT_EVENT_TYPES, "webhook.ping", "webhook.disabled")
-SUBSCRIBABLE_EVENT_TYPES = (*ALERT_EVENT_TYPES, "webhook.disabled")  # ping goes to its target only
-SEVERITIES = ("low", "medium", "high", "critical")  # ascending
-
+AlertEventType = Literal["alert.created", "alert.updated", "alert.resolved"]
 EventType = Literal["alert.created", "alert.updated", "alert.resolved", "webhook.ping", "webhook.disabled"]
 SubscribableEventType = Literal["alert.created", "alert.updated", "alert.resolved", "webhook.disabled"]
 Severity = Literal["low", "medium", "high", "critical"]
 DeliveryStatus = Literal["pending", "in_flight", "delivered", "failed", "dead"]
+
+ALERT_EVENT_TYPES: tuple[AlertEventType, ...] = ("alert.created", "alert.updated", "alert.resolved")
+EVENT_TYPES: tuple[EventType, ...] = (*ALERT_EVENT_TYPES, "webhook.ping", "webhook.disabled")
+# ping goes to its target only
+SUBSCRIBABLE_EVENT_TYPES: tuple[SubscribableEventType, ...] = (*ALERT_EVENT_TYPES, "webhook.disabled")
+SEVERITIES: tuple[Severity, ...] = ("low", "medium", "high", "critical")  # ascending
 
 MAX_URL_CHARS = 2048  # the stored URL (after normalisation and percent-encoding); the column's size
 MAX_FILTER_VALUES = 200  # topics or segments in one filter
@@ -90,28 +92,32 @@ class WebhookEventEnvelope(BaseModel):
     type: EventType
     timestamp: datetime = Field(description="When the event happened (UTC, ISO 8601)")
     version: str = Field(SCHEMA_VERSION, description="Payload schema version")
-    data: dict[str, Any] = Field(
+    data: AlertEventData | PingEventData | WebhookDisabledData = Field(
         description="alert.*: AlertEventData; webhook.ping: PingEventData; "
         "webhook.disabled: WebhookDisabledData"
     )
 
 
 class AlertEvent(WebhookEventEnvelope):
-    type: Literal["alert.created", "alert.updated", "alert.resolved"]  # type: ignore[assignment]
-    data: AlertEventData  # type: ignore[assignment]
+    type: AlertEventType
+    data: AlertEventData
 
 
 class PingEvent(WebhookEventEnvelope):
-    type: Literal["webhook.ping"]  # type: ignore[assignment]
-    data: PingEventData  # type: ignore[assignment]
+    type: Literal["webhook.ping"]
+    data: PingEventData
 
 
 class WebhookDisabledEvent(WebhookEventEnvelope):
-    type: Literal["webhook.disabled"]  # type: ignore[assignment]
-    data: WebhookDisabledData  # type: ignore[assignment]
+    type: Literal["webhook.disabled"]
+    data: WebhookDisabledData
 
 
 # --- Subscriptions ------------------------------------------------------------------------------------------
+
+
+def _alert_event_types() -> list[SubscribableEventType]:
+    return list(ALERT_EVENT_TYPES)
 
 
 def _dedupe(values: list[str] | None) -> list[str] | None:
@@ -141,7 +147,7 @@ class CreateWebhookRequest(BaseModel):
     )
     description: str = Field("", max_length=500)
     event_types: list[SubscribableEventType] = Field(
-        default_factory=lambda: list(ALERT_EVENT_TYPES),
+        default_factory=_alert_event_types,
         min_length=1,
         max_length=len(SUBSCRIBABLE_EVENT_TYPES),
     )

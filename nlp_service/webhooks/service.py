@@ -11,10 +11,10 @@ import logging
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from pydantic_core import to_jsonable_python
-from sqlalchemy import func, select, text, update
+from sqlalchemy import Table, func, select, text, update
 from sqlalchemy.orm import Session
 
 from nlp_service.errors import Conflict, InvalidInput, NotFound
@@ -109,7 +109,10 @@ def create(
     _apply_filters(sub, request.filters)
     db_session.add(sub)
     db_session.flush()  # inserted before counting: on SQLite the write lock orders concurrent creations
-    if db_session.scalar(select(func.count()).select_from(WebhookSubscription)) > max_subscriptions:
+    if (
+        db_session.execute(select(func.count()).select_from(WebhookSubscription)).scalar_one()
+        > max_subscriptions
+    ):
         raise Conflict(
             f"at most {max_subscriptions} webhook subscriptions (NLP_WEBHOOK_MAX_SUBSCRIPTIONS): "
             "delete one first"
@@ -145,7 +148,7 @@ def delete(*, db_session: Session, webhook_id: str) -> None:
     """Delete the subscription with its deliveries and attempts (events stay as a log)."""
     sub = get(db_session=db_session, webhook_id=webhook_id)
     db_session.execute(
-        WebhookDelivery.__table__.delete().where(WebhookDelivery.subscription_id == webhook_id)
+        cast(Table, WebhookDelivery.__table__).delete().where(WebhookDelivery.subscription_id == webhook_id)
     )
     db_session.delete(sub)
     db_session.flush()

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from nlp_service.db import Base, UTCDateTime
 from nlp_service.hardening.logs import redact_url
 from nlp_service.timestamps import utcnow
-from nlp_service.webhooks.schemas import MAX_URL_CHARS
+from nlp_service.webhooks.schemas import MAX_URL_CHARS, DeliveryStatus, Severity
 
 
 class WebhookSubscription(Base):
@@ -34,7 +34,7 @@ class WebhookSubscription(Base):
     event_types: Mapped[list[str]] = mapped_column(JSON)
     filter_topics: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     filter_segments: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
-    min_severity: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    min_severity: Mapped[Severity | None] = mapped_column(String(20), nullable=True)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     disabled_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -72,7 +72,7 @@ class WebhookDelivery(Base):
         ForeignKey("webhook_subscriptions.id", ondelete="CASCADE"), index=True
     )
     event_type: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[DeliveryStatus] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     round_start: Mapped[int] = mapped_column(Integer, default=0)  # attempts before the last re-queue
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
