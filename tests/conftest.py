@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -28,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from nlp_service.config import REPO_ROOT, Settings
 from nlp_service.db import make_engine, make_sessionmaker, upgrade
+from nlp_service.inference.encoder import EncoderInfo
 from nlp_service.inference.engine import Analysis, ModelSet
 
 DIM = 384
@@ -105,17 +105,24 @@ class FakeTopics:
         return sorted(out, key=lambda h: -h.score)
 
 
-class FakeEngine:
-    """Engine-like: ``analyze(texts) -> list[Analysis]`` with deterministic outputs; ``embed``; ``models``;
-    ``encoder.info``, ``sentences``, ``settings`` and ``reload`` like the real one."""
+@dataclass(frozen=True)
+class FakeEncoder:
+    """What ``/info`` reads from an encoder: its identity and runtime."""
 
-    encoder = SimpleNamespace(
-        info=SimpleNamespace(name="fake-hashing", sha256="0" * 64, dim=DIM, max_length=256, quantized=False),
-        runtime="fake",
+    info: EncoderInfo = EncoderInfo(
+        name="fake-hashing", sha256="0" * 64, dim=DIM, num_layers=0, max_length=256, quantized=False
     )
+    runtime: str = "fake"
+
+
+class FakeEngine:
+    """An :class:`~nlp_service.inference.protocol.AnalysisEngine`: ``analyze(texts) -> list[Analysis]`` with
+    deterministic outputs; ``embed``; ``models``; ``encoder.info``, ``sentences``, ``settings`` and ``reload``
+    like the real one."""
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
+        self.encoder = FakeEncoder()
         heads = {
             "sentiment": FakeHead(["negative", "neutral", "positive"]),
             "emotion": FakeHead(list(GO_EMOTIONS), thresholds=[0.5] * len(GO_EMOTIONS)),
