@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from nlp_service.config import REPO_ROOT, Settings
 from nlp_service.db import make_engine, make_sessionmaker, upgrade
 from nlp_service.inference.encoder import EncoderInfo
-from nlp_service.inference.engine import Analysis, ModelSet
+from nlp_service.inference.engine import Analysis, Engine, ModelSet
 
 DIM = 384
 TAXONOMY_PATH = REPO_ROOT / "models" / "topics" / "taxonomy.json"
@@ -184,6 +184,14 @@ def fake_engine() -> FakeEngine:
     return FakeEngine()
 
 
+@pytest.fixture(scope="session")
+def real_engine() -> Engine:
+    """The real encoder, heads and topic scorer, as shipped under models/ (loading takes a few seconds)."""
+    engine = Engine(Settings())
+    engine.warm_up()
+    return engine
+
+
 # -- databases --------------------------------------------------------------------------------------------
 _MIGRATED: set[str] = set()
 
@@ -235,6 +243,16 @@ def wait_until_ready(client: TestClient, timeout_s: float = 30.0) -> None:
                 return
         time.sleep(0.02)
     raise AssertionError(f"app not ready: {client.get('/health').json()}")
+
+
+def wait_ready(client: TestClient, timeout_s: float = 120.0) -> None:
+    """Wait for /health only (an app on the real engine)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if client.get("/health").status_code == 200:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"service not ready: {client.get('/health').json()}")
 
 
 @pytest.fixture
