@@ -212,9 +212,9 @@ def truncate_all(url: str) -> None:
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A migrated, empty database: a fresh SQLite file, or the CI PostgreSQL database truncated."""
     if request.param == "sqlite":
-        url = f"sqlite:///{(tmp_path / 'test.db').as_posix()}"
-        upgrade(url, "heads")
-        return url
+        sqlite_url = f"sqlite:///{(tmp_path / 'test.db').as_posix()}"
+        upgrade(sqlite_url, "heads")
+        return sqlite_url
     url = os.environ.get("NLP_TEST_DATABASE_URL")
     if not url:
         pytest.skip("NLP_TEST_DATABASE_URL not set")
