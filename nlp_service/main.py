@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -18,6 +19,7 @@ from nlp_service.errors import install_error_handlers
 from nlp_service.hardening.middleware import install_middleware
 from nlp_service.inference.batcher import BatchStats, MicroBatcher
 from nlp_service.inference.engine import Engine
+from nlp_service.inference.protocol import AnalysisEngine
 from nlp_service.state import AppState
 
 log = logging.getLogger(__name__)
@@ -29,12 +31,12 @@ def _load_engine(settings: Settings) -> Engine:
     return engine
 
 
-async def start_engine(state: AppState, engine: Engine | None = None) -> None:
+async def start_engine(state: AppState, engine: AnalysisEngine | None = None) -> None:
     """Load models off the event loop, warm up, start the batcher and mark the app ready."""
     settings = state.settings
     try:
         t0 = time.perf_counter()
-        engine = engine or await asyncio.to_thread(_load_engine, settings)
+        loaded = engine if engine is not None else await asyncio.to_thread(_load_engine, settings)
         metrics = state.metrics
 
         def on_batch(stats: BatchStats) -> None:
@@ -45,7 +47,7 @@ async def start_engine(state: AppState, engine: Engine | None = None) -> None:
                 metrics.queue_time.observe(waited)
 
         batcher: MicroBatcher = MicroBatcher(
-            engine.analyze,
+            loaded.analyze,
             max_batch_size=settings.max_batch_size,
             max_wait_ms=settings.max_wait_ms,
             max_queue=settings.max_queue_texts,
@@ -53,12 +55,12 @@ async def start_engine(state: AppState, engine: Engine | None = None) -> None:
             on_batch=on_batch,
         )
         await batcher.start()
-        state.engine, state.batcher, state.ready = engine, batcher, True
+        state.engine, state.batcher, state.ready = loaded, batcher, True
         if settings.registry_poll_s > 0:
             from nlp_service.models_admin.service import watch_registry
 
-            state.registry_watcher = asyncio.create_task(watch_registry(engine, settings.registry_poll_s))
-        log.info("models ready in %.1fs: %s", time.perf_counter() - t0, engine.models.versions)
+            state.registry_watcher = asyncio.create_task(watch_registry(loaded, settings.registry_poll_s))
+        log.info("models ready in %.1fs: %s", time.perf_counter() - t0, loaded.models.versions)
     except Exception as exc:  # /health reports it; the process stays up for inspection
         state.load_error = f"model loading failed: {exc}"
         log.exception("model loading failed")
@@ -108,7 +110,7 @@ async def stop_worker(state: AppState) -> None:
         state.worker = None
 
 
-def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, engine: AnalysisEngine | None = None) -> FastAPI:
     """Build the FastAPI app. ``engine`` may be passed in (tests share one loaded engine)."""
     settings = settings or Settings()
     auth = Auth.from_settings(settings)
@@ -143,7 +145,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     include_routers(app)
     templates = route_templates(app)
 
-    def record_metrics(scope: dict, status: int, seconds: float) -> None:
+    def record_metrics(scope: MutableMapping[str, Any], status: int, seconds: float) -> None:
         path = templates.get(scope.get("endpoint"), "unmatched")
         state.metrics.requests.labels(scope.get("method", ""), path, str(status)).inc()
         state.metrics.latency.labels(scope.get("method", ""), path).observe(seconds)

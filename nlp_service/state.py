@@ -1,4 +1,7 @@
-"""What the running app holds: settings, metrics, and the engine and batcher once loaded."""
+"""What the running app holds: settings, metrics, and the engine and batcher once loaded.
+
+Views do not reach into it: they take what they use from :mod:`nlp_service.deps` (``EngineDep``,
+``BatcherDep``, ``SearchDep``, ``SessionFactoryDep``, ...); only the operational endpoints read it whole."""
 
 from __future__ import annotations
 
@@ -16,7 +19,8 @@ if TYPE_CHECKING:
     from nlp_service.auth.deps import Auth
     from nlp_service.hardening.secretbox import SecretBox
     from nlp_service.inference.batcher import MicroBatcher
-    from nlp_service.inference.engine import Analysis, Engine
+    from nlp_service.inference.engine import Analysis
+    from nlp_service.inference.protocol import AnalysisEngine
     from nlp_service.search.service import SearchService
     from nlp_service.worker import Worker
 
@@ -25,7 +29,7 @@ if TYPE_CHECKING:
 class AppState:
     settings: Settings
     metrics: Metrics = field(default_factory=Metrics)
-    engine: Engine | None = None
+    engine: AnalysisEngine | None = None
     batcher: MicroBatcher[str, Analysis] | None = None
     ready: bool = False
     load_error: str | None = None
@@ -35,12 +39,6 @@ class AppState:
     search: SearchService | None = None  # vector + keyword search over stored comments
     auth: Auth | None = None  # API keys + rate limiter (nlp_service.auth)
     secret_box: SecretBox | None = None  # encrypts stored secrets; loaded at start (or on first use)
-
-    def require_engine(self) -> tuple[Engine, MicroBatcher[str, Analysis]]:
-        """The engine and batcher, or 503 while models are loading (or failed to load)."""
-        if not self.ready or self.engine is None or self.batcher is None:
-            raise NotReady(self.load_error or "models are still loading")
-        return self.engine, self.batcher
 
     def require_db(self) -> sessionmaker[Session]:
         """The session factory, or 503 before the database is open."""
@@ -55,9 +53,3 @@ class AppState:
 
             self.secret_box = load_secret_box(self.settings)
         return self.secret_box
-
-    def require_search(self) -> SearchService:
-        """The search service, or 503 before it is open."""
-        if self.search is None:
-            raise NotReady("the search index is not open yet")
-        return self.search

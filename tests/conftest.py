@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -28,7 +27,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from nlp_service.config import REPO_ROOT, Settings
 from nlp_service.db import make_engine, make_sessionmaker, upgrade
-from nlp_service.inference.engine import Analysis, ModelSet
+from nlp_service.inference.encoder import EncoderInfo
+from nlp_service.inference.engine import Analysis, Engine, ModelSet
 
 DIM = 384
 TAXONOMY_PATH = REPO_ROOT / "models" / "topics" / "taxonomy.json"
@@ -105,17 +105,24 @@ class FakeTopics:
         return sorted(out, key=lambda h: -h.score)
 
 
-class FakeEngine:
-    """Engine-like: ``analyze(texts) -> list[Analysis]`` with deterministic outputs; ``embed``; ``models``;
-    ``encoder.info``, ``sentences``, ``settings`` and ``reload`` like the real one."""
+@dataclass(frozen=True)
+class FakeEncoder:
+    """What ``/info`` reads from an encoder: its identity and runtime."""
 
-    encoder = SimpleNamespace(
-        info=SimpleNamespace(name="fake-hashing", sha256="0" * 64, dim=DIM, max_length=256, quantized=False),
-        runtime="fake",
+    info: EncoderInfo = EncoderInfo(
+        name="fake-hashing", sha256="0" * 64, dim=DIM, num_layers=0, max_length=256, quantized=False
     )
+    runtime: str = "fake"
+
+
+class FakeEngine:
+    """An :class:`~nlp_service.inference.protocol.AnalysisEngine`: ``analyze(texts) -> list[Analysis]`` with
+    deterministic outputs; ``embed``; ``models``; ``encoder.info``, ``sentences``, ``settings`` and ``reload``
+    like the real one."""
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
+        self.encoder = FakeEncoder()
         heads = {
             "sentiment": FakeHead(["negative", "neutral", "positive"]),
             "emotion": FakeHead(list(GO_EMOTIONS), thresholds=[0.5] * len(GO_EMOTIONS)),
@@ -177,6 +184,14 @@ def fake_engine() -> FakeEngine:
     return FakeEngine()
 
 
+@pytest.fixture(scope="session")
+def real_engine() -> Engine:
+    """The real encoder, heads and topic scorer, as shipped under models/ (loading takes a few seconds)."""
+    engine = Engine(Settings())
+    engine.warm_up()
+    return engine
+
+
 # -- databases --------------------------------------------------------------------------------------------
 _MIGRATED: set[str] = set()
 
@@ -197,9 +212,9 @@ def truncate_all(url: str) -> None:
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A migrated, empty database: a fresh SQLite file, or the CI PostgreSQL database truncated."""
     if request.param == "sqlite":
-        url = f"sqlite:///{(tmp_path / 'test.db').as_posix()}"
-        upgrade(url, "heads")
-        return url
+        sqlite_url = f"sqlite:///{(tmp_path / 'test.db').as_posix()}"
+        upgrade(sqlite_url, "heads")
+        return sqlite_url
     url = os.environ.get("NLP_TEST_DATABASE_URL")
     if not url:
         pytest.skip("NLP_TEST_DATABASE_URL not set")
@@ -228,6 +243,16 @@ def wait_until_ready(client: TestClient, timeout_s: float = 30.0) -> None:
                 return
         time.sleep(0.02)
     raise AssertionError(f"app not ready: {client.get('/health').json()}")
+
+
+def wait_ready(client: TestClient, timeout_s: float = 120.0) -> None:
+    """Wait for /health only (an app on the real engine)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if client.get("/health").status_code == 200:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"service not ready: {client.get('/health').json()}")
 
 
 @pytest.fixture

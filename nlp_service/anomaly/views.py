@@ -24,7 +24,7 @@ from nlp_service.anomaly.schemas import (
     SeriesDetectRequest,
     SeriesDetectResponse,
 )
-from nlp_service.deps import DbDep, JsonBody, SettingsDep, in_transaction
+from nlp_service.deps import JsonBody, SessionFactoryDep, SettingsDep, in_transaction
 from nlp_service.errors import ErrorResponse
 from nlp_service.timestamps import utcnow
 from nlp_service.topics.provider import TopicLabelsDep
@@ -38,12 +38,15 @@ CONFLICT = {409: {"model": ErrorResponse, "description": "Invalid status transit
 
 @router.get("/alerts", response_model=AlertPage)
 async def list_alerts(
-    query: Annotated[AlertsQuery, Query()], labels: TopicLabelsDep, settings: SettingsDep, db: DbDep
+    query: Annotated[AlertsQuery, Query()],
+    labels: TopicLabelsDep,
+    settings: SettingsDep,
+    sessions: SessionFactoryDep,
 ) -> AlertPage:
     """Alerts, newest first; filter by status (new, acknowledged, resolved, open, overdue), topic, kind,
     severity and window (``since``/``until``); paginate with ``limit``/``offset``."""
     return await in_transaction(
-        db, lambda s: service.get_all(db_session=s, settings=settings, query=query, topic_labels=labels)
+        sessions, lambda s: service.get_all(db_session=s, settings=settings, query=query, topic_labels=labels)
     )
 
 
@@ -54,9 +57,11 @@ def _one(s: Any, alert_id: str, settings: Any, labels: dict[str, str]) -> AlertO
 
 
 @router.get("/alerts/{alert_id}", response_model=AlertOut, responses=NOT_FOUND)
-async def get_alert(alert_id: AlertId, labels: TopicLabelsDep, settings: SettingsDep, db: DbDep) -> AlertOut:
+async def get_alert(
+    alert_id: AlertId, labels: TopicLabelsDep, settings: SettingsDep, sessions: SessionFactoryDep
+) -> AlertOut:
     """One alert with its explanation and representative comments."""
-    return await in_transaction(db, lambda s: _one(s, alert_id, settings, labels))
+    return await in_transaction(sessions, lambda s: _one(s, alert_id, settings, labels))
 
 
 @router.post("/alerts/{alert_id}/acknowledge", response_model=AlertOut, responses={**NOT_FOUND, **CONFLICT})
@@ -64,11 +69,11 @@ async def acknowledge_alert(
     alert_id: AlertId,
     labels: TopicLabelsDep,
     settings: SettingsDep,
-    db: DbDep,
+    sessions: SessionFactoryDep,
     body: Annotated[AlertAction | None, Body()] = None,
 ) -> AlertOut:
     """``new -> acknowledged`` (409 from any other status); sends ``alert.updated``."""
-    return await _transition(service.acknowledge, alert_id, labels, settings, db, body)
+    return await _transition(service.acknowledge, alert_id, labels, settings, sessions, body)
 
 
 @router.post("/alerts/{alert_id}/resolve", response_model=AlertOut, responses={**NOT_FOUND, **CONFLICT})
@@ -76,15 +81,15 @@ async def resolve_alert(
     alert_id: AlertId,
     labels: TopicLabelsDep,
     settings: SettingsDep,
-    db: DbDep,
+    sessions: SessionFactoryDep,
     body: Annotated[AlertAction | None, Body()] = None,
 ) -> AlertOut:
     """``new|acknowledged -> resolved`` (409 if already resolved); sends ``alert.resolved``."""
-    return await _transition(service.resolve, alert_id, labels, settings, db, body)
+    return await _transition(service.resolve, alert_id, labels, settings, sessions, body)
 
 
 async def _transition(
-    change: Any, alert_id: str, labels: dict[str, str], settings: Any, db: Any, body: AlertAction | None
+    change: Any, alert_id: str, labels: dict[str, str], settings: Any, sessions: Any, body: AlertAction | None
 ) -> AlertOut:
     """Apply one lifecycle change (acknowledge/resolve) in one transaction and return the updated alert."""
     note = body.note if body else None
@@ -94,7 +99,7 @@ async def _transition(
         change(db_session=s, alert_id=alert_id, note=note, topic_label=labels.get(alert.topic_id))
         return _one(s, alert_id, settings, labels)
 
-    return await in_transaction(db, work)
+    return await in_transaction(sessions, work)
 
 
 JobId = Annotated[str, Path(min_length=1, max_length=40, description="The job's id (djob_...)")]
@@ -105,7 +110,7 @@ ACCEPTED = {202: {"model": DetectJobOut, "description": "A long re-scan, queued 
 async def detect_now(
     labels: TopicLabelsDep,
     settings: SettingsDep,
-    db: DbDep,
+    sessions: SessionFactoryDep,
     body: Annotated[DetectRequest | None, Body()] = None,
 ) -> Any:
     """Run alert detection now (what the worker's ``alert-detection`` job does every bucket); ``at`` (not
@@ -116,14 +121,14 @@ async def detect_now(
     flows.check_at(req.at)
     if (req.lookback_s or 0) > settings.detect_sync_max_lookback_s:
         job = await in_transaction(
-            db, lambda s: detect_jobs.to_out(detect_jobs.submit(db_session=s, request=req))
+            sessions, lambda s: detect_jobs.to_out(detect_jobs.submit(db_session=s, request=req))
         )
         return JSONResponse(
             job.model_dump(mode="json"), status_code=202, headers={"Location": f"/v1/detect/jobs/{job.id}"}
         )
     return await run_in_threadpool(
         flows.run_detection,
-        sessions=db,
+        sessions=sessions,
         settings=settings,
         at=req.at,
         lookback_s=req.lookback_s,
@@ -133,11 +138,11 @@ async def detect_now(
 
 
 @router.get("/detect/jobs/{job_id}", response_model=DetectJobOut, responses=NOT_FOUND)
-async def get_detect_job(job_id: JobId, db: DbDep) -> DetectJobOut:
+async def get_detect_job(job_id: JobId, sessions: SessionFactoryDep) -> DetectJobOut:
     """A background detection run: status (queued, running, succeeded, failed), progress in series
     scanned, and its result (what ``POST /v1/detect`` answers) or error."""
     return await in_transaction(
-        db, lambda s: detect_jobs.to_out(detect_jobs.get(db_session=s, job_id=job_id))
+        sessions, lambda s: detect_jobs.to_out(detect_jobs.get(db_session=s, job_id=job_id))
     )
 
 

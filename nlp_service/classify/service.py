@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from nlp_service.classify.schemas import ClassifyResponse, ClassifyResult, SentenceOut
 from nlp_service.errors import InvalidInput
 from nlp_service.inference.batcher import MicroBatcher
-from nlp_service.inference.engine import Analysis, Engine
+from nlp_service.inference.engine import Analysis
+from nlp_service.inference.protocol import AnalysisEngine
 from nlp_service.inference.schemas import emotion_out, sentiment_out, topics_out
 
 
@@ -82,7 +83,7 @@ def sentences_out(
 
 async def classify(
     *,
-    engine: Engine,
+    engine: AnalysisEngine,
     batcher: MicroBatcher[str, Analysis],
     texts: list[str],
     include: Sequence[str],

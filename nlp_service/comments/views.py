@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from nlp_service.comments import service
@@ -17,7 +17,7 @@ from nlp_service.comments.schemas import (
     IngestResponse,
     ListQuery,
 )
-from nlp_service.deps import DbDep, JsonBody, StateDep, in_transaction
+from nlp_service.deps import JsonBody, SearchDep, SessionFactoryDep, get_batcher, in_transaction
 from nlp_service.errors import InvalidInput
 from nlp_service.hardening.clients import ClientId
 
@@ -57,7 +57,12 @@ def _check_unique_ids(body: IngestRequest) -> None:
     },
 )
 async def ingest(
-    body: IngestRequest, state: StateDep, db: DbDep, response: Response, client: ClientId
+    body: IngestRequest,
+    search: SearchDep,
+    sessions: SessionFactoryDep,
+    request: Request,
+    response: Response,
+    client: ClientId,
 ) -> IngestResponse:
     """Analyse and store 1-1,000 comments in one transaction; idempotent on ``id``.
 
@@ -68,20 +73,19 @@ async def ingest(
     comments = body.comments
     hashes = [service.payload_hash(c) for c in comments]
     known = await in_transaction(
-        db, lambda s: service.find_known(db_session=s, comments=comments, hashes=hashes)
+        sessions, lambda s: service.find_known(db_session=s, comments=comments, hashes=hashes)
     )
     new = [i for i in range(len(comments)) if i not in known]
     existing = set(known)
     if new:
-        _, batcher = state.require_engine()
-        search = state.require_search()
+        batcher = await get_batcher(request)  # only new comments need the models (503 while loading)
         texts = [comments[i].text for i in new]
         # Before the write transaction (no locks held meanwhile); keyword terms alongside the inference.
         analyses, terms = await asyncio.gather(
             batcher.submit_many(texts, client=client), run_in_threadpool(search.keywords.terms, texts)
         )
         created = await in_transaction(
-            db,
+            sessions,
             lambda s: service.create_many(
                 db_session=s,
                 comments=[comments[i] for i in new],
@@ -102,24 +106,26 @@ async def ingest(
 
 
 @router.get("", response_model=CommentPage)
-async def list_comments(query: Annotated[ListQuery, Query()], db: DbDep) -> CommentPage:
+async def list_comments(query: Annotated[ListQuery, Query()], sessions: SessionFactoryDep) -> CommentPage:
     """Stored comments matching the filters, newest first; follow ``next_cursor`` for the next page."""
     filters = query.to_filter()
     return await in_transaction(
-        db, lambda s: service.get_all(db_session=s, filters=filters, limit=query.limit, cursor=query.cursor)
+        sessions,
+        lambda s: service.get_all(db_session=s, filters=filters, limit=query.limit, cursor=query.cursor),
     )
 
 
 @router.get("/{comment_id:path}", response_model=CommentOut)
-async def get_comment(comment_id: CommentIdPath, db: DbDep) -> CommentOut:
+async def get_comment(comment_id: CommentIdPath, sessions: SessionFactoryDep) -> CommentOut:
     """One stored comment with its analysis (sentiment, emotions, topics, model versions)."""
-    return await in_transaction(db, lambda s: service.get(db_session=s, comment_id=comment_id))
+    return await in_transaction(sessions, lambda s: service.get(db_session=s, comment_id=comment_id))
 
 
 @router.delete("/{comment_id:path}", status_code=204, response_class=Response)
-async def delete_comment(comment_id: CommentIdPath, state: StateDep, db: DbDep) -> Response:
+async def delete_comment(
+    comment_id: CommentIdPath, search: SearchDep, sessions: SessionFactoryDep
+) -> Response:
     """Delete a comment: its predictions, its topic counts (decremented) and its search index entry."""
-    search = state.require_search()
-    row_id = await in_transaction(db, lambda s: service.delete(db_session=s, comment_id=comment_id))
+    row_id = await in_transaction(sessions, lambda s: service.delete(db_session=s, comment_id=comment_id))
     await run_in_threadpool(search.on_deleted, row_id)
     return Response(status_code=204)

@@ -1,7 +1,7 @@
 """``IdempotencyDep``: how a creating POST view runs its transaction so that a retry with the same
 ``Idempotency-Key`` header gets the first response back instead of doing the work again.
 
-    async def create_thing(body: ..., sessions: DbDep, idempotency: IdempotencyDep) -> ThingOut:
+    async def create_thing(body: ..., sessions: SessionFactoryDep, idempotency: IdempotencyDep) -> ThingOut:
         return await idempotency.run(sessions, lambda s: service.create(db_session=s, ...))
 
 Without the header, ``run`` is :func:`nlp_service.deps.in_transaction`. With it, the key is scoped to the

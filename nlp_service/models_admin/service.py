@@ -7,14 +7,15 @@ import logging
 from pathlib import Path
 
 from nlp_service.errors import Conflict
-from nlp_service.inference.engine import HEAD_TASKS, Engine
+from nlp_service.inference.engine import HEAD_TASKS
+from nlp_service.inference.protocol import AnalysisEngine
 from nlp_service.inference.registry import REGISTRY_FILE, ModelRegistry, RegistryError
 from nlp_service.models_admin.schemas import ModelsResponse, ModelVersionOut, ReloadResponse, TaskModelsOut
 
 log = logging.getLogger(__name__)
 
 
-def get_all(*, engine: Engine) -> ModelsResponse:
+def get_all(*, engine: AnalysisEngine) -> ModelsResponse:
     """Every head task's versions, with the registry's active flag and what this process serves."""
     registry = ModelRegistry(engine.settings.models_dir)
     serving = dict(engine.models.versions)
@@ -32,7 +33,7 @@ def get_all(*, engine: Engine) -> ModelsResponse:
     return ModelsResponse(serving=serving, tasks=tasks)
 
 
-def reload(*, engine: Engine) -> ReloadResponse:
+def reload(*, engine: AnalysisEngine) -> ReloadResponse:
     """Load the registry's active versions and swap them in; requests in flight finish on the old set.
 
     A version that cannot be served (unknown, broken, or trained for another encoder) is refused with 409 and
@@ -57,7 +58,7 @@ def registry_fingerprint(models_dir: Path) -> tuple[tuple[str, float], ...]:
     return tuple(out)
 
 
-async def watch_registry(engine: Engine, interval_s: float) -> None:
+async def watch_registry(engine: AnalysisEngine, interval_s: float) -> None:
     """Reload the engine whenever a task's active pointer changes (a promotion or rollback)."""
     models_dir = engine.settings.models_dir
     seen = registry_fingerprint(models_dir)

@@ -6,7 +6,7 @@ import asyncio
 
 from fastapi import APIRouter
 
-from nlp_service.deps import StateDep
+from nlp_service.deps import EngineDep
 from nlp_service.models_admin import service
 from nlp_service.models_admin.schemas import ModelsResponse, ReloadResponse
 
@@ -14,14 +14,12 @@ router = APIRouter(prefix="/models", tags=["models"])
 
 
 @router.get("", response_model=ModelsResponse)
-async def list_models(state: StateDep) -> ModelsResponse:
+async def list_models(engine: EngineDep) -> ModelsResponse:
     """Versions of every head with their metrics, the registry's active flag and what is served now."""
-    engine, _ = state.require_engine()
     return await asyncio.to_thread(service.get_all, engine=engine)
 
 
 @router.post("/reload", response_model=ReloadResponse)
-async def reload_models(state: StateDep) -> ReloadResponse:
+async def reload_models(engine: EngineDep) -> ReloadResponse:
     """Serve the registry's active versions now, without dropping requests in flight."""
-    engine, _ = state.require_engine()
     return await asyncio.to_thread(service.reload, engine=engine)

@@ -6,25 +6,25 @@ Views depend on :data:`TaxonomyDep` / :data:`TopicLabelsDep`; jobs call :func:`c
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends
 
 from nlp_service.config import Settings
-from nlp_service.deps import StateDep
+from nlp_service.deps import LoadedEngineDep, SettingsDep
+from nlp_service.inference.protocol import AnalysisEngine
 from nlp_service.topics.taxonomy import Taxonomy, load_taxonomy
 
 
-def current_taxonomy(settings: Settings, engine: Any = None) -> Taxonomy:
+def current_taxonomy(settings: Settings, engine: AnalysisEngine | None = None) -> Taxonomy:
     """The taxonomy the loaded topic scorer uses, else the configured taxonomy file."""
-    scorer = getattr(getattr(engine, "models", None), "topics", None)
-    taxonomy = getattr(scorer, "taxonomy", None)
+    taxonomy = getattr(engine.models.topics, "taxonomy", None) if engine is not None else None
     if isinstance(taxonomy, Taxonomy):
         return taxonomy
     return load_taxonomy(settings.resolved_taxonomy_path())
 
 
-def topic_labels(settings: Settings, engine: Any = None) -> dict[str, str]:
+def topic_labels(settings: Settings, engine: AnalysisEngine | None = None) -> dict[str, str]:
     """Topic id -> display name from the taxonomy in use (empty if it cannot be read: labels are cosmetic)."""
     try:
         return {t.id: t.name for t in current_taxonomy(settings, engine).topics}
@@ -32,12 +32,12 @@ def topic_labels(settings: Settings, engine: Any = None) -> dict[str, str]:
         return {}
 
 
-def _taxonomy(state: StateDep) -> Taxonomy:
-    return current_taxonomy(state.settings, state.engine)
+def _taxonomy(settings: SettingsDep, engine: LoadedEngineDep) -> Taxonomy:
+    return current_taxonomy(settings, engine)
 
 
-def _labels(state: StateDep) -> dict[str, str]:
-    return topic_labels(state.settings, state.engine)
+def _labels(settings: SettingsDep, engine: LoadedEngineDep) -> dict[str, str]:
+    return topic_labels(settings, engine)
 
 
 TaxonomyDep = Annotated[Taxonomy, Depends(_taxonomy)]

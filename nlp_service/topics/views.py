@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from nlp_service.anomaly.chart import topic_series_chart
-from nlp_service.deps import DbDep, SettingsDep, in_transaction
+from nlp_service.deps import SessionFactoryDep, SettingsDep, in_transaction
 from nlp_service.errors import ErrorResponse
 from nlp_service.topics import service
 from nlp_service.topics.provider import TaxonomyDep, TopicLabelsDep
@@ -23,10 +23,13 @@ NOT_FOUND = {404: {"model": ErrorResponse, "description": "No such alert"}}
 
 
 @router.get("/topics", response_model=TopicsResponse, tags=["insights"])
-async def topics(query: Annotated[TopicsQuery, Query()], taxonomy: TaxonomyDep, db: DbDep) -> TopicsResponse:
+async def topics(
+    query: Annotated[TopicsQuery, Query()], taxonomy: TaxonomyDep, sessions: SessionFactoryDep
+) -> TopicsResponse:
     """The topic taxonomy with comment counts in ``[start, end)`` (whole hours), most frequent first."""
     return await in_transaction(
-        db, lambda s: service.topic_volumes(db_session=s, taxonomy=taxonomy, start=query.start, end=query.end)
+        sessions,
+        lambda s: service.topic_volumes(db_session=s, taxonomy=taxonomy, start=query.start, end=query.end),
     )
 
 
@@ -38,13 +41,13 @@ async def topic_series(
     query: Annotated[SeriesQuery, Query()],
     labels: TopicLabelsDep,
     settings: SettingsDep,
-    db: DbDep,
+    sessions: SessionFactoryDep,
 ) -> TopicSeriesResponse:
     """A topic's counts per bucket (optionally one segment value), share of all comments, the detector's
     baseline, change points, spikes and the alerts overlapping the range: everything a chart needs."""
     known = list(labels)
     return await in_transaction(
-        db,
+        sessions,
         lambda s: topic_series_chart(
             db_session=s, settings=settings, topic_id=topic_id, query=query, known_topics=known
         ),

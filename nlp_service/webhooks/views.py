@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI, Path, Query, Response
 from sqlalchemy.orm import Session
 
-from nlp_service.deps import DbDep, JsonBody, SettingsDep, StateDep, in_transaction
+from nlp_service.deps import JsonBody, SecretBoxDep, SessionFactoryDep, SettingsDep, in_transaction
 from nlp_service.errors import ErrorResponse
 from nlp_service.idempotency.deps import IdempotencyDep
 from nlp_service.webhooks import deliveries, service
@@ -93,12 +93,15 @@ def delivery_public(delivery: WebhookDelivery, *, with_attempts: bool = True) ->
     responses={409: {"model": ErrorResponse, "description": "Too many subscriptions"}},
 )
 async def create_webhook(
-    body: CreateWebhookRequest, sessions: DbDep, state: StateDep, idempotency: IdempotencyDep
+    body: CreateWebhookRequest,
+    sessions: SessionFactoryDep,
+    settings: SettingsDep,
+    box: SecretBoxDep,
+    idempotency: IdempotencyDep,
 ) -> CreateWebhookResponse:
     """Subscribe an endpoint. The response holds the signing secret: it is shown only this once (or to a
     retry with the same ``Idempotency-Key``). 409 when ``NLP_WEBHOOK_MAX_SUBSCRIPTIONS`` subscriptions exist
     already."""
-    settings = state.settings
     policy = policy_of(settings)
 
     def work(db_session: Session) -> CreateWebhookResponse:
@@ -106,7 +109,7 @@ async def create_webhook(
             db_session=db_session,
             request=body,
             policy=policy,
-            box=state.require_secret_box(),
+            box=box,
             max_subscriptions=settings.webhook_max_subscriptions,
         )
         return CreateWebhookResponse(**public(sub).model_dump(), secret=secret)
@@ -116,7 +119,8 @@ async def create_webhook(
 
 @router.get("/webhooks", response_model=ListWebhooksResponse)
 async def list_webhooks(
-    sessions: DbDep, enabled: bool | None = Query(None, description="Only enabled (or disabled) ones")
+    sessions: SessionFactoryDep,
+    enabled: bool | None = Query(None, description="Only enabled (or disabled) ones"),
 ) -> ListWebhooksResponse:
     """Every subscription, without secrets."""
     return await in_transaction(
@@ -128,7 +132,7 @@ async def list_webhooks(
 
 
 @router.get("/webhooks/{webhook_id}", response_model=WebhookPublic, responses=NOT_FOUND)
-async def get_webhook(sessions: DbDep, webhook_id: str = WebhookId) -> WebhookPublic:
+async def get_webhook(sessions: SessionFactoryDep, webhook_id: str = WebhookId) -> WebhookPublic:
     """One subscription, without its secret; ``disabled_reason`` says why it was disabled."""
     return await in_transaction(sessions, lambda s: public(service.get(db_session=s, webhook_id=webhook_id)))
 
@@ -137,7 +141,10 @@ async def get_webhook(sessions: DbDep, webhook_id: str = WebhookId) -> WebhookPu
     "/webhooks/{webhook_id}", response_model=WebhookPublic, responses=NOT_FOUND, dependencies=[JsonBody]
 )
 async def update_webhook(
-    body: UpdateWebhookRequest, sessions: DbDep, settings: SettingsDep, webhook_id: str = WebhookId
+    body: UpdateWebhookRequest,
+    sessions: SessionFactoryDep,
+    settings: SettingsDep,
+    webhook_id: str = WebhookId,
 ) -> WebhookPublic:
     """Change url, description, event types, filters or enabled. Re-enabling clears the failure state."""
     policy = policy_of(settings)
@@ -150,7 +157,7 @@ async def update_webhook(
 
 
 @router.delete("/webhooks/{webhook_id}", status_code=204, responses=NOT_FOUND)
-async def delete_webhook(sessions: DbDep, webhook_id: str = WebhookId) -> Response:
+async def delete_webhook(sessions: SessionFactoryDep, webhook_id: str = WebhookId) -> Response:
     """Delete the subscription and its deliveries."""
     await in_transaction(sessions, lambda s: service.delete(db_session=s, webhook_id=webhook_id))
     return Response(status_code=204)
@@ -158,7 +165,11 @@ async def delete_webhook(sessions: DbDep, webhook_id: str = WebhookId) -> Respon
 
 @router.post("/webhooks/{webhook_id}/rotate-secret", response_model=RotateSecretResponse, responses=NOT_FOUND)
 async def rotate_secret(
-    sessions: DbDep, state: StateDep, idempotency: IdempotencyDep, webhook_id: str = WebhookId
+    sessions: SessionFactoryDep,
+    settings: SettingsDep,
+    box: SecretBoxDep,
+    idempotency: IdempotencyDep,
+    webhook_id: str = WebhookId,
 ) -> RotateSecretResponse:
     """A new signing secret (shown once); the old one also signs until ``previous_secret_expires_at``."""
 
@@ -166,8 +177,8 @@ async def rotate_secret(
         _, secret, expires = service.rotate_secret(
             db_session=db_session,
             webhook_id=webhook_id,
-            grace_s=state.settings.webhook_secret_grace_s,
-            box=state.require_secret_box(),
+            grace_s=settings.webhook_secret_grace_s,
+            box=box,
         )
         return RotateSecretResponse(secret=secret, previous_secret_expires_at=expires)
 
@@ -180,7 +191,7 @@ async def rotate_secret(
     response_model=PingResponse,
     responses={**NOT_FOUND, **CONFLICT},
 )
-async def ping_webhook(sessions: DbDep, webhook_id: str = WebhookId) -> PingResponse:
+async def ping_webhook(sessions: SessionFactoryDep, webhook_id: str = WebhookId) -> PingResponse:
     """Queue a ``webhook.ping`` event to this endpoint (see its deliveries for the outcome)."""
 
     def work(db_session: Session) -> PingResponse:
@@ -192,7 +203,7 @@ async def ping_webhook(sessions: DbDep, webhook_id: str = WebhookId) -> PingResp
 
 @router.get("/webhooks/{webhook_id}/deliveries", response_model=ListDeliveriesResponse, responses=NOT_FOUND)
 async def list_deliveries(
-    sessions: DbDep,
+    sessions: SessionFactoryDep,
     webhook_id: str = WebhookId,
     status: DeliveryStatus | None = Query(None, description="Only deliveries in this status"),
     limit: int = Query(50, ge=1, le=500),
@@ -218,7 +229,7 @@ async def list_deliveries(
     dependencies=[JsonBody],
 )
 async def recover_webhook(
-    body: RecoverRequest, sessions: DbDep, webhook_id: str = WebhookId
+    body: RecoverRequest, sessions: SessionFactoryDep, webhook_id: str = WebhookId
 ) -> RecoverResponse:
     """Re-queue failed and dead deliveries created in [since, until) with a fresh retry schedule."""
     return await in_transaction(
@@ -237,7 +248,7 @@ async def recover_webhook(
     responses={404: {"model": ErrorResponse, "description": "No such delivery"}, **CONFLICT},
 )
 async def retry_delivery(
-    sessions: DbDep, delivery_id: str = Path(min_length=1, max_length=40)
+    sessions: SessionFactoryDep, delivery_id: str = Path(min_length=1, max_length=40)
 ) -> DeliveryPublic:
     """Send this delivery again now (same event id), with a fresh retry schedule."""
     return await in_transaction(

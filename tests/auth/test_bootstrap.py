@@ -161,7 +161,7 @@ def test_app_served_on_all_interfaces_by_plain_uvicorn_answers_only_loopback(app
     address = non_loopback_address()
     if address is None:
         pytest.skip("this machine has no non-loopback IPv4 address")
-    app = create_app(app_settings, engine=FakeEngine())  # type: ignore[arg-type]
+    app = create_app(app_settings, engine=FakeEngine())
     with uvicorn_server(app, "0.0.0.0") as port:
         body = {"texts": ["fine"]}
         deadline = time.monotonic() + 30

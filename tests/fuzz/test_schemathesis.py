@@ -90,7 +90,7 @@ def build_app(tmp: Path, *, engine: bool) -> tuple[FastAPI, str]:
         models_dir=Settings().models_dir if engine else tmp / "no-models",
         taxonomy_path=Settings().resolved_taxonomy_path(),  # shipped with the code, not with trained heads
     )
-    return create_app(app_settings, engine=FakeEngine(app_settings) if engine else None), key  # type: ignore[arg-type]
+    return create_app(app_settings, engine=FakeEngine(app_settings) if engine else None), key
 
 
 def runner(operation, mode: GenerationMode, mode_checks: list, headers: dict, tally: Tally, examples: int):  # type: ignore[no-untyped-def]

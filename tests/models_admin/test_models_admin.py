@@ -14,8 +14,7 @@ from nlp_service.config import REPO_ROOT, Settings
 from nlp_service.inference.engine import Engine
 from nlp_service.inference.registry import ModelRegistry
 from nlp_service.main import create_app
-from tests.api.conftest import wait_ready
-from tests.conftest import local_client
+from tests.conftest import local_client, wait_ready
 
 pytestmark = pytest.mark.slow
 

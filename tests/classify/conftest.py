@@ -1,8 +1,8 @@
-"""Fixtures for API tests: one real engine per test session (loading takes a few seconds)."""
+"""Fixtures for classify tests: an app on the real engine (``real_engine`` from tests/conftest.py), and
+one whose models never load."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,26 +11,7 @@ from fastapi.testclient import TestClient
 
 from nlp_service.config import Settings
 from nlp_service.main import create_app
-from tests.conftest import local_client
-
-
-@pytest.fixture(scope="session")
-def real_engine():
-    """The real encoder, heads and topic scorer, as shipped under models/."""
-    from nlp_service.inference.engine import Engine
-
-    engine = Engine(Settings())
-    engine.warm_up()
-    return engine
-
-
-def wait_ready(client: TestClient, timeout_s: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if client.get("/health").status_code == 200:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"service not ready: {client.get('/health').json()}")
+from tests.conftest import local_client, wait_ready
 
 
 @pytest.fixture
