@@ -140,8 +140,9 @@ def route_templates(app: FastAPI) -> dict[object, str]:
     """Endpoint function -> full path template (``/v1/comments/{comment_id}``), for metric labels."""
     from fastapi.routing import iter_route_contexts
 
-    return {
-        getattr(route, "endpoint", None): route.path
-        for route in iter_route_contexts(app.routes)
-        if getattr(route, "endpoint", None) is not None
-    }
+    templates: dict[object, str] = {}
+    for route in iter_route_contexts(app.routes):
+        endpoint, path = getattr(route, "endpoint", None), getattr(route, "path", None)
+        if endpoint is not None and path is not None:
+            templates[endpoint] = path
+    return templates

@@ -206,3 +206,6 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return JSONResponse(error_body("internal server error", "internal_error"), status_code=500)
+
+
+OpenApiResponses = dict[int | str, dict[str, Any]]  # a route's ``responses=`` (extra documented statuses)

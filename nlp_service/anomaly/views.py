@@ -25,15 +25,15 @@ from nlp_service.anomaly.schemas import (
     SeriesDetectResponse,
 )
 from nlp_service.deps import JsonBody, SessionFactoryDep, SettingsDep, in_transaction
-from nlp_service.errors import ErrorResponse
+from nlp_service.errors import ErrorResponse, OpenApiResponses
 from nlp_service.timestamps import utcnow
 from nlp_service.topics.provider import TopicLabelsDep
 
 router = APIRouter(tags=["alerts"])
 
 AlertId = Annotated[str, Path(min_length=1, max_length=40, description="The alert's id (alr_...)")]
-NOT_FOUND = {404: {"model": ErrorResponse, "description": "No such alert"}}
-CONFLICT = {409: {"model": ErrorResponse, "description": "Invalid status transition"}}
+NOT_FOUND: OpenApiResponses = {404: {"model": ErrorResponse, "description": "No such alert"}}
+CONFLICT: OpenApiResponses = {409: {"model": ErrorResponse, "description": "Invalid status transition"}}
 
 
 @router.get("/alerts", response_model=AlertPage)
@@ -103,7 +103,9 @@ async def _transition(
 
 
 JobId = Annotated[str, Path(min_length=1, max_length=40, description="The job's id (djob_...)")]
-ACCEPTED = {202: {"model": DetectJobOut, "description": "A long re-scan, queued as a background job"}}
+ACCEPTED: OpenApiResponses = {
+    202: {"model": DetectJobOut, "description": "A long re-scan, queued as a background job"}
+}
 
 
 @router.post("/detect", response_model=DetectResponse, responses=ACCEPTED)

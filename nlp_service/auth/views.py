@@ -11,6 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from nlp_service.auth import audit, service
@@ -76,7 +77,7 @@ async def list_keys(request: Request, actor: Actor) -> KeyListResponse:
 @router.post("", response_model=KeyCreateResponse, status_code=201, dependencies=[JsonBody])
 async def create_key(
     body: KeyCreateRequest, request: Request, actor: Actor, idempotency: IdempotencyDep
-) -> KeyCreateResponse:
+) -> KeyCreateResponse | JSONResponse:
     """A new key with scopes the acting key holds (403 otherwise). The response holds the full key: it is
     not stored and cannot be shown again (except to a retry with the same ``Idempotency-Key``, from a copy
     sealed with that key)."""
@@ -103,7 +104,7 @@ async def create_key(
     response = await idempotency.run(sessions, run)
     for row in created:  # none when a retry replayed the stored response
         audit.key_event("key.created", actor_key_id=actor.key_id, via="http", key=row)
-    return response  # type: ignore[return-value]
+    return response
 
 
 @router.delete("/{key_id}", response_model=KeyPublic, responses={404: {"model": ErrorResponse}})

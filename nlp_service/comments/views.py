@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
@@ -28,7 +28,7 @@ CommentIdPath = Annotated[str, Path(min_length=1, max_length=200, description="t
 
 def _check_unique_ids(body: IngestRequest) -> None:
     first: dict[str, int] = {}
-    detail = []
+    detail: list[dict[str, Any]] = []
     for i, comment in enumerate(body.comments):
         if comment.id in first:
             detail.append(

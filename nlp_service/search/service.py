@@ -26,6 +26,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from nlp_service.comments import embeddings as stored
 from nlp_service.comments import service as comments
 from nlp_service.comments.schemas import CommentFilter
 from nlp_service.comments.serialize import comment_fields, stored_topics
@@ -74,16 +75,16 @@ class SearchService:
     # -- lifecycle -------------------------------------------------------------------------------------
     def _load_all(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         with self.sessions() as session:
-            yield from comments.iter_embeddings(db_session=session)
+            yield from stored.iter_embeddings(db_session=session)
 
     def _diff(self) -> tuple[np.ndarray, Callable[[np.ndarray], Iterator[tuple[np.ndarray, np.ndarray]]]]:
         with self.sessions() as session:
-            ids = comments.all_row_ids(db_session=session)
+            ids = stored.all_row_ids(db_session=session)
 
         def load(wanted: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
             with self.sessions() as session:
                 for start in range(0, len(wanted), 10_000):
-                    yield comments.embeddings(
+                    yield stored.embeddings(
                         db_session=session, row_ids=wanted[start : start + 10_000].tolist()
                     )
 
@@ -116,9 +117,7 @@ class SearchService:
         comments: those are the newest ones in that range. Ids only one side has are no mismatch (the
         catch-up adds or drops them)."""
         with self.sessions() as session:
-            ids, theirs = comments.newest_embeddings(
-                db_session=session, at_most=self.index.max_row_id, limit=n
-            )
+            ids, theirs = stored.newest_embeddings(db_session=session, at_most=self.index.max_row_id, limit=n)
         found, mine = self.index.reconstruct(ids.tolist())
         if not len(found):
             return True
@@ -161,10 +160,10 @@ class SearchService:
         mark = self.watermark
         with self.sessions() as session:
             back = comments.filter_row_ids(db_session=session, row_ids=sorted(mark.gaps), filters=None)
-            new = comments.row_ids_after(db_session=session, after=mark.high, limit=SYNC_BATCH)
+            new = stored.row_ids_after(db_session=session, after=mark.high, limit=SYNC_BATCH)
             missing = [i for i in (*back, *new) if i not in self.index]
             if missing:
-                ids, vecs = comments.embeddings(db_session=session, row_ids=missing)
+                ids, vecs = stored.embeddings(db_session=session, row_ids=missing)
         if missing and len(ids):
             self.index.add(ids, vecs)
             self.stats.invalidate()
@@ -214,7 +213,7 @@ def _exact(
     found, vecs = index.reconstruct(candidates)
     missing = sorted(set(candidates) - {int(i) for i in found})
     if missing:
-        extra_ids, extra_vecs = comments.embeddings(db_session=db_session, row_ids=missing)
+        extra_ids, extra_vecs = stored.embeddings(db_session=db_session, row_ids=missing)
         if len(extra_ids):
             found = np.concatenate([found, extra_ids])
             vecs = np.vstack([vecs, extra_vecs]) if len(vecs) else extra_vecs

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Path, Query
 
 from nlp_service.anomaly.chart import topic_series_chart
 from nlp_service.deps import SessionFactoryDep, SettingsDep, in_transaction
-from nlp_service.errors import ErrorResponse
+from nlp_service.errors import ErrorResponse, OpenApiResponses
 from nlp_service.topics import service
 from nlp_service.topics.provider import TaxonomyDep, TopicLabelsDep
 from nlp_service.topics.schemas import SeriesQuery, TopicSeriesResponse, TopicsQuery, TopicsResponse
@@ -19,7 +19,7 @@ from nlp_service.topics.schemas import SeriesQuery, TopicSeriesResponse, TopicsQ
 router = APIRouter()
 
 TopicId = Annotated[str, Path(min_length=1, max_length=100, description="A taxonomy topic id")]
-NOT_FOUND = {404: {"model": ErrorResponse, "description": "No such alert"}}
+NOT_FOUND: OpenApiResponses = {404: {"model": ErrorResponse, "description": "No such topic"}}
 
 
 @router.get("/topics", response_model=TopicsResponse, tags=["insights"])

@@ -7,10 +7,11 @@ the blocking DB work (and the URL's DNS check) in the thread pool.
 from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI, Path, Query, Response
+from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from nlp_service.deps import JsonBody, SecretBoxDep, SessionFactoryDep, SettingsDep, in_transaction
-from nlp_service.errors import ErrorResponse
+from nlp_service.errors import ErrorResponse, OpenApiResponses
 from nlp_service.idempotency.deps import IdempotencyDep
 from nlp_service.webhooks import deliveries, service
 from nlp_service.webhooks.safety import TargetPolicy
@@ -38,8 +39,8 @@ from nlp_service.webhooks.tables import WebhookDelivery, WebhookSubscription
 router = APIRouter(tags=["webhooks"])
 
 WebhookId = Path(min_length=1, max_length=40, description="The webhook's id (wh_...)")
-NOT_FOUND = {404: {"model": ErrorResponse, "description": "No such webhook"}}
-CONFLICT = {
+NOT_FOUND: OpenApiResponses = {404: {"model": ErrorResponse, "description": "No such webhook"}}
+CONFLICT: OpenApiResponses = {
     409: {"model": ErrorResponse, "description": "The webhook is disabled (or the delivery in flight)"}
 }
 
@@ -72,7 +73,7 @@ def delivery_public(delivery: WebhookDelivery, *, with_attempts: bool = True) ->
         webhook_id=delivery.subscription_id,
         event_id=delivery.event_id,
         event_type=delivery.event_type,
-        status=delivery.status,  # type: ignore[arg-type]
+        status=delivery.status,
         attempts=delivery.attempts,
         next_attempt_at=delivery.next_attempt_at,
         last_status_code=delivery.last_status_code,
@@ -98,7 +99,7 @@ async def create_webhook(
     settings: SettingsDep,
     box: SecretBoxDep,
     idempotency: IdempotencyDep,
-) -> CreateWebhookResponse:
+) -> CreateWebhookResponse | JSONResponse:
     """Subscribe an endpoint. The response holds the signing secret: it is shown only this once (or to a
     retry with the same ``Idempotency-Key``). 409 when ``NLP_WEBHOOK_MAX_SUBSCRIPTIONS`` subscriptions exist
     already."""
@@ -114,7 +115,7 @@ async def create_webhook(
         )
         return CreateWebhookResponse(**public(sub).model_dump(), secret=secret)
 
-    return await idempotency.run(sessions, work)  # type: ignore[return-value]
+    return await idempotency.run(sessions, work)
 
 
 @router.get("/webhooks", response_model=ListWebhooksResponse)
@@ -170,7 +171,7 @@ async def rotate_secret(
     box: SecretBoxDep,
     idempotency: IdempotencyDep,
     webhook_id: str = WebhookId,
-) -> RotateSecretResponse:
+) -> RotateSecretResponse | JSONResponse:
     """A new signing secret (shown once); the old one also signs until ``previous_secret_expires_at``."""
 
     def work(db_session: Session) -> RotateSecretResponse:
@@ -182,7 +183,7 @@ async def rotate_secret(
         )
         return RotateSecretResponse(secret=secret, previous_secret_expires_at=expires)
 
-    return await idempotency.run(sessions, work)  # type: ignore[return-value]
+    return await idempotency.run(sessions, work)
 
 
 @router.post(
@@ -266,7 +267,7 @@ def document_webhooks(app: FastAPI) -> None:
     )
 
     def doc(name: str, model: type, summary: str) -> None:
-        def endpoint(body) -> None:  # type: ignore[no-untyped-def]
+        def endpoint(body: object) -> None:
             return None
 
         endpoint.__annotations__["body"] = model  # a real class (this module has postponed annotations)

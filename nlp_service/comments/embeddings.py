@@ -1,0 +1,71 @@
+"""Stored embeddings read for the vector index (a cache of the database): by row id, in batches, newest."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from nlp_service.comments.tables import Comment, Prediction
+
+
+def embeddings(*, db_session: Session, row_ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """(row ids, (n, dim) float32 embeddings) of the stored comments among ``row_ids``."""
+    ids: list[int] = []
+    vecs: list[np.ndarray] = []
+    wanted = list(dict.fromkeys(int(r) for r in row_ids))
+    for start in range(0, len(wanted), 1000):
+        chunk = wanted[start : start + 1000]
+        for rid, blob in db_session.execute(
+            select(Prediction.row_id, Prediction.embedding).where(Prediction.row_id.in_(chunk))
+        ):
+            ids.append(rid)
+            vecs.append(np.frombuffer(blob, dtype=np.float32))
+    return _stack(ids, vecs)
+
+
+def _stack(ids: list[int], vecs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    if not ids:
+        return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+    return np.asarray(ids, dtype=np.int64), np.vstack(vecs).astype(np.float32, copy=False)
+
+
+def all_row_ids(*, db_session: Session) -> np.ndarray:
+    """Every stored row id (int64, ascending)."""
+    return np.fromiter(db_session.scalars(select(Comment.row_id).order_by(Comment.row_id)), dtype=np.int64)
+
+
+def row_ids_after(*, db_session: Session, after: int, limit: int) -> list[int]:
+    """Up to ``limit`` row ids above ``after`` of comments stored with their predictions, ascending."""
+    stmt = select(Prediction.row_id).where(Prediction.row_id > after).order_by(Prediction.row_id).limit(limit)
+    return list(db_session.scalars(stmt))
+
+
+def newest_embeddings(*, db_session: Session, at_most: int, limit: int) -> tuple[np.ndarray, np.ndarray]:
+    """(row ids, embeddings) of the ``limit`` highest row ids up to ``at_most``."""
+    rows = db_session.execute(
+        select(Prediction.row_id, Prediction.embedding)
+        .where(Prediction.row_id <= at_most)
+        .order_by(Prediction.row_id.desc())
+        .limit(limit)
+    ).all()
+    return _stack([r for r, _ in rows], [np.frombuffer(b, dtype=np.float32) for _, b in rows])
+
+
+def iter_embeddings(
+    *, db_session: Session, after: int = 0, batch: int = 20_000
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield (row ids, embeddings) batches in row id order, for (re)building the vector index."""
+    while True:
+        rows = db_session.execute(
+            select(Prediction.row_id, Prediction.embedding)
+            .where(Prediction.row_id > after)
+            .order_by(Prediction.row_id)
+            .limit(batch)
+        ).all()
+        if not rows:
+            return
+        yield _stack([r for r, _ in rows], [np.frombuffer(b, dtype=np.float32) for _, b in rows])
+        after = rows[-1][0]
