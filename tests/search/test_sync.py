@@ -3,6 +3,7 @@ against a real database, including out-of-order commits on PostgreSQL and its co
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -82,11 +83,14 @@ def _store(session: Session, fake_engine, cid: str, text: str, day: int = 11) ->
 
 @contextmanager
 def statements(sessions) -> Iterator[list[str]]:  # type: ignore[no-untyped-def]
+    """Statements this thread runs on the sessions' engine (the app's own threads use it too)."""
     engine = sessions.kw["bind"]
     seen: list[str] = []
+    me = threading.get_ident()
 
     def record(conn, cursor, statement, params, context, executemany) -> None:  # type: ignore[no-untyped-def]
-        seen.append(statement)
+        if threading.get_ident() == me:
+            seen.append(statement)
 
     event.listen(engine, "before_cursor_execute", record)
     try:
