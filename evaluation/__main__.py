@@ -9,6 +9,7 @@ SUBCOMMANDS = {
     "anomaly": "evaluation.anomaly",
     "classify": "evaluation.classify",
     "compare": "evaluation.compare",
+    "topics": "evaluation.topics_suite",
 }
 
 

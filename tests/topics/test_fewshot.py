@@ -1,0 +1,79 @@
+"""Few-shot topic scorers on small synthetic embeddings (no model, no dataset)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nlp_service.topics.fewshot import (
+    METHODS,
+    best_threshold,
+    score_matrix,
+    train_one_vs_rest,
+    train_topic,
+)
+
+
+def _blobs(n_per: int, n_topics: int, dim: int = 16, spread: float = 0.3, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n_topics, dim))
+    y = np.repeat(np.arange(n_topics), n_per)
+    x = centres[y] + spread * rng.normal(size=(len(y), dim))
+    return x, y
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_separable_topic_is_learned_with_cv_precision_recall(method):
+    x, y = _blobs(20, 4)
+    topic = train_topic(x[y == 0], x[y != 0], method=method, seed=0)
+    assert topic.method == method
+    assert 0.0 <= topic.cv_precision <= 1.0 and 0.0 <= topic.cv_recall <= 1.0
+    assert topic.cv_precision >= 0.9 and topic.cv_recall >= 0.9
+    x_new, y_new = _blobs(10, 4, seed=0)
+    predicted = topic.predict(x_new)
+    assert predicted[y_new == 0].mean() >= 0.9
+    assert predicted[y_new != 0].mean() <= 0.1
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_overlapping_topic_reports_imperfect_cv(method):
+    rng = np.random.default_rng(1)
+    pos, neg = rng.normal(size=(12, 8)), rng.normal(size=(30, 8))  # same distribution: nothing to learn
+    topic = train_topic(pos, neg, method=method)
+    assert 0.0 <= topic.cv_precision <= 1.0 and 0.0 <= topic.cv_recall <= 1.0
+    assert min(topic.cv_precision, topic.cv_recall) < 0.9
+
+
+def test_training_is_deterministic_with_a_seed():
+    x, y = _blobs(10, 3, spread=1.5, seed=3)
+    a = train_topic(x[y == 0], x[y != 0], seed=7)
+    b = train_topic(x[y == 0], x[y != 0], seed=7)
+    assert a.threshold == b.threshold and a.cv_precision == b.cv_precision
+    np.testing.assert_array_equal(a.scorer.weights, b.scorer.weights)
+
+
+def test_too_few_examples_are_refused():
+    x, y = _blobs(5, 2)
+    with pytest.raises(ValueError, match="positive"):
+        train_topic(x[:2], x[5:])
+    with pytest.raises(ValueError, match="negative"):
+        train_topic(x[:5], x[5:6])
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_one_vs_rest_top_topic(method):
+    x, y = _blobs(8, 5)
+    topics = train_one_vs_rest(x, y, 5, method=method)
+    x_test, y_test = _blobs(6, 5, seed=0)
+    scores = score_matrix(topics, x_test)
+    assert scores.shape == (30, 5)
+    assert (scores.argmax(axis=1) == y_test).mean() >= 0.95
+
+
+def test_best_threshold_maximises_f1():
+    scores = np.array([0.9, 0.8, 0.7, 0.2, 0.1])
+    gold = np.array([True, True, False, False, False])
+    t, precision, recall = best_threshold(scores, gold)
+    assert 0.7 < t < 0.8 and precision == 1.0 and recall == 1.0
+    t, precision, recall = best_threshold(scores, np.zeros(5, dtype=bool))
+    assert (scores >= t).sum() == 0 and precision == recall == 0.0
