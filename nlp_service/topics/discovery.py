@@ -51,7 +51,7 @@ def _normalise(x: np.ndarray) -> np.ndarray:
 
 
 def k_candidates(n: int, *, k_min: int = 2, k_max: int | None = None, steps: int = 12) -> list[int]:
-    """Geometrically spaced k in ``[k_min, k_max]``; ``k_max`` defaults to ``sqrt(n) * 2`` (at most n // 2)."""
+    """Geometrically spaced k in ``[k_min, k_max]``; ``k_max`` defaults to ``2 sqrt(n)`` (at most n // 2)."""
     upper = min(k_max if k_max is not None else int(2 * np.sqrt(n)), n // 2)
     if upper < k_min:
         return [max(1, min(k_min, n))]
@@ -59,14 +59,14 @@ def k_candidates(n: int, *, k_min: int = 2, k_max: int | None = None, steps: int
 
 
 def _kmeans(x: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    from sklearn.cluster import KMeans
+    from sklearn.cluster import KMeans  # type: ignore[import-untyped]
 
     model = KMeans(n_clusters=k, n_init=3, random_state=seed).fit(x)
     return model.labels_.astype(np.int64), _normalise(model.cluster_centers_)
 
 
 def _silhouette(x: np.ndarray, labels: np.ndarray, seed: int) -> float:
-    from sklearn.metrics import silhouette_score
+    from sklearn.metrics import silhouette_score  # type: ignore[import-untyped]
 
     if len(np.unique(labels)) < 2:
         return -1.0

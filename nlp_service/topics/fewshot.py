@@ -5,8 +5,8 @@ Two methods, chosen by measurement (``python -m evaluation topics``, Banking77 f
 * ``logreg``: L2-regularised logistic regression on the L2-normalised embedding, classes balanced;
 * ``prototype``: cosine to the mean positive minus cosine to the mean negative.
 
-Each topic's threshold is chosen by stratified k-fold cross-validation (the threshold that maximises F1 over the
-out-of-fold scores), and the cross-validated precision and recall at that threshold are reported with the model.
+Each topic's threshold is chosen by stratified k-fold cross-validation (the threshold that maximises F1
+over the out-of-fold scores); the cross-validated precision and recall at that threshold come with the model.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def fit_linear(
         raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
     if neg.ndim != 2 or len(neg) == 0:
         raise ValueError("logistic regression needs negative examples")
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 
     x = np.concatenate([pos, neg])
     y = np.concatenate([np.ones(len(pos), dtype=int), np.zeros(len(neg), dtype=int)])
@@ -174,3 +174,24 @@ def score_matrix(topics: Sequence[FewShotTopic], embeddings: np.ndarray) -> np.n
     weights = np.stack([t.scorer.weights for t in topics], axis=1)
     bias = np.array([t.scorer.bias for t in topics])
     return (_normalise(embeddings) @ weights + bias).astype(np.float32)
+
+
+def adapt_prototypes(
+    prototypes: np.ndarray, unlabelled: np.ndarray, *, weight: float = 1.0, iterations: int = 3
+) -> np.ndarray:
+    """Zero-shot prototypes pulled towards the unlabelled texts they claim (transductive, no labels).
+
+    Each round assigns every text to its nearest prototype, then moves each prototype to
+    ``normalise(prototype + weight * mean(its texts))``; the original prototype stays as an anchor.
+    """
+    anchor = _normalise(prototypes)
+    x = _normalise(unlabelled)
+    current = anchor
+    for _ in range(iterations):
+        nearest = (x @ current.T).argmax(axis=1)
+        pulled = [
+            anchor[t] + weight * x[nearest == t].mean(axis=0) if np.any(nearest == t) else anchor[t]
+            for t in range(len(anchor))
+        ]
+        current = _normalise(np.stack(pulled))
+    return current.astype(np.float32)
