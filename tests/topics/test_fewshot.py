@@ -77,3 +77,19 @@ def test_best_threshold_maximises_f1():
     assert 0.7 < t < 0.8 and precision == 1.0 and recall == 1.0
     t, precision, recall = best_threshold(scores, np.zeros(5, dtype=bool))
     assert (scores >= t).sum() == 0 and precision == recall == 0.0
+
+
+def test_adapted_prototypes_move_towards_the_texts_they_claim():
+    from nlp_service.topics.fewshot import adapt_prototypes
+
+    x, y = _blobs(20, 3, spread=0.2, seed=4)
+    centres = np.stack([x[y == t].mean(axis=0) for t in range(3)])
+    rng = np.random.default_rng(0)
+    rough = centres + 1.5 * rng.normal(size=centres.shape)  # poor zero-shot prototypes
+    norm = np.linalg.norm
+    before = [float(rough[t] @ centres[t] / norm(rough[t]) / norm(centres[t])) for t in range(3)]
+    adapted = adapt_prototypes(rough, x, weight=1.0, iterations=3)
+    assert adapted.shape == rough.shape
+    np.testing.assert_allclose(norm(adapted, axis=1), 1.0, rtol=1e-5)
+    after = [float(adapted[t] @ centres[t] / norm(centres[t])) for t in range(3)]
+    assert all(a > b for a, b in zip(after, before, strict=True))
