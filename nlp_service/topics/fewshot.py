@@ -5,6 +5,10 @@ Two methods, chosen by measurement (``python -m evaluation topics``, Banking77 f
 * ``logreg``: L2-regularised logistic regression on the L2-normalised embedding, classes balanced;
 * ``prototype``: cosine to the mean positive minus cosine to the mean negative.
 
+Measured (frozen MiniLM, Banking77 test, mean of 3 seeds, top topic per text): logreg 0.835 (8 shots) and
+0.875 (16 shots) macro-F1; prototype 0.749 and 0.771. ``logreg`` is the default. C was picked on train rows
+held out from an 8-shot sample: C=1 0.821, C=10 0.829, C=100 0.826 (one-vs-rest; multinomial C=10 0.831).
+
 Each topic's threshold is chosen by stratified k-fold cross-validation (the threshold that maximises F1
 over the out-of-fold scores); the cross-validated precision and recall at that threshold come with the model.
 """
