@@ -2,7 +2,8 @@
 
 Deterministic (seeded) and bounded: at most ``sample_cap`` rows are clustered; the other rows join the nearest
 cluster centre. The method was chosen by measurement on Banking77 test (``python -m evaluation topics``):
-k-means on unit-length embeddings over a range of k, the k with the best cosine silhouette kept. A row far from its centre
+k-means on unit-length embeddings over a range of k, the k with the best cosine silhouette kept.
+A row far from its centre
 (cosine below ``min_similarity``) or in a cluster smaller than ``min_cluster_size`` is noise.
 
 Measured on Banking77 test (3,080 texts, 77 intents), NMI counting noise as one more cluster: NMI 0.805,
