@@ -89,7 +89,7 @@ def few_shot_sample(labels: np.ndarray, n_topics: int, shots: int, seed: int) ->
 
 
 def nmi(labels_true: np.ndarray, labels_pred: np.ndarray) -> float:
-    from sklearn.metrics import normalized_mutual_info_score  # type: ignore[import-untyped]
+    from sklearn.metrics import normalized_mutual_info_score
 
     return float(normalized_mutual_info_score(labels_true, labels_pred))
 

@@ -69,14 +69,14 @@ def k_candidates(n: int, *, k_min: int = 2, k_max: int | None = None, steps: int
 
 
 def _kmeans(x: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    from sklearn.cluster import KMeans  # type: ignore[import-untyped]
+    from sklearn.cluster import KMeans
 
     model = KMeans(n_clusters=k, n_init=3, random_state=seed).fit(x)
     return model.labels_.astype(np.int64), _normalise(model.cluster_centers_)
 
 
 def _silhouette(x: np.ndarray, labels: np.ndarray, seed: int) -> float:
-    from sklearn.metrics import silhouette_score  # type: ignore[import-untyped]
+    from sklearn.metrics import silhouette_score
 
     if len(np.unique(labels)) < 2:
         return -1.0

@@ -62,7 +62,7 @@ def fit_linear(
         raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
     if neg.ndim != 2 or len(neg) == 0:
         raise ValueError("logistic regression needs negative examples")
-    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
+    from sklearn.linear_model import LogisticRegression
 
     x = np.concatenate([pos, neg])
     y = np.concatenate([np.ones(len(pos), dtype=int), np.zeros(len(neg), dtype=int)])
