@@ -28,10 +28,9 @@ from nlp_service.db import make_engine, make_sessionmaker, session_scope
 from nlp_service.hardening.secretbox import SecretBox
 from nlp_service.timestamps import floor_bucket
 from nlp_service.topics.tables import TopicCount
-from nlp_service.webhooks import service as webhooks
-from nlp_service.webhooks.safety import TargetPolicy
 from nlp_service.webhooks.schemas import CreateWebhookRequest
 from nlp_service.webhooks.tables import WebhookEvent
+from tests.webhooks.conftest import create_subscription
 
 T0 = datetime(2024, 3, 4, tzinfo=UTC)  # a Monday
 DAY = timedelta(days=1)
@@ -81,14 +80,8 @@ def events(db: sessionmaker[Session]) -> list[dict]:
 
 
 def subscribe(db: sessionmaker[Session]) -> None:
-    with session_scope(db) as s:
-        webhooks.create(
-            db_session=s,
-            request=CreateWebhookRequest(url="http://127.0.0.1:9999/x"),  # type: ignore[arg-type]
-            policy=TargetPolicy(allow_loopback=True),
-            box=SecretBox([SecretBox.generate_key()]),  # nothing is sent: any key will do
-            max_subscriptions=100,
-        )
+    box = SecretBox([SecretBox.generate_key()])  # nothing is sent: any key will do
+    create_subscription(db, box, CreateWebhookRequest(url="http://127.0.0.1:9999/x"))
 
 
 def detect(db: sessionmaker[Session], at: datetime, settings: Settings = SETTINGS) -> DetectResponse:

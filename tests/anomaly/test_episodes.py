@@ -21,11 +21,10 @@ from nlp_service.config import Settings
 from nlp_service.db import session_scope
 from nlp_service.hardening.secretbox import SecretBox
 from nlp_service.topics.tables import TopicCount
-from nlp_service.webhooks import service as webhooks
-from nlp_service.webhooks.safety import TargetPolicy
 from nlp_service.webhooks.schemas import CreateWebhookRequest
 from nlp_service.webhooks.tables import WebhookEvent
 from nlp_service.worker import JobContext, load_jobs
+from tests.webhooks.conftest import create_subscription
 
 T0 = datetime(2024, 3, 4, tzinfo=UTC)  # a Monday
 SETTINGS = Settings(alert_buckets=["day"], alert_segments=["region"])
@@ -106,14 +105,8 @@ def test_detection_updates_the_alert_while_the_episode_lasts(db_sessions: sessio
     rng = np.random.default_rng(1)
     normal = list(rng.poisson(20, size=21).astype(float))
     write_counts(db_sessions, [*normal, 90.0, 120.0])
-    with session_scope(db_sessions) as s:
-        webhooks.create(
-            db_session=s,
-            request=CreateWebhookRequest(url="http://127.0.0.1:9999/x"),  # type: ignore[arg-type]
-            policy=TargetPolicy(allow_loopback=True),
-            box=SecretBox([SecretBox.generate_key()]),  # nothing is sent: any key will do
-            max_subscriptions=100,
-        )
+    box = SecretBox([SecretBox.generate_key()])  # nothing is sent: any key will do
+    create_subscription(db_sessions, box, CreateWebhookRequest(url="http://127.0.0.1:9999/x"))
 
     def run(day: int) -> DetectResponse:
         with session_scope(db_sessions) as s:
