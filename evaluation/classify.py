@@ -24,7 +24,7 @@ from nlp_service.config import REPO_ROOT
 from nlp_service.inference.heads import FeatureSpec, Head
 from nlp_service.inference.registry import ModelRegistry, RegistryError
 from training import datasets as ds
-from training.cache import DEFAULT_CACHE_DIR, FeatureCache
+from training.cache import FeatureCache, add_encoder_arguments
 from training.metrics import accuracy, macro_f1, macro_recall, pearson
 from training.pipeline import encoder_display_name
 from training.trainer import TrainParams, fit_head
@@ -63,12 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--json", type=Path, default=REPO_ROOT / "reports" / "classify.json", help="output JSON"
     )
     parser.add_argument("--models-dir", type=Path, default=REPO_ROOT / "models", help="head registry")
-    parser.add_argument(
-        "--encoder", default=None, help="encoder path (default: the shipped all-MiniLM-L6-v2)"
-    )
-    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR, help="feature cache")
-    parser.add_argument("--no-cache", action="store_true", help="encode without the feature cache")
-    parser.add_argument("--threads", type=int, default=2)
+    add_encoder_arguments(parser)
     parser.add_argument(
         "--runtime",
         choices=("torch", "onnx"),

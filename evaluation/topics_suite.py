@@ -37,7 +37,7 @@ from nlp_service.topics.fewshot import (
     train_one_vs_rest,
 )
 from training import datasets as ds
-from training.cache import DEFAULT_CACHE_DIR, FeatureCache
+from training.cache import FeatureCache, add_encoder_arguments
 from training.metrics import macro_f1
 
 log = logging.getLogger(__name__)
@@ -57,12 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json", type=Path, default=REPO_ROOT / "reports" / "topics.json", help="output JSON"
     )
-    parser.add_argument(
-        "--encoder", default=None, help="encoder path (default: the shipped all-MiniLM-L6-v2)"
-    )
-    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR, help="feature cache")
-    parser.add_argument("--no-cache", action="store_true", help="encode without the feature cache")
-    parser.add_argument("--threads", type=int, default=2)
+    add_encoder_arguments(parser)
     parser.add_argument(
         "--compare", action="store_true", help="also score the other few-shot method (slower)"
     )

@@ -6,6 +6,7 @@ of texts, in order.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import logging
 import os
@@ -76,3 +77,13 @@ class FeatureCache:
         log.info("cached %d encoded texts at %s", len(texts), path)
         # Return what a later cache hit returns, so that results do not depend on the cache state.
         return self.encode(texts, progress=progress)
+
+
+def add_encoder_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of commands that encode: --encoder, --cache-dir, --no-cache, --threads."""
+    parser.add_argument(
+        "--encoder", default=None, help="encoder path (default: the shipped all-MiniLM-L6-v2)"
+    )
+    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR, help="feature cache")
+    parser.add_argument("--no-cache", action="store_true", help="encode without the feature cache")
+    parser.add_argument("--threads", type=int, default=2)
