@@ -75,6 +75,10 @@ class Prediction(Base):
     n_terms: Mapped[int] = mapped_column(Integer, default=0)  # document length for BM25
     embedding: Mapped[bytes] = mapped_column(LargeBinary)  # float32, L2-normalised
     model_versions: Mapped[dict[str, str]] = mapped_column(JSON)
+    # Taxonomy version whose model tagged ``topics`` (None: the shipped file, before versions existed).
+    topics_version: Mapped[int | None] = mapped_column(Integer)
+    # Sentence embeddings of a multi-sentence comment (float16, (sentences, dim)): sentence-aware re-tagging.
+    sentence_embeddings: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class CommentTopic(Base):

@@ -1,4 +1,5 @@
-"""Topic tables: ``topic_counts``, comment counts per topic per time bucket (hour and day) per segment.
+"""Topic tables: ``topic_counts`` (comment counts per topic per time bucket and segment), the taxonomy's
+versions and active version, and re-tagging jobs.
 
 The pseudo-topic ``_all`` counts every comment (the denominator of shares); segment ``all`` (value ``all``)
 is a topic's total. Maintained on ingest and deletion, read by ``/v1/topics`` and the alert detector.
@@ -7,8 +8,9 @@ is a topic's total. Maintained on ingest and deletion, read by ``/v1/topics`` an
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Index, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from nlp_service.comments.tables import RowId
@@ -48,3 +50,56 @@ class TopicCount(Base):
     segment_value: Mapped[str] = mapped_column(String(100))
     count: Mapped[int] = mapped_column(Integer, default=0)
     negative: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class TaxonomyVersion(Base):
+    """One version of the taxonomy: every change (create, update, delete a topic, examples, import,
+    rollback) makes a new one. ``model`` caches the built topic model (prototype embeddings and learned
+    scorers, an npz) for the encoder named by ``model_key``: replicas and the re-tagger load, not rebuild."""
+
+    __tablename__ = "taxonomy_versions"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    parent_id: Mapped[int | None] = mapped_column(RowId)
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON)  # Taxonomy.to_dict()
+    change: Mapped[str] = mapped_column(String(500))
+    created_by: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    quality: Mapped[dict[str, Any]] = mapped_column(
+        JSON, default=dict
+    )  # per topic: method, cv precision/recall
+    model: Mapped[bytes | None] = mapped_column(LargeBinary)
+    model_key: Mapped[str | None] = mapped_column(String(100))
+
+
+class TaxonomyState(Base):
+    """The active taxonomy version (one row, ``name == "active"``) and the one before it (rollback)."""
+
+    __tablename__ = "taxonomy_state"
+
+    name: Mapped[str] = mapped_column(String(20), primary_key=True)
+    version_id: Mapped[int] = mapped_column(RowId)
+    previous_id: Mapped[int | None] = mapped_column(RowId)
+    activated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class RetagJob(Base):
+    """Re-tagging the stored comments after an activation: claimed with a lease by the worker, progress in
+    ``done``/``total`` comments."""
+
+    __tablename__ = "topic_retag_jobs"
+    __table_args__ = (Index("ix_topic_retag_jobs_status_created_at", "status", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # retag_...
+    version_id: Mapped[int] = mapped_column(RowId)
+    status: Mapped[str] = mapped_column(String(16))  # queued, running, succeeded, failed, superseded
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(String(1000))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
