@@ -82,12 +82,14 @@ class Engine:
             runtime=settings.encoder_runtime,
         )
         self._reload_lock = threading.Lock()
+        self._topics_override: tuple[Any, str] | None = None  # a taxonomy version from the database
         self.models = self.load_models()
 
     # -- models ---------------------------------------------------------------------------------------
     def load_models(self) -> ModelSet:
         """Load the active version of every head and the topic scorer, refusing heads of another encoder."""
         from nlp_service.inference.registry import ModelRegistry
+        from nlp_service.topics.model import TopicModel
         from nlp_service.topics.scorer import TopicScorer, prototypes_path
         from nlp_service.topics.taxonomy import load_taxonomy
 
@@ -95,15 +97,31 @@ class Engine:
         heads = {task: registry.load_active(task, self.encoder.info) for task in HEAD_TASKS}
         taxonomy_path = self.settings.resolved_taxonomy_path()
         taxonomy = load_taxonomy(taxonomy_path)
-        encoder_key = self.encoder.info.sha256 + ("-int8" if self.encoder.info.quantized else "")
-        topics = TopicScorer.load_or_build(
+        encoder_key = self.topic_model_key
+        prototypes = TopicScorer.load_or_build(
             taxonomy, self.embed, prototypes_path(taxonomy_path), encoder_sha256=encoder_key
         )
+        topics = TopicModel(prototypes, {}, key=encoder_key)
         versions = {"encoder": encoder_version(self.encoder.info)}
         versions.update({task: head.version for task, head in heads.items()})
         file_hash = hashlib.sha256(taxonomy_path.read_bytes()).hexdigest()
         versions["topics"] = f"{taxonomy_path.stem}@{file_hash[:12]}"
+        if self._topics_override is not None:
+            topics, versions["topics"] = self._topics_override
         return ModelSet(heads=heads, topics=topics, versions=versions)
+
+    @property
+    def topic_model_key(self) -> str:
+        """What a topic model's embeddings depend on: the encoder's weights (and whether it is int8)."""
+        return self.encoder.info.sha256 + ("-int8" if self.encoder.info.quantized else "")
+
+    def set_topics(self, topics: Any, version: str) -> None:
+        """Swap in another taxonomy version's topic model (the heads stay as they are)."""
+        with self._reload_lock:
+            self._topics_override = (topics, version)
+            current = self.models
+            versions = {**current.versions, "topics": version}
+            self.models = ModelSet(heads=current.heads, topics=topics, versions=versions)
 
     def reload(self) -> ModelSet:
         """Build a fresh model set from the registry and swap it in atomically."""
