@@ -69,3 +69,18 @@ def iter_embeddings(
             return
         yield _stack([r for r, _ in rows], [np.frombuffer(b, dtype=np.float32) for _, b in rows])
         after = rows[-1][0]
+
+
+def pack_sentences(vectors: np.ndarray | None) -> bytes | None:
+    """A comment's sentence embeddings ``(s, dim)`` as float16 bytes for ``predictions.sentence_embeddings``
+    (None for a comment of one sentence: its own embedding stands for it)."""
+    if vectors is None or len(vectors) < 2:
+        return None
+    return np.asarray(vectors, dtype=np.float16).tobytes()
+
+
+def unpack_sentences(blob: bytes | None, dim: int) -> np.ndarray | None:
+    """The ``(s, dim)`` float32 sentence embeddings stored by :func:`pack_sentences`, or None."""
+    if not blob:
+        return None
+    return np.frombuffer(blob, dtype=np.float16).reshape(-1, dim).astype(np.float32)
