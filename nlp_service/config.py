@@ -63,6 +63,7 @@ class Settings(BaseSettings):
     quantize: bool = False  # int8 dynamic quantization of the encoder's linear layers
     max_seq_length: int = 256  # tokens; capped by the model's own limit
     registry_poll_s: float = 2.0  # reload heads when a promotion/rollback changes the registry; 0 = off
+    taxonomy_poll_s: float = 2.0  # serve a newly activated taxonomy version within this long; 0 = off
 
     # Micro-batching
     max_batch_size: int = 64
