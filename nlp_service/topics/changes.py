@@ -105,12 +105,19 @@ def sync_active(sessions: sessionmaker[Session], engine: AnalysisEngine) -> int 
         active = versions.state(db_session=s)
         if active is None or not isinstance(engine, TopicsEngine):
             return None if active is None else active.version_id
-        serving = getattr(engine.models.topics, "version", None)
-        if serving == active.version_id:
-            return serving
+        label = f"taxonomy@v{active.version_id}"
+        current = engine.models.topics
+        if (
+            getattr(current, "version", None) == active.version_id
+            and engine.models.versions["topics"] == label
+        ):
+            return active.version_id
         row = versions.get(db_session=s, version_id=active.version_id)
-    model = versions.model_of(row, key=engine.topic_model_key, build=builder(engine))
-    engine.set_topics(model, f"taxonomy@v{active.version_id}")
+    if isinstance(current, TopicModel) and current.version == active.version_id:
+        model = current  # the seed: the model already served
+    else:
+        model = versions.model_of(row, key=engine.topic_model_key, build=builder(engine))
+    engine.set_topics(model, label)
     log.info("serving taxonomy version %s", active.version_id)
     return active.version_id
 
