@@ -75,6 +75,17 @@ def active_id(*, db_session: Session) -> int | None:
 
 
 # -- writes --------------------------------------------------------------------------------------------
+def lock(*, db_session: Session) -> None:
+    """Serialise taxonomy writes: a no-op write on the state row first (PostgreSQL: a row lock; SQLite: the
+    write lock, taken before this transaction reads, so its reads cannot go stale before it writes)."""
+    db_session.execute(
+        update(TaxonomyState)
+        .where(TaxonomyState.name == ACTIVE)
+        .values(name=ACTIVE)
+        .execution_options(synchronize_session=False)
+    )
+
+
 def seed(*, db_session: Session, model: TopicModel, now: datetime | None = None) -> TaxonomyVersion | None:
     """Store the shipped taxonomy as version 1 and activate it, if no version exists yet (no re-tag: stored
     comments were tagged by that same taxonomy). Returns the new version, or None."""
@@ -99,6 +110,7 @@ def commit_change(
     actor: str | None,
 ) -> TaxonomyVersion:
     """Store a built change as a new version, if the head is still ``base_id`` (else 409)."""
+    lock(db_session=db_session)
     current = head(db_session=db_session)
     current_id = None if current is None else current.id
     if current_id != base_id:
@@ -133,9 +145,10 @@ def _insert(
 def activate(*, db_session: Session, version_id: int, now: datetime | None = None) -> RetagJob | None:
     """Make a version active and queue the re-tagging of stored comments (older re-tag jobs are
     superseded). Activating the active version changes nothing (None)."""
+    lock(db_session=db_session)
     get(db_session=db_session, version_id=version_id)
     now = now or utcnow()
-    row = db_session.get(TaxonomyState, ACTIVE, with_for_update=True)
+    row = db_session.get(TaxonomyState, ACTIVE, populate_existing=True)
     if row is not None and row.version_id == version_id:
         return None
     if row is None:
@@ -163,6 +176,7 @@ def activate(*, db_session: Session, version_id: int, now: datetime | None = Non
 
 def rollback(*, db_session: Session) -> RetagJob | None:
     """Activate the version that was active before the current one (409 if there is none)."""
+    lock(db_session=db_session)
     row = state(db_session=db_session)
     if row is None or row.previous_id is None:
         raise Conflict(

@@ -134,3 +134,21 @@ def test_import_export_round_trip(app_client: TestClient) -> None:
     assert r.json()["active_version"] == 2 and r.json()["retag_job"] is not None
     again = app_client.get("/v1/topics/taxonomy").json()
     assert [t["id"] for t in again["topics"]][-1] == "sales_tax" and again["version"] == "2"
+
+
+def test_concurrent_changes_never_fork_the_history(app_client: TestClient) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def create(i: int) -> int:
+        topic = {**TAX_TOPIC, "id": f"topic_{i}", "examples": [f"example {i}"]}
+        return app_client.post("/v1/topics", json=topic).status_code
+
+    with ThreadPoolExecutor(4) as pool:
+        codes = list(pool.map(create, range(6)))
+    assert set(codes) <= {201, 409} and 201 in codes
+    history = versions(app_client)
+    parents = [v["parent_id"] for v in history]
+    assert len(set(parents)) == len(parents)  # a chain: every version builds on a different one
+    assert len(history) == 1 + codes.count(201)
+    exported = app_client.get("/v1/topics/taxonomy").json()
+    assert sum(t["id"].startswith("topic_") for t in exported["topics"]) == codes.count(201)
