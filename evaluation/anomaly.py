@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from evaluation.anomaly_null import evaluate_null
 from nlp_service.anomaly.detectors import (
     PeltChangePointDetector,
     SeasonalSpikeDetector,
@@ -40,6 +41,7 @@ from nlp_service.anomaly.detectors import (
     merge_episodes,
     refractory_alerts,
 )
+from nlp_service.anomaly.sensitivity import SENSITIVITIES
 from nlp_service.anomaly.synthetic import topic_streams
 
 STANDARD = {"tp": 1.0, "fp": 0.11, "fn": 1.0}
@@ -398,12 +400,29 @@ def report(nab: dict[str, Any], syn: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def null_report(null: dict[str, float]) -> str:
+    """Markdown: false alerts on null data per sensitivity preset."""
+    lines = [
+        "",
+        "## False alerts on null data per 1,000 series-days "
+        f"({null['null.series_days']:.0f} series-days per preset and kind)",
+        "",
+        "| sensitivity | Poisson | overdispersed (gamma-Poisson, k=20) |",
+        "|---|---|---|",
+    ]
+    for preset in SENSITIVITIES:
+        poisson, over = null[f"null.{preset}.poisson"], null[f"null.{preset}.overdispersed"]
+        lines.append(f"| {preset} | {poisson:.2f} | {over:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """CLI arguments of ``python -m evaluation anomaly``."""
     parser.add_argument("--data", type=Path, default=Path("../shared/datasets"), help="datasets root")
     parser.add_argument("--json", type=Path, default=None, help="write metrics JSON here (and .md beside)")
     parser.add_argument("--synthetic-series", type=int, default=300, help="synthetic series per scenario")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--null-series", type=int, default=40, help="null series per sensitivity preset")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -424,7 +443,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "synthetic.median_delay_buckets": syn["median_delay_buckets"],
         "synthetic.shift_recall": syn["shift_recall"],
     }
-    text = report(nab, syn)
+    null = evaluate_null(n_series=args.null_series, seed=args.seed)
+    metrics.update(null)
+    text = report(nab, syn) + null_report(null)
     print(text)
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)

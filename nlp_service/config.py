@@ -23,6 +23,7 @@ def default_encoder_path() -> str:
 
 AlertBucket = Literal["hour", "day"]
 AlertSegment = Literal["region", "touchpoint", "source"]
+AlertSensitivity = Literal["low", "medium", "high"]
 
 
 def _webhook_retry_schedule_s() -> list[float]:
@@ -152,7 +153,8 @@ class Settings(BaseSettings):
     detection_job_lease_s: float = 600.0  # a running detection job not heard from for this long is retried
     detection_job_max_attempts: int = 3  # a detection job failing (or dying) this often is failed
     alert_min_volume: int = 10  # a bucket needs this many comments to spike (expected, to drop)
-    alert_p_threshold: float = 1e-4
+    alert_sensitivity: AlertSensitivity = "medium"  # presets: nlp_service.anomaly.sensitivity (per topic too)
+    alert_p_threshold: float | None = Field(None, gt=0, lt=1)  # set: overrides the preset's p-value threshold
     alert_min_history_hours: int = 48  # buckets of history before an hourly bucket can fire
     alert_min_history_days: int = 7
     alert_episode_gap_buckets: int = 1  # quiet buckets allowed inside one episode (one alert)

@@ -22,6 +22,7 @@ import numpy.typing as npt
 from sqlalchemy import case, delete, func, select
 from sqlalchemy.orm import Session
 
+from nlp_service.anomaly.sensitivity import thresholds
 from nlp_service.anomaly.tables import Alert, AlertComment, Severity
 from nlp_service.comments.schemas import CommentFilter
 from nlp_service.comments.service import comments_in_window, filter_conditions
@@ -31,6 +32,7 @@ from nlp_service.insights.schemas import Nps
 from nlp_service.insights.service import nps as insights_nps
 from nlp_service.topics.service import topic_series
 from nlp_service.topics.tables import ALL_SEGMENT, ALL_TOPICS
+from nlp_service.topics.versions import topic_sensitivities
 
 SEVERITIES: tuple[Severity, ...] = (
     "low",
@@ -213,24 +215,20 @@ def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.0f}%"
 
 
-def significance(settings: Settings, alert: Alert) -> dict[str, Any]:
+def significance(settings: Settings, alert: Alert, sensitivity: str | None = None) -> dict[str, Any]:
     """The test every alert passed: its p-value against the threshold (the same for every kind) and its
-    effect size against the minimum (a shift's relative change of level; a spike's or drop's ratio)."""
-    from nlp_service.anomaly.rules import changepoint_detector, spike_detector
-
+    effect size against the minimum (a shift's relative change of level; a spike's or drop's ratio and
+    excess), at the topic's sensitivity (``sensitivity``: its preset, None: the global one)."""
+    th = thresholds(settings, sensitivity)
     high, low = max(alert.observed, alert.baseline), min(alert.observed, alert.baseline)
-    effect: dict[str, Any]
+    effect: dict[str, Any] = {"sensitivity": sensitivity or settings.alert_sensitivity}
     if alert.kind == "level_shift":
-        cp = changepoint_detector(alert.bucket)
-        effect = {
-            "relative_change": round((high - low) / high, 4) if high else 0.0,
-            "min_relative_change": cp.min_relative_change,
-        }
+        effect["relative_change"] = round((high - low) / high, 4) if high else 0.0
+        effect["min_relative_change"] = th.min_relative_change
     else:
-        sp = spike_detector(settings, alert.bucket)
-        effect = {"ratio": round(high / low, 4) if low else None, "min_ratio": sp.min_ratio}
-        effect["excess"], effect["min_excess"] = round(high - low, 4), sp.min_excess
-    return {"p_value": alert.p_value, "p_threshold": settings.alert_p_threshold, **effect}
+        effect["ratio"], effect["min_ratio"] = (round(high / low, 4) if low else None), th.min_ratio
+        effect["excess"], effect["min_excess"] = round(high - low, 4), th.min_excess
+    return {"p_value": alert.p_value, "p_threshold": th.p_threshold, **effect}
 
 
 def explain_alert(
@@ -298,7 +296,9 @@ def explain_alert(
             "observed": alert.observed,
             "score": alert.score,
             "p_value": alert.p_value,
-            "significance": significance(settings, alert),
+            "significance": significance(
+                settings, alert, topic_sensitivities(db_session=db_session).get(alert.topic_id)
+            ),
             "window": {"start": ws.isoformat(), "end": we.isoformat()},
             "baseline_period": {"start": bs.isoformat(), "end": be.isoformat()},
             "volume": volume,

@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from nlp_service.anomaly import rules
+from nlp_service.anomaly import rules, sensitivity
 from nlp_service.anomaly.cursor import ScanCursor, lock, read_cursor
 from nlp_service.anomaly.episodes import fingerprint, merge_firings
 from nlp_service.anomaly.events import emit
@@ -42,6 +42,7 @@ from nlp_service.db import session_scope
 from nlp_service.errors import InvalidInput
 from nlp_service.timestamps import BUCKET_SECONDS, floor_bucket, utcnow
 from nlp_service.topics.tables import ALL_TOPICS
+from nlp_service.topics.versions import topic_sensitivities
 
 
 def run_detection(
@@ -125,6 +126,7 @@ def scan(
         ).since_first_data()
         plans.append((ss, n_scan))
     total = sum(1 for ss, _ in plans for key in ss.counts if key[0] != ALL_TOPICS)
+    topic_sensitivity = topic_sensitivities(db_session=db_session)
     firings: list[Firing] = []
     scanned = checked = 0
     for ss, n_scan in plans:
@@ -133,7 +135,8 @@ def scan(
                 continue
             scanned += 1
             checked += min(n_scan, ss.n)
-            firings.extend(rules.scan_series(key, values, ss, settings, scan=n_scan))
+            th = sensitivity.thresholds(settings, topic_sensitivity.get(key[0]))
+            firings.extend(rules.scan_series(key, values, ss, settings, scan=n_scan, th=th))
             if progress is not None:
                 progress(scanned, total)
     return Scan(at, firings, scanned, checked, ends, max_row_id, time.perf_counter() - t0)

@@ -18,6 +18,7 @@ from nlp_service.anomaly.detectors import (
     Spike,
     detect_series,
 )
+from nlp_service.anomaly.sensitivity import PRESETS, Thresholds, thresholds
 from nlp_service.anomaly.series import SeriesKey, SeriesSet
 from nlp_service.anomaly.tables import AlertKind, Bucket, Direction
 from nlp_service.config import Settings
@@ -29,21 +30,28 @@ CP_MIN_SIZE = 5  # buckets on each side of a level shift
 SHIFT_BASELINE_BUCKETS = 8 * CP_MIN_SIZE  # the old level of a shift's test: at most this many buckets before
 
 
-def spike_detector(settings: Settings, bucket: str) -> SeasonalSpikeDetector:
-    """The spike/drop detector configured for a bucket size (daily seasonality for hours, weekly for days)."""
+def spike_detector(settings: Settings, bucket: str, th: Thresholds | None = None) -> SeasonalSpikeDetector:
+    """The spike/drop detector configured for a bucket size (daily seasonality for hours, weekly for days)
+    and a sensitivity's thresholds (default: the configured sensitivity's)."""
+    th = th or thresholds(settings)
     hourly = bucket == "hour"
     return SeasonalSpikeDetector(
         season_seconds=SEASON_SECONDS[bucket],
         level_window=24 if hourly else 14,
         dispersion_window=168 if hourly else 56,
-        p_threshold=settings.alert_p_threshold,
+        p_threshold=th.p_threshold,
         min_count=float(settings.alert_min_volume),
+        min_excess=th.min_excess,
+        min_ratio=th.min_ratio,
         min_history=settings.alert_min_history_hours if hourly else settings.alert_min_history_days,
     )
 
 
-def changepoint_detector(bucket: str) -> PeltChangePointDetector:
-    return PeltChangePointDetector(season_seconds=SEASON_SECONDS[bucket], min_size=CP_MIN_SIZE)
+def changepoint_detector(bucket: str, th: Thresholds | None = None) -> PeltChangePointDetector:
+    relative = th.min_relative_change if th is not None else PRESETS["medium"].min_relative_change
+    return PeltChangePointDetector(
+        season_seconds=SEASON_SECONDS[bucket], min_size=CP_MIN_SIZE, min_relative_change=relative
+    )
 
 
 @dataclass(frozen=True)
@@ -112,16 +120,24 @@ def _shift_firing(key: SeriesKey, ss: SeriesSet, cp: ChangePoint, score: float, 
 
 
 def scan_series(
-    key: SeriesKey, values: np.ndarray, ss: SeriesSet, settings: Settings, *, scan: int
+    key: SeriesKey,
+    values: np.ndarray,
+    ss: SeriesSet,
+    settings: Settings,
+    *,
+    scan: int,
+    th: Thresholds | None = None,
 ) -> list[Firing]:
-    """Firings of one series in its newest ``scan`` buckets (level shifts: change points still recent)."""
+    """Firings of one series in its newest ``scan`` buckets (level shifts: change points still recent), at a
+    sensitivity's thresholds (default: the configured sensitivity's)."""
     n = values.size
     if n == 0 or float(values.max()) < settings.alert_min_volume:
         return []  # the volume guard can never pass (spikes need the count, drops the expectation)
+    th = th or thresholds(settings)
     series = Series(ss.timestamps(), values.astype(np.float64), ss.bucket_seconds)
-    cp_det = changepoint_detector(ss.bucket)
+    cp_det = changepoint_detector(ss.bucket, th)
     found = detect_series(
-        series, spike_detector=spike_detector(settings, ss.bucket), changepoint_detector=cp_det
+        series, spike_detector=spike_detector(settings, ss.bucket, th), changepoint_detector=cp_det
     )
     spikes = found.spikes
     out = [_spike_firing(key, ss, sp) for sp in spikes if sp.index >= n - scan]
@@ -129,7 +145,7 @@ def scan_series(
         if cp.index >= n - scan - CP_MIN_SIZE and _confirmed_shift(values, cp, spikes, settings, cp_det):
             # as strict as a spike: the new level's p-value against the old must pass the same threshold
             score, p_value = cp_det.significance(cp, after=CP_MIN_SIZE, before=SHIFT_BASELINE_BUCKETS)
-            if p_value <= settings.alert_p_threshold:
+            if p_value <= th.p_threshold:
                 out.append(_shift_firing(key, ss, cp, score, p_value))
     return out
 

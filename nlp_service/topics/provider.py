@@ -36,10 +36,9 @@ def active_labels(settings: Settings, sessions: sessionmaker[Session]) -> dict[s
 
     try:
         with session_scope(sessions) as s:
-            state = versions.state(db_session=s)
-            if state is not None:
-                row = versions.get(db_session=s, version_id=state.version_id)
-                return {t.id: t.name for t in versions.taxonomy_of(row).topics}
+            taxonomy = versions.active_taxonomy(db_session=s)
+            if taxonomy is not None:
+                return {t.id: t.name for t in taxonomy.topics}
     except Exception:  # labels are cosmetic: fall back to the file
         log.warning("could not read the active taxonomy's labels; using the taxonomy file", exc_info=True)
     return topic_labels(settings)

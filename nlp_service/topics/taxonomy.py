@@ -35,7 +35,9 @@ _TOPIC_KEYS = {
     "positives",
     "negatives",
     "query",
+    "sensitivity",
 }
+SENSITIVITIES = ("low", "medium", "high")  # alert sensitivity presets (nlp_service.anomaly.sensitivity)
 QUERY_FILTER_KEYS = ("source", "touchpoint", "region", "sentiment")
 MAX_EXAMPLES = 500  # per list of a topic
 MAX_TOPICS = 1000
@@ -78,6 +80,7 @@ class Topic:
     positives: tuple[str, ...] = ()
     negatives: tuple[str, ...] = ()
     query: TopicQuery | None = None
+    sensitivity: str | None = None  # alert sensitivity preset for this topic (None: the global setting)
 
     def texts(self) -> list[str]:
         """The texts whose embeddings make this topic's prototype: the description, then the examples (a
@@ -102,6 +105,8 @@ class Topic:
             item["negatives"] = list(self.negatives)
         if self.query is not None:
             item["query"] = self.query.to_dict()
+        if self.sensitivity is not None:
+            item["sensitivity"] = self.sensitivity
         return item
 
 
@@ -189,6 +194,11 @@ def _topic(raw: Any, where: str) -> Topic:
     parent = raw.get("parent")
     if parent is not None and (not isinstance(parent, str) or not SLUG.match(parent)):
         raise TaxonomyError(f"{where}: 'parent' must be a topic id, got {parent!r}")
+    sensitivity = raw.get("sensitivity")
+    if sensitivity is not None and sensitivity not in SENSITIVITIES:
+        raise TaxonomyError(
+            f"{where}: 'sensitivity' must be one of {list(SENSITIVITIES)}, got {sensitivity!r}"
+        )
     return Topic(
         id=topic_id,
         name=_text(raw["name"], f"{where}: 'name'"),
@@ -199,6 +209,7 @@ def _topic(raw: Any, where: str) -> Topic:
         positives=_texts(raw, "positives", where),
         negatives=_texts(raw, "negatives", where),
         query=None if raw.get("query") is None else _query(raw["query"], f"{where}: 'query'"),
+        sensitivity=sensitivity,
     )
 
 

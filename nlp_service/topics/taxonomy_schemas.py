@@ -36,6 +36,9 @@ class TopicFields(BaseModel):
     positives: list[Text] | None = Field(None, max_length=MAX_EXAMPLES, description="taught examples")
     negatives: list[Text] | None = Field(None, max_length=MAX_EXAMPLES, description="taught counter-examples")
     query: TopicQueryIn | None = Field(None, description="define the topic by a search")
+    sensitivity: Literal["low", "medium", "high"] | None = Field(
+        None, description="alert sensitivity preset for this topic (default: NLP_ALERT_SENSITIVITY)"
+    )
 
 
 class TopicIn(TopicFields):
@@ -54,6 +57,7 @@ class TopicOut(BaseModel):
     positives: list[str]
     negatives: list[str]
     query: dict[str, Any] | None
+    sensitivity: str | None
     method: str = Field(description="zero_shot, learned (taught examples) or query (defined by a search)")
     cv_precision: float | None = Field(description="learned topics: cross-validated precision")
     cv_recall: float | None = Field(description="learned topics: cross-validated recall")

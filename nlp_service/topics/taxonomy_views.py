@@ -246,6 +246,7 @@ async def get_topic(
                 "positives": [],
                 "negatives": [],
                 "query": None,
+                "sensitivity": None,
                 **topic.to_dict(),
             },
             method=quality.get("method", "zero_shot"),

@@ -74,6 +74,20 @@ def active_id(*, db_session: Session) -> int | None:
     return None if row is None else row.version_id
 
 
+def active_taxonomy(*, db_session: Session) -> Taxonomy | None:
+    """The active taxonomy version stored in the database (None before the first start seeded it)."""
+    row = state(db_session=db_session)
+    if row is None:
+        return None
+    return taxonomy_of(get(db_session=db_session, version_id=row.version_id))
+
+
+def topic_sensitivities(*, db_session: Session) -> dict[str, str]:
+    """Topic id -> its alert sensitivity preset, for the active version's topics that set one."""
+    taxonomy = active_taxonomy(db_session=db_session)
+    return {} if taxonomy is None else {t.id: t.sensitivity for t in taxonomy.topics if t.sensitivity}
+
+
 # -- writes --------------------------------------------------------------------------------------------
 def lock(*, db_session: Session) -> None:
     """Serialise taxonomy writes: a no-op write on the state row first (PostgreSQL: a row lock; SQLite: the

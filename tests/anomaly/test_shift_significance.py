@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from nlp_service.anomaly.rules import Firing, changepoint_detector, scan_series
+from nlp_service.anomaly.sensitivity import thresholds
 from nlp_service.anomaly.series import SeriesSet
 from nlp_service.config import Settings
 
@@ -36,7 +37,7 @@ def test_every_shift_carries_a_p_value_under_the_spike_threshold_and_a_minimum_e
     assert len(found) >= 10  # a doubling is still found
     min_change = changepoint_detector("hour").min_relative_change
     for f in found:
-        assert f.p_value is not None and f.p_value <= SETTINGS.alert_p_threshold
+        assert f.p_value is not None and f.p_value <= thresholds(SETTINGS).p_threshold
         assert abs(f.observed - f.expected) >= min_change * max(f.observed, f.expected)
 
 
