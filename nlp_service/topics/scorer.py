@@ -14,9 +14,12 @@ secondary topics out of multi-label answers). Pure numpy: no database, no model;
 passed in, so tests use a fake one.
 
 Measured on Banking77 (77 topics named from the category ids, no description or examples, frozen MiniLM,
-top topic per text, macro-F1): names alone 0.612 on test; adapted to the unlabelled train texts
-(``adapt_weight=3``, 3 iterations, ``centroid_weight=1``) FIXME. Weight and iterations were picked on train
-rows held out from the background (labels of train only); the test texts are never part of the background.
+top topic per text, macro-F1): names alone 0.612 on test; with the 10,003 train texts (labels unused) as
+background (``adapt_weight=5``, 3 iterations, ``centroid_weight=1``) 0.709. Picked on train rows held out
+from a 7,000-row background (train labels only): plain 0.608; weight 1/3/5/8 with 3 iterations 0.671 /
+0.683 / 0.689 / 0.688; centroid_weight 0.3/0.7/1.0 0.646 / 0.673 / 0.680 (weight 3). Prompt templates
+("I have a question about {name}", averages of several) gave +0.000 to +0.006, centring on the background
+mean +0.002, whitening -5 to -14 points: not kept. The test texts are never part of the background.
 """
 
 from __future__ import annotations
