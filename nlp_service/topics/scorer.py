@@ -6,10 +6,20 @@ topic mixes two cosine similarities:
 * ``centroid``: similarity to the normalised sum of the mean example embedding and the description embedding;
 * ``nearest``: similarity to the closest single text (description or example) of the topic.
 
-``score = centroid_weight * centroid + (1 - centroid_weight) * nearest``. A topic is predicted when its score
+``score = centroid_weight * centroid + (1 - centroid_weight) * nearest``. With ``background`` (embeddings of
+unlabelled comments) the centroids are first adapted to it (``adapt_prototypes``): each is pulled towards the
+mean of the comments it claims. A topic is predicted when its score
 reaches the topic's threshold and lies within ``max_gap`` of the comment's best score (this keeps weak
 secondary topics out of multi-label answers). Pure numpy: no database, no model; the embedding function is
 passed in, so tests use a fake one.
+
+Measured on Banking77 (77 topics named from the category ids, no description or examples, frozen MiniLM,
+top topic per text, macro-F1): names alone 0.612 on test; with the 10,003 train texts (labels unused) as
+background (``adapt_weight=5``, 3 iterations, ``centroid_weight=1``) 0.709. Picked on train rows held out
+from a 7,000-row background (train labels only): plain 0.608; weight 1/3/5/8 with 3 iterations 0.671 /
+0.683 / 0.689 / 0.688; centroid_weight 0.3/0.7/1.0 0.646 / 0.673 / 0.680 (weight 3). Prompt templates
+("I have a question about {name}", averages of several) gave +0.000 to +0.006, centring on the background
+mean +0.002, whitening -5 to -14 points: not kept. The test texts are never part of the background.
 """
 
 from __future__ import annotations
@@ -32,6 +42,9 @@ Embed = Callable[[list[str]], np.ndarray]
 
 CENTROID_WEIGHT = 0.3
 MAX_GAP = 0.25
+ADAPT_WEIGHT = 5.0
+"""Weight of the claimed comments' mean against the original prototype in each adaptation round."""
+ADAPT_ITERATIONS = 3
 PROTOTYPES_FORMAT = 1
 
 
@@ -64,6 +77,9 @@ class ScorerOptions(TypedDict, total=False):
 
     centroid_weight: float
     max_gap: float | None
+    background: np.ndarray | None
+    adapt_weight: float
+    adapt_iterations: int
 
 
 class TopicScorer:
@@ -76,8 +92,16 @@ class TopicScorer:
         *,
         centroid_weight: float = CENTROID_WEIGHT,
         max_gap: float | None = MAX_GAP,
+        background: np.ndarray | None = None,
+        adapt_weight: float = ADAPT_WEIGHT,
+        adapt_iterations: int = ADAPT_ITERATIONS,
     ) -> None:
-        """``text_embeddings`` holds one row per text of ``Topic.texts()``, topic after topic."""
+        """``text_embeddings`` holds one row per text of ``Topic.texts()``, topic after topic.
+
+        ``background``: optional ``(n, dim)`` embeddings of unlabelled comments (say, the stored ones) to
+        adapt the centroids to; only the adapted centroids are kept. Adaptation shifts the score scale, so
+        thresholds tuned without it do not carry over; with it ``centroid_weight=1.0`` scored best (argmax).
+        """
         counts = [len(t.texts()) for t in taxonomy.topics]
         vectors = np.asarray(text_embeddings, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape[0] != sum(counts):
@@ -96,6 +120,10 @@ class TopicScorer:
             centroid = description if len(examples) == 0 else examples.mean(axis=0) + description
             centroids.append(centroid)
         self.centroids = _normalise(np.stack(centroids)).astype(np.float32)
+        if background is not None and len(background):
+            self.centroids = adapt_prototypes(
+                self.centroids, background, weight=adapt_weight, iterations=adapt_iterations
+            )
         self.thresholds = np.asarray(taxonomy.thresholds(), dtype=np.float32)
 
     @classmethod
@@ -116,9 +144,11 @@ class TopicScorer:
         """The same prototypes with another taxonomy's thresholds (its texts must be unchanged)."""
         if taxonomy.fingerprint() != self.taxonomy.fingerprint():
             raise StalePrototypesError("the taxonomy's topics or examples differ; rebuild the prototypes")
-        return TopicScorer(
+        scorer = TopicScorer(
             taxonomy, self.text_embeddings, centroid_weight=self.centroid_weight, max_gap=self.max_gap
         )
+        scorer.centroids = self.centroids  # keeps an adaptation to a background
+        return scorer
 
     def score(self, embeddings: np.ndarray) -> np.ndarray:
         """(n, n_topics) similarity scores for (n, dim) embeddings."""
@@ -210,6 +240,34 @@ class TopicScorer:
         except OSError as exc:  # a read-only models folder must not stop the service
             log.warning("could not cache topic prototypes at %s: %s", path, exc)
         return scorer
+
+
+def adapt_prototypes(
+    prototypes: np.ndarray,
+    unlabelled: np.ndarray,
+    *,
+    weight: float = ADAPT_WEIGHT,
+    iterations: int = ADAPT_ITERATIONS,
+) -> np.ndarray:
+    """Prototypes pulled towards the unlabelled texts they claim (no labels; ``(k, dim)`` unit rows).
+
+    Each round assigns every text to its nearest current prototype, then moves each prototype to
+    ``normalise(original + weight * mean(its texts))``; the original prototype stays as an anchor, so a
+    prototype that claims nothing keeps its place.
+    """
+    if iterations < 0 or weight < 0:
+        raise ValueError("weight and iterations must not be negative")
+    anchor = _normalise(np.asarray(prototypes, dtype=np.float32))
+    x = _normalise(np.asarray(unlabelled, dtype=np.float32))
+    current = anchor
+    for _ in range(iterations):
+        nearest = (x @ current.T).argmax(axis=1)
+        counts = np.bincount(nearest, minlength=len(anchor)).astype(np.float32)
+        sums = np.zeros_like(anchor)
+        np.add.at(sums, nearest, x)
+        means = sums / np.maximum(counts, 1.0)[:, None]
+        current = _normalise(anchor + weight * means)
+    return current.astype(np.float32)
 
 
 def micro_f1(predicted: np.ndarray, gold: np.ndarray) -> float:

@@ -8,6 +8,7 @@ import pytest
 from nlp_service.topics.fewshot import (
     METHODS,
     best_threshold,
+    find_neighbours,
     score_matrix,
     train_one_vs_rest,
     train_topic,
@@ -80,7 +81,7 @@ def test_best_threshold_maximises_f1():
 
 
 def test_adapted_prototypes_move_towards_the_texts_they_claim():
-    from nlp_service.topics.fewshot import adapt_prototypes
+    from nlp_service.topics.scorer import adapt_prototypes
 
     x, y = _blobs(20, 3, spread=0.2, seed=4)
     centres = np.stack([x[y == t].mean(axis=0) for t in range(3)])
@@ -93,3 +94,67 @@ def test_adapted_prototypes_move_towards_the_texts_they_claim():
     np.testing.assert_allclose(norm(adapted, axis=1), 1.0, rtol=1e-5)
     after = [float(adapted[t] @ centres[t] / norm(centres[t])) for t in range(3)]
     assert all(a > b for a, b in zip(after, before, strict=True))
+
+
+def test_neighbours_are_borrowed_only_where_the_nearest_example_agrees():
+    examples = np.array([[1.0, 0.0], [0.0, 1.0]])
+    labels = np.array([0, 1])
+    background = np.array([[1.0, 0.1], [0.9, 0.2], [0.1, 1.0], [0.6, 0.5]])
+    neighbours = find_neighbours(examples, background, k=3)
+    assert neighbours.nearest_rows.shape == (2, 3)
+    assert neighbours.nearest_rows[0, 0] == 0 and neighbours.nearest_rows[1, 0] == 2
+    np.testing.assert_array_equal(neighbours.owner, [0, 0, 1, 0])
+    rows, lent = neighbours.borrowed(labels)
+    # Row 3 is among example 1's three nearest, but its own nearest example is example 0 (label 0).
+    assert dict(zip(rows.tolist(), lent.tolist(), strict=True)) == {0: 0, 1: 0, 2: 1, 3: 0}
+    # With example 0 held out, rows whose nearest example is example 0 are lent by nobody.
+    rows, lent = neighbours.borrowed(labels, np.array([False, True]))
+    assert rows.tolist() == [2] and lent.tolist() == [1]
+
+
+def test_find_neighbours_matches_a_dense_search_across_chunks():
+    rng = np.random.default_rng(5)
+    examples, background = rng.normal(size=(7, 8)), rng.normal(size=(9000, 8))  # more than one chunk
+    neighbours = find_neighbours(examples, background, k=4)
+    unit = lambda a: a / np.linalg.norm(a, axis=1, keepdims=True)  # noqa: E731
+    sim = unit(examples) @ unit(background).T
+    np.testing.assert_array_equal(neighbours.nearest_rows, np.argsort(-sim, axis=1)[:, :4])
+    np.testing.assert_array_equal(neighbours.owner, sim.argmax(axis=0))
+
+
+def _noisy_few_shot(seed: int, n_topics: int = 5, dim: int = 32):
+    """3 very noisy examples per topic; unlabelled comments and test texts close to the true centres."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n_topics, dim))
+    y = np.repeat(np.arange(n_topics), 3)
+    x = centres[y] + 3.0 * rng.normal(size=(len(y), dim))
+    background = np.concatenate([c + rng.normal(size=(100, dim)) for c in centres])
+    y_test = np.repeat(np.arange(n_topics), 100)
+    x_test = centres[y_test] + rng.normal(size=(len(y_test), dim))
+    return centres, x, y, background, x_test, y_test
+
+
+def test_prior_and_background_help_when_examples_are_few_and_noisy():
+    accuracy: dict[str, list[float]] = {"plain": [], "prior": [], "background": []}
+    for seed in range(6):
+        centres, x, y, background, x_test, y_test = _noisy_few_shot(seed)
+        options = {"plain": {}, "prior": {"priors": centres}, "background": {"background": background}}
+        for name, extra in options.items():
+            topics = train_one_vs_rest(x, y, 5, **extra)
+            accuracy[name].append(float((score_matrix(topics, x_test).argmax(axis=1) == y_test).mean()))
+    mean = {name: float(np.mean(values)) for name, values in accuracy.items()}
+    assert mean["prior"] > mean["plain"] + 0.1
+    assert mean["background"] > mean["plain"] + 0.03
+    assert all(t.n_positive == 3 and t.n_negative == 12 for t in topics)  # borrowed rows are not examples
+
+
+def test_one_vs_rest_with_background_matches_train_topic():
+    x, y = _blobs(6, 3, spread=0.8, seed=6)
+    background, _ = _blobs(30, 3, spread=0.8, seed=7)
+    priors = np.stack([x[y == t].mean(axis=0) for t in range(3)])
+    joint = train_one_vs_rest(x, y, 3, priors=priors, background=background, cross_validate=True, seed=1)
+    alone = train_topic(x[y == 1], x[y != 1], prior=priors[1], background=background, seed=1)
+    np.testing.assert_allclose(joint[1].scorer.weights, alone.scorer.weights, rtol=1e-6, atol=1e-9)
+    assert joint[1].threshold == pytest.approx(alone.threshold)
+    fast = train_one_vs_rest(x, y, 3, priors=priors, background=background)
+    np.testing.assert_allclose(fast[1].scorer.weights, alone.scorer.weights, rtol=1e-6, atol=1e-9)

@@ -240,3 +240,29 @@ def test_shipped_taxonomy_is_valid() -> None:
         taxonomy.ids
     )
     assert all(8 <= len(t.examples) <= 15 for t in taxonomy.topics)
+
+
+def test_background_adapts_centroids_to_unlabelled_comments(taxonomy: Taxonomy) -> None:
+    # "tracking" and "refund" appear in no topic text; the unlabelled comments tie them to a topic.
+    background = fake_embed(
+        [
+            "parcel tracking number",
+            "courier tracking page",
+            "delivery tracking",
+            "refund invoice",
+            "card refund charged",
+            "support agent email",
+        ]
+    )
+    comment = fake_embed(["tracking number", "refund please"])
+    plain = TopicScorer.from_taxonomy(taxonomy, fake_embed, centroid_weight=1.0)
+    adapted = TopicScorer.from_taxonomy(taxonomy, fake_embed, centroid_weight=1.0, background=background)
+    assert np.allclose(plain.score(comment), 0.0)  # no shared word: every topic scores 0
+    assert adapted.ids[int(adapted.score(comment)[0].argmax())] == "delivery"
+    assert adapted.ids[int(adapted.score(comment)[1].argmax())] == "billing"
+    np.testing.assert_allclose(np.linalg.norm(adapted.centroids, axis=1), 1.0, rtol=1e-5)
+    # Thresholds can change without losing the adaptation; an empty background changes nothing.
+    retuned = adapted.with_taxonomy(taxonomy.with_thresholds({}, default=0.1))
+    np.testing.assert_array_equal(retuned.centroids, adapted.centroids)
+    empty = TopicScorer.from_taxonomy(taxonomy, fake_embed, background=np.zeros((0, DIM)))
+    np.testing.assert_array_equal(empty.centroids, plain.centroids)
