@@ -25,6 +25,7 @@ import argparse
 import json
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ from nlp_service.topics.fewshot import (
     score_matrix,
     train_one_vs_rest,
 )
+from nlp_service.topics.model import TopicModel
 from nlp_service.topics.scorer import ADAPT_ITERATIONS, ADAPT_WEIGHT
 from training import datasets as ds
 from training.cache import FeatureCache, add_encoder_arguments
@@ -117,11 +119,13 @@ class TopicsEvaluation:
         self.notes["banking77.zero_shot_names_only_macro_f1"] = (
             f"TopicScorer from the {n_topics} names alone (default options), argmax; n_test={len(y_test)}"
         )
-        scorer = TopicScorer.from_taxonomy(taxonomy, self.embed, centroid_weight=1.0, background=x_train)
-        pred = scorer.score(x_test).argmax(axis=1)
+        # The API's path: a taxonomy with ``adapt_to_comments`` built with stored comments as background.
+        model = TopicModel.build(replace(taxonomy, adapt_to_comments=True), self.embed, background=x_train)
+        pred = model.prototypes.score(x_test).argmax(axis=1)
         self.results["banking77.zero_shot_macro_f1"] = macro_f1(y_test, pred, n_topics)
         self.notes["banking77.zero_shot_macro_f1"] = (
-            f"TopicScorer from the names, centroids adapted to the {len(x_train)} train texts without their "
+            "TopicModel.build (the API's builder) from the names, centroids adapted to the "
+            f"{len(x_train)} train texts without their "
             f"labels (background; weight {ADAPT_WEIGHT:g}, {ADAPT_ITERATIONS} rounds, centroid_weight 1), "
             "argmax; weight, rounds and centroid_weight picked on train rows held out from a 7,000-row "
             "background (train labels only); the test texts are never in the background"

@@ -14,10 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
+from nlp_service.comments.embeddings import newest_embeddings
 from nlp_service.db import session_scope
 from nlp_service.deps import in_transaction
 from nlp_service.errors import NotReady
@@ -47,10 +49,14 @@ def model_key(engine: AnalysisEngine) -> str:
     return engine.topic_model_key if isinstance(engine, TopicsEngine) else engine.encoder.info.sha256
 
 
-def builder(engine: AnalysisEngine) -> versions.Builder:
-    """Builds topic models with the served encoder."""
+BACKGROUND_SAMPLE = 5000
+"""Newest stored comments a build reads as unlabelled background (bounds training time and memory)."""
+
+
+def builder(engine: AnalysisEngine, background: np.ndarray | None = None) -> versions.Builder:
+    """Builds topic models with the served encoder (and the stored comments' ``background``)."""
     key = model_key(engine)
-    return lambda taxonomy: TopicModel.build(taxonomy, engine.embed, key=key)
+    return lambda taxonomy: TopicModel.build(taxonomy, engine.embed, key=key, background=background)
 
 
 @dataclass
@@ -71,14 +77,16 @@ async def apply_change(
 ) -> ChangeResult:
     """Make one change as a new version (and activate it if asked); nothing is stored if any step fails."""
 
-    def read(s: Session) -> tuple[int, Taxonomy]:
+    def read(s: Session) -> tuple[int, Taxonomy, np.ndarray]:
         head = versions.head(db_session=s)
         if head is None:
             raise NotReady("no taxonomy version yet: the service is still starting")
-        return head.id, edit(versions.taxonomy_of(head), s)
+        taxonomy = edit(versions.taxonomy_of(head), s)
+        _, background = newest_embeddings(db_session=s, at_most=2**62, limit=BACKGROUND_SAMPLE)
+        return head.id, taxonomy, background
 
-    base_id, taxonomy = await in_transaction(sessions, read)
-    model = await run_in_threadpool(builder(engine), taxonomy)
+    base_id, taxonomy, background = await in_transaction(sessions, read)
+    model = await run_in_threadpool(builder(engine, background), taxonomy)
 
     def write(s: Session) -> ChangeResult:
         version = versions.commit_change(

@@ -27,7 +27,7 @@ from nlp_service.topics.taxonomy import Taxonomy
 
 MIN_TAUGHT = 5
 """Taught positive examples a topic needs before it gets a learned scorer (fewer: it stays zero-shot)."""
-MODEL_FORMAT = 2
+MODEL_FORMAT = 3
 ZERO_SHOT, LEARNED, QUERY = "zero_shot", "learned", "query"
 
 SentenceEmbeddings = Sequence[np.ndarray | None] | None
@@ -83,9 +83,21 @@ class TopicModel:
     # -- building ---------------------------------------------------------------------------------------
     @classmethod
     def build(
-        cls, taxonomy: Taxonomy, embed: Embed, *, version: int | None = None, key: str = "", seed: int = 0
+        cls,
+        taxonomy: Taxonomy,
+        embed: Embed,
+        *,
+        version: int | None = None,
+        key: str = "",
+        seed: int = 0,
+        background: np.ndarray | None = None,
     ) -> TopicModel:
-        """Embed every text once, build the prototypes and train the topics taught enough examples."""
+        """Embed every text once, build the prototypes and train the topics taught enough examples.
+
+        ``background``: embeddings of stored comments (unlabelled, a bounded sample). Learned topics borrow
+        their examples' nearest neighbours from it and take their zero-shot prototype as a prior
+        (``fewshot.train_topic``); with ``taxonomy.adapt_to_comments`` the zero-shot centroids are adapted to
+        it (then scored by the centroid alone, as measured on Banking77)."""
         texts = list(
             dict.fromkeys(x for t in taxonomy.topics for x in (*t.texts(), *t.positives, *t.negatives))
         )
@@ -95,9 +107,14 @@ class TopicModel:
         def rows(items: Sequence[str]) -> np.ndarray:
             return vectors[[row[x] for x in items]] if items else np.zeros((0, vectors.shape[1]), np.float32)
 
-        prototypes = TopicScorer(taxonomy, rows([x for t in taxonomy.topics for x in t.texts()]))
+        text_rows = rows([x for t in taxonomy.topics for x in t.texts()])
+        plain = TopicScorer(taxonomy, text_rows)
+        background = None if background is None or not len(background) else np.asarray(background, np.float32)
+        prototypes = plain
+        if taxonomy.adapt_to_comments and background is not None:
+            prototypes = TopicScorer(taxonomy, text_rows, centroid_weight=1.0, background=background)
         learned: dict[str, FewShotTopic] = {}
-        for topic in taxonomy.topics:
+        for j, topic in enumerate(taxonomy.topics):
             if topic.query is not None or len(topic.positives) < MIN_TAUGHT:
                 continue
             others = [x for t in taxonomy.topics if t.id not in (topic.id, topic.parent) for x in t.texts()]
@@ -106,7 +123,9 @@ class TopicModel:
             ]
             positives = rows(list(dict.fromkeys((*topic.positives, *topic.examples))))
             negatives = rows(list(dict.fromkeys((*topic.negatives, *others))))
-            learned[topic.id] = train_topic(positives, negatives, seed=seed)
+            learned[topic.id] = train_topic(
+                positives, negatives, seed=seed, prior=plain.centroids[j], background=background
+            )
         return cls(prototypes, learned, version=version, key=key)
 
     # -- scoring ----------------------------------------------------------------------------------------
@@ -210,6 +229,8 @@ class TopicModel:
             format=np.array(MODEL_FORMAT),
             fingerprint=np.array(self.taxonomy.fingerprint()),
             text_embeddings=self.prototypes.text_embeddings,
+            centroids=self.prototypes.centroids,
+            centroid_weight=np.array(self.prototypes.centroid_weight),
             learned_ids=np.array(ids, dtype=str),
             learned_weights=self._weights.T if ids else np.zeros((0, self.prototypes.dim), np.float32),
             learned_bias=self._bias if ids else np.zeros(0, np.float32),
@@ -227,7 +248,10 @@ class TopicModel:
                 raise StalePrototypesError(f"topic model format {int(data['format'])} is not supported")
             if str(data["fingerprint"]) != taxonomy.fingerprint():
                 raise StalePrototypesError("the topic model was built for other topic texts")
-            prototypes = TopicScorer(taxonomy, data["text_embeddings"])
+            prototypes = TopicScorer(
+                taxonomy, data["text_embeddings"], centroid_weight=float(data["centroid_weight"])
+            )
+            prototypes.centroids = np.asarray(data["centroids"], dtype=np.float32)  # adapted ones, if so
             meta = json.loads(str(data["learned_meta"]))
             learned = {
                 str(i): FewShotTopic(

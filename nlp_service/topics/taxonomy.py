@@ -24,7 +24,7 @@ from typing import Any
 
 SLUG = re.compile(r"^[a-z][a-z0-9_]*$")
 DEFAULT_THRESHOLD = 0.5
-_TOP_KEYS = {"name", "version", "default_threshold", "topics"}
+_TOP_KEYS = {"name", "version", "default_threshold", "topics", "adapt_to_comments"}
 _TOPIC_KEYS = {
     "id",
     "name",
@@ -118,6 +118,8 @@ class Taxonomy:
     name: str = "custom"
     version: str = "1"
     default_threshold: float = DEFAULT_THRESHOLD
+    # Zero-shot centroids pulled towards the stored comments they claim (unlabelled; see TopicScorer).
+    adapt_to_comments: bool = False
     source: str = field(default="<memory>", compare=False)
 
     @property
@@ -140,6 +142,8 @@ class Taxonomy:
                 extra = [t.parent, list(t.positives), list(t.negatives), t.query and t.query.to_dict()]
                 item.append(extra)  # appended only when present: older fingerprints stay valid
             payload.append(item)
+        if self.adapt_to_comments:
+            payload.append(["adapt_to_comments"])
         return hashlib.sha256(json.dumps(payload, ensure_ascii=False).encode("utf-8")).hexdigest()
 
     def with_thresholds(self, thresholds: dict[str, float], default: float | None = None) -> Taxonomy:
@@ -155,12 +159,15 @@ class Taxonomy:
         return replace(self, topics=topics, default_threshold=dflt)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "name": self.name,
             "version": self.version,
             "default_threshold": self.default_threshold,
             "topics": [t.to_dict() for t in self.topics],
         }
+        if self.adapt_to_comments:
+            out["adapt_to_comments"] = True
+        return out
 
 
 def _threshold(value: Any, where: str) -> float:
@@ -211,6 +218,12 @@ def _topic(raw: Any, where: str) -> Topic:
         query=None if raw.get("query") is None else _query(raw["query"], f"{where}: 'query'"),
         sensitivity=sensitivity,
     )
+
+
+def _flag(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise TaxonomyError(f"{where}: must be true or false, got {value!r}")
+    return value
 
 
 def parse_topic(raw: Any, where: str = "topic") -> Topic:
@@ -270,6 +283,7 @@ def parse_taxonomy(data: Any, source: str = "<memory>") -> Taxonomy:
         name=_text(data.get("name", "custom"), f"{source}: 'name'"),
         version=_text(str(data.get("version", "1")), f"{source}: 'version'"),
         default_threshold=_threshold(default, f"{source}: 'default_threshold'"),
+        adapt_to_comments=_flag(data.get("adapt_to_comments", False), f"{source}: 'adapt_to_comments'"),
         source=source,
     )
 
