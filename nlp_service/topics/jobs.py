@@ -52,6 +52,7 @@ def _run(ctx: JobContext, claimed: RetagJob) -> str:
         model = retag.load_model(db_session=db_session, version_id=claimed.version_id)
         done = claimed.done
         total = done + retag.pending(db_session=db_session, version_id=claimed.version_id)
+        retag.report_progress(db_session=db_session, job=claimed, done=done, total=total)
     after, retagged_this_pass = 0, 0
     while True:
         if ctx.stopping.is_set():

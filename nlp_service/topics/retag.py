@@ -21,7 +21,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -34,10 +34,10 @@ from nlp_service.comments.tables import Comment, CommentTopic, Prediction
 from nlp_service.db import rowcount
 from nlp_service.timestamps import utcnow
 from nlp_service.topics.model import TopicModel
-from nlp_service.topics.scorer import TopicHit
+from nlp_service.topics.scorer import StalePrototypesError, TopicHit
 from nlp_service.topics.service import CountKey, add_counts, count_keys
 from nlp_service.topics.tables import ALL_TOPICS, RetagJob, TaxonomyVersion
-from nlp_service.topics.taxonomy import parse_taxonomy
+from nlp_service.topics.taxonomy import TaxonomyError, parse_taxonomy
 
 ACTIVE = ("queued", "running")
 MAX_ERROR_CHARS = 1000
@@ -176,10 +176,13 @@ def load_model(*, db_session: Session, version_id: int) -> TopicModel:
         raise RetagError(f"taxonomy version {version_id} not found")
     if version.model is None:
         raise RetagError(f"taxonomy version {version_id} has no stored topic model")
-    taxonomy = parse_taxonomy(
-        {**version.definition, "version": str(version.id)}, source=f"taxonomy version {version.id}"
-    )
-    return TopicModel.from_bytes(taxonomy, version.model, version=version.id, key=version.model_key or "")
+    try:
+        taxonomy = parse_taxonomy(
+            {**version.definition, "version": str(version.id)}, source=f"taxonomy version {version.id}"
+        )
+        return TopicModel.from_bytes(taxonomy, version.model, version=version.id, key=version.model_key or "")
+    except (TaxonomyError, StalePrototypesError) as exc:
+        raise RetagError(f"taxonomy version {version_id}: {exc}") from exc
 
 
 def _stale(version_id: int) -> Any:
@@ -268,7 +271,10 @@ def retag_batch(
         update(PREDICTIONS)
         .where(PREDICTIONS.c.row_id == bindparam("rid"))
         .values(topics=bindparam("new_topics", type_=PREDICTIONS.c.topics.type), topics_version=version_id),
-        [{"rid": r.row_id, "new_topics": [asdict(h) for h in hs]} for r, hs in zip(rows, hits, strict=True)],
+        [
+            {"rid": r.row_id, "new_topics": [{"id": h.id, "name": h.name, "score": h.score} for h in hs]}
+            for r, hs in zip(rows, hits, strict=True)
+        ],
     )
     add_counts(db_session=db_session, counts=deltas)
     report_progress(db_session=db_session, job=job, done=done + len(rows), total=total)
