@@ -135,7 +135,8 @@ def store_comments(
             select(Comment.id, Comment.row_id).where(Comment.id.in_([c["id"] for c in comments]))
         )
         ids = {cid: rid for cid, rid in stored}
-        predictions, topics = [], []
+        predictions: list[dict[str, Any]] = []
+        topics: list[dict[str, Any]] = []
         for j, c in enumerate(comments):
             i, rid = lo + j, ids[c["id"]]
             label = SENTIMENTS[rng.integers(len(SENTIMENTS))]
