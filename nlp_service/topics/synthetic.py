@@ -13,10 +13,10 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from nlp_service.comments.embeddings import pack_sentences
@@ -42,7 +42,9 @@ def centers(k: int, *, dim: int = DIM, seed: int = 0) -> np.ndarray:
     return c / np.linalg.norm(c, axis=1, keepdims=True)
 
 
-def clustered(labels: Sequence[int], c: np.ndarray, *, noise: float = 0.5, seed: int = 1) -> np.ndarray:
+def clustered(
+    labels: Sequence[int] | np.ndarray, c: np.ndarray, *, noise: float = 0.5, seed: int = 1
+) -> np.ndarray:
     """Unit embeddings around ``c[label]``: cosine to their own center about ``1 / sqrt(1 + noise**2)``."""
     rng = np.random.default_rng(seed)
     n = rng.standard_normal((len(labels), c.shape[1])).astype(np.float32)
@@ -130,7 +132,7 @@ def store_comments(
                     "ingested_at": now,
                 }
             )
-        db_session.execute(insert(Comment), comments)
+        db_session.execute(insert(_table(Comment)), comments)
         stored = db_session.execute(
             select(Comment.id, Comment.row_id).where(Comment.id.in_([c["id"] for c in comments]))
         )
@@ -147,12 +149,17 @@ def store_comments(
                 counts[key][0] += 1
                 counts[key][1] += int(label == "negative")
             row_ids.append(rid)
-        db_session.execute(insert(Prediction), predictions)
+        db_session.execute(insert(_table(Prediction)), predictions)
         if topics:
-            db_session.execute(insert(CommentTopic), topics)
+            db_session.execute(insert(_table(CommentTopic)), topics)
     add_counts(db_session=db_session, counts=counts)
     db_session.flush()
     return row_ids
+
+
+def _table(entity: Any) -> Table:
+    """The Core table of an ORM class: plain ``executemany`` inserts (no ORM bulk bookkeeping)."""
+    return cast(Table, entity.__table__)
 
 
 def _prediction(
