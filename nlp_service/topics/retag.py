@@ -36,7 +36,7 @@ from nlp_service.timestamps import utcnow
 from nlp_service.topics.model import TopicModel
 from nlp_service.topics.scorer import StalePrototypesError, TopicHit
 from nlp_service.topics.service import CountKey, add_counts, count_keys
-from nlp_service.topics.tables import ALL_TOPICS, RetagJob, TaxonomyVersion
+from nlp_service.topics.tables import RetagJob, TaxonomyVersion
 from nlp_service.topics.taxonomy import TaxonomyError, parse_taxonomy
 
 ACTIVE = ("queued", "running")
@@ -317,11 +317,12 @@ def count_deltas(
             continue
         negative = int(r.sentiment_label == "negative")
         segments = {"region": r.region, "source": r.source, "touchpoint": r.touchpoint}
-        for topics, sign in ((sorted(before - after), -1), (sorted(after - before), 1)):
-            if not topics:
-                continue
-            for key in count_keys(topics, r.created_at, segments):
-                if key[0] != ALL_TOPICS:
-                    acc[key][0] += sign
-                    acc[key][1] += sign * negative
+        # the series of a topic are the comment's `_all` series with the topic in place of `_all`
+        slots = [key[1:] for key in count_keys((), r.created_at, segments)]
+        for topics, sign in ((before - after, -1), (after - before, 1)):
+            for topic in topics:
+                for slot in slots:
+                    entry = acc[(topic, *slot)]
+                    entry[0] += sign
+                    entry[1] += sign * negative
     return {k: (n, neg) for k, (n, neg) in acc.items() if n or neg}
