@@ -30,7 +30,9 @@ def detect_alerts(ctx: JobContext) -> float | None:
 
     Database errors reach the worker, which retries soon and backs off (``Worker._run_once``)."""
     summary = flows.run_detection(sessions=ctx.sessionmaker, settings=ctx.settings, topic_labels=_labels(ctx))
-    if summary.alerts_created or summary.alerts_updated:
+    if summary.skipped:
+        log.info("alert detection skipped: %s", summary.skipped)
+    elif summary.alerts_created or summary.alerts_updated:
         log.info(
             "alert detection: %d series, %d alerts created, %d updated",
             summary.series_scanned,
