@@ -174,10 +174,10 @@ class TopicModel:
         ranked = np.take_along_axis(scores, order, axis=1)
         n_hits = np.isfinite(ranked).sum(axis=1)
         values = ranked.tolist()
-        names = [(t.id, t.name) for t in self.taxonomy.topics]
+        ids, names = self.ids, [t.name for t in self.taxonomy.topics]
         return [
             [
-                TopicHit(*names[j], round(values[i][k], 4))
+                TopicHit(ids[j], names[j], round(values[i][k], 4))
                 for k, j in enumerate(order[i, : n_hits[i]].tolist())
             ]
             for i in range(len(scores))
