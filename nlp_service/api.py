@@ -30,6 +30,7 @@ from nlp_service.inference.schemas import MAX_TEXT_CHARS
 from nlp_service.insights.views import router as insights_router
 from nlp_service.models_admin.views import router as models_router
 from nlp_service.search.views import router as search_router
+from nlp_service.topics.taxonomy_views import router as taxonomy_router
 from nlp_service.topics.views import router as topics_router
 from nlp_service.webhooks.views import document_webhooks
 from nlp_service.webhooks.views import router as webhooks_router
@@ -114,6 +115,7 @@ def include_routers(app: FastAPI) -> None:
     v1.include_router(comments_router, dependencies=[require_scope("search", write="ingest")])
     v1.include_router(search_router, dependencies=[require_scope("search")])
     v1.include_router(insights_router, dependencies=[require_scope("search")])
+    v1.include_router(taxonomy_router, dependencies=[require_scope("search", write="topics")])
     v1.include_router(
         topics_router, dependencies=[require_scope("search", by_endpoint={"topic_series": "alerts"})]
     )

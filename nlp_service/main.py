@@ -55,11 +55,19 @@ async def start_engine(state: AppState, engine: AnalysisEngine | None = None) ->
             on_batch=on_batch,
         )
         await batcher.start()
+        from nlp_service.topics.changes import sync_active, watch_taxonomy
+
+        sessions = state.require_db()
+        await asyncio.to_thread(sync_active, sessions, loaded)  # seed version 1; serve the active version
         state.engine, state.batcher, state.ready = loaded, batcher, True
         if settings.registry_poll_s > 0:
             from nlp_service.models_admin.service import watch_registry
 
             state.registry_watcher = asyncio.create_task(watch_registry(loaded, settings.registry_poll_s))
+        if settings.taxonomy_poll_s > 0:
+            state.taxonomy_watcher = asyncio.create_task(
+                watch_taxonomy(sessions, loaded, settings.taxonomy_poll_s)
+            )
         log.info("models ready in %.1fs: %s", time.perf_counter() - t0, loaded.models.versions)
     except Exception as exc:  # /health reports it; the process stays up for inspection
         state.load_error = f"model loading failed: {exc}"
@@ -126,8 +134,9 @@ def create_app(settings: Settings | None = None, *, engine: AnalysisEngine | Non
             yield
         finally:
             loader.cancel()
-            if state.registry_watcher is not None:
-                state.registry_watcher.cancel()
+            for watcher in (state.registry_watcher, state.taxonomy_watcher):
+                if watcher is not None:
+                    watcher.cancel()
             await stop_worker(state)
             auth.close()
             if state.batcher is not None:

@@ -34,6 +34,7 @@ class AppState:
     ready: bool = False
     load_error: str | None = None
     registry_watcher: asyncio.Task[None] | None = None  # reloads heads on promotion/rollback
+    taxonomy_watcher: asyncio.Task[None] | None = None  # serves a newly activated taxonomy version
     worker: Worker | None = None  # the embedded background worker, if run in-process
     db: sessionmaker[Session] | None = None  # opened (and migrated) in the lifespan
     search: SearchService | None = None  # vector + keyword search over stored comments

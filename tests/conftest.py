@@ -147,6 +147,16 @@ class FakeEngine:
     def reload(self) -> ModelSet:
         return self.models
 
+    @property
+    def topic_model_key(self) -> str:
+        return "fake-hashing"
+
+    def set_topics(self, topics: object, version: str) -> None:
+        """Serve a taxonomy version (its model is kept; tagging stays keyword-based, ``FakeTopics``)."""
+        self.models = ModelSet(
+            heads=self.models.heads, topics=topics, versions={**self.models.versions, "topics": version}
+        )
+
     def _analysis(self, text_: str) -> Analysis:
         words = TOKEN_RE.findall(text_.lower())
         neg = sum(w in NEGATIVE_WORDS for w in words)

@@ -213,6 +213,26 @@ def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.0f}%"
 
 
+def significance(settings: Settings, alert: Alert) -> dict[str, Any]:
+    """The test every alert passed: its p-value against the threshold (the same for every kind) and its
+    effect size against the minimum (a shift's relative change of level; a spike's or drop's ratio)."""
+    from nlp_service.anomaly.rules import changepoint_detector, spike_detector
+
+    high, low = max(alert.observed, alert.baseline), min(alert.observed, alert.baseline)
+    effect: dict[str, Any]
+    if alert.kind == "level_shift":
+        cp = changepoint_detector(alert.bucket)
+        effect = {
+            "relative_change": round((high - low) / high, 4) if high else 0.0,
+            "min_relative_change": cp.min_relative_change,
+        }
+    else:
+        sp = spike_detector(settings, alert.bucket)
+        effect = {"ratio": round(high / low, 4) if low else None, "min_ratio": sp.min_ratio}
+        effect["excess"], effect["min_excess"] = round(high - low, 4), sp.min_excess
+    return {"p_value": alert.p_value, "p_threshold": settings.alert_p_threshold, **effect}
+
+
 def explain_alert(
     *, db_session: Session, settings: Settings, alert: Alert, topic_label: str | None = None
 ) -> dict[str, Any]:
@@ -278,6 +298,7 @@ def explain_alert(
             "observed": alert.observed,
             "score": alert.score,
             "p_value": alert.p_value,
+            "significance": significance(settings, alert),
             "window": {"start": ws.isoformat(), "end": we.isoformat()},
             "baseline_period": {"start": bs.isoformat(), "end": be.isoformat()},
             "volume": volume,

@@ -10,7 +10,7 @@ from nlp_service.anomaly import detect_jobs, flows
 from nlp_service.anomaly.schemas import DetectRequest, DetectResponse
 from nlp_service.anomaly.tables import DetectionJob
 from nlp_service.errors import ServiceError
-from nlp_service.topics.provider import topic_labels
+from nlp_service.topics.provider import active_labels
 from nlp_service.worker import JobContext, job
 
 log = logging.getLogger(__name__)
@@ -18,10 +18,8 @@ PROGRESS_EVERY_S = 1.0
 
 
 def _labels(ctx: JobContext) -> dict[str, str]:
-    labels = ctx.state.get("labels")
-    if labels is None:
-        labels = ctx.state["labels"] = topic_labels(ctx.settings)
-    return labels
+    """The active taxonomy version's topic names (read each run: a version activated meanwhile counts)."""
+    return active_labels(ctx.settings, ctx.sessionmaker)
 
 
 @job("alert-detection", interval_s=lambda s: s.detection_interval_s)

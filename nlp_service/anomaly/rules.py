@@ -4,7 +4,6 @@ of one series are *firings* (spikes/drops in the buckets to check, level shifts 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,6 +26,7 @@ from nlp_service.topics.tables import ALL_SEGMENT
 
 SEASON_SECONDS = {"hour": 86400, "day": 7 * 86400}
 CP_MIN_SIZE = 5  # buckets on each side of a level shift
+SHIFT_BASELINE_BUCKETS = 8 * CP_MIN_SIZE  # the old level of a shift's test: at most this many buckets before
 
 
 def spike_detector(settings: Settings, bucket: str) -> SeasonalSpikeDetector:
@@ -93,12 +93,8 @@ def _spike_firing(key: SeriesKey, ss: SeriesSet, sp: Spike) -> Firing:
     )
 
 
-def _shift_firing(key: SeriesKey, ss: SeriesSet, cp: ChangePoint) -> Firing:
+def _shift_firing(key: SeriesKey, ss: SeriesSet, cp: ChangePoint, score: float, p_value: float) -> Firing:
     start = ss.time_at(cp.index)
-    # Anscombe-scale difference of the two levels over the establishing buckets: ~N(0, 1) units for Poisson
-    z = abs(2 * (math.sqrt(cp.after_mean + 0.375) - math.sqrt(cp.before_mean + 0.375))) * math.sqrt(
-        CP_MIN_SIZE
-    )
     return Firing(
         bucket=ss.bucket,
         topic_id=key[0],
@@ -110,8 +106,8 @@ def _shift_firing(key: SeriesKey, ss: SeriesSet, cp: ChangePoint) -> Firing:
         end=start + timedelta(seconds=CP_MIN_SIZE * ss.bucket_seconds),
         observed=cp.after_mean,
         expected=cp.before_mean,
-        score=z,
-        p_value=None,
+        score=score,
+        p_value=p_value,
     )
 
 
@@ -131,7 +127,10 @@ def scan_series(
     out = [_spike_firing(key, ss, sp) for sp in spikes if sp.index >= n - scan]
     for cp in found.change_points:
         if cp.index >= n - scan - CP_MIN_SIZE and _confirmed_shift(values, cp, spikes, settings, cp_det):
-            out.append(_shift_firing(key, ss, cp))
+            # as strict as a spike: the new level's p-value against the old must pass the same threshold
+            score, p_value = cp_det.significance(cp, after=CP_MIN_SIZE, before=SHIFT_BASELINE_BUCKETS)
+            if p_value <= settings.alert_p_threshold:
+                out.append(_shift_firing(key, ss, cp, score, p_value))
     return out
 
 

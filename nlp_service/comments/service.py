@@ -162,6 +162,15 @@ def create_many(
             continue
         analysis = analyses[i]
         row = prediction_row(analysis)
+        fields = {
+            "source": comment.source,
+            "touchpoint": comment.touchpoint,
+            "region": comment.region,
+            "sentiment": row["sentiment_label"],
+        }
+        allows = getattr(analysis.models.topics, "allows", None)
+        if allows is not None:  # search-defined topics count only comments their filters pass
+            row["topics"] = [t for t in row["topics"] if allows(t["id"], fields)]
         row["row_id"] = row_id
         row["n_terms"] = int(sum(terms[i].values()))
         predictions.append(row)

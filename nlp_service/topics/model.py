@@ -78,6 +78,7 @@ class TopicModel:
             self._bias = np.array([s.scorer.bias for s in scorers], dtype=np.float32)
             self._learned_thresholds = np.array([s.threshold for s in scorers], dtype=np.float32)
         self._parent = [self.taxonomy.ids.index(t.parent) if t.parent else -1 for t in topics]
+        self._by_id = {t.id: t for t in topics}
 
     # -- building ---------------------------------------------------------------------------------------
     @classmethod
@@ -183,14 +184,15 @@ class TopicModel:
             for i in range(len(scores))
         ]
 
+    def allows(self, topic_id: str, fields: Mapping[str, str | None]) -> bool:
+        """False for a search-defined topic whose filters a comment's fields (source, touchpoint, region,
+        sentiment) do not pass; True otherwise."""
+        topic = self._by_id.get(topic_id)
+        return topic is None or topic.query is None or topic.query.matches(dict(fields))
+
     def keep(self, hits: Sequence[TopicHit], fields: Mapping[str, str | None]) -> list[TopicHit]:
         """``hits`` without the search-defined topics whose filters this comment's fields do not pass."""
-        by_id = {t.id: t for t in self.taxonomy.topics}
-        return [
-            h
-            for h in hits
-            if (q := by_id[h.id].query if h.id in by_id else None) is None or q.matches(dict(fields))
-        ]
+        return [h for h in hits if self.allows(h.id, fields)]
 
     # -- storage ----------------------------------------------------------------------------------------
     def to_bytes(self) -> bytes:

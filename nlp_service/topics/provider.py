@@ -6,14 +6,18 @@ Views depend on :data:`TaxonomyDep` / :data:`TopicLabelsDep`; jobs call :func:`c
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 from fastapi import Depends
+from sqlalchemy.orm import Session, sessionmaker
 
 from nlp_service.config import Settings
 from nlp_service.deps import LoadedEngineDep, SettingsDep
 from nlp_service.inference.protocol import AnalysisEngine
 from nlp_service.topics.taxonomy import Taxonomy, load_taxonomy
+
+log = logging.getLogger(__name__)
 
 
 def current_taxonomy(settings: Settings, engine: AnalysisEngine | None = None) -> Taxonomy:
@@ -22,6 +26,23 @@ def current_taxonomy(settings: Settings, engine: AnalysisEngine | None = None) -
     if isinstance(taxonomy, Taxonomy):
         return taxonomy
     return load_taxonomy(settings.resolved_taxonomy_path())
+
+
+def active_labels(settings: Settings, sessions: sessionmaker[Session]) -> dict[str, str]:
+    """Topic id -> display name from the active taxonomy version in the database (else the configured file):
+    for processes without an engine, such as the standalone worker."""
+    from nlp_service.db import session_scope
+    from nlp_service.topics import versions
+
+    try:
+        with session_scope(sessions) as s:
+            state = versions.state(db_session=s)
+            if state is not None:
+                row = versions.get(db_session=s, version_id=state.version_id)
+                return {t.id: t.name for t in versions.taxonomy_of(row).topics}
+    except Exception:  # labels are cosmetic: fall back to the file
+        log.warning("could not read the active taxonomy's labels; using the taxonomy file", exc_info=True)
+    return topic_labels(settings)
 
 
 def topic_labels(settings: Settings, engine: AnalysisEngine | None = None) -> dict[str, str]:

@@ -23,6 +23,7 @@ class TopicCountOut(BaseModel):
     id: str
     name: str
     description: str
+    parent: str | None = Field(None, description="the parent topic of a sub-topic (its hits count there too)")
     count: int
     negative: int
     share: float = Field(description="count / comments in the range (a comment can have several topics)")

@@ -161,6 +161,7 @@ def topic_volumes(
             id=t.id,
             name=t.name,
             description=t.description,
+            parent=t.parent,
             count=counts.get(t.id, (0, 0))[0],
             negative=counts.get(t.id, (0, 0))[1],
             share=round(counts.get(t.id, (0, 0))[0] / total, 4) if total else 0.0,

@@ -202,6 +202,11 @@ def _topic(raw: Any, where: str) -> Topic:
     )
 
 
+def parse_topic(raw: Any, where: str = "topic") -> Topic:
+    """Validate one topic alone (its parent is checked with the whole taxonomy)."""
+    return _topic(raw, where)
+
+
 def _texts(raw: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
     values = raw.get(key, [])
     if not isinstance(values, list):

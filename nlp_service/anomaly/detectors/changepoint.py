@@ -22,6 +22,8 @@ Pipeline for a whole series (offline, so the full series may be used):
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import ruptures as rpt
 from numpy.lib.stride_tricks import sliding_window_view
@@ -77,6 +79,7 @@ class PeltChangePointDetector(Detector):
         self.series_ = None
         self.penalty_: float = 0.0
         self.sigma_: float = 0.0
+        self.levels_: FloatArray = np.zeros(0)  # the deseasonalised series the levels are measured on
         self.result_: tuple[ChangePoint, ...] = ()
 
     def fit(self, series: Series) -> PeltChangePointDetector:
@@ -84,6 +87,22 @@ class PeltChangePointDetector(Detector):
         self.series_ = series
         self.result_ = self._detect(series)
         return self
+
+    def significance(self, cp: ChangePoint, *, after: int, before: int) -> tuple[float, float]:
+        """``(z, two-sided p)`` of a change point's new level against its old one: the mean of the ``after``
+        buckets from ``cp.index`` against the ``before`` buckets preceding it, on the Anscombe scale of the
+        deseasonalised series, with the series' own noise level (at least Poisson's, 1).
+
+        What makes a level shift as strict as a spike: the same p-value threshold decides both."""
+        self._fitted()
+        z = 2.0 * np.sqrt(np.maximum(self.levels_, 0.0) + 0.375)
+        old = z[max(0, cp.index - before) : cp.index]
+        new = z[cp.index : cp.index + after]
+        if old.size == 0 or new.size == 0:
+            return 0.0, 1.0
+        sd = max(self.sigma_, 1.0) * math.sqrt(1.0 / old.size + 1.0 / new.size)
+        score = abs(float(new.mean()) - float(old.mean())) / sd
+        return score, math.erfc(score / math.sqrt(2.0))
 
     def predict(self) -> tuple[ChangePoint, ...]:
         """Change points sorted by index (each ``index`` is the first bucket of the new level)."""
@@ -101,6 +120,7 @@ class PeltChangePointDetector(Detector):
         if period and n >= 2 * period:
             first = int(series.timestamps[0] // series.bucket_seconds) % period
             y = x / seasonal_factors(x, first, period)
+        self.levels_ = y
         z = 2.0 * np.sqrt(np.maximum(y, 0.0) + 0.375)
         d = np.diff(z)
         sigma = max(_MAD_TO_SD * float(np.median(np.abs(d - np.median(d)))) / np.sqrt(2.0), self.min_sigma)
