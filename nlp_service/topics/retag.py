@@ -33,11 +33,12 @@ from nlp_service.comments.embeddings import unpack_sentences
 from nlp_service.comments.tables import Comment, CommentTopic, Prediction
 from nlp_service.db import rowcount
 from nlp_service.timestamps import utcnow
+from nlp_service.topics import versions
 from nlp_service.topics.model import TopicModel
 from nlp_service.topics.scorer import StalePrototypesError, TopicHit
 from nlp_service.topics.service import CountKey, add_counts, count_keys
 from nlp_service.topics.tables import RetagJob, TaxonomyVersion
-from nlp_service.topics.taxonomy import TaxonomyError, parse_taxonomy
+from nlp_service.topics.taxonomy import TaxonomyError
 
 ACTIVE = ("queued", "running")
 MAX_ERROR_CHARS = 1000
@@ -177,9 +178,7 @@ def load_model(*, db_session: Session, version_id: int) -> TopicModel:
     if version.model is None:
         raise RetagError(f"taxonomy version {version_id} has no stored topic model")
     try:
-        taxonomy = parse_taxonomy(
-            {**version.definition, "version": str(version.id)}, source=f"taxonomy version {version.id}"
-        )
+        taxonomy = versions.taxonomy_of(version)
         return TopicModel.from_bytes(taxonomy, version.model, version=version.id, key=version.model_key or "")
     except (TaxonomyError, StalePrototypesError) as exc:
         raise RetagError(f"taxonomy version {version_id}: {exc}") from exc
