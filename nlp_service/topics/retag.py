@@ -284,7 +284,10 @@ def predict_rows(model: TopicModel, rows: Sequence[Any]) -> list[list[TopicHit]]
     """Topics of stored comments (rows with ``embedding``, ``sentence_embeddings``, ``sentiment_label``,
     ``source``, ``touchpoint``, ``region``) from their stored embeddings; one hit per topic id."""
     dim = model.prototypes.dim
-    x = np.frombuffer(b"".join(r.embedding for r in rows), dtype=np.float32).reshape(len(rows), dim)
+    blob = b"".join(r.embedding for r in rows)
+    if len(blob) != len(rows) * dim * 4:
+        raise RetagError(f"stored embeddings are not {dim}-dimensional like the version's model (encoder?)")
+    x = np.frombuffer(blob, dtype=np.float32).reshape(len(rows), dim)
     sentences = [unpack_sentences(r.sentence_embeddings, dim) for r in rows]
     hits = model.predict(x, sentences=sentences if any(s is not None for s in sentences) else None)
     if any(t.query is not None for t in model.taxonomy.topics):

@@ -308,19 +308,25 @@ def test_a_graceful_stop_releases_the_job_without_spending_an_attempt(
     assert_consistent(db_sessions)
 
 
-@pytest.mark.parametrize("problem", ["no model", "no version"])
-def test_a_version_without_a_model_fails_the_job_at_once(
+ERRORS = {"no model": "no stored topic model", "no version": "not found", "other encoder": "16-dimensional"}
+
+
+@pytest.mark.parametrize("problem", list(ERRORS))
+def test_a_version_it_cannot_use_fails_the_job_at_once(
     db_sessions: sessionmaker[Session], problem: str
 ) -> None:
     w = make_world(db_sessions, n=20)
+    version = {"no model": w.version_b, "no version": 999}.get(problem, 0)
     with session_scope(db_sessions) as s:
         if problem == "no model":
             s.execute(update(TaxonomyVersion).where(TaxonomyVersion.id == w.version_b).values(model=None))
-        version = w.version_b if problem == "no model" else 999
+        if problem == "other encoder":  # a model built for 16-d embeddings; the stored ones are 384-d
+            version = syn.store_version(db_session=s, tax=syn.taxonomy(B), c=syn.centers(6, dim=16))[0].id
     job_id = submit(db_sessions, version)
     jobs.run_retag_jobs(context(db_sessions))
     job = job_row(db_sessions, job_id)
     assert job.status == "failed" and job.attempts == 1
-    assert ("no stored topic model" if problem == "no model" else "not found") in (job.error or "")
+    assert ERRORS[problem] in (job.error or "")
     with db_sessions() as s:
         assert retag.pending(db_session=s, version_id=w.version_a) == 0  # nothing touched
+    assert_consistent(db_sessions)
