@@ -15,8 +15,10 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from nlp_service.anomaly import flows
+from nlp_service.anomaly import detect_jobs, flows
+from nlp_service.anomaly import jobs as anomaly_jobs
 from nlp_service.anomaly.cursor import DETECTOR
+from nlp_service.anomaly.schemas import DetectRequest
 from nlp_service.anomaly.tables import Alert, AlertDetectorState
 from nlp_service.comments.tables import Comment
 from nlp_service.config import Settings
@@ -114,3 +116,24 @@ def test_activation_pauses_detection_and_the_retagged_history_raises_no_alert(
     assert later.firings == 0 and later.alerts_created == 0
     with db() as s:
         assert s.scalar(select(func.count()).select_from(Alert)) == 0
+
+
+def test_queued_detection_jobs_wait_for_the_retag(db_sessions: sessionmaker[Session]) -> None:
+    db = db_sessions
+    c = syn.centers(4, seed=3)
+    with session_scope(db) as s:
+        _, model_a = syn.store_version(db_session=s, tax=syn.taxonomy(A), c=c)
+        syn.store_comments(db_session=s, embeddings=comments(200, c, 1), model=model_a, start=T0, span=DAY)
+        version_b, _ = syn.store_version(db_session=s, tax=syn.taxonomy(B), c=c)
+        retag.submit(db_session=s, version_id=version_b.id)
+        scan_job = detect_jobs.submit(db_session=s, request=DetectRequest(at=T0 + 2 * DAY, lookback_s=86400))
+    ctx = JobContext("detection-jobs", SETTINGS, db, "w1", asyncio.Event())
+    assert anomaly_jobs.run_detection_jobs(ctx) is None  # not claimed while the re-tag is queued
+    with db() as s:
+        assert detect_jobs.get(db_session=s, job_id=scan_job.id).status == "queued"
+    assert jobs.run_retag_jobs(JobContext("topic-retag", SETTINGS, db, "w1", asyncio.Event())) == 0.0
+    assert anomaly_jobs.run_detection_jobs(ctx) == 0.0
+    with db() as s:
+        done = detect_jobs.get(db_session=s, job_id=scan_job.id)
+        assert done.status == "succeeded" and done.attempts == 1
+        assert done.result is not None and done.result["skipped"] is None
