@@ -10,6 +10,10 @@ from nlp_service.topics.tables import RetagJob
 from nlp_service.worker import JobContext, job
 
 log = logging.getLogger(__name__)
+MAX_PASSES = 5
+"""Passes over the comments at most: the first, then one per round of comments stored meanwhile on another
+version; a bound so that a replica stuck on an older version cannot keep the job (and the paused alert
+detection) going forever."""
 
 
 @job("topic-retag", interval_s=lambda s: s.retag_job_poll_s)
@@ -30,9 +34,9 @@ def run_retag_jobs(ctx: JobContext) -> float | None:
 
 
 def run_job(ctx: JobContext, claimed: RetagJob) -> str:
-    """Re-tag in batches until no comment is on another version; returns how the claim ended: succeeded,
-    failed, retry (error: back to the queue), released (worker stopping) or lost (superseded, or the
-    lease passed and another worker took it)."""
+    """Re-tag in batches, pass after pass, until no comment is on another version (at most
+    :data:`MAX_PASSES`); returns how the claim ended: succeeded, failed, retry (error: back to the queue),
+    released (worker stopping) or lost (superseded, or the lease passed and another worker took it)."""
     try:
         return _run(ctx, claimed)
     except retag.RetagError as exc:
@@ -53,7 +57,8 @@ def _run(ctx: JobContext, claimed: RetagJob) -> str:
         done = claimed.done
         total = done + retag.pending(db_session=db_session, version_id=claimed.version_id)
         retag.report_progress(db_session=db_session, job=claimed, done=done, total=total)
-    after, retagged_this_pass = 0, 0
+        upto = retag.max_row_id(db_session=db_session)
+    after, passes = 0, 1
     while True:
         if ctx.stopping.is_set():
             with ctx.session() as db_session:
@@ -65,6 +70,7 @@ def _run(ctx: JobContext, claimed: RetagJob) -> str:
                 job=claimed,
                 model=model,
                 after=after,
+                upto=upto,
                 limit=settings.retag_batch_size,
                 done=done,
                 total=total,
@@ -74,16 +80,28 @@ def _run(ctx: JobContext, claimed: RetagJob) -> str:
             log.info("re-tag job %s stopped: superseded or no longer this worker's", claimed.id)
             return "lost"
         done += batch.retagged
-        retagged_this_pass += batch.retagged
         if batch.retagged:
             after = batch.last_row_id
             continue
-        if after == 0 or retagged_this_pass == 0:
-            break  # a pass found nothing left on another version
-        # One more pass: comments stored meanwhile by a replica still serving the older version.
-        after, retagged_this_pass = 0, 0
+        if after == 0:
+            break  # a whole pass found nothing left on another version
         with ctx.session() as db_session:
-            total = done + retag.pending(db_session=db_session, version_id=claimed.version_id)
+            left = retag.pending(db_session=db_session, version_id=claimed.version_id)
+            upto = retag.max_row_id(db_session=db_session)
+        if not left:
+            break
+        if passes >= MAX_PASSES:
+            log.warning(
+                "re-tag job %s: %d comments still on another version after %d passes (is every replica "
+                "serving version %d and storing it as topics_version?)",
+                claimed.id,
+                left,
+                passes,
+                claimed.version_id,
+            )
+            break
+        # One more pass: comments stored meanwhile by a replica still serving the older version.
+        after, passes, total = 0, passes + 1, done + left
     with ctx.session() as db_session:
         finished = retag.report_progress(db_session=db_session, job=claimed, done=done, total=done)
         finished = finished and retag.finish(db_session=db_session, job=claimed)

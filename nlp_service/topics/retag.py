@@ -194,6 +194,11 @@ def pending(*, db_session: Session, version_id: int) -> int:
     return int(db_session.scalar(stmt) or 0)
 
 
+def max_row_id(*, db_session: Session) -> int:
+    """The highest stored row id (a pass re-tags up to it: comments stored later are the next pass's)."""
+    return int(db_session.scalar(select(func.max(Prediction.row_id))) or 0)
+
+
 # -- one batch ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Batch:
@@ -211,14 +216,15 @@ def retag_batch(
     job: RetagJob,
     model: TopicModel,
     after: int,
+    upto: int,
     limit: int,
     done: int,
     total: int,
     lease_s: float,
 ) -> Batch | None:
-    """Re-tag up to ``limit`` comments above row id ``after`` not on the job's version and record the
-    progress (``done`` before this batch, of ``total``); None (nothing written) if the job is no longer
-    this claim's."""
+    """Re-tag up to ``limit`` comments with row ids in ``(after, upto]`` not on the job's version and
+    record the progress (``done`` before this batch, of ``total``); None (nothing written) if the job is
+    no longer this claim's."""
     if not report_progress(db_session=db_session, job=job, done=done, total=total, lease_s=lease_s):
         return None
     version_id = job.version_id
@@ -234,7 +240,7 @@ def retag_batch(
             Comment.region,
         )
         .join(Comment, Comment.row_id == Prediction.row_id)
-        .where(Prediction.row_id > after, _stale(version_id))
+        .where(Prediction.row_id > after, Prediction.row_id <= upto, _stale(version_id))
         .order_by(Prediction.row_id)
         .limit(limit)
     )

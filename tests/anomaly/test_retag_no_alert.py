@@ -84,7 +84,15 @@ def test_activation_pauses_detection_and_the_retagged_history_raises_no_alert(
     while True:
         with session_scope(db) as s:
             batch = retag.retag_batch(
-                db_session=s, job=claimed, model=model, after=after, limit=500, done=done, total=0, lease_s=60
+                db_session=s,
+                job=claimed,
+                model=model,
+                after=after,
+                upto=10**9,
+                limit=500,
+                done=done,
+                total=0,
+                lease_s=60,
             )
         assert batch is not None
         if not batch.retagged:

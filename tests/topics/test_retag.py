@@ -29,6 +29,7 @@ from nlp_service.topics.taxonomy import Taxonomy, Topic, TopicQuery
 from nlp_service.worker import JobContext
 
 START = datetime(2024, 3, 4, tzinfo=UTC)
+DAY = timedelta(days=1)
 A = {"billing": 0, "delivery": 1, "app": 2}
 B = {"billing": 0, "delivery": 2, "app": 1, "returns": 3}
 
@@ -163,7 +164,7 @@ def test_progress_is_visible_after_every_batch(db_sessions: sessionmaker[Session
         mp.setattr(retag, "retag_batch", spy)
         jobs.run_retag_jobs(context(db_sessions, retag_batch_size=100))
     # seen inside each batch's transaction: the progress committed by the batches before
-    assert seen == [(0, 300), (100, 300), (200, 300), (300, 300), (300, 300)]
+    assert seen == [(0, 300), (100, 300), (200, 300), (300, 300)]
     assert job_row(db_sessions, job_id).status == "succeeded"
 
 
@@ -213,13 +214,21 @@ def test_a_crashed_claim_resumes_after_its_lease(db_sessions: sessionmaker[Sessi
         model = retag.load_model(db_session=s, version_id=w.version_b)
     with session_scope(db_sessions) as s:  # one batch committed, then the worker dies
         batch = retag.retag_batch(
-            db_session=s, job=first, model=model, after=0, limit=120, done=0, total=300, lease_s=60
+            db_session=s,
+            job=first,
+            model=model,
+            after=0,
+            upto=10**9,
+            limit=120,
+            done=0,
+            total=300,
+            lease_s=60,
         )
         assert batch is not None and batch.retagged == 120
     with pytest.raises(RuntimeError), session_scope(db_sessions) as s:  # the next one dies mid-transaction
         retag.retag_batch(
-            db_session=s, job=first, model=model, after=batch.last_row_id, limit=120, done=120, total=300,
-            lease_s=60,
+            db_session=s, job=first, model=model, after=batch.last_row_id, upto=10**9, limit=120, done=120,
+            total=300, lease_s=60,
         )  # fmt: skip
         raise RuntimeError("killed")
     assert_consistent(db_sessions)
@@ -281,6 +290,32 @@ def test_comments_tagged_meanwhile_by_an_older_replica_are_caught(db_sessions: s
     assert (job.status, job.done, job.total) == ("succeeded", 340, 340)
     with db_sessions() as s:
         assert retag.pending(db_session=s, version_id=w.version_b) == 0
+    assert_consistent(db_sessions)
+
+
+def test_a_replica_stuck_on_the_older_version_cannot_keep_the_job_going(
+    db_sessions: sessionmaker[Session],
+) -> None:
+    w = make_world(db_sessions, n=100)
+    job_id = submit(db_sessions, w.version_b)
+    original = retag.retag_batch
+    calls = [0]
+
+    def ingest_always(**kwargs: Any) -> retag.Batch | None:
+        calls[0] += 1
+        x = syn.clustered([1, 2], w.c, seed=calls[0])
+        with session_scope(db_sessions) as s:
+            syn.store_comments(
+                db_session=s, embeddings=x, model=w.model_a, start=START, span=DAY, prefix=f"stuck{calls[0]}-"
+            )
+        return original(**kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(retag, "retag_batch", ingest_always)
+        jobs.run_retag_jobs(context(db_sessions, retag_batch_size=1000))
+    job = job_row(db_sessions, job_id)
+    assert job.status == "succeeded" and job.done == job.total
+    assert calls[0] == 2 * jobs.MAX_PASSES  # each pass: one batch that re-tags, one that finds the end
     assert_consistent(db_sessions)
 
 
