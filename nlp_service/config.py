@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     max_seq_length: int = 256  # tokens; capped by the model's own limit
     registry_poll_s: float = 2.0  # reload heads when a promotion/rollback changes the registry; 0 = off
     taxonomy_poll_s: float = 2.0  # serve a newly activated taxonomy version within this long; 0 = off
+    # Re-tagging stored comments after a taxonomy activation (worker job topic-retag)
+    retag_job_poll_s: float = 2.0  # the worker looks for queued re-tag jobs this often
+    retag_job_lease_s: float = 120.0  # a running re-tag job not heard from (a batch) this long is retried
+    retag_job_max_attempts: int = 3  # a re-tag job failing (or dying) this often is failed
+    retag_batch_size: int = Field(default=2000, ge=1)  # comments per re-tag transaction
 
     # Micro-batching
     max_batch_size: int = 64

@@ -41,6 +41,7 @@ from nlp_service.config import Settings
 from nlp_service.db import session_scope
 from nlp_service.errors import InvalidInput
 from nlp_service.timestamps import BUCKET_SECONDS, floor_bucket, utcnow
+from nlp_service.topics import retag
 from nlp_service.topics.tables import ALL_TOPICS
 from nlp_service.topics.versions import topic_sensitivities
 
@@ -55,8 +56,12 @@ def run_detection(
     topic_labels: Mapping[str, str] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> DetectResponse:
-    """Scan (read transaction), then record alerts, events and the cursor (write transaction)."""
+    """Scan (read transaction), then record alerts, events and the cursor (write transaction); while the
+    stored comments are being re-tagged, nothing is scanned (:func:`skip`)."""
     with session_scope(sessions) as db_session:
+        paused = retag_in_progress(db_session=db_session)
+        if paused is not None:
+            return skip(db_session=db_session, at=check_at(at), reason=paused)
         found = scan(
             db_session=db_session,
             settings=settings,
@@ -80,6 +85,9 @@ def detect(
 ) -> DetectResponse:
     """A whole run in one session: :func:`scan` then :func:`record` (:func:`run_detection` runs them in two
     transactions). Checks the newest buckets since the last run ended (see :func:`scan`)."""
+    paused = retag_in_progress(db_session=db_session)
+    if paused is not None:
+        return skip(db_session=db_session, at=check_at(at), reason=paused)
     found = scan(db_session=db_session, settings=settings, at=at, lookback_s=lookback_s, buckets=buckets)
     return record(db_session=db_session, settings=settings, scan=found, topic_labels=topic_labels)
 
@@ -187,6 +195,40 @@ def record(
     if cursor is None:  # a first run: what is stored now is not late
         cursor = ScanCursor({}, (scan.max_row_id, scan.max_row_id))
     state.cursor = cursor.advance(scan.ends, scan.max_row_id).dump()
+    state.last_run_at = now
+    state.last_summary = out.model_dump(mode="json")
+    db_session.flush()
+    return out
+
+
+def retag_in_progress(*, db_session: Session) -> str | None:
+    """Why detection must wait, or None: while a re-tag job is queued or running, the topic counts mix the
+    old and the new taxonomy (a step that is no change in the comments)."""
+    job = retag.in_progress(db_session=db_session)
+    if job is None:
+        return None
+    return (
+        f"re-tagging the stored comments to taxonomy version {job.version_id} ({job.id}, {job.status}, "
+        f"{job.done}/{job.total}): detection resumes when it is done"
+    )
+
+
+def skip(*, db_session: Session, at: datetime, reason: str) -> DetectResponse:
+    """A run that scans nothing: its summary says why and is stored as the last run's; the cursor stays, so
+    the next run catches up over the buckets skipped (on the consistent, re-tagged history)."""
+    now = utcnow()
+    state = lock(db_session, now)
+    out = DetectResponse(
+        at=at,
+        series_scanned=0,
+        buckets_checked=0,
+        firings=0,
+        alerts_created=0,
+        alerts_updated=0,
+        alert_ids=[],
+        seconds=0.0,
+        skipped=reason,
+    )
     state.last_run_at = now
     state.last_summary = out.model_dump(mode="json")
     db_session.flush()

@@ -28,7 +28,9 @@ def detect_alerts(ctx: JobContext) -> float | None:
 
     Database errors reach the worker, which retries soon and backs off (``Worker._run_once``)."""
     summary = flows.run_detection(sessions=ctx.sessionmaker, settings=ctx.settings, topic_labels=_labels(ctx))
-    if summary.alerts_created or summary.alerts_updated:
+    if summary.skipped:
+        log.info("alert detection skipped: %s", summary.skipped)
+    elif summary.alerts_created or summary.alerts_updated:
         log.info(
             "alert detection: %d series, %d alerts created, %d updated",
             summary.series_scanned,
@@ -40,9 +42,12 @@ def detect_alerts(ctx: JobContext) -> float | None:
 
 @job("detection-jobs", interval_s=lambda s: s.detection_job_poll_s)
 def run_detection_jobs(ctx: JobContext) -> float | None:
-    """Claim one queued detection job and run it; at once again if there was one."""
+    """Claim one queued detection job and run it; at once again if there was one. While the stored comments
+    are being re-tagged, queued jobs wait (they would scan nothing)."""
     settings = ctx.settings
     with ctx.session() as db_session:
+        if flows.retag_in_progress(db_session=db_session) is not None:
+            return None
         claimed = detect_jobs.claim(
             db_session=db_session,
             worker_id=ctx.worker_id,

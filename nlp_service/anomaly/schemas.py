@@ -119,6 +119,9 @@ class DetectResponse(BaseModel):
     alerts_updated: int
     alert_ids: list[str]
     seconds: float
+    skipped: str | None = Field(
+        default=None, description="why nothing was scanned (a re-tag of the stored comments in progress)"
+    )
 
 
 class DetectJobProgress(BaseModel):

@@ -186,17 +186,22 @@ class TopicModel:
                     block = s_scores[start : start + len(s)]
                     scores[i] = np.maximum(scores[i], block.max(axis=0))
                     start += len(s)
-        topics = self.taxonomy.topics
-        out: list[list[TopicHit]] = []
-        for row in scores:
-            row = row.copy()
-            for j in np.flatnonzero(np.isfinite(row)):
-                parent = self._parent[j]
-                if parent >= 0:
-                    row[parent] = max(row[parent], row[j])
-            picked = sorted(np.flatnonzero(np.isfinite(row)), key=lambda j: -row[j])
-            out.append([TopicHit(topics[j].id, topics[j].name, round(float(row[j]), 4)) for j in picked])
-        return out
+        for j, parent in enumerate(self._parent):  # a sub-topic's hit tags its parent (two levels)
+            if parent >= 0:
+                scores[:, parent] = np.maximum(scores[:, parent], scores[:, j])
+        # vectorised: per row, topics by descending score (ties: taxonomy order), the -inf ones left out
+        order = np.argsort(-scores, axis=1, kind="stable")
+        ranked = np.take_along_axis(scores, order, axis=1)
+        n_hits = np.isfinite(ranked).sum(axis=1)
+        values = ranked.tolist()
+        ids, names = self.ids, [t.name for t in self.taxonomy.topics]
+        return [
+            [
+                TopicHit(ids[j], names[j], round(values[i][k], 4))
+                for k, j in enumerate(order[i, : n_hits[i]].tolist())
+            ]
+            for i in range(len(scores))
+        ]
 
     def allows(self, topic_id: str, fields: Mapping[str, str | None]) -> bool:
         """False for a search-defined topic whose filters a comment's fields (source, touchpoint, region,

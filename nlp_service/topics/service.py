@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.orm import Session
 
 from nlp_service.db import dialect_insert
@@ -57,12 +58,13 @@ def add_counts(*, db_session: Session, counts: Mapping[CountKey, Sequence[int]])
             counts.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2], kv[0][3], kv[0][4])
         )
     ]
-    stmt = dialect_insert(db_session, TopicCount)
+    table = cast(Table, TopicCount.__table__)  # Core: a plain executemany, no ORM bulk bookkeeping
+    stmt = dialect_insert(db_session, table)
     stmt = stmt.on_conflict_do_update(
         index_elements=["topic_id", "bucket", "segment", "segment_value", "bucket_start"],
         set_={
-            "count": TopicCount.count + stmt.excluded.count,
-            "negative": TopicCount.negative + stmt.excluded.negative,
+            "count": table.c.count + stmt.excluded.count,
+            "negative": table.c.negative + stmt.excluded.negative,
         },
     )
     for start in range(0, len(rows), CHUNK):
