@@ -358,7 +358,8 @@ class Encoder:
         """(b, L+1, d) masked means of every layer, from an ONNX Runtime session or (None) torch; with
         ``hidden``, also the (b, t, d) last-layer token states (else None)."""
         if session is not None:
-            return session.run(batch["input_ids"].numpy(), batch["attention_mask"].numpy(), hidden=hidden)
+            ids, mask = batch["input_ids"].numpy(), batch["attention_mask"].numpy()
+            return session.run(ids, mask, hidden=True) if hidden else (session(ids, mask), None)
         with torch.inference_mode():
             out = self.model(**batch, output_hidden_states=True)
             pooled = pool_layers(torch.stack(out.hidden_states, dim=1), batch["attention_mask"])
