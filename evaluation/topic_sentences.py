@@ -8,8 +8,11 @@ Quality, with the shipped taxonomy's zero-shot model (models/topics):
 - the labelled comments themselves: micro precision/recall/F1 over all of them, and false topics per
   comment on the single-topic ones of 2+ sentences (do sentences add false topics?).
 Variants: ``whole`` (the comment's embedding only), ``spans`` (sentence embeddings pooled from the comment's
-own pass over the rule-based splitter's sentences), ``spans_spacy`` (the same with spaCy's sentences) and
-``texts`` (each sentence encoded as an extra text).
+own pass over the rule-based splitter's sentences), ``spans_clauses`` (also split at contrastive clauses: what
+the service serves), ``spans_spacy`` (spaCy's sentences), ``texts`` and ``texts_clauses`` (each sentence
+encoded as an extra text).
+Sets: ``two_topics_sentences`` / ``two_topics_but`` (two comments of different topics joined as two
+sentences / by "but"), ``one_topic_sentences`` (two comments of the same topic: false topics), ``labelled``.
 Cost: ms per 1,000 comments of the rule-based splitter and spaCy's parser, and of encoding 2,000 realistic
 comments without sentences, with span pooling, and with the sentences as extra texts (interleaved rounds).
 """
@@ -142,15 +145,15 @@ def quality(encoder: Any, model: TopicModel, nlp: Any, n_pairs: int, seed: int) 
         embeddings = encoder.encode(texts).embedding
         spans = {k: f(texts) for k, f in splitters.items()}
         served = encoder.encode(texts, sentences=True).sentences
-        pooled = span_sentences(encoder, texts, spans["rule"])
+        pooled = span_sentences(encoder, texts, spans["clauses"])
         assert all(  # the encoder's batched pooling is this per-text one
             (a is None) == (b is None) and (a is None or np.abs(a - b).max() < 1e-3)
             for a, b in zip(served or [], pooled or [], strict=True)
         )
         variants: dict[str, SentenceEmbeddings] = {
             "whole": None,
-            "spans": served,
-            "spans_clauses": span_sentences(encoder, texts, spans["clauses"]),
+            "spans": span_sentences(encoder, texts, spans["rule"]),
+            "spans_clauses": served,
             "spans_spacy": span_sentences(encoder, texts, spans["spacy"]),
             "texts": text_sentences(encoder, texts, spans["rule"]),
             "texts_clauses": text_sentences(encoder, texts, spans["clauses"]),

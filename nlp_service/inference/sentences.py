@@ -27,7 +27,7 @@ MIN_SENTENCE_WORDS = 2
 """A shorter fragment ("Fine.", "Thanks!") joins the sentence before it (or after it, at the start)."""
 SPLIT_CLAUSES = True
 """Served sentences are also split at contrastive clauses: "Delivery was fast | but the app keeps crashing"
-(two-topic comments joined by "but": both topics found 19.5% -> 38.8%; python -m evaluation.topic_sentences)."""
+(two-topic comments joined by "but": both topics found in 19.5% -> 38.8%; ``evaluation.topic_sentences``)."""
 _WORD = re.compile(r"\w+")
 # Clause boundaries inside a sentence: a semicolon, or a contrastive conjunction (it opens the next clause).
 _CLAUSE = re.compile(r";\s*|,?\s+(?=(?:but|however|although|though|whereas|yet)\b)", re.IGNORECASE)
