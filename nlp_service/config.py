@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     encoder_runtime: Literal["onnx", "torch"] = "onnx"
     quantize: bool = False  # int8 dynamic quantization of the encoder's linear layers
     max_seq_length: int = 256  # tokens; capped by the model's own limit
+    # Sentence-aware topics: a comment of 2+ sentences also gets each topic one of its sentences carries
+    # (sentence embeddings pooled from the same encoder pass, stored for re-tagging)
+    topic_sentences: bool = True
     registry_poll_s: float = 2.0  # reload heads when a promotion/rollback changes the registry; 0 = off
     taxonomy_poll_s: float = 2.0  # serve a newly activated taxonomy version within this long; 0 = off
     # Re-tagging stored comments after a taxonomy activation (worker job topic-retag)

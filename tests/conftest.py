@@ -179,7 +179,17 @@ class FakeEngine:
             outputs={"sentiment": probs, "emotion": emotion, "intensity": intensity, "valence": valence},
             topics=self.topics.hits(text_),
             models=self.models,
+            sentences=self._sentences(text_),
         )
+
+    def _sentences(self, text_: str) -> np.ndarray | None:
+        """Like the real engine: with ``topic_sentences``, the (s, dim) embeddings of 2+ sentences."""
+        if not self.settings.topic_sentences:
+            return None
+        from nlp_service.inference.sentences import split_sentences
+
+        spans = split_sentences(text_)
+        return np.vstack([hashed_embedding(text_[a:b]) for a, b in spans]) if len(spans) >= 2 else None
 
     def analyze(self, texts: list[str]) -> list[Analysis]:
         self.calls.append(len(texts))

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
+from nlp_service.comments.embeddings import pack_sentences
 from nlp_service.comments.schemas import CommentFilter, CommentIn, CommentOut, CommentPage
 from nlp_service.comments.serialize import comment_fields, to_out
 from nlp_service.comments.tables import Comment, CommentAttribute, CommentTerm, CommentTopic, Prediction
@@ -96,8 +97,16 @@ def prediction_row(analysis: Analysis) -> dict[str, Any]:
         "topics": [asdict(t) for t in decoded.topics],
         "truncated": bool(analysis.truncated),
         "embedding": np.asarray(analysis.embedding, dtype=np.float32).tobytes(),
+        "sentence_embeddings": pack_sentences(analysis.sentences),
         "model_versions": dict(analysis.models.versions),
+        "topics_version": topics_version(analysis.models.topics),
     }
+
+
+def topics_version(topics: Any) -> int | None:
+    """The taxonomy version a topic model was built from (None: the shipped taxonomy file)."""
+    version = getattr(topics, "version", None)
+    return version if isinstance(version, int) else None
 
 
 def create_many(

@@ -22,6 +22,7 @@ import torch
 from transformers import AutoModel, AutoTokenizer
 
 from nlp_service.inference.onnx_runtime import OnnxSession, export_onnx, pool_layers
+from nlp_service.inference.sentences import sentence_embeddings
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")
@@ -57,12 +58,15 @@ class Encoded:
 
     ``layers`` has shape (n, num_layers + 1, dim): masked mean pooling of every hidden state.
     ``embedding`` has shape (n, dim): L2-normalised mean pooling of the last layer.
+    ``sentences`` (when asked for) holds per text its (s, dim) sentence embeddings, pooled from the same
+    pass's last layer, or None for a text of one sentence.
     """
 
     layers: np.ndarray
     embedding: np.ndarray
     truncated: list[bool]
     token_counts: list[int]
+    sentences: list[np.ndarray | None] | None = None
 
     def __len__(self) -> int:
         return len(self.truncated)
@@ -78,6 +82,7 @@ class Encoded:
             embedding=self.embedding[rows],
             truncated=[self.truncated[i] for i in rows],
             token_counts=[self.token_counts[i] for i in rows],
+            sentences=None if self.sentences is None else [self.sentences[i] for i in rows],
         )
 
     @staticmethod
@@ -87,6 +92,11 @@ class Encoded:
             embedding=np.concatenate([p.embedding for p in parts]),
             truncated=[t for p in parts for t in p.truncated],
             token_counts=[c for p in parts for c in p.token_counts],
+            sentences=(
+                None
+                if any(p.sentences is None for p in parts)
+                else [s for p in parts for s in p.sentences or []]
+            ),
         )
 
 
@@ -296,15 +306,19 @@ class Encoder:
         max_tokens: int | None = None,
         progress: bool = False,
         runtime: str | None = None,
+        sentences: bool = False,
     ) -> Encoded:
         """Encode texts in length-sorted batches; results come back in input order.
 
         A batch holds at most ``batch_size`` texts and, padded, at most ``max_tokens`` tokens, so short texts
-        are not padded to the length of long ones. ``runtime="torch"`` bypasses ONNX Runtime.
+        are not padded to the length of long ones. ``runtime="torch"`` bypasses ONNX Runtime. With
+        ``sentences``, texts of two or more sentences also get sentence embeddings from the same pass.
         """
         if not texts:
             dim, layers = self.info.dim, self.info.num_layers + 1
-            return Encoded(np.zeros((0, layers, dim), np.float32), np.zeros((0, dim), np.float32), [], [])
+            empty = Encoded(np.zeros((0, layers, dim), np.float32), np.zeros((0, dim), np.float32), [], [])
+            empty.sentences = [] if sentences else None
+            return empty
         lengths = self.token_lengths(texts)
         order = sorted(range(len(texts)), key=lambda i: lengths[i])
         batches = token_budget_batches(
@@ -319,7 +333,7 @@ class Encoder:
 
             batches = tqdm(batches, desc="encoding", unit="batch")
         session = None if runtime == "torch" else self._onnx  # None: torch
-        merged = self._on_thread(self._encode_batches, session, texts, lengths, batches)
+        merged = self._on_thread(self._encode_batches, session, texts, lengths, batches, sentences)
         inverse = np.empty(len(order), dtype=np.int64)
         inverse[np.asarray(order)] = np.arange(len(order))
         return merged.take(inverse.tolist())
@@ -330,32 +344,50 @@ class Encoder:
         texts: list[str],
         lengths: list[int],
         batches: Iterable[list[int]],
+        sentences: bool = False,
     ) -> Encoded:
         parts = [
-            self._encode_batch(session, [texts[i] for i in rows], [lengths[i] for i in rows])
+            self._encode_batch(session, [texts[i] for i in rows], [lengths[i] for i in rows], sentences)
             for rows in batches
         ]
         return Encoded.concat(parts)
 
-    def _pooled_layers(self, session: OnnxSession | None, batch: Any) -> np.ndarray:
-        """(b, L+1, d) masked means of every layer, from an ONNX Runtime session or (None) torch."""
+    def _pooled_layers(
+        self, session: OnnxSession | None, batch: Any, hidden: bool = False
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """(b, L+1, d) masked means of every layer, from an ONNX Runtime session or (None) torch; with
+        ``hidden``, also the (b, t, d) last-layer token states (else None)."""
         if session is not None:
-            return session(batch["input_ids"].numpy(), batch["attention_mask"].numpy())
+            ids, mask = batch["input_ids"].numpy(), batch["attention_mask"].numpy()
+            return session.run(ids, mask, hidden=True) if hidden else (session(ids, mask), None)
         with torch.inference_mode():
             out = self.model(**batch, output_hidden_states=True)
             pooled = pool_layers(torch.stack(out.hidden_states, dim=1), batch["attention_mask"])
-        return pooled.numpy().astype(np.float32, copy=False)
+            last = out.hidden_states[-1].numpy().astype(np.float32, copy=False) if hidden else None
+        return pooled.numpy().astype(np.float32, copy=False), last
 
-    def _encode_batch(self, session: OnnxSession | None, texts: list[str], lengths: list[int]) -> Encoded:
+    def _encode_batch(
+        self, session: OnnxSession | None, texts: list[str], lengths: list[int], sentences: bool = False
+    ) -> Encoded:
         batch = self.tokenizer(
-            texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+            texts,
+            padding=True,
+            truncation=True,
+            max_length=self.max_length,
+            return_tensors="pt",
+            return_offsets_mapping=sentences,
         )
-        pooled = self._pooled_layers(session, batch)
+        offsets = batch.pop("offset_mapping").numpy() if sentences else None
+        pooled, hidden = self._pooled_layers(session, batch, hidden=sentences)
         last = pooled[:, -1]
         embedding = last / np.maximum(np.linalg.norm(last, axis=-1, keepdims=True), 1e-12)
+        per_text: list[np.ndarray | None] | None = None
+        if offsets is not None and hidden is not None:
+            per_text = [sentence_embeddings(t, offsets[i], hidden[i]) for i, t in enumerate(texts)]
         return Encoded(
             layers=pooled,
             embedding=embedding.astype(np.float32, copy=False),
             truncated=[n > self.max_length for n in lengths],
             token_counts=[min(n, self.max_length) for n in lengths],
+            sentences=per_text,
         )

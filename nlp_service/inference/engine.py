@@ -50,6 +50,8 @@ class Analysis:
     outputs: dict[str, np.ndarray]
     topics: list[Any]
     models: ModelSet = field(repr=False)
+    # (s, dim) sentence embeddings of a comment of 2+ sentences (``NLP_TOPIC_SENTENCES``), else None
+    sentences: np.ndarray | None = field(default=None, repr=False)
 
     @cached_property
     def decoded(self) -> Decoded:
@@ -137,10 +139,15 @@ class Engine:
         return self.encoder.encode(texts).embedding
 
     def analyze_encoded(self, encoded: Encoded, models: ModelSet | None = None) -> list[Analysis]:
-        """Apply every head and the topic scorer to an encoder result."""
+        """Apply every head and the topic scorer to an encoder result (sentence-aware topics where it
+        carries sentence embeddings)."""
         models = models or self.models
         outputs = {task: head.predict(encoded) for task, head in models.heads.items()}
-        topic_hits = models.topics.predict(encoded.embedding)
+        sentences = encoded.sentences
+        if sentences is None:
+            topic_hits = models.topics.predict(encoded.embedding)
+        else:
+            topic_hits = models.topics.predict(encoded.embedding, sentences=sentences)
         return [
             Analysis(
                 embedding=encoded.embedding[i],
@@ -149,6 +156,7 @@ class Engine:
                 outputs={task: values[i] for task, values in outputs.items()},
                 topics=topic_hits[i],
                 models=models,
+                sentences=None if sentences is None else sentences[i],
             )
             for i in range(len(encoded))
         ]
@@ -156,7 +164,8 @@ class Engine:
     def analyze(self, texts: list[str]) -> list[Analysis]:
         """One encoder pass over ``texts``; results in input order."""
         models = self.models  # one consistent model set for the whole batch
-        return self.analyze_encoded(self.encoder.encode(texts), models)
+        encoded = self.encoder.encode(texts, sentences=self.settings.topic_sentences)
+        return self.analyze_encoded(encoded, models)
 
     def warm_up(self) -> None:
         """Check the encoder's runtime and run every path once, so the first request pays no start-up cost."""

@@ -24,7 +24,8 @@ def pool_layers(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Ten
 
 
 class PooledLayers(torch.nn.Module):
-    """A BERT-style encoder as one traceable function: token ids and mask in, pooled layers out.
+    """A BERT-style encoder as one traceable function: token ids and mask in, pooled layers and the last
+    layer's token states (for sentence pooling) out.
 
     It walks ``embeddings`` and ``encoder.layer`` itself with an additive attention mask, so the exported
     graph keeps the mask and every shape dynamic (tracing the library's own forward bakes its mask
@@ -39,7 +40,9 @@ class PooledLayers(torch.nn.Module):
         self.embeddings = model.embeddings
         self.layers = model.encoder.layer
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         hidden = self.embeddings(input_ids=input_ids)
         blocked = 1.0 - attention_mask[:, None, None, :].to(hidden.dtype)
         additive = blocked * torch.finfo(hidden.dtype).min
@@ -49,7 +52,7 @@ class PooledLayers(torch.nn.Module):
             if isinstance(hidden, tuple):  # older transformers return (hidden, ...)
                 hidden = hidden[0]
             states.append(hidden)
-        return pool_layers(torch.stack(states, dim=1), attention_mask)
+        return pool_layers(torch.stack(states, dim=1), attention_mask), hidden
 
 
 def export_onnx(model: Any, example: dict[str, torch.Tensor]) -> bytes:
@@ -64,11 +67,12 @@ def export_onnx(model: Any, example: dict[str, torch.Tensor]) -> bytes:
             buffer,  # type: ignore[arg-type]  # torch annotates a path; the TorchScript exporter takes files too
             dynamo=False,
             input_names=["input_ids", "attention_mask"],
-            output_names=["pooled"],
+            output_names=["pooled", "hidden"],
             dynamic_axes={
                 "input_ids": {0: "batch", 1: "tokens"},
                 "attention_mask": {0: "batch", 1: "tokens"},
                 "pooled": {0: "batch"},
+                "hidden": {0: "batch", 1: "tokens"},
             },
             opset_version=17,
         )
@@ -76,7 +80,8 @@ def export_onnx(model: Any, example: dict[str, torch.Tensor]) -> bytes:
 
 
 class OnnxSession:
-    """An ONNX Runtime session over an exported encoder; returns pooled layers as float32 arrays."""
+    """An ONNX Runtime session over an exported encoder; returns pooled layers (and, when asked, the last
+    layer's token states) as float32 arrays."""
 
     def __init__(self, onnx_model: bytes, threads: int | None) -> None:
         import onnxruntime as ort
@@ -88,8 +93,17 @@ class OnnxSession:
         self._session = ort.InferenceSession(onnx_model, options, providers=["CPUExecutionProvider"])
 
     def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        """(b, L+1, d) pooled layers."""
+        return self.run(input_ids, attention_mask, hidden=False)[0]
+
+    def run(
+        self, input_ids: np.ndarray, attention_mask: np.ndarray, *, hidden: bool
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Pooled layers, and with ``hidden`` the (b, t, d) last-layer token states (else None)."""
         feed = {  # the tokenizer gives int64 already: no copy
             "input_ids": np.asarray(input_ids, dtype=np.int64),
             "attention_mask": np.asarray(attention_mask, dtype=np.int64),
         }
-        return np.asarray(self._session.run(None, feed)[0], dtype=np.float32)
+        outputs = self._session.run(["pooled", "hidden"] if hidden else ["pooled"], feed)
+        pooled = np.asarray(outputs[0], dtype=np.float32)
+        return pooled, (np.asarray(outputs[1], dtype=np.float32) if hidden else None)

@@ -6,10 +6,14 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from nlp_service.comments import service
+from nlp_service.comments.embeddings import unpack_sentences
 from nlp_service.comments.schemas import CommentFilter
+from nlp_service.comments.tables import Comment, Prediction
 from nlp_service.topics import service as topic_counts
 
 T0 = datetime(2024, 3, 11, 8, 0, tzinfo=UTC)  # a Monday
@@ -79,6 +83,26 @@ def test_get_returns_stored_analysis(app_client: TestClient) -> None:
     assert analysis["emotion"]["dominant"] == "anger"
     assert [t["id"] for t in analysis["topics"]] == ["delivery_shipping"]
     assert analysis["model_versions"]["encoder"] == "fake-hashing@0"
+
+
+def test_ingest_stores_sentence_embeddings_of_multi_sentence_comments(app_client: TestClient) -> None:
+    from tests.conftest import hashed_embedding
+
+    two = "The delivery was late again. The app keeps crashing on login."
+    r = post(app_client, [comment(1, two), comment(2, "The delivery was late and the parcel was damaged.")])
+    assert r.status_code == 201, r.text
+    with app_client.app.state.nlp.db() as session:  # type: ignore[attr-defined]
+        rows = dict(
+            session.execute(
+                select(Comment.id, Prediction).join(Prediction, Prediction.row_id == Comment.row_id)
+            ).all()
+        )
+    stored = unpack_sentences(rows["c1"].sentence_embeddings, 384)
+    assert stored is not None and stored.shape == (2, 384)
+    expected = np.vstack([hashed_embedding("The delivery was late again."), hashed_embedding(two[29:])])
+    np.testing.assert_allclose(stored, expected, atol=1e-3)  # float16
+    assert rows["c2"].sentence_embeddings is None  # one sentence: its own embedding stands for it
+    assert rows["c1"].topics_version is None  # the shipped taxonomy file, no taxonomy version
 
 
 def test_conflicting_payload_is_409_and_nothing_stored(app_client: TestClient) -> None:
