@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
-Scope = Literal["classify", "search", "ingest", "alerts", "webhooks", "admin"]
+Scope = Literal["classify", "search", "ingest", "alerts", "webhooks", "admin", "topics"]
 SCOPES: tuple[Scope, ...] = get_args(Scope)
 
 
