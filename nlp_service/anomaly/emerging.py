@@ -138,13 +138,10 @@ def _new_alert(db_session: Session, s: TopicSuggestion, settings: Settings, now:
         AlertComment(alert_id=alert.id, row_id=r["row_id"], rank=rank, similarity=r["similarity"])
         for rank, r in enumerate(reps)
     )
-    texts = dict(
-        db_session.execute(
-            select(Comment.row_id, Comment).where(Comment.row_id.in_([r["row_id"] for r in reps]))
-        ).tuples()
-    )
+    ids = [r["row_id"] for r in reps]
+    by_row = {c.row_id: c for c in db_session.scalars(select(Comment).where(Comment.row_id.in_(ids)))}
     alert.explanation = explanation(
-        s, [(texts[r["row_id"]], r["similarity"]) for r in reps if r["row_id"] in texts]
+        s, [(by_row[r["row_id"]], r["similarity"]) for r in reps if r["row_id"] in by_row]
     )
     s.alert_id = alert.id
     db_session.flush()

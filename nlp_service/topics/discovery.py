@@ -128,14 +128,16 @@ def discover(
     return Discovery(clusters, np.flatnonzero(labels < 0), labels, k, silhouettes)
 
 
-def merge_similar(embeddings: np.ndarray, result: Discovery, *, min_similarity: float) -> Discovery:
+def merge_similar(
+    embeddings: np.ndarray, result: Discovery, *, min_similarity: float, min_cluster_size: int = 1
+) -> Discovery:
     """Merge clusters whose centres have cosine at least ``min_similarity`` (closest pair first, centres
-    recomputed as the normalised mean of the members), largest first again.
+    recomputed as the normalised mean of the members); then clusters under ``min_cluster_size`` become
+    noise. Largest first again.
 
     The silhouette never picks one cluster (k >= 2), so a homogeneous set comes back split in parts with
-    near-identical centres; merging them gives one cluster per theme."""
-    if len(result.clusters) < 2:
-        return result
+    near-identical centres; merging them gives one cluster per theme. Run :func:`discover` with
+    ``min_cluster_size=1`` first so that small parts of a theme are merged rather than dropped."""
     x = _normalise(embeddings)
     groups = [c.members for c in result.clusters]
     centres = [c.centre for c in result.clusters]
@@ -149,10 +151,11 @@ def merge_similar(embeddings: np.ndarray, result: Discovery, *, min_similarity: 
         members = np.sort(np.concatenate([groups[i], groups[j]]))
         groups[i], centres[i] = members, _normalise(x[members].mean(axis=0, keepdims=True))[0]
         del groups[j], centres[j]
-    order = sorted(range(len(groups)), key=lambda g: (-len(groups[g]), int(groups[g][0])))
+    keep = [g for g in range(len(groups)) if len(groups[g]) >= min_cluster_size]
+    order = sorted(keep, key=lambda g: (-len(groups[g]), int(groups[g][0])))
     labels = np.full(len(x), -1, dtype=np.int64)
     clusters = []
     for rank, g in enumerate(order):
         labels[groups[g]] = rank
         clusters.append(Cluster(groups[g], centres[g]))
-    return Discovery(clusters, result.noise, labels, result.k, result.silhouettes)
+    return Discovery(clusters, np.flatnonzero(labels < 0), labels, result.k, result.silhouettes)

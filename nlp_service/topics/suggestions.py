@@ -154,8 +154,13 @@ def scan(*, db_session: Session, settings: Settings, at: datetime, window_s: int
         out.seconds = round(time.perf_counter() - t0, 3)
         return out
     x = _normalise(rows.embeddings)
-    found = discover(x, sample_cap=cap, min_cluster_size=settings.discovery_min_cluster_size, seed=seed)
-    found = merge_similar(x, found, min_similarity=settings.discovery_merge_similarity)
+    found = discover(x, sample_cap=cap, min_cluster_size=1, seed=seed)
+    found = merge_similar(
+        x,
+        found,
+        min_similarity=settings.discovery_merge_similarity,
+        min_cluster_size=settings.discovery_min_cluster_size,
+    )
     out.k = len(found.clusters)
     if not found.clusters:
         out.seconds = round(time.perf_counter() - t0, 3)
