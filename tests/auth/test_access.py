@@ -49,6 +49,8 @@ def test_expected_scopes(keyed_client: TestClient) -> None:
             assert scope == "webhooks"
         if path.startswith(("/v1/alerts", "/v1/detect")) or path.endswith("/series"):
             assert scope == "alerts", (method, path)
+        elif path == "/v1/topics/suggestions/refresh":
+            assert scope == "topics", (method, path)
         elif path.startswith("/v1/topics"):
             assert scope == "search", (method, path)
 

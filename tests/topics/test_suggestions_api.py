@@ -156,3 +156,13 @@ def test_refresh_validates_and_lists_by_window(client: TestClient) -> None:
     assert client.get("/v1/topics/suggestions", params=after).json()["suggestions"] == []
     assert client.get("/v1/topics/suggestions", params={"status": "accepted"}).json()["suggestions"] == []
     assert client.get("/v1/topics/suggestions", params={"status": "bogus"}).status_code == 422
+
+
+def test_a_sampled_window_scales_sizes_up(app_settings: Settings, start_app) -> None:  # type: ignore[no-untyped-def]
+    settings = app_settings.model_copy(update={"run_worker_in_process": False, "discovery_sample_cap": 20})
+    with start_app(settings) as client:
+        ingest(client, comments(AT - timedelta(days=1), 10, 40, "s"))
+        run = client.post("/v1/topics/suggestions/refresh", json={"at": AT.isoformat()}).json()
+    assert (run["unclaimed"], run["sampled"]) == (40, 20)
+    (sug,) = run["suggestions"]
+    assert (sug["sampled"], sug["size"]) == (20, 40.0)
