@@ -165,7 +165,7 @@ class Settings(BaseSettings):
     discovery_interval_s: float = 3600.0  # the worker's topic-discovery job runs this often
     discovery_window_s: int = 86400  # the window clustered (ending now); growth compares the window before it
     discovery_weak_score: float = 0.5  # a comment whose best topic score is below this is unclaimed
-    discovery_sample_cap: int = 2000  # comments clustered per window at most (sizes are scaled up)
+    discovery_sample_cap: int = 1000  # comments clustered per window at most (sizes are scaled up)
     discovery_min_cluster_size: int = 5  # sampled comments a cluster needs to become a suggestion
     # Clusters whose centres have at least this cosine are one theme. Measured (scripts/discovery_merge.py,
     # MiniLM on Banking77 test): one intent's texts alone come out as one cluster for 69% of intents (0.8:
