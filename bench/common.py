@@ -25,13 +25,13 @@ def print_table(
     title: str, rows: Iterable[Sequence[object]], header: Sequence[str] = ("metric", "value", "bar", "")
 ) -> None:
     """Print rows as an aligned text table."""
-    rows = [tuple(str(c) for c in row) for row in rows]
-    header = tuple(header)
-    widths = [max(len(str(r[i])) for r in [header, *rows] if i < len(r)) for i in range(len(header))]
+    cells = [tuple(str(c) for c in row) for row in rows]
+    head = tuple(str(h) for h in header)
+    widths = [max(len(r[i]) for r in [head, *cells] if i < len(r)) for i in range(len(head))]
     print(f"\n{title}")
-    print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
+    print("  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)))
     print("  ".join("-" * w for w in widths))
-    for row in rows:
+    for row in cells:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)))
 
 

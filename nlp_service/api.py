@@ -6,9 +6,10 @@ Access rule: every ``/v1`` router is included with the scope its endpoints need,
     v1.include_router(router, dependencies=[require_scope("search", write="ingest")])  # GET vs others
     v1.include_router(router, dependencies=[require_scope("search", by_endpoint={"topic_series": "alerts"})])
 
-Scopes: classify, search, ingest, alerts, webhooks, admin (each grants only itself). A ``/v1`` route without
-a scope makes ``create_app`` fail. ``/health``, ``/info``, ``/metrics``, ``/docs`` and ``/openapi.json`` stay
-open (they expose no comment data or secrets; restrict ``/metrics`` at the network level if needed).
+Scopes: classify, search, ingest, alerts, webhooks, admin, topics (each grants only itself). A ``/v1`` route
+without a scope makes ``create_app`` fail. ``/health``, ``/info``, ``/metrics``, ``/docs`` and
+``/openapi.json`` stay open (they expose no comment data or secrets; restrict ``/metrics`` at the network
+level if needed).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from nlp_service.inference.schemas import MAX_TEXT_CHARS
 from nlp_service.insights.views import router as insights_router
 from nlp_service.models_admin.views import router as models_router
 from nlp_service.search.views import router as search_router
+from nlp_service.topics.suggestion_views import router as suggestions_router
 from nlp_service.topics.taxonomy_views import router as taxonomy_router
 from nlp_service.topics.views import router as topics_router
 from nlp_service.webhooks.views import document_webhooks
@@ -115,6 +117,7 @@ def include_routers(app: FastAPI) -> None:
     v1.include_router(comments_router, dependencies=[require_scope("search", write="ingest")])
     v1.include_router(search_router, dependencies=[require_scope("search")])
     v1.include_router(insights_router, dependencies=[require_scope("search")])
+    v1.include_router(suggestions_router, dependencies=[require_scope("search", write="topics")])
     v1.include_router(taxonomy_router, dependencies=[require_scope("search", write="topics")])
     v1.include_router(
         topics_router, dependencies=[require_scope("search", by_endpoint={"topic_series": "alerts"})]

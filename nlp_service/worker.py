@@ -79,6 +79,7 @@ JOB_MODULES: dict[str, str] = {
     "alert-detection": "nlp_service.anomaly.jobs",
     "detection-jobs": "nlp_service.anomaly.jobs",
     "idempotency-cleanup": "nlp_service.idempotency.jobs",
+    "topic-discovery": "nlp_service.topics.jobs",
     "topic-retag": "nlp_service.topics.jobs",
     "webhook-delivery": "nlp_service.webhooks.jobs",
     "webhook-maintenance": "nlp_service.webhooks.jobs",

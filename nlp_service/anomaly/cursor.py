@@ -57,16 +57,17 @@ def read_cursor(*, db_session: Session) -> ScanCursor | None:
     return ScanCursor.load(state.cursor) if state is not None else None
 
 
-def lock(db_session: Session, now: datetime) -> AlertDetectorState:
-    """Take the detector's row lock (PostgreSQL: row lock; SQLite: the write lock) for this transaction."""
+def lock(db_session: Session, now: datetime, name: str = DETECTOR) -> AlertDetectorState:
+    """Take the detector ``name``'s row lock (PostgreSQL: row lock; SQLite: the write lock) for this
+    transaction."""
     db_session.execute(
         dialect_insert(db_session, AlertDetectorState)
-        .values(name=DETECTOR, last_run_at=now)
+        .values(name=name, last_run_at=now)
         .on_conflict_do_nothing()
     )
     state = db_session.scalars(
         select(AlertDetectorState)
-        .where(AlertDetectorState.name == DETECTOR)
+        .where(AlertDetectorState.name == name)
         .with_for_update()
         .execution_options(populate_existing=True)
     ).one()

@@ -1,7 +1,8 @@
 """Alerts raised by the detection job, their representative comments and the detector's run state.
 
 - ``alerts``: one row per topic x episode (see ``anomaly.episodes`` for the dedup rule), updated while the
-  episode lasts; lifecycle ``new -> acknowledged -> resolved``.
+  episode lasts; lifecycle ``new -> acknowledged -> resolved``. ``emerging_topic`` alerts (topic
+  ``_emerging``) come from topic discovery instead (``anomaly.emerging``).
 - ``alert_comments``: the representative comments of an alert (texts are read from ``comments``, so a
   deleted comment disappears from its alerts too).
 - ``alert_detector_state``: one row per detector; locked by each run's short write phase (so the writes of
@@ -23,14 +24,14 @@ from nlp_service.comments.tables import RowId
 from nlp_service.db import Base, UTCDateTime
 
 AlertStatus = Literal["new", "acknowledged", "resolved"]
-AlertKind = Literal["spike", "drop", "level_shift"]
+AlertKind = Literal["spike", "drop", "level_shift", "emerging_topic"]
 Direction = Literal["up", "down"]
 Severity = Literal["low", "medium", "high", "critical"]
 Bucket = Literal["hour", "day"]
 JobStatus = Literal["queued", "running", "succeeded", "failed"]
 
 ALERT_STATUSES: tuple[AlertStatus, ...] = ("new", "acknowledged", "resolved")
-ALERT_KINDS: tuple[AlertKind, ...] = ("spike", "drop", "level_shift")
+ALERT_KINDS: tuple[AlertKind, ...] = ("spike", "drop", "level_shift", "emerging_topic")
 
 
 class Alert(Base):

@@ -126,3 +126,36 @@ def discover(
     labels = np.where(labels >= 0, remap[np.maximum(labels, 0)], -1)
     clusters = [Cluster(np.flatnonzero(labels == i), centres[c]) for i, c in enumerate(order)]
     return Discovery(clusters, np.flatnonzero(labels < 0), labels, k, silhouettes)
+
+
+def merge_similar(
+    embeddings: np.ndarray, result: Discovery, *, min_similarity: float, min_cluster_size: int = 1
+) -> Discovery:
+    """Merge clusters whose centres have cosine at least ``min_similarity`` (closest pair first, centres
+    recomputed as the normalised mean of the members); then clusters under ``min_cluster_size`` become
+    noise. Largest first again.
+
+    The silhouette never picks one cluster (k >= 2), so a homogeneous set comes back split in parts with
+    near-identical centres; merging them gives one cluster per theme. Run :func:`discover` with
+    ``min_cluster_size=1`` first so that small parts of a theme are merged rather than dropped."""
+    x = _normalise(embeddings)
+    groups = [c.members for c in result.clusters]
+    centres = [c.centre for c in result.clusters]
+    while len(groups) > 1:
+        sim = np.vstack(centres) @ np.vstack(centres).T
+        np.fill_diagonal(sim, -np.inf)
+        i, j = np.unravel_index(int(np.argmax(sim)), sim.shape)
+        if sim[i, j] < min_similarity:
+            break
+        i, j = min(i, j), max(i, j)
+        members = np.sort(np.concatenate([groups[i], groups[j]]))
+        groups[i], centres[i] = members, _normalise(x[members].mean(axis=0, keepdims=True))[0]
+        del groups[j], centres[j]
+    keep = [g for g in range(len(groups)) if len(groups[g]) >= min_cluster_size]
+    order = sorted(keep, key=lambda g: (-len(groups[g]), int(groups[g][0])))
+    labels = np.full(len(x), -1, dtype=np.int64)
+    clusters = []
+    for rank, g in enumerate(order):
+        labels[groups[g]] = rank
+        clusters.append(Cluster(groups[g], centres[g]))
+    return Discovery(clusters, np.flatnonzero(labels < 0), labels, result.k, result.silhouettes)

@@ -1,4 +1,6 @@
-"""Worker job ``topic-retag``: re-tags the stored comments after a taxonomy activation (``topics.retag``)."""
+"""Worker jobs: ``topic-retag`` re-tags the stored comments after a taxonomy activation (``topics.retag``);
+``topic-discovery`` clusters the comments no topic claims every ``discovery_interval_s``, refreshing the topic
+suggestions and raising ``emerging_topic`` alerts (``topics.flows``; stored embeddings and spaCy only)."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ import logging
 import time
 
 from nlp_service.topics import retag
+from nlp_service.topics.flows import run_discovery
 from nlp_service.topics.tables import RetagJob
 from nlp_service.worker import JobContext, job
 
@@ -113,3 +116,17 @@ def _run(ctx: JobContext, claimed: RetagJob) -> str:
         time.perf_counter() - t0,
     )
     return "succeeded" if finished else "lost"
+
+
+@job("topic-discovery", interval_s=lambda s: s.discovery_interval_s)
+def discover_topics(ctx: JobContext) -> float | None:
+    """One discovery run over the window ending now."""
+    out = run_discovery(sessions=ctx.sessionmaker, settings=ctx.settings)
+    log.info(
+        "topic discovery: %d unclaimed comments, %d suggestions, %d emerging alerts (%.1f s)",
+        out.unclaimed,
+        len(out.suggestions),
+        len(out.alerts_created),
+        out.seconds,
+    )
+    return None

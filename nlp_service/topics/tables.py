@@ -1,5 +1,5 @@
 """Topic tables: ``topic_counts`` (comment counts per topic per time bucket and segment), the taxonomy's
-versions and active version, and re-tagging jobs.
+versions and active version, re-tagging jobs, and the suggestions of topic discovery.
 
 The pseudo-topic ``_all`` counts every comment (the denominator of shares); segment ``all`` (value ``all``)
 is a topic's total. Maintained on ingest and deletion, read by ``/v1/topics`` and the alert detector.
@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Index, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import JSON, Float, Index, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from nlp_service.comments.tables import RowId
@@ -103,3 +103,37 @@ class RetagJob(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class TopicSuggestion(Base):
+    """A cluster of comments no topic claims, found by discovery (``topics.suggestions``).
+
+    ``status``: ``open`` (the latest run's; replaced by the next run), ``superseded`` (an earlier run's, kept
+    only while its emerging-topic alert is open: its centroid matches that alert in later runs) or
+    ``accepted`` (turned into the topic ``topic_id``). ``representatives``: ``[{"row_id", "similarity"}]``,
+    texts are read from ``comments``. ``centroid``: float32, L2-normalised; ``radius``: the cosine to the
+    centroid that most members reach (previous-window comments count as members from there)."""
+
+    __tablename__ = "topic_suggestions"
+    __table_args__ = (Index("ix_topic_suggestions_status_window_end", "status", "window_end"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # sug_...
+    status: Mapped[str] = mapped_column(String(16))
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime())
+    window_end: Mapped[datetime] = mapped_column(UTCDateTime())  # exclusive
+    previous_start: Mapped[datetime] = mapped_column(
+        UTCDateTime()
+    )  # previous window: [previous_start, start)
+    size: Mapped[float] = mapped_column(Float)  # comments in the window (scaled up when sampled)
+    sampled: Mapped[int] = mapped_column(Integer)  # members among the clustered sample
+    previous_size: Mapped[float] = mapped_column(Float)
+    growth: Mapped[float] = mapped_column(Float)  # (size + 1) / (previous_size + 1)
+    mean_sentiment: Mapped[float | None] = mapped_column(Float)  # mean P(positive) - P(negative)
+    negative_share: Mapped[float | None] = mapped_column(Float)
+    keywords: Mapped[list[str]] = mapped_column(JSON)
+    representatives: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    centroid: Mapped[bytes] = mapped_column(LargeBinary)
+    radius: Mapped[float] = mapped_column(Float)
+    alert_id: Mapped[str | None] = mapped_column(String(40), index=True)  # its emerging_topic alert
+    topic_id: Mapped[str | None] = mapped_column(String(100))  # the topic it became (accepted)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
