@@ -74,8 +74,10 @@ async def apply_change(
     change: str,
     actor: str | None,
     activate: bool,
+    also: Callable[[Session, TaxonomyVersion], None] | None = None,
 ) -> ChangeResult:
-    """Make one change as a new version (and activate it if asked); nothing is stored if any step fails."""
+    """Make one change as a new version (and activate it if asked); ``also`` writes what goes with it in the
+    same transaction. Nothing is stored if any step fails."""
 
     def read(s: Session) -> tuple[int, Taxonomy, np.ndarray]:
         head = versions.head(db_session=s)
@@ -93,6 +95,8 @@ async def apply_change(
             db_session=s, base_id=base_id, model=model, change=change, actor=actor
         )
         job = versions.activate(db_session=s, version_id=version.id) if activate else None
+        if also is not None:
+            also(s, version)
         return ChangeResult(version, versions.active_id(db_session=s), job)
 
     return await in_transaction(sessions, write)

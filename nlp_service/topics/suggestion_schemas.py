@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from nlp_service.anomaly.schemas import RepresentativeComment
 from nlp_service.timestamps import Timestamp
@@ -80,3 +80,12 @@ class RefreshResponse(BaseModel):
     alerts_created: list[str]
     suggestions: list[SuggestionOut]
     seconds: float
+
+
+class AcceptRequest(BaseModel):
+    """Optional id and name of the topic a suggestion becomes (default: derived from its keywords)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=100)] | None = None
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None

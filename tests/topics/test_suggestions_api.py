@@ -166,3 +166,28 @@ def test_a_sampled_window_scales_sizes_up(app_settings: Settings, start_app) -> 
     assert (run["unclaimed"], run["sampled"]) == (40, 20)
     (sug,) = run["suggestions"]
     assert (sug["sampled"], sug["size"]) == (20, 40.0)
+
+
+def test_one_call_turns_a_suggestion_into_a_topic(client: TestClient) -> None:
+    ingest(
+        client, comments(AT - timedelta(days=2), 80, 2, "d1") + comments(AT - timedelta(days=1), 80, 40, "d2")
+    )
+    run = client.post("/v1/topics/suggestions/refresh", json={"at": AT.isoformat()}).json()
+    [suggestion] = run["suggestions"]
+    assert client.post("/v1/topics/suggestions/nope/accept", json={}).status_code == 404
+    r = client.post(
+        f"/v1/topics/suggestions/{suggestion['id']}/accept",
+        params={"activate": "true"},
+        json={"name": "Coupons"},
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["retag_job"] is not None  # activated: the history is re-tagged
+    topic_id = client.get("/v1/topics/taxonomy").json()["topics"][-1]["id"]
+    topic = client.get(f"/v1/topics/{topic_id}").json()
+    assert topic["name"] == "Coupons"
+    assert topic["positives"] == [rep["text"] for rep in suggestion["representatives"]]
+    assert topic["method"] == "learned"  # its representatives are enough taught examples
+    again = client.post(f"/v1/topics/suggestions/{suggestion['id']}/accept", json={})
+    assert again.status_code == 409  # accepted already
+    listed = client.get("/v1/topics/suggestions", params={"status": "accepted"}).json()["suggestions"]
+    assert [s["id"] for s in listed] == [suggestion["id"]]
