@@ -79,6 +79,12 @@ TAX = [
     "sales tax rate on invoice {n} is too high",
 ]
 
+BURST = [
+    "the self-checkout scanner rejected my coupon {n}",
+    "self-checkout scanner will not accept coupon {n}",
+    "my paper coupon {n} fails at the self-checkout scanner",
+]
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
@@ -174,7 +180,7 @@ def ingest(client: httpx.Client, items: list[dict[str, Any]]) -> None:
 
 
 def topic_ids(client: httpx.Client, comment_id: str) -> list[str]:
-    return [t["id"] for t in ok(client.get(f"/v1/comments/{comment_id}"))["topics"]]
+    return [t["id"] for t in ok(client.get(f"/v1/comments/{comment_id}"))["analysis"]["topics"]]
 
 
 def test_teach_activate_retag_then_discover(server: httpx.Client) -> None:
@@ -229,7 +235,7 @@ def test_teach_activate_retag_then_discover(server: httpx.Client) -> None:
     series = ok(
         client.get(
             "/v1/topics/sales_tax/series",
-            params={"bucket": "day", "since": start.isoformat(), "until": now.isoformat()},
+            params={"bucket": "day", "since": start.isoformat()},
         )
     )
     assert sum(1 for p in series["points"] if p["count"] > 0) >= days - 1
@@ -239,3 +245,27 @@ def test_teach_activate_retag_then_discover(server: httpx.Client) -> None:
     after = ok(client.post("/v1/detect", json={"lookback_s": 6 * 86400}))
     alerts_after = {a["id"] for a in ok(client.get("/v1/alerts", params={"limit": 200}))["alerts"]}
     assert alerts_after == alerts_before, (before, after)
+
+    # 6. a burst of a new kind of complaint: one suggestion, one emerging_topic alert
+    burst = [
+        {
+            "id": f"burst-{i}",
+            "text": BURST[i % len(BURST)].format(n=i),
+            "created_at": (now - timedelta(hours=20) + timedelta(minutes=25 * i)).isoformat(),
+            "source": "survey",
+            "region": "OH",
+        }
+        for i in range(40)
+    ]
+    ingest(client, burst)
+    run = ok(client.post("/v1/topics/suggestions/refresh", json={"at": now.isoformat()}))
+    burst_ids = {c["id"] for c in burst}
+    hits = [s for s in run["suggestions"] if {r["id"] for r in s["representatives"]} & burst_ids]
+    assert len(hits) == 1, [(s["keywords"], s["size"]) for s in run["suggestions"]]
+    [suggestion] = hits
+    assert {r["id"] for r in suggestion["representatives"]} <= burst_ids
+    assert {"coupon", "scanner", "self-checkout"} & {w for k in suggestion["keywords"] for w in k.split()}
+    emerging = ok(client.get("/v1/alerts", params={"kind": "emerging_topic"}))["alerts"]
+    assert len(emerging) == 1, emerging
+    explanation = ok(client.get(f"/v1/alerts/{emerging[0]['id']}"))["explanation"]
+    assert explanation["keywords"] and {r["id"] for r in explanation["representatives"]} <= burst_ids
