@@ -102,7 +102,7 @@ def test_ingest_stores_sentence_embeddings_of_multi_sentence_comments(app_client
     expected = np.vstack([hashed_embedding("The delivery was late again."), hashed_embedding(two[29:])])
     np.testing.assert_allclose(stored, expected, atol=1e-3)  # float16
     assert rows["c2"].sentence_embeddings is None  # one sentence: its own embedding stands for it
-    assert rows["c1"].topics_version is None  # the shipped taxonomy file, no taxonomy version
+    assert rows["c1"].topics_version == 1  # the active taxonomy version (seeded from the shipped file)
 
 
 def test_conflicting_payload_is_409_and_nothing_stored(app_client: TestClient) -> None:
