@@ -31,9 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from nlp_service.config import REPO_ROOT
+from nlp_service.config import REPO_ROOT, Settings
 from nlp_service.topics import Taxonomy, Topic, TopicScorer
-from nlp_service.topics.discovery import discover
+from nlp_service.topics.discovery import DEFAULT_SAMPLE_CAP, find_themes
 from nlp_service.topics.fewshot import (
     DEFAULT_METHOD,
     METHODS,
@@ -162,12 +162,20 @@ class TopicsEvaluation:
                 )
 
         started = time.perf_counter()
-        found = discover(x_test, seed=0)
+        settings = Settings()  # the service's discovery settings, with the sample cap above the test size
+        found = find_themes(
+            x_test,
+            sample_cap=DEFAULT_SAMPLE_CAP,
+            merge_similarity=settings.discovery_merge_similarity,
+            min_cluster_size=settings.discovery_min_cluster_size,
+            seed=0,
+        )
         self.results["banking77.discovery_nmi"] = nmi(y_test, found.labels)
         self.results["banking77.discovery_noise"] = found.noise_share
         self.results["banking77.discovery_clusters"] = float(len(found.clusters))
         self.notes["banking77.discovery_nmi"] = (
-            f"k-means, k={found.k} chosen by cosine silhouette over {sorted(found.silhouettes)}; "
+            f"find_themes (the service's path): k-means, k={found.k} chosen by cosine silhouette over "
+            f"{sorted(found.silhouettes)}, parts merged at cosine {settings.discovery_merge_similarity}; "
             f"{len(found.clusters)} clusters, {len(found.noise)} noise rows; "
             f"{time.perf_counter() - started:.1f} s"
         )

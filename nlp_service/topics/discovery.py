@@ -159,3 +159,19 @@ def merge_similar(
         labels[groups[g]] = rank
         clusters.append(Cluster(groups[g], centres[g]))
     return Discovery(clusters, np.flatnonzero(labels < 0), labels, result.k, result.silhouettes)
+
+
+def find_themes(
+    embeddings: np.ndarray,
+    *,
+    sample_cap: int,
+    merge_similarity: float,
+    min_cluster_size: int,
+    seed: int = 0,
+) -> Discovery:
+    """What discovery serves: :func:`discover` (k by silhouette, every part kept), then parts of one theme
+    merged (:func:`merge_similar`), clusters under ``min_cluster_size`` left as noise."""
+    found = discover(embeddings, sample_cap=sample_cap, min_cluster_size=1, seed=seed)
+    return merge_similar(
+        embeddings, found, min_similarity=merge_similarity, min_cluster_size=min_cluster_size
+    )

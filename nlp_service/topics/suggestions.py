@@ -36,7 +36,7 @@ from nlp_service.comments.serialize import comment_fields
 from nlp_service.comments.tables import Comment, CommentTopic, Prediction
 from nlp_service.config import Settings
 from nlp_service.errors import Conflict, NotFound
-from nlp_service.topics.discovery import discover, merge_similar
+from nlp_service.topics.discovery import find_themes
 from nlp_service.topics.keywords import class_counts, extract_terms, top_keywords
 from nlp_service.topics.suggestion_schemas import SuggestionOut, SuggestionsQuery
 from nlp_service.topics.tables import TopicSuggestion
@@ -154,12 +154,12 @@ def scan(*, db_session: Session, settings: Settings, at: datetime, window_s: int
         out.seconds = round(time.perf_counter() - t0, 3)
         return out
     x = _normalise(rows.embeddings)
-    found = discover(x, sample_cap=cap, min_cluster_size=1, seed=seed)
-    found = merge_similar(
+    found = find_themes(
         x,
-        found,
-        min_similarity=settings.discovery_merge_similarity,
+        sample_cap=cap,
+        merge_similarity=settings.discovery_merge_similarity,
         min_cluster_size=settings.discovery_min_cluster_size,
+        seed=seed,
     )
     out.k = len(found.clusters)
     if not found.clusters:
