@@ -11,9 +11,10 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from nlp_service import leases
 from nlp_service.anomaly.schemas import DetectJobOut, DetectJobProgress, DetectRequest, DetectResponse
 from nlp_service.anomaly.tables import DetectionJob
 from nlp_service.db import rowcount
@@ -62,54 +63,22 @@ def to_out(job: DetectionJob) -> DetectJobOut:
     )
 
 
-def _claimable(now: datetime) -> Any:
-    return or_(
-        DetectionJob.status == "queued",
-        and_(DetectionJob.status == "running", DetectionJob.claimed_until <= now),
-    )
-
-
 def claim(
     *, db_session: Session, worker_id: str, lease_s: float, max_attempts: int, now: datetime | None = None
 ) -> DetectionJob | None:
     """Claim the oldest queued (or abandoned) job; a job out of attempts is failed instead."""
-    now = now or utcnow()
-    stmt = select(DetectionJob).where(_claimable(now)).order_by(DetectionJob.created_at).limit(1)
-    if db_session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update(skip_locked=True)
-    job = db_session.scalars(stmt.execution_options(populate_existing=True)).first()
-    if job is None:
-        return None
-    if job.attempts >= max_attempts:
-        job.status, job.finished_at, job.claimed_until = "failed", now, None
-        job.error = job.error or f"gave up after {job.attempts} attempts (the worker died or timed out)"
-        db_session.flush()
-        return None
-    claimed = db_session.execute(
-        update(DetectionJob)
-        .where(DetectionJob.id == job.id, DetectionJob.attempts == job.attempts, _claimable(now))
-        .values(
-            status="running",
-            attempts=job.attempts + 1,
-            claimed_by=worker_id,
-            claimed_until=now + timedelta(seconds=lease_s),
-            started_at=job.started_at or now,
-        )
-        .execution_options(synchronize_session=False)
+    return leases.claim(
+        DetectionJob,
+        db_session=db_session,
+        worker_id=worker_id,
+        lease_s=lease_s,
+        max_attempts=max_attempts,
+        now=now,
     )
-    if not rowcount(claimed):
-        return None  # another worker was first (SQLite)
-    db_session.refresh(job)
-    return job
 
 
 def _mine(job: DetectionJob) -> Any:
-    return and_(
-        DetectionJob.id == job.id,
-        DetectionJob.claimed_by == job.claimed_by,
-        DetectionJob.attempts == job.attempts,
-        DetectionJob.status == "running",
-    )
+    return leases.mine(DetectionJob, job)
 
 
 def report_progress(*, db_session: Session, job: DetectionJob, done: int, total: int, lease_s: float) -> bool:

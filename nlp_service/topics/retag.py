@@ -26,9 +26,10 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 import numpy as np
-from sqlalchemy import Table, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from nlp_service import leases
 from nlp_service.comments.embeddings import unpack_sentences
 from nlp_service.comments.tables import Comment, CommentTopic, Prediction
 from nlp_service.db import rowcount
@@ -74,54 +75,22 @@ def in_progress(*, db_session: Session) -> RetagJob | None:
     return db_session.scalars(stmt).first()
 
 
-def _claimable(now: datetime) -> Any:
-    return or_(
-        RetagJob.status == "queued",
-        and_(RetagJob.status == "running", RetagJob.claimed_until <= now),
-    )
-
-
 def claim(
     *, db_session: Session, worker_id: str, lease_s: float, max_attempts: int, now: datetime | None = None
 ) -> RetagJob | None:
     """Claim the oldest queued (or abandoned) job; a job out of attempts is failed instead."""
-    now = now or utcnow()
-    stmt = select(RetagJob).where(_claimable(now)).order_by(RetagJob.created_at).limit(1)
-    if db_session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update(skip_locked=True)
-    job = db_session.scalars(stmt.execution_options(populate_existing=True)).first()
-    if job is None:
-        return None
-    if job.attempts >= max_attempts:
-        job.status, job.finished_at, job.claimed_until = "failed", now, None
-        job.error = job.error or f"gave up after {job.attempts} attempts (the worker died or timed out)"
-        db_session.flush()
-        return None
-    claimed = db_session.execute(
-        update(RetagJob)
-        .where(RetagJob.id == job.id, RetagJob.attempts == job.attempts, _claimable(now))
-        .values(
-            status="running",
-            attempts=job.attempts + 1,
-            claimed_by=worker_id,
-            claimed_until=now + timedelta(seconds=lease_s),
-            started_at=job.started_at or now,
-        )
-        .execution_options(synchronize_session=False)
+    return leases.claim(
+        RetagJob,
+        db_session=db_session,
+        worker_id=worker_id,
+        lease_s=lease_s,
+        max_attempts=max_attempts,
+        now=now,
     )
-    if not rowcount(claimed):
-        return None  # another worker was first (SQLite)
-    db_session.refresh(job)
-    return job
 
 
 def _mine(job: RetagJob) -> Any:
-    return and_(
-        RetagJob.id == job.id,
-        RetagJob.claimed_by == job.claimed_by,
-        RetagJob.attempts == job.attempts,
-        RetagJob.status == "running",
-    )
+    return leases.mine(RetagJob, job)
 
 
 def report_progress(
