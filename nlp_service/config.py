@@ -117,6 +117,10 @@ class Settings(BaseSettings):
     # Background worker (webhook delivery, alert detection)
     run_worker_in_process: bool = True  # embedded: run the worker inside the API process
     worker_shutdown_grace_s: float = 10.0
+    # The standalone worker's Prometheus metrics (``nlp-service worker``; 0: not served). Loopback by default;
+    # in a container, 0.0.0.0 for the scraper on the stack's network.
+    worker_metrics_port: int = Field(default=9100, ge=0, le=65535)
+    worker_metrics_host: str = "127.0.0.1"
 
     # Webhooks
     webhook_timeout_s: float = 15.0

@@ -107,7 +107,7 @@ async def start_worker(state: AppState) -> None:
         return
     from nlp_service.worker import Worker
 
-    state.worker = Worker(state.settings, sessionmaker=state.db)
+    state.worker = Worker(state.settings, sessionmaker=state.db, metrics=state.metrics.worker)
     await state.worker.start()
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from nlp_service.worker_metrics import WorkerMetrics
+
 LATENCY_BUCKETS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 
 
@@ -42,3 +44,4 @@ class Metrics:
         )
         self.texts = Counter("nlp_texts_analyzed_total", "Texts analysed", registry=self.registry)
         self.queue_depth = Gauge("nlp_inference_queue_depth", "Texts waiting", registry=self.registry)
+        self.worker = WorkerMetrics(self.registry)  # the embedded worker's jobs and deliveries

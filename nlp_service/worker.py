@@ -24,6 +24,7 @@ import inspect
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -36,6 +37,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from nlp_service.config import Settings
 from nlp_service.db import make_engine, make_sessionmaker, session_scope
+from nlp_service.worker_metrics import WorkerMetrics, serve_metrics
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +118,7 @@ class JobContext:
     state: dict[str, Any] = field(default_factory=dict)
     _cleanups: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     db_failures: int = 0  # consecutive runs that found the database unusable (0: it is fine)
+    metrics: WorkerMetrics | None = None
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -142,8 +145,10 @@ class Worker:
         sessionmaker: sessionmaker[Session] | None = None,
         jobs: Iterable[str] | None = None,
         worker_id: str | None = None,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         self.settings = settings
+        self.metrics = metrics
         self._engine: Engine | None = None
         if sessionmaker is None:
             self._engine = make_engine(
@@ -173,6 +178,7 @@ class Worker:
         self._stopping = asyncio.Event()
         for spec in self.specs:
             ctx = JobContext(spec.name, self.settings, self.sessionmaker, self.worker_id, self._stopping)
+            ctx.metrics = self.metrics
             self._contexts.append(ctx)
             self._tasks.append(asyncio.create_task(self._loop(spec, ctx), name=f"job-{spec.name}"))
         log.info("worker %s started: %s", self.worker_id, ", ".join(s.name for s in self.specs) or "no jobs")
@@ -227,13 +233,19 @@ class Worker:
     async def _loop(self, spec: JobSpec, ctx: JobContext) -> None:
         while not self._stopping.is_set():
             delay: Any = None
+            outcome, t0 = "ok", time.perf_counter()
             try:
                 delay = await self._run_once(spec, ctx)
+                outcome = "db_unavailable" if ctx.db_failures else "ok"
             except asyncio.CancelledError:
                 raise
             except Exception:
+                outcome = "error"
                 log.exception("job %s failed", spec.name)
             self.runs[spec.name] += 1
+            if self.metrics is not None:
+                self.metrics.job_runs.labels(job=spec.name, outcome=outcome).inc()
+                self.metrics.job_duration.labels(job=spec.name).observe(time.perf_counter() - t0)
             wait = spec.interval(self.settings) if not isinstance(delay, int | float) else float(delay)
             if wait <= 0:
                 await asyncio.sleep(0)
@@ -247,7 +259,9 @@ def run_worker(settings: Settings, *, jobs: Iterable[str] | None = None) -> None
     import signal
 
     async def main() -> None:
-        worker = Worker(settings, jobs=jobs)
+        metrics = WorkerMetrics()
+        worker = Worker(settings, jobs=jobs, metrics=metrics)
+        serve_metrics(settings, metrics, worker.sessionmaker)
         await worker.start()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

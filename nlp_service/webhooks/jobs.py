@@ -24,7 +24,9 @@ async def deliver_webhooks(ctx: JobContext) -> float | None:
     Database errors reach the worker, which retries soon and backs off (``Worker._run_once``)."""
     runner: DeliveryRunner | None = ctx.state.get("runner")
     if runner is None:
-        runner = DeliveryRunner(sessionmaker=ctx.sessionmaker, settings=ctx.settings, worker_id=ctx.worker_id)
+        runner = DeliveryRunner(
+            sessionmaker=ctx.sessionmaker, settings=ctx.settings, worker_id=ctx.worker_id, metrics=ctx.metrics
+        )
         ctx.state["runner"] = runner
         ctx.on_stop(lambda: runner.aclose(ctx.settings.worker_shutdown_grace_s))
     return await runner.tick()

@@ -24,6 +24,7 @@ from nlp_service.webhooks.recording import record_results
 from nlp_service.webhooks.retry import RetryPolicy
 from nlp_service.webhooks.safety import TargetPolicy
 from nlp_service.webhooks.sender import Sender, SendResult
+from nlp_service.worker_metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -43,8 +44,10 @@ class DeliveryRunner:
         settings: Settings,
         worker_id: str,
         sender: Sender | None = None,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
+        self.metrics = metrics
         self.settings = settings
         self.worker_id = worker_id
         self.policy = RetryPolicy.from_settings(settings)
@@ -97,9 +100,11 @@ class DeliveryRunner:
         (recording is idempotent); should it still fail, one transaction per outcome."""
         try:
             with session_scope(self.sessionmaker) as db_session:
-                record_results(
+                results = record_results(
                     db_session=db_session, outcomes=batch, policy=self.policy, worker_id=self.worker_id
                 )
+            if self.metrics is not None:
+                self.metrics.record_attempts(results)
             return
         except DBAPIError as exc:
             if retry and exc.connection_invalidated:

@@ -1,0 +1,118 @@
+"""Prometheus metrics of a worker: job runs and durations, webhook delivery attempts, and, read from the
+database at scrape time, the outbox depth and the durable jobs by state.
+
+The standalone worker (``nlp-service worker``) serves them on ``NLP_WORKER_METRICS_PORT`` (0: off); a worker
+embedded in the API process adds them to the API's ``/metrics``. Counters count what this process did since it
+started (summed across workers by Prometheus); gauges read from the database are the same in every worker.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from nlp_service.config import Settings
+from nlp_service.db import session_scope
+
+log = logging.getLogger(__name__)
+
+JOB_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)
+
+
+class WorkerMetrics:
+    """The counters and histograms a worker updates, and the database gauges (see the module docstring)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.job_runs = Counter(
+            "nlp_worker_job_runs_total",
+            "Runs of a worker job, by outcome (ok, error, db_unavailable)",
+            ["job", "outcome"],
+            registry=self.registry,
+        )
+        self.job_duration = Histogram(
+            "nlp_worker_job_duration_seconds",
+            "Duration of one run of a worker job (alert-detection: a detection run)",
+            ["job"],
+            buckets=JOB_BUCKETS,
+            registry=self.registry,
+        )
+        self.delivery_attempts = Counter(
+            "nlp_webhook_delivery_attempts_total",
+            "Webhook delivery attempts, by the delivery's state after it "
+            "(delivered, pending = failed and retried later, dead, failed = subscription disabled, lost)",
+            ["result"],
+            registry=self.registry,
+        )
+
+    def watch_database(self, sessions: sessionmaker[Session]) -> None:
+        """Also report the outbox depth and jobs by state, read from the database at each scrape."""
+        self.registry.register(DatabaseGauges(sessions))
+
+    def record_attempts(self, results: list[str]) -> None:
+        for result in results:
+            self.delivery_attempts.labels(result=result).inc()
+
+
+class DatabaseGauges(Collector):
+    """Gauges counted in the database when scraped: deliveries by state (``pending`` is the outbox depth) and
+    every durable job table by state. A database that cannot be read yields no samples (and a debug log)."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self.sessions = sessions
+
+    def describe(self) -> list[Any]:
+        return []  # counted at collect time only (no database access at registration)
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        from nlp_service.anomaly.tables import DetectionJob
+        from nlp_service.topics.tables import RetagJob
+        from nlp_service.webhooks.tables import WebhookDelivery
+
+        deliveries = GaugeMetricFamily(
+            "nlp_webhook_deliveries", "Webhook deliveries by state (pending = outbox depth)", labels=["state"]
+        )
+        jobs = GaugeMetricFamily(
+            "nlp_jobs", "Durable background jobs by kind and state", labels=["kind", "state"]
+        )
+        try:
+            with session_scope(self.sessions) as db:
+                for state, n in _by_state(db, WebhookDelivery.status):
+                    deliveries.add_metric([state], n)
+                for kind, column in (("detection", DetectionJob.status), ("topic_retag", RetagJob.status)):
+                    for state, n in _by_state(db, column):
+                        jobs.add_metric([kind, state], n)
+        except SQLAlchemyError as exc:
+            log.debug("worker metrics: database not readable: %s", exc)
+            return
+        yield deliveries
+        yield jobs
+
+
+def _by_state(db: Session, column: Any) -> list[tuple[str, int]]:
+    rows = db.execute(select(column, func.count()).group_by(column)).all()
+    return [(str(row[0]), int(row[1])) for row in rows]
+
+
+def serve_metrics(settings: Settings, metrics: WorkerMetrics, sessions: sessionmaker[Session]) -> None:
+    """Serve ``metrics`` (plus the database gauges) on ``worker_metrics_host:worker_metrics_port`` in a
+    background thread; port 0 serves nothing."""
+    if not settings.worker_metrics_port:
+        return
+    from prometheus_client import start_http_server
+
+    metrics.watch_database(sessions)
+    start_http_server(
+        settings.worker_metrics_port, addr=settings.worker_metrics_host, registry=metrics.registry
+    )
+    log.info(
+        "worker metrics on http://%s:%d/metrics", settings.worker_metrics_host, settings.worker_metrics_port
+    )
