@@ -9,6 +9,7 @@ Every create and revoke is audit-logged with ``via=cli``.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -108,6 +109,45 @@ def _revoke(settings: Settings, args: argparse.Namespace) -> int:
     return _run(settings, revoke)
 
 
+BOOTSTRAP_ENV = "NLP_BOOTSTRAP_ADMIN_KEY"
+
+
+def _bootstrap(settings: Settings, args: argparse.Namespace) -> int:
+    """The first admin key, once: nothing happens when any key exists already (so it is safe to run at every
+    deployment). The key is ``$NLP_BOOTSTRAP_ADMIN_KEY`` if set (the operator made it), else a new one written
+    to ``--out`` (mode 0600) or printed. Keys on before any replica serves: open mode is never exposed."""
+    given = os.environ.get(BOOTSTRAP_ENV) or None
+
+    def bootstrap(session: Session) -> int:
+        if service.any_exist(db_session=session):
+            print("keys bootstrap: API keys exist already; nothing to do", file=sys.stderr)
+            return 0
+        try:
+            row, key = service.create(db_session=session, name=args.name, scopes=list(SCOPES), key=given)
+        except ValueError as exc:
+            print(f"error: {BOOTSTRAP_ENV}: {exc}", file=sys.stderr)
+            return 2
+        session.commit()
+        audit.key_event("key.created", actor_key_id=None, via="cli", key=row)
+        if given is None and args.out:
+            fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(key + "\n")
+            where = f"written to {args.out}"
+        elif given is None:
+            print(key)
+            where = "printed above (shown only once)"
+        else:
+            where = f"the key in ${BOOTSTRAP_ENV}"
+        print(
+            f"keys bootstrap: created admin key {row.id} ({row.name}), {where}; API keys are now on",
+            file=sys.stderr,
+        )
+        return 0
+
+    return _run(settings, bootstrap)
+
+
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``keys`` and its subcommands on the main parser."""
     keys = sub.add_parser("keys", help="manage API keys (stored hashed; shown once at creation)")
@@ -120,3 +160,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     revoke = keys_sub.add_parser("revoke", help="revoke a key: it stops working at once")
     revoke.add_argument("key_id", help="the key's id (the 16 hex characters after 'nlp_')")
     revoke.set_defaults(func=_revoke)
+    boot = keys_sub.add_parser(
+        "bootstrap", help=f"create the first admin key unless keys exist (${BOOTSTRAP_ENV}, or a new one)"
+    )
+    boot.add_argument("--name", default="bootstrap-admin", help="the key's name (default: bootstrap-admin)")
+    boot.add_argument("--out", default=None, help="write a generated key to this file (mode 0600)")
+    boot.set_defaults(func=_bootstrap)

@@ -39,9 +39,17 @@ def _hash(salt_hex: str, secret: str) -> str:
     return hmac.new(bytes.fromhex(salt_hex), secret.encode(), hashlib.sha256).hexdigest()
 
 
-def create(*, db_session: Session, name: str, scopes: list[str]) -> tuple[ApiKey, str]:
-    """A new key row and the full key (returned once; only its hash is stored)."""
+def create(
+    *, db_session: Session, name: str, scopes: list[str], key: str | None = None
+) -> tuple[ApiKey, str]:
+    """A new key row and the full key (returned once; only its hash is stored). ``key``: store this key
+    (``nlp_<16 hex>_<secret>``, e.g. one an operator generated for bootstrapping) instead of a random one."""
     key_id, secret, salt = secrets.token_hex(8), secrets.token_urlsafe(32), secrets.token_hex(16)
+    if key is not None:
+        m = KEY_RE.match(key)
+        if m is None or len(m["secret"]) < 32:
+            raise ValueError("a key reads nlp_<16 hex characters>_<32-100 URL-safe characters>")
+        key_id, secret = m["id"], m["secret"]
     row = ApiKey(
         id=key_id,
         name=name.strip(),

@@ -173,3 +173,49 @@ def test_app_served_on_all_interfaces_by_plain_uvicorn_answers_only_loopback(app
         assert remote.status_code == 403, remote.text
         spoofed = httpx.post(f"http://{address}:{port}/v1/classify", json=body, headers={"host": "localhost"})
         assert spoofed.status_code == 403, spoofed.text  # the client address is checked, not only Host
+
+
+def _cli_bootstrap(database_url: str, *args: str, key: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "NLP_DATABASE_URL": database_url, "PYTHONPATH": str(REPO_ROOT)}
+    env.pop("NLP_BOOTSTRAP_ADMIN_KEY", None)
+    if key is not None:
+        env["NLP_BOOTSTRAP_ADMIN_KEY"] = key
+    cmd = [sys.executable, "-m", "nlp_service.cli", "keys", "bootstrap", *args]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_keys_bootstrap_makes_the_first_admin_key_once(database_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The stack's migrate service: a generated key goes to a 0600 file; a second run changes nothing."""
+    out = tmp_path / "admin.key"
+    first = _cli_bootstrap(database_url, "--out", str(out))
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == ""  # never printed when written to a file
+    key = out.read_text().strip()
+    assert (out.stat().st_mode & 0o777) == 0o600
+    engine = make_engine(database_url)
+    with make_sessionmaker(engine)() as session:
+        rows = service.get_all(db_session=session)
+    assert [r.name for r in rows] == ["bootstrap-admin"] and "admin" in rows[0].scopes.split(",")
+    again = _cli_bootstrap(
+        database_url, "--out", str(tmp_path / "second.key"), key="nlp_" + "0" * 16 + "_" + "x" * 43
+    )
+    assert again.returncode == 0 and "nothing to do" in again.stderr
+    assert not (tmp_path / "second.key").exists()
+    with make_sessionmaker(engine)() as session:
+        assert len(service.get_all(db_session=session)) == 1
+        principal = service.verify(db_session=session, token=key)
+    engine.dispose()
+    assert principal is not None
+
+
+def test_keys_bootstrap_takes_the_operators_key_and_refuses_a_malformed_one(database_url: str) -> None:
+    bad = _cli_bootstrap(database_url, key="not-a-key")
+    assert bad.returncode == 2 and "NLP_BOOTSTRAP_ADMIN_KEY" in bad.stderr
+    assert not keys_exist(database_url)  # nothing half-applied
+    given = "nlp_0123456789abcdef_" + "k" * 43
+    ok = _cli_bootstrap(database_url, key=given)
+    assert ok.returncode == 0 and ok.stdout == "", ok.stderr
+    engine = make_engine(database_url)
+    with make_sessionmaker(engine)() as session:
+        assert service.verify(db_session=session, token=given) is not None
+    engine.dispose()
