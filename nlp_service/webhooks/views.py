@@ -33,6 +33,7 @@ from nlp_service.webhooks.schemas import (
     WebhookDisabledEvent,
     WebhookFilters,
     WebhookPublic,
+    recipients_of,
 )
 from nlp_service.webhooks.tables import WebhookDelivery, WebhookSubscription
 
@@ -53,6 +54,8 @@ def public(sub: WebhookSubscription) -> WebhookPublic:
     return WebhookPublic(
         id=sub.id,
         url=sub.url,
+        format=sub.format,
+        recipients=recipients_of(sub.url) if sub.format == "email" else None,
         description=sub.description,
         event_types=list(sub.event_types),
         filters=WebhookFilters(
@@ -112,6 +115,7 @@ async def create_webhook(
             policy=policy,
             box=box,
             max_subscriptions=settings.webhook_max_subscriptions,
+            email_enabled=settings.smtp_host is not None,
         )
         return CreateWebhookResponse(**public(sub).model_dump(), secret=secret)
 
