@@ -267,7 +267,9 @@ def document_webhooks(app: FastAPI) -> None:
     headers = (
         "Headers: `webhook-id` (the event id, the same on every retry: deduplicate on it), "
         "`webhook-timestamp` (Unix seconds), `webhook-signature` (`v1,<base64 HMAC-SHA256>`, "
-        "space-separated when a secret is being rotated). Answer 2xx within 15 s."
+        "space-separated when a secret is being rotated). Answer 2xx within 15 s. A subscription's "
+        "`format` other than `standard` (slack, teams, email) receives a readable message built from "
+        "this event instead of its JSON."
     )
 
     def doc(name: str, model: type, summary: str) -> None:
@@ -279,7 +281,12 @@ def document_webhooks(app: FastAPI) -> None:
         app.webhooks.post(name, summary=summary, tags=["webhooks"])(endpoint)
 
     doc("alert.created", AlertEvent, "A topic-spike alert was raised")
-    doc("alert.updated", AlertEvent, "An open alert changed (severity, counts, explanation)")
+    doc(
+        "alert.updated",
+        AlertEvent,
+        "An alert changed: detection (severity, counts, explanation) or its case (acknowledged = in "
+        "progress, assigned, a note, closed; `data.alert.change` holds the history entry)",
+    )
     doc("alert.resolved", AlertEvent, "An alert was resolved")
     doc("webhook.ping", PingEvent, "Sent by POST /v1/webhooks/{id}/ping")
     doc(
