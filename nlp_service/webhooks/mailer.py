@@ -46,8 +46,11 @@ class SmtpConfig:
 
 
 class Mailer:
-    def __init__(self, config: SmtpConfig, *, max_connections: int = 4) -> None:
+    def __init__(
+        self, config: SmtpConfig, *, max_connections: int = 4, tls: ssl.SSLContext | None = None
+    ) -> None:
         self.config = config
+        self.tls = tls  # TLS settings (default: the system's CAs; a context trusting a test CA in tests)
         self._pool = ThreadPoolExecutor(max_workers=max(1, max_connections), thread_name_prefix="smtp")
 
     def close(self) -> None:
@@ -55,7 +58,7 @@ class Mailer:
 
     def _send_now(self, mail: EmailMessage, recipients: Sequence[str]) -> str:
         cfg = self.config
-        context = ssl.create_default_context()
+        context = self.tls or ssl.create_default_context()
         smtp: smtplib.SMTP
         if cfg.security == "tls":
             smtp = smtplib.SMTP_SSL(cfg.host, cfg.port, timeout=cfg.timeout_s, context=context)

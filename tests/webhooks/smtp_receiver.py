@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import socket
+import ssl
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 
 @dataclass
@@ -36,10 +38,32 @@ def free_port() -> int:
 class LocalSmtp:
     """``with LocalSmtp(fail_next=1) as smtp: smtp.port ... smtp.messages``."""
 
-    def __init__(self, *, fail_next: int = 0) -> None:
+    def __init__(
+        self, *, fail_next: int = 0, tls: ssl.SSLContext | None = None, login: tuple[str, str] | None = None
+    ) -> None:
+        """``tls``: offer STARTTLS with this server context and require it; ``login``: require AUTH with
+        this user and password (``logins`` records what clients sent)."""
         self.handler = _Handler(fail_next=fail_next)
         self.port = free_port()
-        self._controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        self.logins: list[tuple[str, str]] = []
+        options: dict[str, Any] = {}
+        if tls is not None:
+            options.update(tls_context=tls, require_starttls=True)
+        if login is not None:
+            options.update(
+                authenticator=self._authenticate(login),
+                auth_required=True,
+                auth_exclude_mechanism=["LOGIN"],  # PLAIN only: one try per client login
+            )
+        self._controller = Controller(self.handler, hostname="127.0.0.1", port=self.port, **options)
+
+    def _authenticate(self, expected: tuple[str, str]) -> Any:
+        def check(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+            got = (data.login.decode(), data.password.decode())
+            self.logins.append(got)
+            return AuthResult(success=got == expected, handled=False)
+
+        return check
 
     @property
     def messages(self) -> list[tuple[list[str], EmailMessage]]:

@@ -4,8 +4,12 @@ and SSRF rules as the standard format."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import ssl
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
@@ -18,6 +22,7 @@ from nlp_service.hardening.secretbox import SecretBox
 from nlp_service.state import AppState
 from nlp_service.webhooks import service
 from nlp_service.webhooks.formats import message_of
+from nlp_service.webhooks.mailer import Mailer, SmtpConfig
 from nlp_service.webhooks.schemas import CreateWebhookRequest
 from nlp_service.webhooks.tables import WebhookDelivery
 from nlp_service.webhooks.views import router
@@ -140,6 +145,48 @@ def test_email_without_an_smtp_server_stays_queued_for_retries(sessions, box: Se
     drain()
     dead = delivery(sessions, dlv)
     assert dead.status == "dead" and "NLP_SMTP_HOST" in (dead.last_error or "")
+
+
+@pytest.fixture(scope="module")
+def localhost_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (openssl), used as its own CA."""
+    folder = tmp_path_factory.mktemp("smtp-tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"]
+        + ["-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+def test_starttls_and_login(localhost_cert: tuple[Path, Path]) -> None:
+    cert, key = localhost_cert
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    trusted = ssl.create_default_context(cafile=str(cert))
+    event = {"id": "evt_9", "type": "alert.created", "data": ALERT}
+    with LocalSmtp(tls=server_tls, login=("nlp", "s3cret")) as smtp:
+
+        def send(password: str, tls: ssl.SSLContext | None = trusted) -> object:
+            config = SmtpConfig(
+                "127.0.0.1", smtp.port, "nlp@example.com", "starttls", "nlp", password, timeout_s=5
+            )
+            mailer = Mailer(config, tls=tls)
+            try:
+                return asyncio.run(mailer.send(message=message_of(event), recipients=["ops@example.com"]))
+            finally:
+                mailer.close()
+
+        ok = send("s3cret")
+        wrong = send("nope")
+        untrusted = send("s3cret", tls=None)  # the system CAs do not know the test certificate
+        assert smtp.logins == [("nlp", "s3cret"), ("nlp", "nope")]
+        assert len(smtp.messages) == 1
+    assert ok.success and ok.status_code == 250  # type: ignore[attr-defined]
+    assert not wrong.success and "535" in (wrong.error or "")  # type: ignore[attr-defined]
+    assert not untrusted.success and "SSL" in (untrusted.error or "")  # type: ignore[attr-defined]
 
 
 @pytest.fixture
