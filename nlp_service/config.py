@@ -145,6 +145,14 @@ class Settings(BaseSettings):
     webhook_response_snippet_bytes: int = 4096
     webhook_max_subscriptions: int = Field(default=100, ge=1)  # 409 beyond (every event reads them all)
     webhook_retention_days: float = Field(default=30.0, ge=0)  # finished deliveries/events kept; 0 = forever
+    # Notifications (webhook formats slack, teams, email): links point here, e.g. https://nlp.example.com
+    public_url: str | None = None
+    smtp_host: str | None = None  # email-format subscriptions need it (422 at creation otherwise)
+    smtp_port: int = 587
+    smtp_from: str = "nlp-service@localhost"
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"  # tls: implicit TLS (port 465)
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
     webhook_maintenance_interval_s: float = (
         600.0  # retention, expired secrets, re-sealing (webhook-maintenance)
     )
@@ -174,6 +182,13 @@ class Settings(BaseSettings):
     alert_representatives: int = 5  # representative comments per alert (3-5 recommended)
     alert_ack_sla_s: float = 4 * 3600.0  # a new alert not acknowledged by then is overdue
     alert_resolve_sla_s: float = 72 * 3600.0  # an acknowledged alert not resolved by then is overdue
+    alert_close_sla_s: float = 7 * 86400.0  # a resolved alert not closed by then (after creation) is overdue
+    # Feedback tightens a topic's sensitivity (opt-in): this many "not useful" among the topic's last
+    # feedback_tighten_window rated alerts (since its last tightening) move it one preset down (high ->
+    # medium -> low) as a new, activated taxonomy version
+    feedback_tighten: bool = False
+    feedback_tighten_not_useful: int = Field(default=3, ge=1)
+    feedback_tighten_window: int = Field(default=5, ge=1)
     alert_min_series_points: int = 8  # POST /v1/detect/series needs at least this many points
 
     # Topic discovery (nlp_service.topics.suggestions): clusters of the comments no topic claims in a window
@@ -227,6 +242,12 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _feedback_window(self) -> Settings:
+        if self.feedback_tighten_not_useful > self.feedback_tighten_window:
+            raise ValueError("feedback_tighten_not_useful must not exceed feedback_tighten_window")
+        return self
 
     @model_validator(mode="after")
     def _queue_share_within_queue(self) -> Settings:

@@ -165,6 +165,7 @@ def upgrade(url: str, revision: str = "head") -> None:
 TABLE_MODULES = (
     "nlp_service.anomaly.tables",
     "nlp_service.auth.tables",
+    "nlp_service.cases.tables",
     "nlp_service.comments.tables",
     "nlp_service.idempotency.tables",
     "nlp_service.search.tables",

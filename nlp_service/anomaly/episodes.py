@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from nlp_service.anomaly import explain
 from nlp_service.anomaly.rules import CP_MIN_SIZE, Firing
 from nlp_service.anomaly.tables import Alert
+from nlp_service.cases.lifecycle import DONE_STATUSES
 from nlp_service.config import Settings
 from nlp_service.topics.tables import ALL_SEGMENT
 
@@ -122,7 +123,7 @@ def _group(f: Firing) -> list[Any]:
 def _covered_by_resolved(db_session: Session, f: Firing) -> bool:
     """Whether a resolved alert of the firing's group already covers its buckets (a re-scan of them)."""
     stmt = select(Alert.id).where(
-        *_group(f), Alert.status == "resolved", Alert.window_start <= f.start, Alert.window_end >= f.end
+        *_group(f), Alert.status.in_(DONE_STATUSES), Alert.window_start <= f.start, Alert.window_end >= f.end
     )
     return db_session.scalars(stmt.limit(1)).first() is not None
 
@@ -145,7 +146,7 @@ def _find_open(db_session: Session, pending: list[Alert], f: Firing, settings: S
         select(Alert)
         .where(
             *_group(f),
-            Alert.status != "resolved",
+            Alert.status.not_in(DONE_STATUSES),
             Alert.window_start <= f.end + gap,
             Alert.window_end >= f.start - gap,
         )
@@ -155,7 +156,7 @@ def _find_open(db_session: Session, pending: list[Alert], f: Firing, settings: S
         .execution_options(populate_existing=True)
     )
     alert = db_session.scalars(stmt).first()
-    return alert if alert is not None and alert.status != "resolved" else None
+    return alert if alert is not None and alert.status not in DONE_STATUSES else None
 
 
 def merge_firings(

@@ -1,5 +1,6 @@
 """Payloads of the ``alert.created`` / ``alert.updated`` / ``alert.resolved`` webhook events, written through
-``webhooks.service.enqueue_event`` in the caller's transaction (outbox)."""
+``webhooks.service.enqueue_event`` in the caller's transaction (outbox). A case change (acknowledge, assign,
+note, close; resolve sends ``alert.resolved``) carries its history entry as ``change``."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from nlp_service.anomaly.tables import Alert
+from nlp_service.cases.lifecycle import DONE_STATUSES
 from nlp_service.topics.tables import ALL_SEGMENT
 from nlp_service.webhooks.service import enqueue_event
 
@@ -21,12 +23,15 @@ def event_segment(alert: Alert) -> str:
     return str(over[0]["value"]) if over else ALL_SEGMENT
 
 
-def event_payload(alert: Alert, topic_label: str | None = None) -> dict[str, Any]:
-    """``data`` of ``alert.*`` events (``AlertEventData``: ``status`` is open | resolved, ``state`` ours)."""
-    return {
+def event_payload(
+    alert: Alert, topic_label: str | None = None, change: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """``data`` of ``alert.*`` events (``AlertEventData``: ``status`` is open | resolved, ``state`` ours:
+    new | acknowledged | resolved | closed)."""
+    payload: dict[str, Any] = {
         "alert": {
             "id": alert.id,
-            "status": "resolved" if alert.status == "resolved" else "open",
+            "status": "resolved" if alert.status in DONE_STATUSES else "open",
             "state": alert.status,
             "severity": alert.severity,
             "kind": alert.kind,
@@ -43,15 +48,28 @@ def event_payload(alert: Alert, topic_label: str | None = None) -> dict[str, Any
             "resolved_at": alert.resolved_at,
             "revision": alert.revision,
             "explanation": alert.explanation,
+            "owner": alert.owner,
+            "feedback": alert.feedback,
+            "closed_at": alert.closed_at,
+            "note": alert.note,
         }
     }
+    if change is not None:
+        payload["alert"]["change"] = change
+    return payload
 
 
-def emit(db_session: Session, event_type: str, alert: Alert, topic_label: str | None = None) -> None:
+def emit(
+    db_session: Session,
+    event_type: str,
+    alert: Alert,
+    topic_label: str | None = None,
+    change: dict[str, Any] | None = None,
+) -> None:
     enqueue_event(
         db_session=db_session,
         event_type=event_type,
-        payload=event_payload(alert, topic_label),
+        payload=event_payload(alert, topic_label, change),
         topic_id=alert.topic_id,
         segment=event_segment(alert),
         severity=alert.severity,

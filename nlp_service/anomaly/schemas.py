@@ -9,10 +9,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from nlp_service.anomaly.tables import AlertKind, AlertStatus, Bucket, Direction, JobStatus, Severity
+from nlp_service.cases.lifecycle import Feedback
+from nlp_service.cases.schemas import Owner
 from nlp_service.comments.schemas import MAX_FILTER_VALUES, NameList
 from nlp_service.timestamps import Timestamp
 
-StatusFilter = Literal["new", "acknowledged", "resolved", "open", "overdue"]
+StatusFilter = Literal["new", "acknowledged", "resolved", "closed", "open", "overdue"]
 SegmentField = Literal["region", "touchpoint", "source"]
 MAX_SERIES_POINTS = 20_000
 
@@ -24,7 +26,12 @@ class AlertsQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: list[StatusFilter] | None = Field(
-        None, max_length=MAX_FILTER_VALUES, description="open = new or acknowledged"
+        None,
+        max_length=MAX_FILTER_VALUES,
+        description="open = new or acknowledged (in progress); overdue = past the SLA of its step",
+    )
+    owner: list[Owner] | None = Field(
+        None, max_length=MAX_FILTER_VALUES, description="assigned to one of these owners"
     )
     topic: NameList | None = None
     kind: list[AlertKind] | None = Field(None, max_length=MAX_FILTER_VALUES)
@@ -60,8 +67,11 @@ class AlertOut(BaseModel):
     segment_value: str
     kind: AlertKind
     direction: Direction
-    status: AlertStatus
-    overdue: bool
+    status: AlertStatus = Field(description="new | acknowledged (in progress) | resolved | closed")
+    overdue: bool = Field(description="past the SLA of its step (see due_at)")
+    due_at: datetime | None = Field(None, description="when the current step is due (null once closed)")
+    owner: str | None = Field(None, description="a name or e-mail (free text)")
+    feedback: Feedback | None = Field(None, description="useful | not_useful, from acknowledge/resolve")
     severity: Severity
     bucket: Bucket = Field(description="bucket size of the peak")
     window_start: datetime
@@ -79,7 +89,8 @@ class AlertOut(BaseModel):
     updated_at: datetime
     acknowledged_at: datetime | None
     resolved_at: datetime | None
-    note: str | None
+    closed_at: datetime | None = None
+    note: str | None = Field(description="the latest note")
 
 
 class AlertPage(BaseModel):
@@ -89,12 +100,34 @@ class AlertPage(BaseModel):
     offset: int
 
 
-class AlertAction(BaseModel):
-    """Optional body of acknowledge/resolve."""
+class FeedbackQuery(BaseModel):
+    """Filters of ``GET /v1/alerts/feedback``: alerts created in ``[since, until)``, of these topics."""
 
     model_config = ConfigDict(extra="forbid")
 
-    note: str | None = Field(None, max_length=1000)
+    topic: NameList | None = None
+    since: Timestamp | None = None
+    until: Timestamp | None = None
+
+
+class FeedbackCount(BaseModel):
+    useful: int
+    not_useful: int
+    rated: int = Field(description="alerts with feedback")
+    useful_share: float | None = Field(description="useful / rated (null when none rated)")
+
+
+class FeedbackRow(FeedbackCount):
+    topic_id: str
+    topic_label: str | None = None
+    kind: AlertKind
+
+
+class FeedbackSummary(BaseModel):
+    """Feedback per topic x detector kind (rated alerts only), and over all of them."""
+
+    items: list[FeedbackRow]
+    total: FeedbackCount
 
 
 # -- detection -------------------------------------------------------------------------------------------

@@ -1,9 +1,10 @@
-"""Alert reads and lifecycle.
+"""Alert reads and their cases.
 
-``new -> acknowledged -> resolved`` (``new -> resolved`` is allowed too); anything else is a 409. Overdue:
-``new`` for longer than ``alert_ack_sla_s`` or ``acknowledged`` for longer than ``alert_resolve_sla_s``
-after creation. Every acknowledge/resolve writes ``alert.updated`` / ``alert.resolved`` (``anomaly.events``)
-in the caller's transaction; detection (``anomaly.flows``) writes ``alert.created`` / ``alert.updated``.
+An alert's case follows the one lifecycle of ``nlp_service.cases.lifecycle``: ``new -> acknowledged (in
+progress) -> resolved -> closed`` (``new -> resolved`` too); anything else is a 409. Every change
+(acknowledge, resolve, close, assign, note) is kept in the case history and writes ``alert.updated``
+(``alert.resolved`` for resolve) with the change (``anomaly.events``) in the caller's transaction;
+detection (``anomaly.flows``) writes ``alert.created`` / ``alert.updated``.
 """
 
 from __future__ import annotations
@@ -11,18 +12,25 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import cast
 
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from nlp_service.anomaly.events import emit
 from nlp_service.anomaly.schemas import AlertOut, AlertPage, AlertsQuery, RepresentativeComment
-from nlp_service.anomaly.tables import Alert, AlertComment, AlertStatus
+from nlp_service.anomaly.tables import Alert, AlertComment
+from nlp_service.cases import service as cases
+from nlp_service.cases.lifecycle import OPEN_STATUSES, CaseStatus, Feedback, Slas, due_at
+from nlp_service.cases.lifecycle import is_overdue as step_overdue
+from nlp_service.cases.tables import CaseEntry
 from nlp_service.comments.serialize import comment_fields
 from nlp_service.comments.tables import Comment
 from nlp_service.config import Settings
-from nlp_service.errors import Conflict, NotFound
+from nlp_service.errors import NotFound
 from nlp_service.timestamps import utcnow
+
+SYSTEM = "system"  # the actor of changes made by the service itself
 
 
 def get(*, db_session: Session, alert_id: str) -> Alert:
@@ -33,44 +41,56 @@ def get(*, db_session: Session, alert_id: str) -> Alert:
 
 
 def is_overdue(alert: Alert, settings: Settings, now: datetime) -> bool:
-    age = (now - alert.created_at).total_seconds()
-    if alert.status == "new":
-        return age > settings.alert_ack_sla_s
-    return alert.status == "acknowledged" and age > settings.alert_resolve_sla_s
+    return step_overdue(alert.status, alert.created_at, Slas.from_settings(settings), now)
 
 
-def _transition(
-    db_session: Session,
-    alert_id: str,
-    *,
-    allowed_from: tuple[AlertStatus, ...],
-    to: AlertStatus,
-    note: str | None,
-) -> Alert:
-    alert = db_session.scalars(
+def _lock(db_session: Session, alert_id: str) -> Alert | None:
+    return db_session.scalars(
         select(Alert)
         .where(Alert.id == alert_id)
         .with_for_update()
         .execution_options(populate_existing=True)  # the row as locked, not a copy read before
     ).first()
-    if alert is None:
-        raise NotFound(f"alert {alert_id!r} not found", detail=[{"field": "id", "message": "unknown alert"}])
-    if alert.status not in allowed_from:
-        raise Conflict(
-            f"alert {alert_id!r} is {alert.status}; it cannot become {to}",
-            detail=[{"field": "status", "message": f"allowed from: {', '.join(allowed_from)}"}],
-        )
-    now = utcnow()
-    alert.status = to
-    alert.updated_at = now
-    alert.revision += 1
-    if note is not None:
-        alert.note = note
-    if to == "acknowledged":
-        alert.acknowledged_at = now
-    else:
-        alert.resolved_at = now
-    db_session.flush()
+
+
+def case_target(topic_labels: Mapping[str, str] | None = None) -> cases.CaseTarget[Alert]:
+    """Alerts as case targets: each change sends ``alert.updated`` (``alert.resolved`` when resolved)."""
+    labels = topic_labels or {}
+
+    def notify(db_session: Session, alert: Alert, entry: CaseEntry) -> None:
+        event = "alert.resolved" if entry.action == "resolved" else "alert.updated"
+        emit(db_session, event, alert, labels.get(alert.topic_id), cases.entry_payload(entry))
+
+    return cases.CaseTarget(type="alert", lock=_lock, notify=notify)
+
+
+def _labels(alert_id: str, topic_label: str | None, db_session: Session) -> dict[str, str]:
+    if topic_label is None:
+        return {}
+    alert = db_session.get(Alert, alert_id)
+    return {} if alert is None else {alert.topic_id: topic_label}
+
+
+def change_status(
+    *,
+    db_session: Session,
+    alert_id: str,
+    to: CaseStatus,
+    note: str | None = None,
+    feedback: str | None = None,
+    actor: str = SYSTEM,
+    topic_labels: Mapping[str, str] | None = None,
+) -> Alert:
+    """Move the alert's case to ``to`` (see ``cases.lifecycle.ALLOWED_FROM``; 404, 409)."""
+    alert, _ = cases.transition(
+        db_session=db_session,
+        target=case_target(topic_labels),
+        target_id=alert_id,
+        to=to,
+        actor=actor,
+        note=note,
+        feedback=feedback,
+    )
     return alert
 
 
@@ -78,18 +98,20 @@ def acknowledge(
     *, db_session: Session, alert_id: str, note: str | None = None, topic_label: str | None = None
 ) -> Alert:
     """``new -> acknowledged`` (409 otherwise); writes ``alert.updated``."""
-    alert = _transition(db_session, alert_id, allowed_from=("new",), to="acknowledged", note=note)
-    emit(db_session, "alert.updated", alert, topic_label)
-    return alert
+    labels = _labels(alert_id, topic_label, db_session)
+    return change_status(
+        db_session=db_session, alert_id=alert_id, to="acknowledged", note=note, topic_labels=labels
+    )
 
 
 def resolve(
     *, db_session: Session, alert_id: str, note: str | None = None, topic_label: str | None = None
 ) -> Alert:
     """``new|acknowledged -> resolved`` (409 if already resolved); writes ``alert.resolved``."""
-    alert = _transition(db_session, alert_id, allowed_from=("new", "acknowledged"), to="resolved", note=note)
-    emit(db_session, "alert.resolved", alert, topic_label)
-    return alert
+    labels = _labels(alert_id, topic_label, db_session)
+    return change_status(
+        db_session=db_session, alert_id=alert_id, to="resolved", note=note, topic_labels=labels
+    )
 
 
 def representatives_of(
@@ -127,6 +149,9 @@ def to_out(
         direction=alert.direction,
         status=alert.status,
         overdue=is_overdue(alert, settings, now),
+        due_at=due_at(alert.status, alert.created_at, Slas.from_settings(settings)),
+        owner=alert.owner,
+        feedback=cast(Feedback | None, alert.feedback),
         severity=alert.severity,
         bucket=alert.bucket,
         window_start=alert.window_start,
@@ -144,8 +169,16 @@ def to_out(
         updated_at=alert.updated_at,
         acknowledged_at=alert.acknowledged_at,
         resolved_at=alert.resolved_at,
+        closed_at=alert.closed_at,
         note=alert.note,
     )
+
+
+def one_out(db_session: Session, alert_id: str, settings: Settings, labels: Mapping[str, str]) -> AlertOut:
+    """One alert as answered by the API (404 if unknown)."""
+    alert = get(db_session=db_session, alert_id=alert_id)
+    reps = representatives_of(db_session=db_session, alert_ids=[alert.id]).get(alert.id)
+    return to_out(alert, settings, now=utcnow(), reps=reps, topic_label=labels.get(alert.topic_id))
 
 
 def get_all(
@@ -162,19 +195,23 @@ def get_all(
         options: list[ColumnElement[bool]] = []
         for s in query.status:
             if s == "open":
-                options.append(Alert.status.in_(("new", "acknowledged")))
+                options.append(Alert.status.in_(OPEN_STATUSES))
             elif s == "overdue":
-                ack_due = now - timedelta(seconds=settings.alert_ack_sla_s)
-                res_due = now - timedelta(seconds=settings.alert_resolve_sla_s)
+                slas = Slas.from_settings(settings)
                 options.append(
                     or_(
-                        and_(Alert.status == "new", Alert.created_at < ack_due),
-                        and_(Alert.status == "acknowledged", Alert.created_at < res_due),
+                        *(
+                            and_(Alert.status == step, Alert.created_at < now - timedelta(seconds=sla))
+                            for step in ("new", "acknowledged", "resolved")
+                            if (sla := slas.of(step)) is not None
+                        )
                     )
                 )
             else:
                 options.append(Alert.status == s)
         cond.append(or_(*options))
+    if query.owner:
+        cond.append(Alert.owner.in_(query.owner))
     if query.topic:
         cond.append(Alert.topic_id.in_(query.topic))
     if query.kind:

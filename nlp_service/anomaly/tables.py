@@ -1,7 +1,8 @@
 """Alerts raised by the detection job, their representative comments and the detector's run state.
 
 - ``alerts``: one row per topic x episode (see ``anomaly.episodes`` for the dedup rule), updated while the
-  episode lasts; lifecycle ``new -> acknowledged -> resolved``. ``emerging_topic`` alerts (topic
+  episode lasts; its case (owner, lifecycle ``new -> acknowledged -> resolved -> closed``, feedback, history
+  in ``case_entries``) is kept by ``nlp_service.cases``. ``emerging_topic`` alerts (topic
   ``_emerging``) come from topic discovery instead (``anomaly.emerging``).
 - ``alert_comments``: the representative comments of an alert (texts are read from ``comments``, so a
   deleted comment disappears from its alerts too).
@@ -20,17 +21,18 @@ from typing import Any, Literal
 from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from nlp_service.cases.lifecycle import CASE_STATUSES, CaseStatus
 from nlp_service.comments.tables import RowId
 from nlp_service.db import Base, UTCDateTime
 
-AlertStatus = Literal["new", "acknowledged", "resolved"]
+AlertStatus = CaseStatus
 AlertKind = Literal["spike", "drop", "level_shift", "emerging_topic"]
 Direction = Literal["up", "down"]
 Severity = Literal["low", "medium", "high", "critical"]
 Bucket = Literal["hour", "day"]
 JobStatus = Literal["queued", "running", "succeeded", "failed"]
 
-ALERT_STATUSES: tuple[AlertStatus, ...] = ("new", "acknowledged", "resolved")
+ALERT_STATUSES: tuple[AlertStatus, ...] = CASE_STATUSES
 ALERT_KINDS: tuple[AlertKind, ...] = ("spike", "drop", "level_shift", "emerging_topic")
 
 
@@ -64,7 +66,11 @@ class Alert(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    note: Mapped[str | None] = mapped_column(String(1000))
+    note: Mapped[str | None] = mapped_column(String(1000))  # the latest note
+    owner: Mapped[str | None] = mapped_column(String(320))  # a name or e-mail (free text)
+    feedback: Mapped[str | None] = mapped_column(String(16))  # useful | not_useful
+    feedback_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class AlertComment(Base):

@@ -1,4 +1,5 @@
-"""``/v1/alerts``, ``/v1/detect`` (+ ``/v1/detect/jobs/{id}``) and ``/v1/detect/series`` (scope ``alerts``).
+"""``/v1/alerts`` (case changes in ``case_views``), ``/v1/detect`` (+ ``/v1/detect/jobs/{id}``) and
+``/v1/detect/series`` (scope ``alerts``).
 
 Views own the transaction (``in_transaction``: one session, committed before the response) and run the
 blocking work in the thread pool.
@@ -13,8 +14,9 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from nlp_service.anomaly import detect_jobs, flows, posted, service
+from nlp_service.anomaly.case_views import AlertId
+from nlp_service.anomaly.case_views import router as case_router
 from nlp_service.anomaly.schemas import (
-    AlertAction,
     AlertOut,
     AlertPage,
     AlertsQuery,
@@ -26,14 +28,12 @@ from nlp_service.anomaly.schemas import (
 )
 from nlp_service.deps import JsonBody, SessionFactoryDep, SettingsDep, in_transaction
 from nlp_service.errors import ErrorResponse, OpenApiResponses
-from nlp_service.timestamps import utcnow
 from nlp_service.topics.provider import TopicLabelsDep
 
 router = APIRouter(tags=["alerts"])
+router.include_router(case_router)  # first: /alerts/feedback before /alerts/{alert_id}
 
-AlertId = Annotated[str, Path(min_length=1, max_length=40, description="The alert's id (alr_...)")]
 NOT_FOUND: OpenApiResponses = {404: {"model": ErrorResponse, "description": "No such alert"}}
-CONFLICT: OpenApiResponses = {409: {"model": ErrorResponse, "description": "Invalid status transition"}}
 
 
 @router.get("/alerts", response_model=AlertPage)
@@ -50,56 +50,12 @@ async def list_alerts(
     )
 
 
-def _one(s: Any, alert_id: str, settings: Any, labels: dict[str, str]) -> AlertOut:
-    alert = service.get(db_session=s, alert_id=alert_id)
-    reps = service.representatives_of(db_session=s, alert_ids=[alert.id]).get(alert.id)
-    return service.to_out(alert, settings, now=utcnow(), reps=reps, topic_label=labels.get(alert.topic_id))
-
-
 @router.get("/alerts/{alert_id}", response_model=AlertOut, responses=NOT_FOUND)
 async def get_alert(
     alert_id: AlertId, labels: TopicLabelsDep, settings: SettingsDep, sessions: SessionFactoryDep
 ) -> AlertOut:
     """One alert with its explanation and representative comments."""
-    return await in_transaction(sessions, lambda s: _one(s, alert_id, settings, labels))
-
-
-@router.post("/alerts/{alert_id}/acknowledge", response_model=AlertOut, responses={**NOT_FOUND, **CONFLICT})
-async def acknowledge_alert(
-    alert_id: AlertId,
-    labels: TopicLabelsDep,
-    settings: SettingsDep,
-    sessions: SessionFactoryDep,
-    body: Annotated[AlertAction | None, Body()] = None,
-) -> AlertOut:
-    """``new -> acknowledged`` (409 from any other status); sends ``alert.updated``."""
-    return await _transition(service.acknowledge, alert_id, labels, settings, sessions, body)
-
-
-@router.post("/alerts/{alert_id}/resolve", response_model=AlertOut, responses={**NOT_FOUND, **CONFLICT})
-async def resolve_alert(
-    alert_id: AlertId,
-    labels: TopicLabelsDep,
-    settings: SettingsDep,
-    sessions: SessionFactoryDep,
-    body: Annotated[AlertAction | None, Body()] = None,
-) -> AlertOut:
-    """``new|acknowledged -> resolved`` (409 if already resolved); sends ``alert.resolved``."""
-    return await _transition(service.resolve, alert_id, labels, settings, sessions, body)
-
-
-async def _transition(
-    change: Any, alert_id: str, labels: dict[str, str], settings: Any, sessions: Any, body: AlertAction | None
-) -> AlertOut:
-    """Apply one lifecycle change (acknowledge/resolve) in one transaction and return the updated alert."""
-    note = body.note if body else None
-
-    def work(s: Any) -> AlertOut:
-        alert = service.get(db_session=s, alert_id=alert_id)
-        change(db_session=s, alert_id=alert_id, note=note, topic_label=labels.get(alert.topic_id))
-        return _one(s, alert_id, settings, labels)
-
-    return await in_transaction(sessions, work)
+    return await in_transaction(sessions, lambda s: service.one_out(s, alert_id, settings, labels))
 
 
 JobId = Annotated[str, Path(min_length=1, max_length=40, description="The job's id (djob_...)")]

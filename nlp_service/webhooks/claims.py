@@ -36,6 +36,7 @@ class Claim:
     attempt_number: int
     body: bytes = field(repr=False)
     secrets: tuple[str, ...] = field(repr=False)  # as stored (sealed): opened just before signing
+    format: str = "standard"  # the subscription's notification format (webhooks.channels)
 
 
 def _due(now: datetime) -> ColumnElement[bool]:
@@ -168,13 +169,15 @@ def claim_due(
             WebhookSubscription.previous_secret,
             WebhookSubscription.previous_secret_expires_at,
             WebhookEvent.body,
+            WebhookSubscription.format,
         )
         .join(WebhookSubscription, WebhookSubscription.id == WebhookDelivery.subscription_id)
         .join(WebhookEvent, WebhookEvent.id == WebhookDelivery.event_id)
         .where(WebhookDelivery.claim_token == token)
     ).all()
     claims = []
-    for delivery_id, event_id, attempts, sub_id, url, secret, previous, previous_until, body in rows:
+    for row in rows:
+        delivery_id, event_id, attempts, sub_id, url, secret, previous, previous_until, body, fmt = tuple(row)
         secrets = (secret, previous) if previous and previous_until and previous_until > now else (secret,)
         claims.append(
             Claim(
@@ -186,6 +189,7 @@ def claim_due(
                 attempt_number=attempts,
                 body=body.encode("utf-8"),
                 secrets=secrets,
+                format=fmt,
             )
         )
     return claims

@@ -18,8 +18,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from nlp_service.config import Settings
 from nlp_service.db import session_scope
 from nlp_service.hardening.secretbox import SecretBoxError, load_secret_box
+from nlp_service.webhooks.channels import send_claim
 from nlp_service.webhooks.claims import Claim, claim_due, release
 from nlp_service.webhooks.deliveries import queue_counts
+from nlp_service.webhooks.mailer import Mailer, SmtpConfig
 from nlp_service.webhooks.recording import record_results
 from nlp_service.webhooks.retry import RetryPolicy
 from nlp_service.webhooks.safety import TargetPolicy
@@ -55,6 +57,8 @@ class DeliveryRunner:
         self._min_claim = max(1, self.concurrency // 4)
         self._sender = sender
         self._box = load_secret_box(settings)  # at start: a bad NLP_SECRET_KEYS claims nothing
+        smtp = SmtpConfig.from_settings(settings)
+        self._mailer = Mailer(smtp) if smtp is not None else None  # e-mail-format subscriptions
         self._tasks: dict[asyncio.Task[None], Claim] = {}
         self._results: list[tuple[Claim, SendResult]] = []
         self._flusher: asyncio.Task[None] | None = None
@@ -138,8 +142,12 @@ class DeliveryRunner:
         started = asyncio.get_running_loop().time()
         try:
             secrets = [self._box.open(secret) for secret in claim.secrets]
-            result = await self.sender.send(
-                url=claim.url, msg_id=claim.event_id, body=claim.body, secrets=secrets
+            result = await send_claim(
+                claim,
+                secrets,
+                sender=self.sender,
+                mailer=self._mailer,
+                public_url=self.settings.public_url,
             )
         except SecretBoxError as exc:  # another host's key file? a failed attempt, retried, recoverable
             result = SendResult(None, 0.0, error=f"{exc}: set the same NLP_SECRET_KEYS everywhere")
@@ -204,6 +212,8 @@ class DeliveryRunner:
         if self._sender is not None:
             await self._sender.aclose()
             self._sender = None
+        if self._mailer is not None:
+            self._mailer.close()
         self._db.shutdown(wait=True)
 
     async def drain(self, *, timeout_s: float = 60.0) -> None:

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AnyUrl, BaseModel, ConfigDict, Field, UrlConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    AnyUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    UrlConstraints,
+    field_validator,
+    model_validator,
+)
 
 SCHEMA_VERSION = "2026-11-01"
 
@@ -14,6 +25,7 @@ EventType = Literal["alert.created", "alert.updated", "alert.resolved", "webhook
 SubscribableEventType = Literal["alert.created", "alert.updated", "alert.resolved", "webhook.disabled"]
 Severity = Literal["low", "medium", "high", "critical"]
 DeliveryStatus = Literal["pending", "in_flight", "delivered", "failed", "dead"]
+WebhookFormat = Literal["standard", "slack", "teams", "email"]
 
 ALERT_EVENT_TYPES: tuple[AlertEventType, ...] = ("alert.created", "alert.updated", "alert.resolved")
 EVENT_TYPES: tuple[EventType, ...] = (*ALERT_EVENT_TYPES, "webhook.ping", "webhook.disabled")
@@ -24,6 +36,9 @@ SEVERITIES: tuple[Severity, ...] = ("low", "medium", "high", "critical")  # asce
 MAX_URL_CHARS = 2048  # the stored URL (after normalisation and percent-encoding); the column's size
 MAX_FILTER_VALUES = 200  # topics or segments in one filter
 MAX_FILTER_VALUE_CHARS = 200  # one topic id or segment value
+MAX_RECIPIENTS = 20
+MAILTO = "mailto:"
+EMAIL_PATTERN = r"^[^@\s,;<>()\"']+@[^@\s,;<>()\"'.]+(\.[^@\s,;<>()\"'.]+)+$"
 
 
 def _fits_column(url: AnyUrl) -> AnyUrl:
@@ -35,6 +50,39 @@ def _fits_column(url: AnyUrl) -> AnyUrl:
 # Bounded before parsing (the raw string) and after (the normalised URL stored, often longer)
 WebhookUrl = Annotated[AnyUrl, UrlConstraints(max_length=MAX_URL_CHARS), AfterValidator(_fits_column)]
 FilterValue = Annotated[str, Field(min_length=1, max_length=MAX_FILTER_VALUE_CHARS)]
+Recipient = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=254, pattern=EMAIL_PATTERN, to_lower=False)
+]
+FORMAT_DESCRIPTION = (
+    "standard: the signed event JSON (Standard Webhooks); slack: an incoming-webhook message with blocks; "
+    "teams: a message with an Adaptive Card; email: an e-mail to `recipients` over the configured SMTP server"
+)
+
+
+def mailto_url(recipients: Sequence[str]) -> str:
+    """How an e-mail subscription's recipients are stored (its ``url``)."""
+    return MAILTO + ",".join(recipients)
+
+
+def recipients_of(url: str) -> list[str]:
+    """The addresses of a stored ``mailto:`` URL (none for any other URL)."""
+    return [a for a in url[len(MAILTO) :].split(",") if a] if url.startswith(MAILTO) else []
+
+
+def check_target(fmt: str, url: object | None, recipients: list[str] | None) -> None:
+    """An e-mail subscription has recipients and no URL; the others a URL and no recipients."""
+    if fmt == "email":
+        if not recipients:
+            raise ValueError("format email needs recipients")
+        if url is not None:
+            raise ValueError("format email takes recipients, not a url")
+        if len(mailto_url(recipients)) > MAX_URL_CHARS:
+            raise ValueError(f"the recipients take more than {MAX_URL_CHARS} characters")
+    else:
+        if url is None:
+            raise ValueError(f"format {fmt} needs a url")
+        if recipients:
+            raise ValueError("recipients are for format email only")
 
 
 # --- Event payloads (what receivers get) -----------------------------------------------------------------
@@ -52,6 +100,22 @@ class AlertExplanation(BaseModel):
     sample_comment_ids: list[str] | None = None
 
 
+class CaseChange(BaseModel):
+    """One entry of an alert's case history (``GET /v1/alerts/{id}/history``)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: int
+    at: datetime
+    actor: str = Field(description='API key id, "open" (keys off) or "system"')
+    action: str = Field(description="acknowledged, resolved, closed, assigned, note, ...")
+    from_status: str | None = None
+    to_status: str | None = None
+    owner: str | None = None
+    note: str | None = None
+    feedback: str | None = None
+
+
 class AlertPayload(BaseModel):
     """An alert as sent in ``data.alert`` (unknown extra fields may appear; ignore them)."""
 
@@ -67,6 +131,14 @@ class AlertPayload(BaseModel):
     updated_at: datetime | None = None
     resolved_at: datetime | None = None
     explanation: AlertExplanation | None = None
+    state: str | None = Field(None, description="new | acknowledged (in progress) | resolved | closed")
+    owner: str | None = Field(None, description="the case's owner (a name or e-mail)")
+    feedback: str | None = Field(None, description="useful | not_useful")
+    closed_at: datetime | None = None
+    note: str | None = Field(None, description="the latest note")
+    change: CaseChange | None = Field(
+        None, description="the case change this event reports (assign, note, status, ...), if any"
+    )
 
 
 class AlertEventData(BaseModel):
@@ -142,8 +214,14 @@ class WebhookFilters(BaseModel):
 class CreateWebhookRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    url: WebhookUrl = Field(
-        description="http(s) endpoint (up to 2,048 characters); private and loopback targets are refused"
+    url: WebhookUrl | None = Field(
+        None,
+        description="http(s) endpoint (up to 2,048 characters); private and loopback targets are refused. "
+        "Required unless format is email",
+    )
+    format: WebhookFormat = Field("standard", description=FORMAT_DESCRIPTION)
+    recipients: list[Recipient] | None = Field(
+        None, min_length=1, max_length=MAX_RECIPIENTS, description="format email: the addresses"
     )
     description: str = Field("", max_length=500)
     event_types: list[SubscribableEventType] = Field(
@@ -154,10 +232,15 @@ class CreateWebhookRequest(BaseModel):
     filters: WebhookFilters = Field(default_factory=WebhookFilters)
     enabled: bool = True
 
-    @field_validator("event_types")
+    @field_validator("event_types", "recipients")
     @classmethod
     def _unique(cls, values: list[str] | None) -> list[str] | None:
         return _dedupe(values)
+
+    @model_validator(mode="after")
+    def _target(self) -> CreateWebhookRequest:
+        check_target(self.format, self.url, self.recipients)
+        return self
 
 
 class UpdateWebhookRequest(BaseModel):
@@ -166,6 +249,10 @@ class UpdateWebhookRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: WebhookUrl | None = None
+    format: WebhookFormat | None = Field(None, description="standard, slack or teams (not to or from email)")
+    recipients: list[Recipient] | None = Field(
+        None, min_length=1, max_length=MAX_RECIPIENTS, description="format email: the new addresses"
+    )
     description: str | None = Field(None, max_length=500)
     event_types: list[SubscribableEventType] | None = Field(
         None, min_length=1, max_length=len(SUBSCRIBABLE_EVENT_TYPES)
@@ -173,7 +260,7 @@ class UpdateWebhookRequest(BaseModel):
     filters: WebhookFilters | None = None
     enabled: bool | None = None
 
-    @field_validator("event_types")
+    @field_validator("event_types", "recipients")
     @classmethod
     def _unique(cls, values: list[str] | None) -> list[str] | None:
         return _dedupe(values)
@@ -183,7 +270,9 @@ class WebhookPublic(BaseModel):
     """A subscription as listed; the secret is never included."""
 
     id: str
-    url: str
+    url: str = Field(description="the endpoint; for format email mailto: with the recipients")
+    format: WebhookFormat = "standard"
+    recipients: list[str] | None = Field(None, description="format email: the addresses")
     description: str
     event_types: list[str]
     filters: WebhookFilters

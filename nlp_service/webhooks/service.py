@@ -30,6 +30,7 @@ from nlp_service.webhooks.schemas import (
     CreateWebhookRequest,
     UpdateWebhookRequest,
     WebhookFilters,
+    mailto_url,
 )
 from nlp_service.webhooks.signing import generate_secret
 from nlp_service.webhooks.tables import WebhookDelivery, WebhookEvent, WebhookSubscription
@@ -85,11 +86,21 @@ def create(
     policy: TargetPolicy,
     box: SecretBox,
     max_subscriptions: int,
+    email_enabled: bool = True,
 ) -> tuple[WebhookSubscription, str]:
     """A new subscription and its signing secret (the only time the secret is returned; stored sealed).
 
-    :class:`Conflict` (409) when ``max_subscriptions`` exist already (every event reads them all)."""
-    url = check_url(str(request.url), policy)
+    :class:`Conflict` (409) when ``max_subscriptions`` exist already (every event reads them all); format
+    ``email`` needs ``email_enabled`` (an SMTP server configured; 422 otherwise)."""
+    if request.format == "email":
+        if not email_enabled:
+            raise InvalidInput(
+                "e-mail notifications need an SMTP server (NLP_SMTP_HOST)",
+                detail=[{"field": "format", "message": "no SMTP server configured", "type": "unavailable"}],
+            )
+        url = mailto_url(request.recipients or [])
+    else:
+        url = check_url(str(request.url), policy)
     if db_session.get_bind().dialect.name == "postgresql":  # concurrent creations count one at a time
         db_session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SUBSCRIPTIONS_LOCK})
     secret = generate_secret()
@@ -99,6 +110,7 @@ def create(
         url=url,
         description=request.description,
         event_types=list(request.event_types),
+        format=request.format,
         enabled=request.enabled,
         disabled_reason=None if request.enabled else "disabled by user",
         disabled_at=None if request.enabled else now,
@@ -127,8 +139,13 @@ def update_subscription(
     """Change the given fields. Re-enabling clears the failure state; disabling fails pending deliveries."""
     sub = get(db_session=db_session, webhook_id=webhook_id)
     changes = request.model_dump(exclude_unset=True)
+    _check_target_change(sub, request)
     if changes.get("url") is not None:
         sub.url = check_url(str(request.url), policy)
+    if request.recipients:
+        sub.url = mailto_url(request.recipients)
+    if request.format is not None:
+        sub.format = request.format
     if request.description is not None:
         sub.description = request.description
     if request.event_types is not None:
@@ -142,6 +159,25 @@ def update_subscription(
     sub.updated_at = utcnow()
     db_session.flush()
     return sub
+
+
+def _check_target_change(sub: WebhookSubscription, request: UpdateWebhookRequest) -> None:
+    """422 for a change that does not fit the subscription's kind of target (URL vs e-mail recipients)."""
+    problem = None
+    if (
+        request.format is not None
+        and request.format != sub.format
+        and "email" in (request.format, sub.format)
+    ):
+        problem = ("format", "cannot change to or from email: create another subscription")
+    elif sub.format == "email" and request.url is not None:
+        problem = ("url", "an email subscription has recipients, not a url")
+    elif sub.format != "email" and request.recipients:
+        problem = ("recipients", "recipients are for format email only")
+    if problem is not None:
+        raise InvalidInput(
+            f"invalid {problem[0]}: {problem[1]}", detail=[{"field": problem[0], "message": problem[1]}]
+        )
 
 
 def delete(*, db_session: Session, webhook_id: str) -> None:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from nlp_service.db import Base, UTCDateTime
 from nlp_service.hardening.logs import redact_url
 from nlp_service.timestamps import utcnow
-from nlp_service.webhooks.schemas import MAX_URL_CHARS, DeliveryStatus, Severity
+from nlp_service.webhooks.schemas import MAX_URL_CHARS, DeliveryStatus, Severity, WebhookFormat
 
 
 class WebhookSubscription(Base):
@@ -29,7 +29,8 @@ class WebhookSubscription(Base):
     __tablename__ = "webhook_subscriptions"
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    url: Mapped[str] = mapped_column(String(MAX_URL_CHARS))
+    url: Mapped[str] = mapped_column(String(MAX_URL_CHARS))  # format email: mailto:a@x.com,b@y.com
+    format: Mapped[WebhookFormat] = mapped_column(String(16), default="standard", server_default="standard")
     description: Mapped[str] = mapped_column(String(500), default="")
     event_types: Mapped[list[str]] = mapped_column(JSON)
     filter_topics: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)

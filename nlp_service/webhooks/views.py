@@ -33,6 +33,7 @@ from nlp_service.webhooks.schemas import (
     WebhookDisabledEvent,
     WebhookFilters,
     WebhookPublic,
+    recipients_of,
 )
 from nlp_service.webhooks.tables import WebhookDelivery, WebhookSubscription
 
@@ -53,6 +54,8 @@ def public(sub: WebhookSubscription) -> WebhookPublic:
     return WebhookPublic(
         id=sub.id,
         url=sub.url,
+        format=sub.format,
+        recipients=recipients_of(sub.url) if sub.format == "email" else None,
         description=sub.description,
         event_types=list(sub.event_types),
         filters=WebhookFilters(
@@ -112,6 +115,7 @@ async def create_webhook(
             policy=policy,
             box=box,
             max_subscriptions=settings.webhook_max_subscriptions,
+            email_enabled=settings.smtp_host is not None,
         )
         return CreateWebhookResponse(**public(sub).model_dump(), secret=secret)
 
@@ -263,7 +267,9 @@ def document_webhooks(app: FastAPI) -> None:
     headers = (
         "Headers: `webhook-id` (the event id, the same on every retry: deduplicate on it), "
         "`webhook-timestamp` (Unix seconds), `webhook-signature` (`v1,<base64 HMAC-SHA256>`, "
-        "space-separated when a secret is being rotated). Answer 2xx within 15 s."
+        "space-separated when a secret is being rotated). Answer 2xx within 15 s. A subscription's "
+        "`format` other than `standard` (slack, teams, email) receives a readable message built from "
+        "this event instead of its JSON."
     )
 
     def doc(name: str, model: type, summary: str) -> None:
@@ -275,7 +281,12 @@ def document_webhooks(app: FastAPI) -> None:
         app.webhooks.post(name, summary=summary, tags=["webhooks"])(endpoint)
 
     doc("alert.created", AlertEvent, "A topic-spike alert was raised")
-    doc("alert.updated", AlertEvent, "An open alert changed (severity, counts, explanation)")
+    doc(
+        "alert.updated",
+        AlertEvent,
+        "An alert changed: detection (severity, counts, explanation) or its case (acknowledged = in "
+        "progress, assigned, a note, closed; `data.alert.change` holds the history entry)",
+    )
     doc("alert.resolved", AlertEvent, "An alert was resolved")
     doc("webhook.ping", PingEvent, "Sent by POST /v1/webhooks/{id}/ping")
     doc(
