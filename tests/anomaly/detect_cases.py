@@ -69,7 +69,7 @@ def series_cases() -> list[tuple[str, Series]]:
     return out
 
 
-def _detectors(bucket: int) -> dict[str, dict[str, Any]]:
+def detectors(bucket: int) -> dict[str, dict[str, Any]]:
     name = "day" if bucket == 86400 else "hour"
     season = rules.SEASON_SECONDS[name]
     return {
@@ -96,6 +96,14 @@ def result_dict(res: DetectionResult) -> dict[str, Any]:
     }
 
 
+def firing_rows(firings: list[rules.Firing]) -> list[list[Any]]:
+    """Firings as plain JSON values."""
+    return [
+        [f.kind, f.direction, f.start.isoformat(), f.observed, f.expected, f.score, f.p_value]
+        for f in firings
+    ]
+
+
 def series_set() -> SeriesSet:
     """A daily ``SeriesSet`` as the service loads it: topics x regions, a year of buckets."""
     rng = np.random.default_rng(7)
@@ -111,17 +119,14 @@ def run_all() -> dict[str, Any]:
     """Every case's outputs (what the pinned file holds)."""
     out: dict[str, Any] = {"detect_series": {}, "scan_series": {}}
     for name, s in series_cases():
-        for det_name, kwargs in _detectors(s.bucket_seconds).items():
+        for det_name, kwargs in detectors(s.bucket_seconds).items():
             out["detect_series"][f"{name}/{det_name}"] = result_dict(detect_series(s, **kwargs))
     ss = series_set()
     for key, values in ss.counts.items():
         if key[0] == "_all":
             continue
         firings = rules.scan_series(key, values, ss, SETTINGS, scan=120)
-        out["scan_series"]["/".join(key)] = [
-            [f.kind, f.direction, f.start.isoformat(), f.observed, f.expected, f.score, f.p_value]
-            for f in firings
-        ]
+        out["scan_series"]["/".join(key)] = firing_rows(firings)
     return out
 
 

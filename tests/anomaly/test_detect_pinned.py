@@ -8,7 +8,18 @@ import math
 from pathlib import Path
 from typing import Any
 
-from tests.anomaly.detect_cases import run_all
+import pytest
+
+from nlp_service.anomaly import rules
+from nlp_service.anomaly.detectors import detect_many, detect_series
+from tests.anomaly.detect_cases import (
+    SETTINGS,
+    detectors,
+    result_dict,
+    run_all,
+    series_cases,
+    series_set,
+)
 
 PINNED = Path(__file__).parent / "data" / "detect_expected.json"
 
@@ -35,3 +46,31 @@ def test_outputs_are_the_pinned_ones() -> None:
     assert sum(len(v["change_points"]) for v in want["detect_series"].values()) > 20
     assert sum(len(v) for v in want["scan_series"].values()) > 20
     assert_close(got, want)
+
+
+@pytest.mark.parametrize("setup", ["default", "service", "moment", "latest"])
+def test_a_batch_gives_what_one_series_at_a_time_gives(setup: str) -> None:
+    cases = series_cases()  # three grids (daily 365 and 120, hourly), plus odd lengths
+    kwargs = [detectors(s.bucket_seconds)[setup] for _, s in cases]
+    one = [result_dict(detect_series(s, **kw)) for (_, s), kw in zip(cases, kwargs, strict=True)]
+    by_bucket: dict[int, list[int]] = {}
+    for i, (_, s) in enumerate(cases):
+        by_bucket.setdefault(s.bucket_seconds, []).append(i)
+    got: dict[int, dict[str, Any]] = {}
+    for members in by_bucket.values():  # detectors are configured per bucket size
+        kw = dict(kwargs[members[0]])
+        found = list(detect_many([cases[i][1] for i in members], batch=5, **kw))
+        assert sorted(j for j, _ in found) == list(range(len(members)))
+        got.update({members[j]: result_dict(f.result) for j, f in found})
+    assert_close([got[i] for i in range(len(cases))], one)
+
+
+def test_the_service_scan_of_a_whole_set_is_the_pinned_one() -> None:
+    want = json.loads(PINNED.read_text())["scan_series"]
+    ss = series_set()
+    items = [(key, values) for key, values in ss.counts.items() if key[0] != "_all"]
+    got = rules.scan_many(items, ss, SETTINGS, scan=120)
+    flat = [
+        [f.kind, f.direction, f.start.isoformat(), f.observed, f.expected, f.score, f.p_value] for f in got
+    ]
+    assert_close(json.loads(json.dumps(flat)), [f for key, _ in items for f in want["/".join(key)]])
