@@ -210,13 +210,14 @@ def _best_interval_gains(z: FloatArray, step: int) -> FloatArray:
     rows = max(1, _PAIR_BLOCK // g)  # start points per block
     per_block = max(1, _PAIR_BLOCK // (g * min(rows, g)))  # series per block
     best = np.zeros(m)
-    for s0 in range(0, m, per_block):
-        block = sums[s0 : s0 + per_block]
-        for first in range(0, g - 1, rows):
-            starts = slice(first, min(first + rows, g - 1))
-            length = ends[None, first + 1 :] - ends[starts, None]
+    for first in range(0, g - 1, rows):
+        starts = slice(first, min(first + rows, g - 1))
+        length = ends[None, first + 1 :] - ends[starts, None]
+        ok = (length > 0) & (length < n)
+        denom = np.where(ok, np.maximum(length * (n - length), 1.0), np.inf)  # gain 0 where not ok
+        for s0 in range(0, m, per_block):
+            block = sums[s0 : s0 + per_block]
             s = block[:, None, first + 1 :] - block[:, starts, None]
-            ok = (length > 0) & (length < n)
-            gain = np.where(ok, s**2 * n / np.maximum(length * (n - length), 1.0), 0.0)
+            gain = s * s * n / denom
             best[s0 : s0 + per_block] = np.maximum(best[s0 : s0 + per_block], gain.max(axis=(1, 2)))
     return best

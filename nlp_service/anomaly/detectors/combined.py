@@ -47,7 +47,7 @@ def detect_series(
     return _result(spike_det, cp_det, episode_gap)
 
 
-BATCH = 256  # series scored at once by detect_many: bounds its temporaries (~10 MB a year of daily buckets)
+BATCH = 128  # series scored at once by detect_many: bounds its temporaries (~5 MB a year of daily buckets)
 
 
 @dataclass(frozen=True)

@@ -192,10 +192,10 @@ class SeasonalSpikeDetector(Detector):
         series = self._fitted()
         sc = self.scores_
         assert sc is not None
-        score = sc.score
+        score, spike = sc.score, sc.spike
         out = []
-        for i in np.flatnonzero(sc.spike | sc.drop):
-            up = bool(sc.spike[i])
+        for i in np.flatnonzero(spike | sc.drop):
+            up = bool(spike[i])
             out.append(
                 Spike(
                     index=int(i) + self.start_,
