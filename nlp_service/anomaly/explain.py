@@ -275,7 +275,10 @@ def explain_alert(
     _, b_neg, b_int = _mood(db_session, base_f)
 
     reps = _store_representatives(db_session, settings, alert, win_f)
-    phrases = [p.to_dict() for p in alert_key_phrases(db_session, settings.spacy_model, win_f, base_f)]
+    topic_f = CommentFilter(topic=[alert.topic_id], start=bs, end=be)
+    phrases = [
+        p.to_dict() for p in alert_key_phrases(db_session, settings.spacy_model, win_f, base_f, topic_f)
+    ]
     label = topic_label or alert.topic_id
     where = "" if alert.segment == ALL_SEGMENT else f" in {alert.segment} {alert.segment_value}"
     verb = {"spike": "spiked", "drop": "dropped", "level_shift": f"shifted {alert.direction}"}[alert.kind]

@@ -17,6 +17,7 @@ from nlp_service.topics.keywords import KeyPhrase, extract_terms, key_phrases
 
 MAX_PHRASE_COMMENTS = 200  # comments parsed per side (window, baseline)
 MAX_KEY_PHRASES = 8
+MIN_BASELINE_COMMENTS = 30
 
 
 def sample_texts(db_session: Session, filters: CommentFilter, limit: int = MAX_PHRASE_COMMENTS) -> list[str]:
@@ -40,12 +41,22 @@ def sample_texts(db_session: Session, filters: CommentFilter, limit: int = MAX_P
 
 
 def alert_key_phrases(
-    db_session: Session, spacy_model: str, window: CommentFilter, baseline: CommentFilter
+    db_session: Session,
+    spacy_model: str,
+    window: CommentFilter,
+    baseline: CommentFilter,
+    fallback: CommentFilter | None = None,
 ) -> list[KeyPhrase]:
-    """The key phrases of the comments matching ``window`` against those matching ``baseline``, best first."""
+    """The key phrases of the comments matching ``window`` against those matching ``baseline``, best first.
+    A baseline of fewer than :data:`MIN_BASELINE_COMMENTS` (a segment that is usually quiet) is replaced by
+    ``fallback`` (the topic's comments in all segments): too few comments contrast nothing."""
     win = sample_texts(db_session, window)
+    if not win:
+        return []
     base = sample_texts(db_session, baseline)
-    if not win or not base:
+    if len(base) < MIN_BASELINE_COMMENTS and fallback is not None:
+        base = sample_texts(db_session, fallback)
+    if not base:
         return []
     terms = extract_terms(win + base, spacy_model)
     return key_phrases(terms[: len(win)], terms[len(win) :], k=MAX_KEY_PHRASES)

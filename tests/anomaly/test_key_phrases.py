@@ -88,6 +88,16 @@ def pricing_client(app_client: TestClient) -> TestClient:
          "region": "eu-west" if i % 4 else "us-east", "source": "survey"}
         for i, t in enumerate(texts(INCIDENT, 36, 6) + texts(USUAL, 12, 7))
     ]  # fmt: skip
+    items += [
+        {
+            "id": f"q{i}",
+            "text": t,
+            "created_at": (day + timedelta(minutes=30 * i + 7)).isoformat(),
+            "region": "latam",
+            "source": "survey",
+        }
+        for i, t in enumerate(texts(INCIDENT, 12, 8))
+    ]  # fmt: skip  (a region with no pricing comments before)
     r = app_client.post("/v1/comments", json={"comments": items})
     assert r.status_code in (200, 201), r.text
     return app_client
@@ -114,3 +124,22 @@ def test_key_phrases_through_the_db(pricing_client: TestClient, database_url: st
     assert set(names[:2]) == {"tax", "sale price"}, found
     assert found[0].window_count == 27 and found[0].baseline_count == 0
     assert elapsed < 10  # one bounded spaCy pass (typically well under a second once loaded)
+
+
+def test_a_quiet_segment_is_contrasted_with_the_topic(pricing_client: TestClient, database_url: str) -> None:
+    day = datetime(2024, 3, 18, tzinfo=UTC)
+    window = CommentFilter(
+        topic=["pricing_promotions"], region=["latam"], start=day, end=day + timedelta(days=1)
+    )
+    before = {"topic": ["pricing_promotions"], "start": day - timedelta(days=14), "end": day}
+    baseline = CommentFilter.model_validate({**before, "region": ["latam"]})
+    engine = make_engine(database_url)
+    try:
+        with make_sessionmaker(engine)() as s:
+            assert sample_texts(s, baseline) == []
+            assert alert_key_phrases(s, SPACY, window, baseline) == []  # nothing to contrast with
+            found = alert_key_phrases(s, SPACY, window, baseline, CommentFilter.model_validate(before))
+    finally:
+        engine.dispose()
+    assert {"tax", "sale price"} <= {p.phrase for p in found[:3]}, found
+    assert found[0].window_count == 12 and found[0].baseline_count == 0
