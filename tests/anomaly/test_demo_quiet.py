@@ -43,4 +43,5 @@ def test_sixty_quiet_days_give_at_most_one_alert(quiet_client: TestClient, n: in
     alerts = quiet_client.get("/v1/alerts", params={"limit": 100}).json()
     found = [(a["kind"], a["topic_id"], a["segment"], a["segment_value"], a["window_start"], a["observed"],
               a["baseline"], a["p_value"]) for a in alerts["alerts"]]  # fmt: skip
+    print(f"n={n}: {summary['series_scanned']} series, {alerts['total']} alerts {found}")
     assert alerts["total"] <= 1, found

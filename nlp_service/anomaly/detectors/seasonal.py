@@ -14,6 +14,9 @@ Model, for every bucket ``t`` and using buckets ``< t`` only (no look-ahead):
 * a bucket is a ``spike`` when ``P(X >= x) <= p_threshold``, ``x >= min_count``,
   ``x - expected >= min_excess`` and ``x >= min_ratio * expected``; a ``drop`` mirrors this with
   the lower tail and the guards applied to ``expected`` (only when ``directions`` allows it).
+
+The model is computed on a (series x buckets) matrix: ``fit_many`` scores many series of one length at once
+(the per-call overhead of numpy dominated one short series at a time); ``fit`` is the one-row case.
 """
 
 from __future__ import annotations
