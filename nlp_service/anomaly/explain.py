@@ -6,6 +6,7 @@ the pure pieces below it are unit-tested on their own.
 - :func:`nps_impact`: NPS of the episode's comments vs the baseline (NPS computed by ``insights``);
 - :func:`shift`: a window-vs-baseline difference of a mean (negative share, emotional intensity);
 - :func:`representatives`: the comments nearest the centroid of the episode's embeddings;
+- key phrases (``anomaly.phrases``): terms over-indexing in the window's comments against the baseline's;
 - :func:`severity`: derived from the detector score and the excess volume (rule below).
 """
 
@@ -22,6 +23,7 @@ import numpy.typing as npt
 from sqlalchemy import case, delete, func, select
 from sqlalchemy.orm import Session
 
+from nlp_service.anomaly.phrases import alert_key_phrases
 from nlp_service.anomaly.sensitivity import thresholds
 from nlp_service.anomaly.tables import Alert, AlertComment, Severity
 from nlp_service.comments.schemas import CommentFilter
@@ -273,6 +275,10 @@ def explain_alert(
     _, b_neg, b_int = _mood(db_session, base_f)
 
     reps = _store_representatives(db_session, settings, alert, win_f)
+    topic_f = CommentFilter(topic=[alert.topic_id], start=bs, end=be)
+    phrases = [
+        p.to_dict() for p in alert_key_phrases(db_session, settings.spacy_model, win_f, base_f, topic_f)
+    ]
     label = topic_label or alert.topic_id
     where = "" if alert.segment == ALL_SEGMENT else f" in {alert.segment} {alert.segment_value}"
     verb = {"spike": "spiked", "drop": "dropped", "level_shift": f"shifted {alert.direction}"}[alert.kind]
@@ -286,6 +292,8 @@ def explain_alert(
             f"; {top['field']} {top['value']} carries {_pct(top['excess_share'])} of the excess "
             f"({_pct(top['window_share'])} of the topic's comments vs {_pct(top['baseline_share'])} usually)"
         )
+    if phrases:
+        summary += "; key phrases: " + ", ".join(p["phrase"] for p in phrases[:5])
     if nps["delta"] is not None:
         summary += f"; NPS {nps['window']['nps']:+.0f} vs {nps['baseline']['nps']:+.0f} baseline"
     ex = dict(alert.explanation or {})
@@ -303,6 +311,7 @@ def explain_alert(
             "baseline_period": {"start": bs.isoformat(), "end": be.isoformat()},
             "volume": volume,
             "over_indexing": over,
+            "key_phrases": phrases,
             "nps": nps,
             "negative_share": shift(w_neg, b_neg),
             "intensity": shift(w_int, b_int),

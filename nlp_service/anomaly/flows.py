@@ -23,12 +23,14 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import groupby
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from nlp_service.anomaly import rules, sensitivity
 from nlp_service.anomaly.cursor import ScanCursor, lock, read_cursor
+from nlp_service.anomaly.detectors import BATCH
 from nlp_service.anomaly.episodes import fingerprint, merge_firings
 from nlp_service.anomaly.events import emit
 from nlp_service.anomaly.explain import explain_alert
@@ -138,15 +140,19 @@ def scan(
     firings: list[Firing] = []
     scanned = checked = 0
     for ss, n_scan in plans:
-        for key, values in ss.counts.items():
-            if key[0] == ALL_TOPICS:
-                continue
-            scanned += 1
-            checked += min(n_scan, ss.n)
-            th = sensitivity.thresholds(settings, topic_sensitivity.get(key[0]))
-            firings.extend(rules.scan_series(key, values, ss, settings, scan=n_scan, th=th))
-            if progress is not None:
-                progress(scanned, total)
+        keys = [key for key in ss.counts if key[0] != ALL_TOPICS]
+        # runs of series at one sensitivity, a batch at a time: the detectors are vectorised across a batch
+        for th, run in groupby(
+            keys, lambda key: sensitivity.thresholds(settings, topic_sensitivity.get(key[0]))
+        ):
+            group = list(run)
+            for batch in (group[at : at + BATCH] for at in range(0, len(group), BATCH)):
+                items = [(key, ss.counts[key]) for key in batch]
+                firings.extend(rules.scan_many(items, ss, settings, scan=n_scan, th=th))
+                scanned += len(batch)
+                checked += len(batch) * min(n_scan, ss.n)
+                if progress is not None:
+                    progress(scanned, total)
     return Scan(at, firings, scanned, checked, ends, max_row_id, time.perf_counter() - t0)
 
 

@@ -12,11 +12,12 @@ import numpy as np
 
 from nlp_service.anomaly.detectors import (
     ChangePoint,
+    DetectionResult,
     PeltChangePointDetector,
     SeasonalSpikeDetector,
     Series,
     Spike,
-    detect_series,
+    detect_many,
 )
 from nlp_service.anomaly.sensitivity import PRESETS, Thresholds, thresholds
 from nlp_service.anomaly.series import SeriesKey, SeriesSet
@@ -130,15 +131,46 @@ def scan_series(
 ) -> list[Firing]:
     """Firings of one series in its newest ``scan`` buckets (level shifts: change points still recent), at a
     sensitivity's thresholds (default: the configured sensitivity's)."""
-    n = values.size
-    if n == 0 or float(values.max()) < settings.alert_min_volume:
-        return []  # the volume guard can never pass (spikes need the count, drops the expectation)
+    return scan_many([(key, values)], ss, settings, scan=scan, th=th)
+
+
+def scan_many(
+    items: Sequence[tuple[SeriesKey, np.ndarray]],
+    ss: SeriesSet,
+    settings: Settings,
+    *,
+    scan: int,
+    th: Thresholds | None = None,
+) -> list[Firing]:
+    """:func:`scan_series` of each ``(key, values)`` of ``ss``, in order, the detectors run on all of them at
+    once (``detectors.detect_many``); pass a bounded number (``detectors.BATCH`` or so) to bound memory."""
     th = th or thresholds(settings)
-    series = Series(ss.timestamps(), values.astype(np.float64), ss.bucket_seconds)
+    kept = [(k, v) for k, v in items if v.size and float(v.max()) >= settings.alert_min_volume]
+    # (the volume guard can never pass otherwise: spikes need the count, drops the expectation)
+    ts = ss.timestamps()
+    series = [Series(ts, v.astype(np.float64), ss.bucket_seconds) for _, v in kept]
     cp_det = changepoint_detector(ss.bucket, th)
-    found = detect_series(
+    found = detect_many(
         series, spike_detector=spike_detector(settings, ss.bucket, th), changepoint_detector=cp_det
     )
+    out: list[list[Firing]] = [[] for _ in kept]
+    for i, fitted in found:
+        key, values = kept[i]
+        out[i] = _firings(key, values, ss, settings, scan, th, fitted.result, fitted.changepoint_detector)
+    return [f for firings in out for f in firings]
+
+
+def _firings(
+    key: SeriesKey,
+    values: np.ndarray,
+    ss: SeriesSet,
+    settings: Settings,
+    scan: int,
+    th: Thresholds,
+    found: DetectionResult,
+    cp_det: PeltChangePointDetector,
+) -> list[Firing]:
+    n = values.size
     spikes = found.spikes
     out = [_spike_firing(key, ss, sp) for sp in spikes if sp.index >= n - scan]
     for cp in found.change_points:

@@ -84,6 +84,9 @@ def test_incident_raises_one_explained_alert(alerts_client: TestClient, database
     assert over[0]["field"] == "region" and over[0]["value"] == "eu-west", over
     assert over[0]["excess_share"] > 0.8
     assert "eu-west" in ex["summary"]
+    phrases = [p["phrase"] for p in ex["key_phrases"]]  # the incident's words, over the topic's usual ones
+    assert {"tax", "sale price"} <= set(phrases[:3]) and "key phrases: " in ex["summary"], ex["key_phrases"]
+    assert ex["key_phrases"][0]["window_count"] >= 50 and ex["key_phrases"][0]["baseline_count"] <= 2
     assert ex["nps"]["delta"] is not None and ex["nps"]["delta"] < -20, ex["nps"]
     assert ex["negative_share"]["delta"] > 0
     assert ex["volume"]["share_of_all"]["window"] > ex["volume"]["share_of_all"]["baseline"]

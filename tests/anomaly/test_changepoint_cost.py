@@ -14,12 +14,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nlp_service.anomaly.detectors.changepoint import _best_interval_gain
+from nlp_service.anomaly.detectors.changepoint import _best_interval_gains
 from nlp_service.anomaly.posted import detect_posted_series
 from nlp_service.anomaly.schemas import MAX_SERIES_POINTS, SeriesDetectRequest
 from nlp_service.config import Settings
 
 MEMORY_CEILING_MB = 64.0
+
+
+def _best_interval_gain(z: np.ndarray, step: int) -> float:
+    return float(_best_interval_gains(z[None, :], step)[0])
 
 
 def all_pairs_gain(z: np.ndarray, step: int) -> float:
@@ -57,6 +61,13 @@ def test_bounded_screen_equals_all_pairs_on_a_long_series() -> None:
     z = np.random.default_rng(3).normal(size=6_000)
     z[2_000:2_600] += 0.8
     assert _best_interval_gain(z, 5) == pytest.approx(all_pairs_gain(z, 5), rel=1e-12)
+
+
+def test_bounded_screen_of_many_series_at_once_equals_all_pairs() -> None:
+    z = np.random.default_rng(4).normal(size=(300, 400))
+    z[::7, 100:160] += 1.0
+    want = [all_pairs_gain(row, 5) for row in z]
+    assert _best_interval_gains(z, 5) == pytest.approx(want, rel=1e-12)
 
 
 @pytest.mark.parametrize("shift_at", [0.5, None], ids=["level-shift", "noise-only"])

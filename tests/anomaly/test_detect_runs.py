@@ -267,14 +267,14 @@ def test_ingest_is_not_blocked_by_a_detection_run(
     finally:
         engine.dispose()
     scanning, release = threading.Event(), threading.Event()
-    scan_series = rules.scan_series
+    scan_many = rules.scan_many
 
     def paused_scan(*args, **kw):  # type: ignore[no-untyped-def]
         scanning.set()
         assert release.wait(60)
-        return scan_series(*args, **kw)
+        return scan_many(*args, **kw)
 
-    monkeypatch.setattr(rules, "scan_series", paused_scan)
+    monkeypatch.setattr(rules, "scan_many", paused_scan)
     out: dict[str, object] = {}
 
     def run_detection() -> None:

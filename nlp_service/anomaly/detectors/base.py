@@ -135,14 +135,14 @@ class Detector(ABC):
 
 
 def nanmedian_rows(rows: np.ndarray) -> FloatArray:
-    """Median of each row ignoring NaN (NaN for all-NaN rows), via one sort (faster than nanmedian)."""
-    if rows.shape[1] == 0:
-        return np.full(rows.shape[0], np.nan)
-    srt = np.sort(rows, axis=1)  # NaNs sort last
-    k = np.sum(~np.isnan(rows), axis=1)
-    r = np.arange(rows.shape[0])
-    lo = srt[r, np.maximum((k - 1) // 2, 0)]
-    hi = srt[r, np.maximum(k // 2, 0) - (k == 0)]
+    """Median along the last axis ignoring NaN (NaN where all are NaN), via one sort (faster than
+    ``np.nanmedian``); ``rows`` may have any number of leading axes (rows of several series at once)."""
+    if rows.shape[-1] == 0:
+        return np.full(rows.shape[:-1], np.nan)
+    srt = np.sort(rows, axis=-1)  # NaNs sort last
+    k = np.sum(~np.isnan(rows), axis=-1)
+    lo = np.take_along_axis(srt, np.maximum((k - 1) // 2, 0)[..., None], axis=-1)[..., 0]
+    hi = np.take_along_axis(srt, (np.maximum(k // 2, 0) - (k == 0))[..., None], axis=-1)[..., 0]
     return np.where(k > 0, 0.5 * (lo + hi), np.nan)
 
 

@@ -18,11 +18,16 @@ Pipeline for a whole series (offline, so the full series may be used):
    modified BIC (Zhang & Siegmund 2007) that keeps false alarms flat as series grow;
 7. keep changes whose segment means (on the count scale) differ by ``min_relative_change`` and
    ``min_abs_change``; classify each as ``level_up`` or ``level_down``.
+
+``fit_many`` runs steps 1-5 on many series of one grid at once (numpy across series; 3-4x less CPU than one
+series at a time for a year of daily buckets) and PELT per series that passes the screen.
 """
 
 from __future__ import annotations
 
+import copy
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import ruptures as rpt
@@ -42,15 +47,16 @@ _PAIR_BLOCK = 1 << 19  # pairs scored at once by the pre-screen (bounds its memo
 
 
 def seasonal_factors(values: FloatArray, first_slot: int, period: int) -> FloatArray:
-    """Per-bucket multiplicative seasonal factor from slot medians (``values[0]`` is in ``first_slot``)."""
-    n = values.size
+    """Per-bucket multiplicative seasonal factor from slot medians (``values[..., 0]`` is in ``first_slot``),
+    along the last axis (leading axes: several series at once)."""
+    lead, n = values.shape[:-1], values.shape[-1]
     rows = -(-(n + first_slot) // period)
-    grid = np.full(rows * period, np.nan)
-    grid[first_slot : first_slot + n] = values
-    slot_median = nanmedian_rows(grid.reshape(rows, period).T)
-    overall = float(np.nanmedian(values))
+    grid = np.full((*lead, rows * period), np.nan)
+    grid[..., first_slot : first_slot + n] = values
+    slot_median = nanmedian_rows(np.swapaxes(grid.reshape(*lead, rows, period), -1, -2))
+    overall = np.nanmedian(values, axis=-1, keepdims=True)
     factors = np.where(np.isnan(slot_median), 1.0, (slot_median + 0.5) / (overall + 0.5))
-    return factors[(first_slot + np.arange(n)) % period]
+    return factors[..., (first_slot + np.arange(n)) % period]
 
 
 class PeltChangePointDetector(Detector):
@@ -84,9 +90,38 @@ class PeltChangePointDetector(Detector):
 
     def fit(self, series: Series) -> PeltChangePointDetector:
         """Find the change points of ``series``."""
-        self.series_ = series
-        self.result_ = self._detect(series)
+        (fitted,) = self.fit_many([series])
+        self.__dict__.update(fitted.__dict__)
         return self
+
+    def fit_many(self, series: Sequence[Series]) -> list[PeltChangePointDetector]:
+        """One fitted copy of this detector per series; the steps before PELT run on all series at once
+        (vectorised, same results). The series must share their length, bucket size and first timestamp."""
+        if not series:
+            return []
+        first = series[0]
+        if any(
+            len(s) != len(first)
+            or s.bucket_seconds != first.bucket_seconds
+            or not np.array_equal(s.timestamps[:1], first.timestamps[:1])
+            for s in series
+        ):
+            raise ValueError("fit_many needs series on one grid (length, bucket size, first timestamp)")
+        out = []
+        for s in series:
+            det = copy.copy(self)
+            det.series_, det.result_ = s, ()
+            out.append(det)
+        x = np.stack([s.values for s in series])
+        n = x.shape[1]
+        if n < 2 * self.min_size:
+            return out
+        rows = np.flatnonzero(~np.all(np.isnan(x), axis=1))
+        if rows.size == 0:
+            return out
+        for i, found in zip(rows, self._detect(x[rows], first), strict=True):
+            out[i].levels_, out[i].sigma_, out[i].penalty_, out[i].result_ = found
+        return out
 
     def significance(self, cp: ChangePoint, *, after: int, before: int) -> tuple[float, float]:
         """``(z, two-sided p)`` of a change point's new level against its old one: the mean of the ``after``
@@ -109,30 +144,39 @@ class PeltChangePointDetector(Detector):
         self._fitted()
         return self.result_
 
-    def _detect(self, series: Series) -> tuple[ChangePoint, ...]:
-        x = series.values
-        n = x.size
-        if n < 2 * self.min_size or np.all(np.isnan(x)):
-            return ()
-        x = np.where(np.isnan(x), np.nanmedian(x), x)
-        period = season_period(series.bucket_seconds, self.season_seconds)
+    def _detect(
+        self, x: FloatArray, grid: Series
+    ) -> list[tuple[FloatArray, float, float, tuple[ChangePoint, ...]]]:
+        """(levels, sigma, penalty, change points) of each row of ``x`` (series on ``grid``'s buckets, none
+        all-NaN, at least ``2 min_size`` long): steps 1-5 on all rows at once, PELT per row that passes."""
+        n = x.shape[1]
+        x = np.where(np.isnan(x), np.nanmedian(x, axis=1, keepdims=True), x)
+        period = season_period(grid.bucket_seconds, self.season_seconds)
         y = x
         if period and n >= 2 * period:
-            first = int(series.timestamps[0] // series.bucket_seconds) % period
+            first = int(grid.timestamps[0] // grid.bucket_seconds) % period
             y = x / seasonal_factors(x, first, period)
-        self.levels_ = y
         z = 2.0 * np.sqrt(np.maximum(y, 0.0) + 0.375)
-        d = np.diff(z)
-        sigma = max(_MAD_TO_SD * float(np.median(np.abs(d - np.median(d)))) / np.sqrt(2.0), self.min_sigma)
+        d = np.diff(z, axis=1)
+        mad = np.median(np.abs(d - np.median(d, axis=1, keepdims=True)), axis=1)
+        sigma = np.maximum(_MAD_TO_SD * mad / np.sqrt(2.0), self.min_sigma)
         w = self.min_size
-        padded = np.concatenate([np.full(w, z[0]), z, np.full(w, z[-1])])
-        med = np.median(sliding_window_view(padded, 2 * w + 1), axis=1)
-        z = np.clip(z, med - 3 * sigma, med + 3 * sigma)
-        self.sigma_ = sigma
-        self.penalty_ = self.beta * sigma**2 * np.log(n)
-        if self.screen > 0 and _best_interval_gain(z, w) < self.screen * self.penalty_:
-            return ()
-        bkps = rpt.KernelCPD(kernel="linear", min_size=w).fit(z).predict(pen=self.penalty_)
+        padded = np.concatenate([np.repeat(z[:, :1], w, axis=1), z, np.repeat(z[:, -1:], w, axis=1)], axis=1)
+        med = np.median(sliding_window_view(padded, 2 * w + 1, axis=1), axis=2)
+        z = np.clip(z, med - 3 * sigma[:, None], med + 3 * sigma[:, None])
+        penalty = self.beta * sigma**2 * np.log(n)
+        screened = np.ones(len(x), dtype=bool)
+        if self.screen > 0:
+            screened = _best_interval_gains(z, w) >= self.screen * penalty
+        out = []
+        for i in range(len(x)):
+            found = self._changes(z[i], y[i], float(penalty[i]), grid) if screened[i] else ()
+            out.append((y[i], float(sigma[i]), float(penalty[i]), found))
+        return out
+
+    def _changes(self, z: FloatArray, y: FloatArray, penalty: float, grid: Series) -> tuple[ChangePoint, ...]:
+        """PELT on the clipped, stabilised series ``z``; changes measured on the levels ``y`` (steps 6-7)."""
+        bkps = rpt.KernelCPD(kernel="linear", min_size=self.min_size).fit(z).predict(pen=penalty)
         edges = [0, *(int(b) for b in bkps)]
         out = []
         for a, b, c in zip(edges[:-2], edges[1:-1], edges[2:], strict=True):
@@ -143,7 +187,7 @@ class PeltChangePointDetector(Detector):
             out.append(
                 ChangePoint(
                     index=b,
-                    timestamp=int(series.timestamps[b]),
+                    timestamp=int(grid.timestamps[b]),
                     before_mean=before,
                     after_mean=after,
                     kind="level_up" if after > before else "level_down",
@@ -152,24 +196,31 @@ class PeltChangePointDetector(Detector):
         return tuple(out)
 
 
-def _best_interval_gain(z: FloatArray, step: int) -> float:
-    """Largest l2-cost reduction of "segment [a, b) has its own mean" over grid points a < b.
+def _best_interval_gains(z: FloatArray, step: int) -> FloatArray:
+    """Per row of ``z``, the largest l2-cost reduction of "segment [a, b) has its own mean" over grid points
+    a < b.
 
-    Every pair is scored, a block of start points at a time, so memory stays at about ``_PAIR_BLOCK``
-    floats per temporary whatever the length (all pairs at once took ~11 GB at 100,000 points).
+    Every pair is scored, for a block of series and of start points at a time, so memory stays at about
+    ``_PAIR_BLOCK`` floats per temporary whatever the length and the number of series (all pairs of one
+    series at once took ~11 GB at 100,000 points).
     """
-    n = z.size
-    c = np.concatenate([[0.0], np.cumsum(z - z.mean())])
+    m, n = z.shape
+    c = np.concatenate([np.zeros((m, 1)), np.cumsum(z - z.mean(axis=1, keepdims=True), axis=1)], axis=1)
     grid = np.unique(np.concatenate([np.arange(0, n, step), [n]]))
     ends = grid.astype(np.float64)
-    sums = c[grid]
-    rows = max(1, _PAIR_BLOCK // grid.size)
-    best = 0.0
-    for first in range(0, grid.size - 1, rows):
-        starts = slice(first, min(first + rows, grid.size - 1))
+    sums = c[:, grid]
+    g = grid.size
+    rows = max(1, _PAIR_BLOCK // g)  # start points per block
+    per_block = max(1, _PAIR_BLOCK // (g * min(rows, g)))  # series per block
+    best = np.zeros(m)
+    for first in range(0, g - 1, rows):
+        starts = slice(first, min(first + rows, g - 1))
         length = ends[None, first + 1 :] - ends[starts, None]
-        s = sums[None, first + 1 :] - sums[starts, None]
         ok = (length > 0) & (length < n)
-        gain = np.where(ok, s**2 * n / np.maximum(length * (n - length), 1.0), 0.0)
-        best = max(best, float(gain.max()))
+        denom = np.where(ok, np.maximum(length * (n - length), 1.0), np.inf)  # gain 0 where not ok
+        for s0 in range(0, m, per_block):
+            block = sums[s0 : s0 + per_block]
+            s = block[:, None, first + 1 :] - block[:, starts, None]
+            gain = s * s * n / denom
+            best[s0 : s0 + per_block] = np.maximum(best[s0 : s0 + per_block], gain.max(axis=(1, 2)))
     return best

@@ -1,8 +1,10 @@
 """``detect_series``: the one pure detection path (change points + spikes + episodes + baseline) for one
-series; ``POST /v1/detect/series``, the chart, the worker's detection run and the benchmarks all call it."""
+series; ``POST /v1/detect/series`` and the chart call it. ``detect_many`` gives the same for many series,
+vectorised across series on one grid (the worker's detection run and the benchmarks)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -40,10 +42,57 @@ def detect_series(
     """
     spike_det = spike_detector if spike_detector is not None else SeasonalSpikeDetector()
     cp_det = changepoint_detector if changepoint_detector is not None else PeltChangePointDetector()
-    spikes = spike_det.fit(series, latest_only=latest_only).predict()
-    change_points = cp_det.fit(series).predict()
+    spike_det.fit(series, latest_only=latest_only)
+    cp_det.fit(series)
+    return _result(spike_det, cp_det, episode_gap)
+
+
+BATCH = 128  # series scored at once by detect_many: bounds its temporaries (~5 MB a year of daily buckets)
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """One series' result with its fitted detectors (e.g. for ``PeltChangePointDetector.significance``)."""
+
+    result: DetectionResult
+    spike_detector: SeasonalSpikeDetector
+    changepoint_detector: PeltChangePointDetector
+
+
+def detect_many(
+    series: Sequence[Series],
+    *,
+    spike_detector: SeasonalSpikeDetector | None = None,
+    changepoint_detector: PeltChangePointDetector | None = None,
+    episode_gap: int = 1,
+    latest_only: bool = False,
+    batch: int = BATCH,
+) -> Iterator[tuple[int, Fitted]]:
+    """``detect_series`` of every series (same results), yielded as ``(index in series, Fitted)``: series on
+    one grid (length, bucket size, first timestamp) are scored ``batch`` at a time, vectorised across them;
+    grids in order of first appearance. The detectors passed are templates, copied per series."""
+    spike_det = spike_detector if spike_detector is not None else SeasonalSpikeDetector()
+    cp_det = changepoint_detector if changepoint_detector is not None else PeltChangePointDetector()
+    grids: dict[tuple[int, int, int], list[int]] = {}
+    for i, s in enumerate(series):
+        key = (len(s), s.bucket_seconds, int(s.timestamps[0]) if len(s) else 0)
+        grids.setdefault(key, []).append(i)
+    for members in grids.values():
+        for at in range(0, len(members), max(1, batch)):
+            chunk = members[at : at + max(1, batch)]
+            group = [series[i] for i in chunk]
+            spikes = spike_det.fit_many(group, latest_only=latest_only)
+            changes = cp_det.fit_many(group)
+            for i, sd, cd in zip(chunk, spikes, changes, strict=True):
+                yield i, Fitted(_result(sd, cd, episode_gap), sd, cd)
+
+
+def _result(
+    spike_det: SeasonalSpikeDetector, cp_det: PeltChangePointDetector, episode_gap: int
+) -> DetectionResult:
+    spikes = spike_det.predict()
     episodes = tuple(merge_episodes(spikes, max_gap=episode_gap))
-    return DetectionResult(change_points, spikes, episodes, _baseline(spike_det, len(series)))
+    return DetectionResult(cp_det.predict(), spikes, episodes, _baseline(spike_det, len(spike_det._fitted())))
 
 
 def _baseline(det: SeasonalSpikeDetector, n: int) -> FloatArray:

@@ -14,10 +14,15 @@ Model, for every bucket ``t`` and using buckets ``< t`` only (no look-ahead):
 * a bucket is a ``spike`` when ``P(X >= x) <= p_threshold``, ``x >= min_count``,
   ``x - expected >= min_excess`` and ``x >= min_ratio * expected``; a ``drop`` mirrors this with
   the lower tail and the guards applied to ``expected`` (only when ``directions`` allows it).
+
+The model is computed on a (series x buckets) matrix: ``fit_many`` scores many series of one length at once
+(the per-call overhead of numpy dominated one short series at a time); ``fit`` is the one-row case.
 """
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -51,6 +56,13 @@ class SeasonalScores:
     guard_down: np.ndarray  # bool: the volume guards allow a drop here
     p_threshold: float
 
+    def row(self, i: int) -> SeasonalScores:
+        """The scores of series ``i`` of a batch."""
+        return SeasonalScores(
+            self.expected[i], self.alpha[i], self.p_upper[i], self.p_lower[i], self.z[i],
+            self.guard_up[i], self.guard_down[i], self.p_threshold,
+        )  # fmt: skip
+
     @property
     def spike(self) -> np.ndarray:
         """Buckets passing every spike rule."""
@@ -77,9 +89,11 @@ class SeasonalScores:
 
 
 def _trailing(values: FloatArray, window: int, start: int) -> np.ndarray:
-    """Rows ``t in [start, n)`` holding ``values[t - window : t]`` (NaN before the series starts)."""
-    padded = np.concatenate([np.full(window, np.nan), values])
-    return sliding_window_view(padded[:-1], window)[start:]
+    """Rows ``t in [start, n)`` holding ``values[..., t - window : t]`` (NaN before the series starts), along
+    the last axis (leading axes: several series at once)."""
+    pad = np.full((*values.shape[:-1], window), np.nan)
+    padded = np.concatenate([pad, values], axis=-1)
+    return sliding_window_view(padded[..., :-1], window, axis=-1)[..., start:, :]
 
 
 def _nanmedian_rows(rows: np.ndarray) -> FloatArray:
@@ -88,22 +102,23 @@ def _nanmedian_rows(rows: np.ndarray) -> FloatArray:
 
 
 def _trimmed_mean_rows(rows: np.ndarray, trim: float) -> FloatArray:
-    """Mean of each row's non-NaN values after dropping the ``trim`` fraction at both ends."""
-    srt = np.sort(rows, axis=1)  # NaNs sort last
-    k = np.sum(~np.isnan(rows), axis=1)
+    """Mean of the non-NaN values along the last axis after dropping the ``trim`` fraction at both ends."""
+    srt = np.sort(rows, axis=-1)  # NaNs sort last
+    k = np.sum(~np.isnan(rows), axis=-1)
     lo = np.floor(k * trim).astype(np.int64)
-    pos = np.arange(rows.shape[1])[None, :]
-    keep = (pos >= lo[:, None]) & (pos < (k - lo)[:, None])
-    cnt = keep.sum(axis=1)
-    total = np.where(keep, np.nan_to_num(srt), 0.0).sum(axis=1)
+    pos = np.arange(rows.shape[-1])
+    keep = (pos >= lo[..., None]) & (pos < (k - lo)[..., None])
+    cnt = keep.sum(axis=-1)
+    total = np.where(keep, np.nan_to_num(srt), 0.0).sum(axis=-1)
     return np.where(cnt > 0, total / np.maximum(cnt, 1), np.nan)
 
 
 def _trailing_sum(values: FloatArray, window: int) -> FloatArray:
-    """``sum(values[t - window : t])`` for every ``t`` (NaN counted as 0)."""
-    c = np.concatenate([[0.0], np.cumsum(np.nan_to_num(values))])
-    t = np.arange(values.size)
-    return c[t] - c[np.maximum(t - window, 0)]
+    """``sum(values[..., t - window : t])`` for every ``t`` (NaN counted as 0), along the last axis."""
+    zero = np.zeros((*values.shape[:-1], 1))
+    c = np.concatenate([zero, np.cumsum(np.nan_to_num(values), axis=-1)], axis=-1)
+    t = np.arange(values.shape[-1])
+    return c[..., t] - c[..., np.maximum(t - window, 0)]
 
 
 class SeasonalSpikeDetector(Detector):
@@ -154,22 +169,36 @@ class SeasonalSpikeDetector(Detector):
 
     def fit(self, series: Series, *, latest_only: bool = False) -> SeasonalSpikeDetector:
         """Score every bucket as if streaming (or, with ``latest_only``, just enough for the newest)."""
-        self.series_ = series
-        n = len(series)
-        start = max(0, n - 1 - self.level_window - self.dispersion_window) if latest_only else 0
-        self.start_ = start
-        self.scores_ = self._score(series, start)
+        (fitted,) = self.fit_many([series], latest_only=latest_only)
+        self.series_, self.scores_, self.start_ = fitted.series_, fitted.scores_, fitted.start_
         return self
+
+    def fit_many(self, series: Sequence[Series], *, latest_only: bool = False) -> list[SeasonalSpikeDetector]:
+        """One fitted copy of this detector per series, scored together (vectorised across series, far
+        faster than one at a time, same results); the series must share their length and bucket size."""
+        if not series:
+            return []
+        n, bucket_seconds = len(series[0]), series[0].bucket_seconds
+        if any(len(s) != n or s.bucket_seconds != bucket_seconds for s in series):
+            raise ValueError("fit_many needs series of one length and bucket size")
+        start = max(0, n - 1 - self.level_window - self.dispersion_window) if latest_only else 0
+        sc = self._score(np.stack([s.values for s in series]), start, bucket_seconds)
+        out = []
+        for i, s in enumerate(series):
+            det = copy.copy(self)
+            det.series_, det.scores_, det.start_ = s, sc.row(i), start
+            out.append(det)
+        return out
 
     def predict(self) -> tuple[Spike, ...]:
         """All flagged buckets (spikes and drops), sorted by index."""
         series = self._fitted()
         sc = self.scores_
         assert sc is not None
-        score = sc.score
+        score, spike = sc.score, sc.spike
         out = []
-        for i in np.flatnonzero(sc.spike | sc.drop):
-            up = bool(sc.spike[i])
+        for i in np.flatnonzero(spike | sc.drop):
+            up = bool(spike[i])
             out.append(
                 Spike(
                     index=int(i) + self.start_,
@@ -200,30 +229,31 @@ class SeasonalSpikeDetector(Detector):
 
     # -- model -------------------------------------------------------------------------------
     def _expected(self, x: FloatArray, start: int, bucket_seconds: int) -> FloatArray:
-        """History-only expected counts for buckets ``[start, n)``."""
-        n = x.size
+        """History-only expected counts for buckets ``[start, n)`` of each row of ``x`` (series x buckets)."""
+        n = x.shape[-1]
         period = season_period(bucket_seconds, self.season_seconds)
         lw = max(1, self.level_window)
         # compute the seasonal part for the level window too (the level correction needs it)
         s_start = max(0, start - lw)
         if not (period and self.n_periods > 0):
             recent = _trimmed_mean_rows(_trailing(x, lw, s_start), self.trim)
-            return np.maximum(recent[start - s_start :], 0.0)
+            return np.maximum(recent[:, start - s_start :], 0.0)
         h = min(self.neighbours, period - 1)
         idx = np.arange(s_start, n)
         lags = np.array([k * period - j for k in range(1, self.n_periods + 1) for j in range(-h, h + 1)])
         src = idx[:, None] - lags[None, :]
-        vals = np.where(src >= 0, x[np.clip(src, 0, None)], np.nan)
+        vals = np.where(src >= 0, x[:, np.clip(src, 0, None)], np.nan)
         seasonal = _trimmed_mean_rows(vals, self.trim)
         missing = np.isnan(seasonal)  # less than one period of history: recent buckets instead
-        if missing.any():
-            rows = np.flatnonzero(missing)
-            seasonal[rows] = _trimmed_mean_rows(_trailing(x, lw, s_start)[rows], self.trim)
-        ratio = (x[s_start:] + 1.0) / (seasonal + 1.0)
+        cols = np.flatnonzero(missing.any(axis=0))
+        if cols.size:
+            recent = _trimmed_mean_rows(_trailing(x, lw, s_start)[:, cols], self.trim)
+            seasonal[:, cols] = np.where(missing[:, cols], recent, seasonal[:, cols])
+        ratio = (x[:, s_start:] + 1.0) / (seasonal + 1.0)
         level = _nanmedian_rows(_trailing(ratio, lw, 0))
         level = np.where(np.isnan(level), 1.0, level)
         seasonal = (seasonal + 1.0) * level - 1.0
-        return np.maximum(seasonal[start - s_start :], 0.0)
+        return np.maximum(seasonal[:, start - s_start :], 0.0)
 
     def _alpha(self, x: FloatArray, mu: FloatArray, start: int, dw: int) -> FloatArray:
         """Overdispersion for buckets ``[start, n)`` of ``x`` from the ``dw`` buckets before each.
@@ -237,33 +267,33 @@ class SeasonalSpikeDetector(Detector):
         if self.dispersion == "moment":
             c = self.dispersion_clip
             resid = np.clip((x - mu) / scale, -c, c) * scale
-            num = _trailing_sum(resid**2 - x, dw)[start:]
-            den = _trailing_sum(mu**2, dw)[start:]
+            num = _trailing_sum(resid**2 - x, dw)[:, start:]
+            den = _trailing_sum(mu**2, dw)[:, start:]
             return np.where(den > 0, np.maximum(num, 0.0) / np.maximum(den, 1e-12), 0.0)
         step = max(1, dw // 8)
-        idx = np.arange(start, x.size)
+        idx = np.arange(start, x.shape[-1])
         block = np.maximum((idx // step) * step, 0)
         ub, inv = np.unique(block, return_inverse=True)
-        rel = _trailing((x - mu) / scale, dw, 0)[ub]
-        pois = _trailing(1.0 / scale, dw, 0)[ub]
+        rel = _trailing((x - mu) / scale, dw, 0)[:, ub]
+        pois = _trailing(1.0 / scale, dw, 0)[:, ub]
         med = _nanmedian_rows(rel)
-        mad = _nanmedian_rows(np.abs(rel - med[:, None]))
+        mad = _nanmedian_rows(np.abs(rel - med[..., None]))
         alpha = np.maximum((_MAD_TO_SD * mad) ** 2 - _nanmedian_rows(pois), 0.0)
-        return np.nan_to_num(alpha)[inv]
+        return np.nan_to_num(alpha)[:, inv.ravel()]
 
-    def _score(self, series: Series, start: int) -> SeasonalScores:
-        x = series.values
-        n = x.size
+    def _score(self, x: FloatArray, start: int, bucket_seconds: int) -> SeasonalScores:
+        """Scores of buckets ``[start, n)`` of each row of ``x`` (series x buckets, one grid): 2-D fields."""
+        n = x.shape[-1]
         if n == 0:
-            e, b = np.zeros(0), np.zeros(0, dtype=bool)
+            e, b = np.zeros(x.shape), np.zeros(x.shape, dtype=bool)
             return SeasonalScores(e, e, e, e, e, b, b, self.p_threshold)
         dw = max(2, self.dispersion_window)
         e_start = max(0, start - dw - dw // 8)
-        mu_all = self._expected(x, e_start, series.bucket_seconds)
-        mu = mu_all[start - e_start :]
-        alpha = self._alpha(x[e_start:], mu_all, start - e_start, dw)
+        mu_all = self._expected(x, e_start, bucket_seconds)
+        mu = mu_all[:, start - e_start :]
+        alpha = self._alpha(x[:, e_start:], mu_all, start - e_start, dw)
 
-        xs = x[start:]
+        xs = x[:, start:]
         valid = ~np.isnan(xs) & ~np.isnan(mu) & (np.arange(start, n) >= self.min_history)
         xi = np.where(valid, np.round(xs), 0.0)
         m = np.where(valid, np.maximum(mu, 1e-3), 1.0)
