@@ -125,6 +125,22 @@ def nab_detections(scores: np.ndarray, threshold: float, refractory: int) -> np.
     return det
 
 
+def nab_file_detections(f: NabFile, scores: np.ndarray, threshold: float, refractory: int) -> np.ndarray:
+    """A file's detections: alerts at ``threshold`` emitted from the end of the probationary period on."""
+    return nab_detections(np.where(np.arange(scores.size) >= f.probation, scores, 0.0), threshold, refractory)
+
+
+def nab_perfect(files: list[NabFile], cost: dict) -> float:
+    """The perfect detector's summed score: one detection on the first row of every window."""
+    total = 0.0
+    for f in files:
+        first = np.zeros(f.window.size, bool)
+        for k in range(f.n_windows):
+            first[np.flatnonzero(f.window == k)[0]] = True
+        total += nab_score_at(f, first, cost)
+    return total
+
+
 def nab_best_threshold(
     files: list[NabFile], scores: list[np.ndarray], cost: dict, *, refractory: int = 0
 ) -> tuple[float, float]:
@@ -166,14 +182,33 @@ def nab_best_threshold(
 def _best_threshold_refractory(
     files: list[NabFile], scores: list[np.ndarray], cost: dict, refractory: int
 ) -> tuple[float, float]:
-    scored = [np.where(np.arange(a.size) >= f.probation, a, 0.0) for f, a in zip(files, scores, strict=True)]
-    cands = np.unique(np.concatenate([a[a > 0] for a in scored]))[::-1]
-    best = (math.inf, -cost["fn"] * sum(f.n_windows for f in files))
-    for t in cands:
-        total = sum(
-            nab_score_at(f, nab_detections(a, float(t), refractory), cost)
-            for f, a in zip(files, scored, strict=True)
-        )
+    # sparse: only rows with a positive score after probation can alert; the files are laid end to end with
+    # a gap longer than the refractory period, so one pass over the positive rows scores every file
+    pos, val, sw, win = [], [], [], []
+    row_offset = win_offset = 0
+    for f, a in zip(files, scores, strict=True):
+        idx = np.flatnonzero((np.arange(a.size) >= f.probation) & (a > 0))
+        pos.append(idx + row_offset)
+        val.append(a[idx])
+        sw.append(f.sweep[idx])
+        win.append(np.where(f.window[idx] >= 0, f.window[idx] + win_offset, -1))
+        row_offset += a.size + refractory + 1
+        win_offset += f.n_windows
+    p_all, v_all, sw_all, w_all = (np.concatenate(x) for x in (pos, val, sw, win))
+    best = (math.inf, -cost["fn"] * win_offset)
+    for t in np.unique(v_all)[::-1]:
+        above = np.flatnonzero(v_all >= t)
+        kept, last = [], -math.inf
+        for k, q in enumerate(p_all[above].tolist()):  # a plain loop: much faster than numpy per alert
+            if q > last + refractory:
+                kept.append(k)
+                last = q
+        sel = above[kept]
+        w, v = w_all[sel], sw_all[sel]
+        best_hit = np.full(win_offset, -np.inf)
+        np.maximum.at(best_hit, w[w >= 0], v[w >= 0])
+        hit = np.isfinite(best_hit)
+        total = float(v[w < 0].sum() + best_hit[hit].sum()) - cost["fn"] * float(win_offset - hit.sum())
         if total > best[1]:
             best = (float(t), total)
     return best
@@ -227,19 +262,14 @@ def evaluate_nab(data: Path) -> dict[str, Any]:
         out_win = int((f.window[f.probation :] < 0).sum())
         checks.append(in_win == int(row["FN"]) and out_win == int(row["TN"]))
         checks.append(nab_score_at(f, np.zeros(f.window.size, bool), STANDARD) == float(row["Score"]))
-    perfect = 0.0
-    for f in files:
-        first = np.zeros(f.window.size, bool)
-        for k in range(f.n_windows):
-            first[np.flatnonzero(f.window == k)[0]] = True
-        perfect += nab_score_at(f, first, STANDARD)
+    perfect = nab_perfect(files, STANDARD)
     null = -float(sum(f.n_windows for f in files))
     scores = [nab_anomaly_scores(series[f.name]) for f in files]
     threshold, raw = nab_best_threshold(files, scores, STANDARD, refractory=NAB_REFRACTORY)
-    dets = {}
-    for f, a in zip(files, scores, strict=True):
-        det = nab_detections(np.where(np.arange(a.size) >= f.probation, a, 0.0), threshold, NAB_REFRACTORY)
-        dets[f.name] = det
+    dets = {
+        f.name: nab_file_detections(f, a, threshold, NAB_REFRACTORY)
+        for f, a in zip(files, scores, strict=True)
+    }
     per_file = {f.name: nab_score_at(f, dets[f.name], STANDARD) for f in files}
     detections = {f.name: int(dets[f.name].sum()) for f in files}
     hit = sum(len(set(f.window[dets[f.name]].tolist()) - {-1}) for f in files)
@@ -423,12 +453,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--synthetic-series", type=int, default=300, help="synthetic series per scenario")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--null-series", type=int, default=40, help="null series per sensitivity preset")
+    parser.add_argument("--cx-series", type=int, default=20, help="series per CX-like case family")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Run both evaluations, print the report, write JSON/markdown; returns the flat metrics."""
+    from evaluation.anomaly_cx import cx_metrics, cx_report, evaluate_cx  # these import this module
+    from evaluation.anomaly_nab_split import evaluate_split, split_metrics, split_report
+
     nab = evaluate_nab(args.data)
+    series, windows = load_nab(args.data)
+    files = [nab_prepare(n, series[n].timestamps, windows[n], STANDARD) for n in series]
+    split = evaluate_split(files, series)  # the split's seed is fixed (SPLIT_SEED), not --seed
     syn = evaluate_synthetic(n_series=args.synthetic_series, seed=args.seed)
+    cx = evaluate_cx(n_series=args.cx_series, seed=args.seed)
     metrics = {
         "nab_realtweets.raw_standard": nab["raw"],
         "nab_realtweets.normalized_standard": nab["normalized"],
@@ -445,7 +483,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     null = evaluate_null(n_series=args.null_series, seed=args.seed)
     metrics.update(null)
-    text = report(nab, syn) + null_report(null)
+    metrics.update(split_metrics(split))
+    metrics.update(cx_metrics(cx))
+    text = report(nab, syn) + split_report(split, nab["normalized"]) + cx_report(cx) + null_report(null)
     print(text)
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,10 @@
 
 A stream is Poisson with mean ``base * weekly[day_of_week] * daily[hour]`` (daily only for sub-daily
 buckets); events multiply that mean: ``spike`` (x``factor`` for 1-3 buckets), ``drop`` (x``factor`` < 1
-for 1-3 buckets) and ``shift`` (x``factor`` from ``start`` to the end).
+for 1-3 buckets) and ``shift`` (x``factor`` from ``start`` to the end). Events that are *not* anomalies to
+report (``Event.reportable`` is false), for CX-like streams: ``holiday`` (x``factor`` < 1 over
+``start``..``end``, like a drop), ``drift`` (the mean ramps linearly from x1 at ``start`` to x``factor`` at
+``end`` and stays there) and ``gap`` (a collection gap: no comments over ``start``..``end``).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import numpy as np
 
 from nlp_service.anomaly.detectors.base import FloatArray, Series
 
-EventKind = Literal["spike", "drop", "shift"]
+EventKind = Literal["spike", "drop", "shift", "holiday", "drift", "gap"]
 DAY = 86400
 WEEK = 7 * DAY
 # 2024-01-01 00:00 UTC, a Monday: day-of-week slots line up with calendar weeks
@@ -29,6 +32,11 @@ class Event:
     start: int
     end: int
     factor: float
+
+    @property
+    def reportable(self) -> bool:
+        """An anomaly the detector should report (holidays, slow drifts and collection gaps are not)."""
+        return self.kind in ("spike", "drop", "shift")
 
 
 @dataclass(frozen=True)
@@ -82,8 +90,12 @@ def generate(
         start=start,
     )
     for ev in events:
+        if ev.kind == "drift":
+            ramp = np.minimum(1.0, (np.arange(ev.start, n) - ev.start) / max(ev.end - ev.start, 1))
+            mean[ev.start :] *= 1.0 + (ev.factor - 1.0) * ramp
+            continue
         end = n - 1 if ev.kind == "shift" else ev.end
-        mean[ev.start : end + 1] *= ev.factor
+        mean[ev.start : end + 1] *= 0.0 if ev.kind == "gap" else ev.factor
     values = rng.poisson(mean).astype(np.float64)
     return SyntheticSeries(Series(ts, values, bucket_seconds), mean, tuple(events))
 
