@@ -3,12 +3,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy.orm import Session
 
 from nlp_service.anomaly.tables import Alert
 from nlp_service.topics.tables import ALL_SEGMENT
+from nlp_service.webhooks.schemas import AlertEventData, AlertExplanation, AlertPayload
 from nlp_service.webhooks.service import enqueue_event
 
 
@@ -21,30 +20,30 @@ def event_segment(alert: Alert) -> str:
     return str(over[0]["value"]) if over else ALL_SEGMENT
 
 
-def event_payload(alert: Alert, topic_label: str | None = None) -> dict[str, Any]:
-    """``data`` of ``alert.*`` events (``AlertEventData``: ``status`` is open | resolved, ``state`` ours)."""
-    return {
-        "alert": {
-            "id": alert.id,
-            "status": "resolved" if alert.status == "resolved" else "open",
-            "state": alert.status,
-            "severity": alert.severity,
-            "kind": alert.kind,
-            "direction": alert.direction,
-            "topic_id": alert.topic_id,
-            "topic_label": topic_label,
-            "segment": event_segment(alert),
-            "segment_field": alert.segment,
-            "segment_value": alert.segment_value,
-            "bucket": alert.bucket,
-            "started_at": alert.window_start,
-            "window_end": alert.window_end,
-            "updated_at": alert.updated_at,
-            "resolved_at": alert.resolved_at,
-            "revision": alert.revision,
-            "explanation": alert.explanation,
-        }
-    }
+def event_payload(alert: Alert, topic_label: str | None = None) -> AlertEventData:
+    """``data`` of ``alert.*`` events (``status`` is open | resolved, ``state`` the alert's own status)."""
+    return AlertEventData(
+        alert=AlertPayload(
+            id=alert.id,
+            status="resolved" if alert.status == "resolved" else "open",
+            state=alert.status,
+            severity=alert.severity,
+            kind=alert.kind,
+            direction=alert.direction,
+            topic_id=alert.topic_id,
+            topic_label=topic_label,
+            segment=event_segment(alert),
+            segment_field=alert.segment,
+            segment_value=alert.segment_value,
+            bucket=alert.bucket,
+            started_at=alert.window_start,
+            window_end=alert.window_end,
+            updated_at=alert.updated_at,
+            resolved_at=alert.resolved_at,
+            revision=alert.revision,
+            explanation=AlertExplanation.model_validate(alert.explanation or {}),
+        )
+    )
 
 
 def emit(db_session: Session, event_type: str, alert: Alert, topic_label: str | None = None) -> None:
