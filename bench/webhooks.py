@@ -36,7 +36,10 @@ from nlp_service.webhooks import service, tables  # noqa: E402
 from nlp_service.webhooks.deliveries import queue_counts  # noqa: E402
 from nlp_service.webhooks.runner import DeliveryRunner  # noqa: E402
 from nlp_service.webhooks.safety import TargetPolicy  # noqa: E402
-from nlp_service.webhooks.schemas import CreateWebhookRequest  # noqa: E402
+from nlp_service.webhooks.schemas import (
+    CreateWebhookRequest,  # noqa: E402
+    sample_alert_data,
+)
 from tests.webhooks.receiver import LocalReceiver  # noqa: E402
 
 BAR_PER_S = 100.0
@@ -117,17 +120,10 @@ def run(*, events: int, concurrency: int, database_url: str | None) -> dict:
         t0 = time.perf_counter()
         with session_scope(sessions) as db_session:
             for i in range(events):
-                alert = {
-                    "id": f"al_{i}",
-                    "status": "open",
-                    "severity": "high",
-                    "topic_id": "billing",
-                    "explanation": {"summary": "complaints about double charges tripled"},
-                }
                 service.enqueue_event(
                     db_session=db_session,
                     event_type="alert.created",
-                    payload={"alert": alert},
+                    payload=sample_alert_data(f"al_{i}", topic_id="billing"),
                     topic_id="billing",
                     severity="high",
                 )

@@ -26,6 +26,7 @@ from nlp_service.classify.schemas import DEFAULT_INCLUDE, MAX_TEXTS
 from nlp_service.classify.views import router as classify_router
 from nlp_service.comments.views import router as comments_router
 from nlp_service.deps import StateDep
+from nlp_service.docs import install_docs
 from nlp_service.errors import ErrorResponse, error_body
 from nlp_service.inference.schemas import MAX_TEXT_CHARS
 from nlp_service.insights.views import router as insights_router
@@ -112,6 +113,7 @@ async def metrics(state: StateDep) -> Response:
 def include_routers(app: FastAPI) -> None:
     """Compose the operational endpoints and every domain router under /v1."""
     app.include_router(ops_router)
+    install_docs(app)
     v1 = APIRouter(prefix="/v1", responses=V1_RESPONSES)
     v1.include_router(classify_router, dependencies=[require_scope("classify")])
     v1.include_router(comments_router, dependencies=[require_scope("search", write="ingest")])

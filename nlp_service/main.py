@@ -148,6 +148,8 @@ def create_app(settings: Settings | None = None, *, engine: AnalysisEngine | Non
         version=__version__,
         description="Text analytics for customer feedback: sentiment, emotions, topics, search and alerts.",
         lifespan=lifespan,
+        docs_url=None,  # served offline by nlp_service.docs
+        redoc_url=None,
     )
     app.state.nlp = state
     install_error_handlers(app)

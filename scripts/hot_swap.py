@@ -6,10 +6,13 @@ Works on a temporary copy of ``models/`` (the shipped registry is not touched):
 1. retrains the sentiment head from tweeteval_sentiment train
    (``python -m training defaults --only sentiment``) and shows the new version
    with its metrics (``python -m training show``);
-2. starts the API on that registry, with 8 client threads calling /v1/classify without pause;
+2. starts the API on that registry, with 8 client threads calling /v1/classify without pause (the
+   per-client rate limit off: this measures swaps, not throttling; ``--rate-limit 50`` keeps the default);
 3. ``python -m training promote sentiment <new>``: the API's registry watcher swaps the head in;
 4. ``python -m training rollback sentiment``: back to the previous version the same way;
-and reports every request's outcome and the sentiment versions the clients saw, in order.
+and reports every request's outcome and the sentiment versions the clients saw, in order. A 429 (rate
+limit or full queue, with Retry-After) is reported as throttled, apart from failures: it is the server
+refusing load it was told to refuse, not a request lost in a swap. Exit 1 on any failure.
 """
 
 from __future__ import annotations
@@ -98,6 +101,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
     parser.add_argument("--data", default=str(REPO.parent / "shared" / "datasets"))
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument(
+        "--rate-limit",
+        type=float,
+        default=0.0,
+        help="NLP_RATE_LIMIT_PER_S of the server started (0 = off, the default here; the service's is 50)",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -119,7 +128,11 @@ def main() -> None:
 
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        env = {"NLP_MODELS_DIR": str(registry), "NLP_REGISTRY_POLL_S": "0.5"}
+        env = {
+            "NLP_MODELS_DIR": str(registry),
+            "NLP_REGISTRY_POLL_S": "0.5",
+            "NLP_RATE_LIMIT_PER_S": str(args.rate_limit),
+        }
         server = start_server(port, env, Path(tmp) / "var")
         clients = Clients(url, args.clients, realistic_comments(500, seed=3))
         try:
@@ -139,8 +152,10 @@ def main() -> None:
             server.terminate()
             server.wait(30)
     total = sum(clients.statuses.values())
-    failed = total - clients.statuses.get(200, 0)
-    print(f"\nrequests: {total}, by status: {dict(clients.statuses)}, failed: {failed}")
+    throttled = clients.statuses.get(429, 0)
+    failed = total - clients.statuses.get(200, 0) - throttled
+    print(f"\nrequests: {total}, by status: {dict(clients.statuses)}")
+    print(f"throttled (429, not failures): {throttled}, failed: {failed}")
     print("sentiment versions served, in order:", " -> ".join(v for _, v in clients.versions))
     if failed:
         raise SystemExit(1)

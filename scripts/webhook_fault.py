@@ -33,7 +33,7 @@ from nlp_service.hardening.secretbox import load_secret_box  # noqa: E402
 from nlp_service.webhooks import service, tables  # noqa: E402
 from nlp_service.webhooks.deliveries import queue_counts  # noqa: E402
 from nlp_service.webhooks.safety import TargetPolicy  # noqa: E402
-from nlp_service.webhooks.schemas import CreateWebhookRequest  # noqa: E402
+from nlp_service.webhooks.schemas import CreateWebhookRequest, sample_alert_data  # noqa: E402
 from nlp_service.webhooks.signing import SignatureError, verify  # noqa: E402
 from tests.webhooks.receiver import LocalReceiver  # noqa: E402
 
@@ -100,9 +100,8 @@ def run(
             )
             event_ids = set()
             for i in range(events):
-                payload = {"alert": {"id": f"al_{i}", "status": "open", "severity": "high"}}
                 for d in service.enqueue_event(
-                    db_session=db_session, event_type="alert.created", payload=payload
+                    db_session=db_session, event_type="alert.created", payload=sample_alert_data(f"al_{i}")
                 ):
                     if d.subscription_id == sub.id:
                         event_ids.add(d.event_id)

@@ -115,8 +115,12 @@ def read_table(path: Path | str) -> Table:
                     rows.append(obj)
                     columns += [k for k in obj if k not in columns]
         elif suffix == ".parquet":
-            import pyarrow.parquet as pq
-
+            try:
+                import pyarrow.parquet as pq
+            except ImportError as exc:
+                raise TrainingDataError(
+                    f"{path}: Parquet input needs pyarrow: pip install 'nlp-service[parquet]'"
+                ) from exc
             table = pq.read_table(path)
             columns = list(table.column_names)
             rows = table.to_pylist()

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from nlp_service.anomaly.tables import Alert
 from nlp_service.cases.lifecycle import DONE_STATUSES
 from nlp_service.topics.tables import ALL_SEGMENT
+from nlp_service.webhooks.schemas import AlertEventData, AlertExplanation, AlertPayload, CaseChange
 from nlp_service.webhooks.service import enqueue_event
 
 
@@ -25,38 +26,36 @@ def event_segment(alert: Alert) -> str:
 
 def event_payload(
     alert: Alert, topic_label: str | None = None, change: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """``data`` of ``alert.*`` events (``AlertEventData``: ``status`` is open | resolved, ``state`` ours:
-    new | acknowledged | resolved | closed)."""
-    payload: dict[str, Any] = {
-        "alert": {
-            "id": alert.id,
-            "status": "resolved" if alert.status in DONE_STATUSES else "open",
-            "state": alert.status,
-            "severity": alert.severity,
-            "kind": alert.kind,
-            "direction": alert.direction,
-            "topic_id": alert.topic_id,
-            "topic_label": topic_label,
-            "segment": event_segment(alert),
-            "segment_field": alert.segment,
-            "segment_value": alert.segment_value,
-            "bucket": alert.bucket,
-            "started_at": alert.window_start,
-            "window_end": alert.window_end,
-            "updated_at": alert.updated_at,
-            "resolved_at": alert.resolved_at,
-            "revision": alert.revision,
-            "explanation": alert.explanation,
-            "owner": alert.owner,
-            "feedback": alert.feedback,
-            "closed_at": alert.closed_at,
-            "note": alert.note,
-        }
-    }
-    if change is not None:
-        payload["alert"]["change"] = change
-    return payload
+) -> AlertEventData:
+    """``data`` of ``alert.*`` events (``status`` is open | resolved, ``state`` the alert's own status:
+    new | acknowledged | resolved | closed; ``change``: the case history entry the event reports)."""
+    return AlertEventData(
+        alert=AlertPayload(
+            id=alert.id,
+            status="resolved" if alert.status in DONE_STATUSES else "open",
+            state=alert.status,
+            severity=alert.severity,
+            kind=alert.kind,
+            direction=alert.direction,
+            topic_id=alert.topic_id,
+            topic_label=topic_label,
+            segment=event_segment(alert),
+            segment_field=alert.segment,
+            segment_value=alert.segment_value,
+            bucket=alert.bucket,
+            started_at=alert.window_start,
+            window_end=alert.window_end,
+            updated_at=alert.updated_at,
+            resolved_at=alert.resolved_at,
+            revision=alert.revision,
+            explanation=AlertExplanation.model_validate(alert.explanation or {}),
+            owner=alert.owner,
+            feedback=alert.feedback,
+            closed_at=alert.closed_at,
+            note=alert.note,
+            change=CaseChange.model_validate(change) if change is not None else None,
+        )
+    )
 
 
 def emit(

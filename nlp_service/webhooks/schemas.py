@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
-from typing import Annotated, Literal
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -18,12 +19,13 @@ from pydantic import (
     model_validator,
 )
 
+from nlp_service.anomaly.tables import AlertKind, AlertStatus, Bucket, Direction, Severity
+
 SCHEMA_VERSION = "2026-11-01"
 
 AlertEventType = Literal["alert.created", "alert.updated", "alert.resolved"]
 EventType = Literal["alert.created", "alert.updated", "alert.resolved", "webhook.ping", "webhook.disabled"]
 SubscribableEventType = Literal["alert.created", "alert.updated", "alert.resolved", "webhook.disabled"]
-Severity = Literal["low", "medium", "high", "critical"]
 DeliveryStatus = Literal["pending", "in_flight", "delivered", "failed", "dead"]
 WebhookFormat = Literal["standard", "slack", "teams", "email"]
 
@@ -86,24 +88,38 @@ def check_target(fmt: str, url: object | None, recipients: list[str] | None) -> 
 
 
 # --- Event payloads (what receivers get) -----------------------------------------------------------------
+# One source: the sender builds every body through these models (``service.event_body``), and the OpenAPI
+# ``webhooks`` section is generated from them (``views.document_webhooks``), so the two cannot drift.
+
+
+def _receivers_ignore_unknown(schema: dict[str, Any]) -> None:
+    schema.pop("additionalProperties", None)  # later versions may add fields: receivers ignore them
+
+
+class EventModel(BaseModel):
+    """Base of the event models: building one with an undocumented field fails (the sender's bug, caught by
+    the contract test); the published schema stays open to fields a later version adds."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_receivers_ignore_unknown)
 
 
 class AlertExplanation(BaseModel):
-    """Why the alert fired (fields beyond these may be added; receivers should ignore unknown ones)."""
+    """Why the alert fired: the object ``GET /v1/alerts/{id}`` shows as ``explanation``. The fields listed
+    are there once the alert is explained; the others depend on ``kind`` (volume alerts: ``significance``, ``volume``,
+    ``over_indexing``, ``nps``, ``negative_share``, ``intensity``...; ``emerging_topic``: ``keywords``,
+    ``size``, ``previous_size``, ``growth``, ``representatives``...)."""
 
     model_config = ConfigDict(extra="allow")
 
-    summary: str | None = Field(None, description="One human-readable sentence")
-    baseline: float | None = Field(None, description="Expected count in the window")
-    observed: float | None = Field(None, description="Observed count in the window")
-    score: float | None = Field(None, description="Detector score")
-    sample_comment_ids: list[str] | None = None
+    summary: str | None = Field(None, description="One human-readable sentence (absent before explaining)")
+    sample_comment_ids: list[str] = Field(
+        default_factory=list, description="The representative comments' ids"
+    )
+    severity_rule: str | None = Field(None, description="How the severity was set")
 
 
-class CaseChange(BaseModel):
+class CaseChange(EventModel):
     """One entry of an alert's case history (``GET /v1/alerts/{id}/history``)."""
-
-    model_config = ConfigDict(extra="allow")
 
     id: int
     at: datetime
@@ -114,24 +130,37 @@ class CaseChange(BaseModel):
     owner: str | None = None
     note: str | None = None
     feedback: str | None = None
+    details: dict[str, Any] | None = Field(None, description="e.g. previous_owner for an assignment")
 
 
-class AlertPayload(BaseModel):
-    """An alert as sent in ``data.alert`` (unknown extra fields may appear; ignore them)."""
-
-    model_config = ConfigDict(extra="allow")
+class AlertPayload(EventModel):
+    """An alert as sent in ``data.alert``."""
 
     id: str
-    status: str = Field(description="open | resolved")
-    severity: Severity | str
-    topic_id: str | None = None
+    status: Literal["open", "resolved"] = Field(
+        description="open (new or acknowledged) | resolved (resolved or closed)"
+    )
+    state: AlertStatus = Field(
+        description="The alert's own status: new | acknowledged (in progress) | resolved | closed"
+    )
+    severity: Severity
+    kind: AlertKind
+    direction: Direction
+    topic_id: str = Field(description="The topic; ``_emerging`` for emerging-topic alerts")
     topic_label: str | None = None
-    segment: str | None = None
-    started_at: datetime | None = None
-    updated_at: datetime | None = None
+    segment: str = Field(
+        description="What segment filters match: the segment value of a segment alert; for a topic-level "
+        "alert the top over-indexing value if any, else ``all``"
+    )
+    segment_field: str = Field(description='"all" or region | touchpoint | source')
+    segment_value: str
+    bucket: Bucket = Field(description="Bucket size of the peak")
+    started_at: datetime = Field(description="Window start")
+    window_end: datetime = Field(description="Window end (exclusive)")
+    updated_at: datetime
     resolved_at: datetime | None = None
-    explanation: AlertExplanation | None = None
-    state: str | None = Field(None, description="new | acknowledged (in progress) | resolved | closed")
+    revision: int = Field(description="Grows by one with each change the alert's episode or case makes")
+    explanation: AlertExplanation
     owner: str | None = Field(None, description="the case's owner (a name or e-mail)")
     feedback: str | None = Field(None, description="useful | not_useful")
     closed_at: datetime | None = None
@@ -141,33 +170,30 @@ class AlertPayload(BaseModel):
     )
 
 
-class AlertEventData(BaseModel):
+class AlertEventData(EventModel):
     alert: AlertPayload
 
 
-class PingEventData(BaseModel):
+class PingEventData(EventModel):
     webhook_id: str
     message: str = "ping"
 
 
-class WebhookDisabledData(BaseModel):
+class WebhookDisabledData(EventModel):
     webhook_id: str
     url: str = Field(description="scheme://host[:port]/… (path and query left out: they may hold tokens)")
     reason: str
     disabled_at: datetime
 
 
-class WebhookEventEnvelope(BaseModel):
+class WebhookEventEnvelope(EventModel):
     """The JSON body of every webhook request."""
 
     id: str = Field(description="Event id; also the webhook-id header. Deduplicate on it.")
     type: EventType
     timestamp: datetime = Field(description="When the event happened (UTC, ISO 8601)")
     version: str = Field(SCHEMA_VERSION, description="Payload schema version")
-    data: AlertEventData | PingEventData | WebhookDisabledData = Field(
-        description="alert.*: AlertEventData; webhook.ping: PingEventData; "
-        "webhook.disabled: WebhookDisabledData"
-    )
+    data: EventModel
 
 
 class AlertEvent(WebhookEventEnvelope):
@@ -183,6 +209,59 @@ class PingEvent(WebhookEventEnvelope):
 class WebhookDisabledEvent(WebhookEventEnvelope):
     type: Literal["webhook.disabled"]
     data: WebhookDisabledData
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    """An event type's body model (built and published) and its one-line description."""
+
+    model: type[WebhookEventEnvelope]
+    summary: str
+
+
+EVENTS: dict[str, EventSpec] = {
+    "alert.created": EventSpec(AlertEvent, "A topic-volume or emerging-topic alert was raised"),
+    "alert.updated": EventSpec(
+        AlertEvent,
+        "An alert changed: detection (severity, counts, explanation) or its case (acknowledged = in "
+        "progress, assigned, a note, closed; `data.alert.change` holds the history entry)",
+    ),
+    "alert.resolved": EventSpec(AlertEvent, "An alert was resolved"),
+    "webhook.ping": EventSpec(PingEvent, "Sent by POST /v1/webhooks/{id}/ping"),
+    "webhook.disabled": EventSpec(
+        WebhookDisabledEvent, "A subscription was disabled (410 Gone or failing too long)"
+    ),
+}
+
+
+def sample_alert_data(alert_id: str = "alr_example", **changes: Any) -> AlertEventData:
+    """A complete ``alert.*`` payload with example values (benchmarks, scripts, tests)."""
+    at = datetime(2026, 1, 5, 9, tzinfo=UTC)
+    alert = {
+        "id": alert_id,
+        "status": "open",
+        "state": "new",
+        "severity": "high",
+        "kind": "spike",
+        "direction": "up",
+        "topic_id": "billing_payments",
+        "topic_label": "Billing & payments",
+        "segment": "all",
+        "segment_field": "all",
+        "segment_value": "all",
+        "bucket": "hour",
+        "started_at": at,
+        "window_end": at + timedelta(hours=2),
+        "updated_at": at + timedelta(hours=2),
+        "revision": 1,
+        "explanation": {
+            "summary": "Billing & payments comments spiked: 48 in the peak hour vs 6.0 expected (score 9.1).",
+            "sample_comment_ids": [],
+            "severity_rule": "min(score level, excess level); score |z| >= 6/10/16, excess >= 20/50/200",
+        },
+        **changes,
+    }
+    return AlertEventData(alert=AlertPayload.model_validate(alert))
 
 
 # --- Subscriptions ------------------------------------------------------------------------------------------

@@ -6,14 +6,13 @@ Deliveries (reads, recover, retry) are in :mod:`deliveries`; the maintenance job
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from pydantic_core import to_jsonable_python
+from pydantic import BaseModel
 from sqlalchemy import Table, func, select, text, update
 from sqlalchemy.orm import Session
 
@@ -25,10 +24,13 @@ from nlp_service.webhooks.safety import TargetPolicy, UnsafeTarget, resolve_targ
 from nlp_service.webhooks.schemas import (
     ALERT_EVENT_TYPES,
     EVENT_TYPES,
+    EVENTS,
     SCHEMA_VERSION,
     SEVERITIES,
     CreateWebhookRequest,
+    PingEventData,
     UpdateWebhookRequest,
+    WebhookDisabledData,
     WebhookFilters,
     mailto_url,
 )
@@ -226,12 +228,12 @@ def disable(
     db_session.flush()
     log.warning("webhook %s disabled: %s", subscription.id, reason)
     if notify:
-        data = {
-            "webhook_id": subscription.id,
-            "url": redact_url(subscription.url),  # others receive this: no path or query (tokens)
-            "reason": reason,
-            "disabled_at": now,
-        }
+        data = WebhookDisabledData(
+            webhook_id=subscription.id,
+            url=redact_url(subscription.url),  # others receive this: no path or query (tokens)
+            reason=reason,
+            disabled_at=now,
+        )
         enqueue_event(db_session=db_session, event_type="webhook.disabled", payload=data)
 
 
@@ -264,24 +266,25 @@ def matches(
     return True
 
 
-def _event_body(event_id: str, event_type: str, created_at: datetime, data: dict[str, Any]) -> str:
-    envelope = {
-        "id": event_id,
-        "type": event_type,
-        "timestamp": created_at,
-        "version": SCHEMA_VERSION,
-        "data": data,
-    }
-    return json.dumps(to_jsonable_python(envelope), separators=(",", ":"), ensure_ascii=False)
+def event_body(event_id: str, event_type: str, created_at: datetime, data: BaseModel | dict[str, Any]) -> str:
+    """The JSON body sent for an event, built through its published model (``schemas.EVENTS``): a payload
+    that does not match the documented schema raises ``pydantic.ValidationError`` instead of being sent."""
+    envelope = EVENTS[event_type].model.model_validate(
+        {"id": event_id, "type": event_type, "timestamp": created_at, "version": SCHEMA_VERSION, "data": data}
+    )
+    return envelope.model_dump_json()
 
 
 def _write_event(
-    db_session: Session, event_type: str, payload: dict[str, Any], targets: Sequence[WebhookSubscription]
+    db_session: Session,
+    event_type: str,
+    payload: BaseModel | dict[str, Any],
+    targets: Sequence[WebhookSubscription],
 ) -> tuple[WebhookEvent, list[WebhookDelivery]]:
     now = utcnow()
     event_id = new_id("evt")
     event = WebhookEvent(
-        id=event_id, type=event_type, body=_event_body(event_id, event_type, now, payload), created_at=now
+        id=event_id, type=event_type, body=event_body(event_id, event_type, now, payload), created_at=now
     )
     db_session.add(event)
     deliveries = [
@@ -308,17 +311,18 @@ def enqueue_event(
     *,
     db_session: Session,
     event_type: str,
-    payload: dict[str, Any],
+    payload: BaseModel | dict[str, Any],
     topic_id: str | None = None,
     segment: str | None = None,
     severity: str | None = None,
 ) -> list[WebhookDelivery]:
     """Write one outbox row per enabled subscription that wants this event; call it inside your transaction.
 
-    ``payload`` becomes the event's ``data`` (for alerts: ``{"alert": {...}}``, see ``AlertEventData``); the
-    envelope (id, type, timestamp, version) is added here. ``topic_id``, ``segment`` and ``severity`` are
-    what subscription filters match against. The event is stored only if someone receives it, except
-    ``webhook.disabled``, always kept as a record. Returns the new deliveries (flushed, not committed).
+    ``payload`` becomes the event's ``data``, validated by the event's model (``schemas.EVENTS``; for
+    alerts ``AlertEventData``); the envelope (id, type, timestamp, version) is added here. ``topic_id``,
+    ``segment`` and ``severity`` are what subscription filters match against. The event is stored only if
+    someone receives it, except ``webhook.disabled``, always kept as a record. Returns the new
+    deliveries (flushed, not committed).
     """
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {event_type!r}")
@@ -337,5 +341,5 @@ def ping(*, db_session: Session, webhook_id: str) -> WebhookDelivery:
     sub = get(db_session=db_session, webhook_id=webhook_id)
     if not sub.enabled:
         raise Conflict(f"webhook {webhook_id!r} is disabled; enable it first")
-    _, deliveries = _write_event(db_session, "webhook.ping", {"webhook_id": sub.id, "message": "ping"}, [sub])
+    _, deliveries = _write_event(db_session, "webhook.ping", PingEventData(webhook_id=sub.id), [sub])
     return deliveries[0]

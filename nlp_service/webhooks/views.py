@@ -16,7 +16,7 @@ from nlp_service.idempotency.deps import IdempotencyDep
 from nlp_service.webhooks import deliveries, service
 from nlp_service.webhooks.safety import TargetPolicy
 from nlp_service.webhooks.schemas import (
-    AlertEvent,
+    EVENTS,
     AttemptPublic,
     CreateWebhookRequest,
     CreateWebhookResponse,
@@ -24,13 +24,11 @@ from nlp_service.webhooks.schemas import (
     DeliveryStatus,
     ListDeliveriesResponse,
     ListWebhooksResponse,
-    PingEvent,
     PingResponse,
     RecoverRequest,
     RecoverResponse,
     RotateSecretResponse,
     UpdateWebhookRequest,
-    WebhookDisabledEvent,
     WebhookFilters,
     WebhookPublic,
     recipients_of,
@@ -280,15 +278,5 @@ def document_webhooks(app: FastAPI) -> None:
         endpoint.__doc__ = f"{summary}\n\n{headers}"
         app.webhooks.post(name, summary=summary, tags=["webhooks"])(endpoint)
 
-    doc("alert.created", AlertEvent, "A topic-spike alert was raised")
-    doc(
-        "alert.updated",
-        AlertEvent,
-        "An alert changed: detection (severity, counts, explanation) or its case (acknowledged = in "
-        "progress, assigned, a note, closed; `data.alert.change` holds the history entry)",
-    )
-    doc("alert.resolved", AlertEvent, "An alert was resolved")
-    doc("webhook.ping", PingEvent, "Sent by POST /v1/webhooks/{id}/ping")
-    doc(
-        "webhook.disabled", WebhookDisabledEvent, "A subscription was disabled (410 Gone or failing too long)"
-    )
+    for event_type, spec in EVENTS.items():
+        doc(event_type, spec.model, spec.summary)

@@ -66,7 +66,12 @@ def add_alert(
                     score=9.5,
                     p_value=1e-9,
                     buckets_fired=1,
-                    explanation={"summary": "pricing complaints x5 in eu-west", "key_phrases": ["tax"]},
+                    explanation={
+                        "summary": "pricing complaints x5 in eu-west",
+                        "key_phrases": ["tax"],
+                        "sample_comment_ids": [],
+                        "severity_rule": "test alert",
+                    },
                     revision=1,
                     created_at=created,
                     updated_at=created,

@@ -203,3 +203,15 @@ def test_multilabel_and_regression_runs(
     head = load_head(tmp_path / "models" / "valence" / "v1")
     assert head.kind == "regression" and head.labels == ["v", "a"]
     assert head.config.output_scale is not None and head.config.output_offset is not None
+
+
+def test_parquet_without_pyarrow_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parquet input needs the ``parquet`` extra; without pyarrow the error says so."""
+    from training.data import read_table
+    from training.errors import TrainingDataError
+
+    data = tmp_path / "train.parquet"
+    data.write_bytes(b"PAR1")
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)  # an import of it raises ImportError
+    with pytest.raises(TrainingDataError, match=r"nlp-service\[parquet\]"):
+        read_table(data)

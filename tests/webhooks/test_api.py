@@ -9,9 +9,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from nlp_service.hardening.secretbox import SecretBox
+from nlp_service.timestamps import utcnow
 from nlp_service.webhooks import deliveries, service
 from nlp_service.webhooks.safety import TargetPolicy, UnsafeTarget, resolve_target
-from nlp_service.webhooks.schemas import CreateWebhookRequest
+from nlp_service.webhooks.schemas import CreateWebhookRequest, WebhookDisabledData, sample_alert_data
 from nlp_service.webhooks.tables import WebhookSubscription
 from tests.webhooks.conftest import create_subscription, in_tx
 from tests.webhooks.receiver import LocalReceiver
@@ -127,7 +128,7 @@ def test_send_time_check_refuses_without_sending(sessions, box, receiver: LocalR
     [dlv] = in_tx(
         sessions,
         lambda s: service.enqueue_event(
-            db_session=s, event_type="alert.created", payload={"alert": {"id": "a"}}
+            db_session=s, event_type="alert.created", payload=sample_alert_data("a")
         ),
     )
     drain(webhook_allow_loopback=False)
@@ -150,12 +151,13 @@ def test_enqueue_event_applies_filters(sessions) -> None:
     billing = _sub(sessions, topics=["billing"])
     eu_high = _sub(sessions, segments=["eu"], min_severity="high")
 
+    disabled = WebhookDisabledData(webhook_id="wh_x", url="http://x/", reason="gone", disabled_at=utcnow())
+
     def targets(event_type="alert.created", **kw) -> set[str]:
+        payload = disabled if event_type == "webhook.disabled" else sample_alert_data("a")
         out = in_tx(
             sessions,
-            lambda s: service.enqueue_event(
-                db_session=s, event_type=event_type, payload={"alert": {"id": "a"}}, **kw
-            ),
+            lambda s: service.enqueue_event(db_session=s, event_type=event_type, payload=payload, **kw),
         )
         return {d.subscription_id for d in out}
 
@@ -174,7 +176,7 @@ def test_enqueue_event_is_part_of_the_callers_transaction(sessions) -> None:
     _sub(sessions)
 
     def enqueue_then_fail(s: Session) -> None:
-        service.enqueue_event(db_session=s, event_type="alert.created", payload={"alert": {"id": "a"}})
+        service.enqueue_event(db_session=s, event_type="alert.created", payload=sample_alert_data("a"))
         raise RuntimeError("the alert change failed")
 
     with pytest.raises(RuntimeError):

@@ -23,35 +23,30 @@ from nlp_service.state import AppState
 from nlp_service.webhooks import service
 from nlp_service.webhooks.formats import message_of
 from nlp_service.webhooks.mailer import Mailer, SmtpConfig
-from nlp_service.webhooks.schemas import CreateWebhookRequest
+from nlp_service.webhooks.schemas import CreateWebhookRequest, sample_alert_data
 from nlp_service.webhooks.tables import WebhookDelivery
 from nlp_service.webhooks.views import router
 from tests.webhooks.conftest import create_subscription, in_tx
 from tests.webhooks.receiver import LocalReceiver, Reply
 from tests.webhooks.smtp_receiver import LocalSmtp
 
-ALERT = {
-    "alert": {
-        "id": "alr_1",
-        "status": "open",
-        "state": "new",
-        "severity": "high",
-        "kind": "spike",
-        "topic_id": "pricing_promotions",
-        "topic_label": "Pricing & promotions",
-        "segment": "eu-west",
-        "segment_field": "region",
-        "segment_value": "eu-west",
-        "started_at": "2024-03-14T00:00:00Z",
-        "owner": "ana@example.com",
-        "explanation": {
-            "summary": "Pricing complaints spiked in region eu-west: 60 vs 11.6 expected.",
-            "observed": 60.0,
-            "baseline": 11.6,
-            "key_phrases": ["sales tax", "ohio", {"phrase": "overcharged"}],
-        },
-    }
-}
+ALERT = sample_alert_data(
+    "alr_1",
+    topic_id="pricing_promotions",
+    topic_label="Pricing & promotions",
+    segment="eu-west",
+    segment_field="region",
+    segment_value="eu-west",
+    owner="ana@example.com",
+    explanation={
+        "summary": "Pricing complaints spiked in region eu-west: 60 vs 11.6 expected.",
+        "sample_comment_ids": [],
+        "severity_rule": "min(score level, excess level)",
+        "observed": 60.0,
+        "baseline": 11.6,
+        "key_phrases": ["sales tax", "ohio", {"phrase": "overcharged"}],
+    },
+).model_dump(mode="json")
 PUBLIC = "https://nlp.example.com"
 
 

@@ -12,7 +12,7 @@ from nlp_service.webhooks import deliveries, service
 from nlp_service.webhooks.claims import claim_due, release
 from nlp_service.webhooks.recording import record_results
 from nlp_service.webhooks.retry import RetryPolicy
-from nlp_service.webhooks.schemas import CreateWebhookRequest
+from nlp_service.webhooks.schemas import CreateWebhookRequest, sample_alert_data
 from nlp_service.webhooks.sender import SendResult
 from tests.webhooks.conftest import create_subscription, in_tx
 
@@ -24,7 +24,7 @@ def queue(sessions: sessionmaker[Session], n: int) -> None:
         in_tx(
             sessions,
             lambda s, i=i: service.enqueue_event(
-                db_session=s, event_type="alert.created", payload={"alert": {"id": str(i)}}
+                db_session=s, event_type="alert.created", payload=sample_alert_data(str(i))
             ),
         )
 

@@ -15,22 +15,14 @@ from nlp_service.webhooks import deliveries, service
 from nlp_service.webhooks.retry import RetryPolicy
 from nlp_service.webhooks.runner import DeliveryRunner
 from nlp_service.webhooks.safety import TargetPolicy
-from nlp_service.webhooks.schemas import CreateWebhookRequest
+from nlp_service.webhooks.schemas import CreateWebhookRequest, sample_alert_data
 from nlp_service.webhooks.sender import Sender, SendResult
 from nlp_service.webhooks.tables import WebhookDelivery, WebhookEvent, WebhookSubscription
 from tests.webhooks.conftest import create_subscription, in_tx
 from tests.webhooks.receiver import LocalReceiver, Reply
 
 LOOPBACK = TargetPolicy(allow_loopback=True)
-ALERT = {
-    "alert": {
-        "id": "al_1",
-        "status": "open",
-        "severity": "high",
-        "topic_id": "billing",
-        "explanation": {"summary": "billing complaints x3 vs baseline"},
-    }
-}
+ALERT = sample_alert_data("al_1", topic_id="billing")
 
 
 def subscribe(sessions: sessionmaker[Session], box: SecretBox, url: str, **kwargs) -> tuple[str, str]:

@@ -9,6 +9,7 @@ from sqlalchemy import func, insert, select, update
 from nlp_service.config import Settings
 from nlp_service.timestamps import utcnow
 from nlp_service.webhooks import maintenance, service
+from nlp_service.webhooks.schemas import sample_alert_data
 from nlp_service.webhooks.tables import WebhookAttempt, WebhookDelivery, WebhookEvent
 from nlp_service.worker import load_jobs
 from tests.webhooks.conftest import in_tx
@@ -33,7 +34,7 @@ def test_retention_job_deletes_old_finished_deliveries_only(client, settings: Se
         [dlv] = in_tx(
             sessions,
             lambda s, name=name: service.enqueue_event(
-                db_session=s, event_type="alert.created", payload={"alert": {"id": name}}
+                db_session=s, event_type="alert.created", payload=sample_alert_data(name)
             ),
         )
         ids[name] = dlv.id
@@ -92,7 +93,9 @@ def test_retention_purges_in_chunks(client, sessions) -> None:
     for i in range(5):
         in_tx(
             sessions,
-            lambda s, i=i: service.enqueue_event(db_session=s, event_type="alert.created", payload={"n": i}),
+            lambda s, i=i: service.enqueue_event(
+                db_session=s, event_type="alert.created", payload=sample_alert_data(str(i))
+            ),
         )
     in_tx(sessions, lambda s: s.execute(update(WebhookDelivery).values(status="delivered", updated_at=old)))
     in_tx(sessions, lambda s: s.execute(update(WebhookEvent).values(created_at=old)))
