@@ -23,7 +23,7 @@ from nlp_service.anomaly.series import SeriesKey, SeriesSet
 from nlp_service.anomaly.tables import AlertKind, Bucket, Direction
 from nlp_service.config import Settings
 from nlp_service.timestamps import BUCKET_SECONDS
-from nlp_service.topics.tables import ALL_SEGMENT
+from nlp_service.topics.tables import ALL_SEGMENT, ALL_TOPICS
 
 SEASON_SECONDS = {"hour": 86400, "day": 7 * 86400}
 CP_MIN_SIZE = 5  # buckets on each side of a level shift
@@ -129,9 +129,15 @@ def scan_series(
     th: Thresholds | None = None,
 ) -> list[Firing]:
     """Firings of one series in its newest ``scan`` buckets (level shifts: change points still recent), at a
-    sensitivity's thresholds (default: the configured sensitivity's)."""
+    sensitivity's thresholds (default: the configured sensitivity's). Buckets where ``ss`` holds no comment
+    at all (``_all`` is 0) are a collection gap: missing to the detectors, so they fire neither then nor
+    after (``evaluation/anomaly_cx.py``, families ``gap`` and ``gap_live``)."""
     n = values.size
-    if n == 0 or float(values.max()) < settings.alert_min_volume:
+    total = ss.counts.get((ALL_TOPICS, ALL_SEGMENT, ALL_SEGMENT))
+    if total is not None and total.size == n and not total.all():
+        # a bucket without a single comment (of any topic) is a collection gap: missing data, not zeros
+        values = np.where(total > 0, values, np.nan)
+    if n == 0 or float(np.nan_to_num(values).max()) < settings.alert_min_volume:
         return []  # the volume guard can never pass (spikes need the count, drops the expectation)
     th = th or thresholds(settings)
     series = Series(ss.timestamps(), values.astype(np.float64), ss.bucket_seconds)
@@ -161,8 +167,10 @@ def _confirmed_shift(
     buckets on each side differ as much as the detector requires, the new or old level passes the volume
     guard, and no spike/drop of the same direction lies within the buckets establishing the shift."""
     w = CP_MIN_SIZE
-    before = float(np.median(values[max(0, cp.index - w) : cp.index]))
-    after = float(np.median(values[cp.index : cp.index + w]))
+    old, new = values[max(0, cp.index - w) : cp.index], values[cp.index : cp.index + w]
+    if np.isnan(old).all() or np.isnan(new).all():
+        return False  # one side is all collection gap
+    before, after = float(np.nanmedian(old)), float(np.nanmedian(new))
     change = abs(after - before)
     if change < det.min_abs_change or change < det.min_relative_change * max(before, after):
         return False
