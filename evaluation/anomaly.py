@@ -4,7 +4,9 @@
 
 Writes a markdown report (stdout and ``OUT.md`` beside the JSON) and flat JSON metrics:
 ``nab_realtweets.raw_standard``, ``nab_realtweets.normalized_standard``, ``synthetic.f1``,
-``synthetic.false_alerts_per_30d``, ``synthetic.median_delay_buckets`` (plus a few extra keys).
+``synthetic.false_alerts_per_30d``, ``synthetic.median_delay_buckets`` (plus a few extra keys); the NAB
+split protocol ``nab_realtweets.split.*`` (``anomaly_nab_split``), the CX-like families ``synthetic_cx.*``
+(``anomaly_cx``) and the null false-alert rates ``null.*`` (``anomaly_null``).
 
 NAB scoring follows NAB v1.1's sweeper (``nab/sweeper.py``), re-implemented here:
 

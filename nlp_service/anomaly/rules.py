@@ -24,7 +24,7 @@ from nlp_service.anomaly.series import SeriesKey, SeriesSet
 from nlp_service.anomaly.tables import AlertKind, Bucket, Direction
 from nlp_service.config import Settings
 from nlp_service.timestamps import BUCKET_SECONDS
-from nlp_service.topics.tables import ALL_SEGMENT
+from nlp_service.topics.tables import ALL_SEGMENT, ALL_TOPICS
 
 SEASON_SECONDS = {"hour": 86400, "day": 7 * 86400}
 CP_MIN_SIZE = 5  # buckets on each side of a level shift
@@ -130,7 +130,9 @@ def scan_series(
     th: Thresholds | None = None,
 ) -> list[Firing]:
     """Firings of one series in its newest ``scan`` buckets (level shifts: change points still recent), at a
-    sensitivity's thresholds (default: the configured sensitivity's)."""
+    sensitivity's thresholds (default: the configured sensitivity's). Buckets where ``ss`` holds no comment
+    at all (``_all`` is 0) are a collection gap: missing to the detectors, so they fire neither then nor
+    after (``evaluation/anomaly_cx.py``, families ``gap`` and ``gap_live``)."""
     return scan_many([(key, values)], ss, settings, scan=scan, th=th)
 
 
@@ -144,8 +146,12 @@ def scan_many(
 ) -> list[Firing]:
     """:func:`scan_series` of each ``(key, values)`` of ``ss``, in order, the detectors run on all of them at
     once (``detectors.detect_many``); pass a bounded number (``detectors.BATCH`` or so) to bound memory."""
+    total = ss.counts.get((ALL_TOPICS, ALL_SEGMENT, ALL_SEGMENT))
+    if total is not None and not total.all():
+        # a bucket without a single comment (of any topic) is a collection gap: missing data, not zeros
+        items = [(k, np.where(total > 0, v, np.nan) if v.size == total.size else v) for k, v in items]
     th = th or thresholds(settings)
-    kept = [(k, v) for k, v in items if v.size and float(v.max()) >= settings.alert_min_volume]
+    kept = [(k, v) for k, v in items if v.size and float(np.nan_to_num(v).max()) >= settings.alert_min_volume]
     # (the volume guard can never pass otherwise: spikes need the count, drops the expectation)
     ts = ss.timestamps()
     series = [Series(ts, v.astype(np.float64), ss.bucket_seconds) for _, v in kept]
@@ -193,8 +199,10 @@ def _confirmed_shift(
     buckets on each side differ as much as the detector requires, the new or old level passes the volume
     guard, and no spike/drop of the same direction lies within the buckets establishing the shift."""
     w = CP_MIN_SIZE
-    before = float(np.median(values[max(0, cp.index - w) : cp.index]))
-    after = float(np.median(values[cp.index : cp.index + w]))
+    old, new = values[max(0, cp.index - w) : cp.index], values[cp.index : cp.index + w]
+    if np.isnan(old).all() or np.isnan(new).all():
+        return False  # one side is all collection gap
+    before, after = float(np.nanmedian(old)), float(np.nanmedian(new))
     change = abs(after - before)
     if change < det.min_abs_change or change < det.min_relative_change * max(before, after):
         return False
