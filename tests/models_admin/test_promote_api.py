@@ -14,15 +14,23 @@ from nlp_service.main import create_app
 from tests.conftest import FakeEngine, local_client, wait_until_ready
 
 
-def test_promote_and_rollback_through_the_api(app_settings: Settings, tmp_path: Path) -> None:
-    models = tmp_path / "models"
+def registry_with_second_version(models: Path, task: str = "sentiment") -> str:
+    """Copy the shipped models to ``models`` with a second version of ``task`` (same weights); its name."""
     shutil.copytree(REPO_ROOT / "models", models)
     registry = ModelRegistry(models)
-    version, path = registry.new_version_dir("sentiment")
+    active = registry.active_version(task)
+    version, path = registry.new_version_dir(task)
     path.rmdir()
-    shutil.copytree(models / "sentiment" / "v1", path)
+    shutil.copytree(models / task / active, path)
     config = json.loads((path / "config.json").read_text())
     (path / "config.json").write_text(json.dumps({**config, "version": version}))
+    return version
+
+
+def test_promote_and_rollback_through_the_api(app_settings: Settings, tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    version = registry_with_second_version(models)
+    registry = ModelRegistry(models)
     engine = FakeEngine(Settings(models_dir=models))
     with local_client(create_app(app_settings, engine=engine)) as client:
         wait_until_ready(client)

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from nlp_service.demo.generator import DemoConfig, Incident, write_jsonl
 from nlp_service.demo.loader import load
+from tests.auth.conftest import keyed_client, new_key  # noqa: F401  (fixtures shared with tests/auth)
 
 DEMO_START = date(2024, 3, 4)
 DEMO_DAYS = 28

@@ -20,7 +20,8 @@ def test_overview_has_series_with_band_alerts_and_trends(demo_client: TestClient
     response = demo_client.get("/ui/api/overview", params={"days": 28})
     assert response.status_code == 200, response.text
     data = response.json()
-    assert data["bucket"] == "day" and data["end"].startswith("2024-04-01")  # the day after the newest comment
+    assert data["bucket"] == "day"
+    assert data["end"].startswith("2024-04-01")  # the midnight after the newest comment
     assert 1 <= len(data["topics"]) <= 5 and not data["needs"]
     for topic in data["topics"]:
         assert len(topic["points"]) == 28 and topic["total"] == sum(p["count"] for p in topic["points"])

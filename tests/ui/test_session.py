@@ -8,8 +8,8 @@ from collections.abc import Callable
 
 from fastapi.testclient import TestClient
 
-from nlp_service.ui.views import STATIC_DIR, plotly_bundle
-from tests.auth.conftest import auth, keyed_client, new_key  # noqa: F401  (fixtures)
+from nlp_service.ui.views import PAGES, STATIC_DIR, plotly_bundle
+from tests.auth.conftest import auth
 
 
 def _sign_in(client: TestClient, key: str) -> str:
@@ -27,7 +27,7 @@ def test_pages_and_every_asset_are_served_by_the_service(app_client: TestClient)
     refs = set(re.findall(r'(?:src|href)="(/ui/[^"]+)"', page.text))
     for js in STATIC_DIR.rglob("*.js"):  # every module the pages import, and every file they name
         refs |= set(re.findall(r'"(/ui/(?:static|vendor)/[^"]+\.js)"', js.read_text()))
-    refs |= {f"/ui/static/pages/{name}.js" for name in ("overview", "alerts", "impact", "search", "topics", "models")}
+    refs |= {f"/ui/static/pages/{name}.js" for name in PAGES}
     assert "/ui/vendor/plotly.min.js" in refs and len(refs) > 10
     for ref in sorted(refs):
         response = app_client.get(ref)
@@ -41,7 +41,8 @@ def test_pages_and_every_asset_are_served_by_the_service(app_client: TestClient)
 def test_signed_out_visitor_sees_only_the_sign_in_page(keyed_client: TestClient) -> None:
     for page in ("/ui/overview", "/ui/alerts", "/ui/models"):
         response = keyed_client.get(page)
-        assert response.status_code == 200 and 'id="signin"' in response.text and 'id="nav"' not in response.text
+        assert response.status_code == 200 and 'id="signin"' in response.text
+        assert 'id="nav"' not in response.text
     assert keyed_client.get("/ui/api/me").status_code == 401
     assert keyed_client.get("/ui/api/overview").status_code == 401
     keyed_client.cookies.set("nlp_session", "nlp_0000000000000000_" + "x" * 43)

@@ -10,12 +10,12 @@ form.addEventListener("submit", async (event) => {
     body: JSON.stringify({ key: document.getElementById("key").value }),
     credentials: "same-origin",
   });
+  const body = await response.json().catch(() => ({}));  // read fully before navigating away
   if (response.ok) {
     const target = location.pathname.startsWith("/ui/") && location.pathname !== "/ui/signin"
       ? location.pathname + location.search : "/ui/overview";
     location.assign(target);
     return;
   }
-  const body = await response.json().catch(() => ({}));
   error.textContent = body.error || `Sign-in failed (${response.status})`;
 });

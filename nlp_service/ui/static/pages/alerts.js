@@ -1,10 +1,10 @@
 // Alerts: list by status and severity, drill-down with the explanation, the series around the window,
 // representative comments and the case actions. Incidents plug into the same list (see incidentSource).
-import { get, has } from "/ui/static/api.js";
+import { can, get, has } from "/ui/static/api.js";
 import { alertActions } from "/ui/static/cases.js";
 import { bandTraces, plot, vline, whenMounted } from "/ui/static/charts.js";
 import { caseList } from "/ui/static/components/caselist.js";
-import { badge, h, num, pct, section, table, when } from "/ui/static/dom.js";
+import { badge, h, needsScope, num, pct, section, table, when } from "/ui/static/dom.js";
 import { bandOf } from "/ui/static/stats.js";
 
 const STATUSES = [["open", "Open"], ["new", "New"], ["acknowledged", "Acknowledged"], ["resolved", "Resolved"], ["overdue", "Overdue"], ["", "All"]];
@@ -44,6 +44,10 @@ export const incidentSource = {
 };
 
 export async function render(root, params) {
+  if (!can("alerts")) {
+    root.append(h("h1", {}, "Alerts"), section("Alerts", needsScope("alerts")));
+    return;
+  }
   const source = params.get("view") === "incidents" && has("incidents") ? incidentSource : alertSource;
   if (has("incidents")) {
     root.append(h("nav", { class: "tabs" },
@@ -65,11 +69,7 @@ async function openAlert(detail, id) {
 function drawAlert(detail, alert, series) {
   const e = alert.explanation || {};
   const chart = h("div", { class: "chart", id: "alert-chart" });
-  const redraw = (updated) => {
-    detail.replaceChildren();
-    drawAlert(detail, updated, series);
-    drawQueuedNow();
-  };
+  const redraw = () => location.reload();  // the list's status column changes too
   detail.append(
     h("section", { class: "card", id: "alert-detail", dataset: { status: alert.status } },
       h("div", { class: "row" }, badge(alert.severity), badge(alert.status, alert.status), alert.overdue ? badge("overdue") : null,
@@ -93,11 +93,6 @@ function drawAlert(detail, alert, series) {
     )),
   );
   whenMounted(() => drawSeries(chart, alert, series));
-}
-
-async function drawQueuedNow() {
-  const { drawQueued } = await import("/ui/static/charts.js");
-  await drawQueued();
 }
 
 function shift(value, digits, asPct) {

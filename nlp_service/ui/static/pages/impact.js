@@ -47,7 +47,7 @@ function drawMap(chart, points, colour, show) {
     marker: {
       size: points.map((t) => 14 + 30 * Math.sqrt(t.comments / maxVolume)),
       color: values,
-      colorscale: "RdYlGn",
+      colorscale: [[0, "#c0392b"], [0.5, "#f4e6b8"], [1, "#2a9d8f"]],  // negative red, positive green
       cmin: colour === "nps" ? -100 : -1,
       cmax: colour === "nps" ? 100 : 1,
       colorbar: { title: { text: colour === "nps" ? "NPS" : "valence" } },

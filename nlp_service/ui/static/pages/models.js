@@ -21,10 +21,10 @@ export async function render(root) {
         { title: "Created", cell: (v) => when(v.created) },
         { title: "Metrics", cell: (v) => metricText(v.metrics), class: "text" },
         { title: "State", cell: (v) => [v.serving ? badge("served", "acknowledged") : null, v.active && !v.serving ? badge("active") : null] },
-        { title: "", cell: (v) => (v.serving ? "" : promoteButton(task.task, v.version, status)) },
+        { title: "", cell: (v) => (v.serving || v.active ? "" : promoteButton(task.task, v.version, status)) },
       ],
       task.versions,
-    ), rollbackButton(task.task, status)));
+    ), task.versions.length > 1 ? rollbackButton(task.task, status) : null));
   }
 }
 

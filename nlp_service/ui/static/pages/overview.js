@@ -127,7 +127,7 @@ function sentimentSection(data) {
       {
         height: 280,
         yaxis: { title: { text: "% of comments" } },
-        yaxis2: { title: { text: "NPS" }, overlaying: "y", side: "right", range: [-100, 100], showgrid: false },
+        yaxis2: { title: { text: "NPS" }, overlaying: "y", side: "right", range: [-100, 100], dtick: 50, showgrid: false, zeroline: false },
         margin: { l: 48, r: 48, t: 8, b: 36 },
       },
     ),

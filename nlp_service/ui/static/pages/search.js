@@ -37,15 +37,15 @@ export async function render(root, params) {
 }
 
 function resultItem(hit, taxonomy) {
-  const meta = [when(hit.created_at), hit.source, hit.region, hit.touchpoint, hit.nps !== null ? `NPS ${hit.nps}` : null].filter(Boolean).join(" · ");
+  const meta = [when(hit.created_at), hit.source, hit.region, hit.touchpoint, hit.nps != null ? `NPS ${hit.nps}` : null].filter(Boolean).join(" · ");
   const item = h("li", { class: "hit", dataset: { id: hit.id } },
     h("p", { class: "text" }, hit.text),
     h("div", { class: "row" },
       badge(hit.sentiment, hit.sentiment),
       hit.topics.map((t) => badge(t.id, "topic")),
       h("span", { class: "muted grow" }, `${meta} · score ${num(hit.score, 3)}`),
+      taxonomy ? addToTopic(hit, taxonomy) : null,
       h("a", { href: `/ui/search?like=${encodeURIComponent(hit.id)}`, class: "more-like" }, "More like this")));
-  if (taxonomy) item.append(addToTopic(hit, taxonomy));
   return item;
 }
 
@@ -66,5 +66,5 @@ function addToTopic(hit, taxonomy) {
       }
     },
   }, "Add as example");
-  return h("div", { class: "row teach" }, "Add to topic ", choice, add, status);
+  return h("span", { class: "teach" }, status, choice, add);
 }
