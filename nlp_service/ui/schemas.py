@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from nlp_service.anomaly.schemas import ChangePointOut, SpikeOut
 from nlp_service.comments.schemas import Name
-from nlp_service.insights.schemas import NpsGroup, SentimentPoint
+from nlp_service.insights.schemas import NpsGroup
 from nlp_service.timestamps import Timestamp
 
 SegmentField = Literal["region", "touchpoint", "source"]
@@ -45,6 +45,12 @@ class OverviewQuery(BaseModel):
         if (self.segment is None) != (self.value is None):
             raise ValueError("segment and value go together")
         return self
+
+
+class SentimentPoint(BaseModel):
+    start: datetime
+    comments: int
+    negative_share: float | None = Field(description="share of the bucket's comments predicted negative")
 
 
 class BandPoint(BaseModel):

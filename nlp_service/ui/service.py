@@ -6,6 +6,7 @@ A read-only flow across domains (topics' counts and series, alerts, insights), c
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from collections.abc import Collection, Mapping
 from datetime import UTC, datetime, timedelta
 
@@ -23,8 +24,16 @@ from nlp_service.insights import service as insights
 from nlp_service.timestamps import utcnow
 from nlp_service.topics import service as topics
 from nlp_service.topics.schemas import SeriesQuery
+from nlp_service.topics.tables import ALL_SEGMENT, ALL_TOPICS
 from nlp_service.topics.taxonomy import Taxonomy
-from nlp_service.ui.schemas import AlertMarker, BandPoint, OverviewOut, OverviewQuery, TopicTrend
+from nlp_service.ui.schemas import (
+    AlertMarker,
+    BandPoint,
+    OverviewOut,
+    OverviewQuery,
+    SentimentPoint,
+    TopicTrend,
+)
 
 SEGMENT_FIELDS = ("region", "touchpoint", "source")
 MAX_SEGMENT_VALUES = 50
@@ -48,20 +57,46 @@ def period_end(db_session: Session, end: datetime | None) -> datetime:
     return end
 
 
-def segment_values(db_session: Session) -> dict[str, list[str]]:
-    """The stored values of each segment field (for the filter menus), most frequent first."""
+def segment_values(db_session: Session, start: datetime, end: datetime) -> dict[str, list[str]]:
+    """Each segment field's values with comments in ``[start, end)`` (for the filter menus), most frequent
+    first; read from the daily counts, not the comments."""
     out: dict[str, list[str]] = {}
     for name in SEGMENT_FIELDS:
-        column = getattr(Comment, name)
-        rows = db_session.execute(
-            select(column, func.count())
-            .where(column.is_not(None))
-            .group_by(column)
-            .order_by(func.count().desc())
-            .limit(MAX_SEGMENT_VALUES)
-        ).all()
-        out[name] = [str(value) for value, _ in rows]
+        totals: dict[str, int] = defaultdict(int)
+        for point in topics.topic_series(
+            db_session=db_session, bucket="day", start=start, end=end, topic_ids=[ALL_TOPICS], segment=name
+        ):
+            totals[point.segment_value] += point.count
+        out[name] = sorted(totals, key=lambda v: (-totals[v], v))[:MAX_SEGMENT_VALUES]
     return out
+
+
+def sentiment_trend(
+    db_session: Session,
+    bucket: Bucket,
+    start: datetime,
+    end: datetime,
+    segment: str | None,
+    value: str | None,
+) -> list[SentimentPoint]:
+    """Comments and their negative share per bucket (of one segment value, if given), from the counts."""
+    points = topics.topic_series(
+        db_session=db_session,
+        bucket=bucket,
+        start=start,
+        end=end,
+        topic_ids=[ALL_TOPICS],
+        segment=segment or ALL_SEGMENT,
+        segment_value=value if segment else ALL_SEGMENT,
+    )
+    return [
+        SentimentPoint(
+            start=p.bucket_start,
+            comments=p.count,
+            negative_share=round(p.negative / p.count, 4) if p.count else None,
+        )
+        for p in points
+    ]
 
 
 def overview(
@@ -131,10 +166,10 @@ def overview(
         bucket=bucket,
         segment=query.segment,
         value=query.value,
-        segments=segment_values(db_session),
+        segments=segment_values(db_session, start, end),
         topics=trends,
         alerts=markers,
-        sentiment=insights.sentiment_trend(db_session=db_session, filters=filters, bucket=bucket),
+        sentiment=sentiment_trend(db_session, bucket, start, end, query.segment, query.value),
         nps=insights.nps(db_session=db_session, filters=filters, group_by="time", bucket=bucket).groups,
         needs=needs,
     )

@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,10 +82,15 @@ class Server:
 
 
 @contextmanager
-def running_server(tmp: Path, env_extra: dict[str, str] | None = None) -> Iterator[Server]:
-    """A uvicorn subprocess on a fresh SQLite database with keys on (``admin``: every scope, ``search``)."""
+def running_server(
+    tmp: Path, env_extra: dict[str, str] | None = None, prepare: Callable[[str], None] | None = None
+) -> Iterator[Server]:
+    """A uvicorn subprocess on a fresh SQLite database with keys on (``admin``: every scope, ``search``);
+    ``prepare(db_url)`` runs on the migrated database before the server starts (bulk data)."""
     db_url = f"sqlite:///{tmp / 'ui.db'}"
     upgrade(db_url, "heads")
+    if prepare is not None:
+        prepare(db_url)
     keys = {
         "admin": make_key(db_url, ["all"], "admin"),
         "search": make_key(db_url, ["search"], "search only"),
@@ -158,6 +163,11 @@ def wait_ready(page: Any, name: str, timeout_ms: float = 30_000) -> int:
     """Wait until the shell marks page ``name`` drawn with its data; returns its render time in ms."""
     page.wait_for_selector(f'body[data-ready="{name}"]', timeout=timeout_ms)
     return int(page.eval_on_selector("body", "b => b.dataset.renderMs"))
+
+
+def ready_at_ms(page: Any) -> int:
+    """Milliseconds from the navigation's start until the page was drawn with its data."""
+    return int(page.eval_on_selector("body", "b => b.dataset.readyAtMs"))
 
 
 def screenshot(page: Any, name: str) -> Path:

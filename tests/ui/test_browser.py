@@ -94,6 +94,10 @@ def test_analyst_flow(browser: Any, server: Server) -> None:
     wait_ready(page, "search")
     assert page.locator("#results li").count() >= 5
     assert "tax" in page.inner_text("#results li >> nth=0").lower()
+    first = page.locator("#results li").first
+    first.locator("select").select_option("pricing_promotions")
+    first.locator("button.add-example").click()
+    page.wait_for_selector("#results li >> nth=0 >> text=added: taxonomy version 2")
     screenshot(page, "04-search")
     page.click("#results li >> nth=0 >> a.more-like")
     wait_ready(page, "search")
@@ -109,6 +113,7 @@ def test_analyst_flow(browser: Any, server: Server) -> None:
     page.goto(f"{server.url}/ui/topics")
     wait_ready(page, "topics")
     assert page.locator("#topics details").count() >= 5
+    assert page.locator("button.activate").count() == 1  # version 2, made by "Add as example"
     screenshot(page, "06-topics")
 
     page.goto(f"{server.url}/ui/models")

@@ -35,6 +35,7 @@ async function main() {
   }
   // Read by the browser tests and the render benchmark: the page is drawn with its data.
   document.body.dataset.renderMs = String(Math.round(performance.now() - started));
+  document.body.dataset.readyAtMs = String(Math.round(performance.now()));
   document.body.dataset.ready = page;
 }
 

@@ -120,8 +120,7 @@ function sentimentSection(data) {
     plot(
       chart,
       [
-        { x: data.sentiment.map((p) => p.key), y: data.sentiment.map((p) => 100 * p.negative_share), name: "negative %", type: "bar", marker: { color: "rgba(192,57,43,0.55)" } },
-        { x: data.sentiment.map((p) => p.key), y: data.sentiment.map((p) => 100 * p.positive_share), name: "positive %", mode: "lines", line: { color: "#2a9d8f" } },
+        { x: data.sentiment.map((p) => p.start), y: data.sentiment.map((p) => (p.negative_share === null ? null : 100 * p.negative_share)), name: "negative %", type: "bar", marker: { color: "rgba(192,57,43,0.55)" }, customdata: data.sentiment.map((p) => p.comments), hovertemplate: "%{y:.1f}% of %{customdata} comments<extra>negative</extra>" },
         { x: data.nps.map((g) => g.key), y: data.nps.map((g) => g.nps), name: "NPS", mode: "lines+markers", yaxis: "y2", line: { color: "#3366cc" } },
       ],
       {

@@ -20,8 +20,8 @@ export async function render(root) {
 }
 
 function topicList(taxonomy) {
-  return h("div", { id: "topics" }, taxonomy.topics.map((t) =>
-    h("details", { class: "topic" },
+  return h("div", { id: "topics" }, taxonomy.topics.map((t, i) =>
+    h("details", { class: "topic", open: i === 0 },
       h("summary", {}, h("b", {}, t.name), " ", h("span", { class: "muted" }, t.id), t.parent ? h("span", { class: "muted" }, ` ⊂ ${t.parent}`) : null),
       h("p", {}, t.description),
       (t.examples || []).length ? h("ul", {}, t.examples.map((e) => h("li", {}, e))) : null,
