@@ -20,9 +20,10 @@ from fastapi.staticfiles import StaticFiles
 from nlp_service.auth.deps import Auth, require_scope
 from nlp_service.auth.scopes import SCOPES
 from nlp_service.auth.service import Principal
-from nlp_service.auth.session import end_session, session_token, start_session
+from nlp_service.auth.session import SESSION_COOKIE, end_session, session_token, start_session
 from nlp_service.deps import JsonBody, SessionFactoryDep, SettingsDep, in_transaction
 from nlp_service.errors import Unauthorized
+from nlp_service.hardening.clients import client_address
 from nlp_service.topics.provider import TaxonomyDep, TopicLabelsDep
 from nlp_service.ui import service
 from nlp_service.ui.schemas import MeOut, OverviewOut, OverviewQuery, SignInRequest
@@ -72,7 +73,7 @@ def visitor(request: Request) -> Principal | None:
     elif request.url.path.startswith("/ui/api/"):
         token = session_token(request)
     else:
-        token = request.cookies.get("nlp_session")
+        token = request.cookies.get(SESSION_COOKIE)
     principal = auth.store.identify(token) if token else None
     if principal is not None:
         return principal
@@ -116,7 +117,7 @@ async def page(page: str, request: Request) -> Response:
 async def sign_in(body: SignInRequest, request: Request) -> Response:
     """Exchange an API key for the session cookies (401 for an unknown or revoked key)."""
     auth = _auth(request)
-    caller = request.client.host if request.client else "unknown"
+    caller = client_address(request)
     auth.failures.check(caller, take=False)
     principal = await run_in_threadpool(auth.store.identify, body.key.strip())
     if principal is None:
