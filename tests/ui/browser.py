@@ -27,15 +27,18 @@ from tests.search.test_replicas import free_port
 
 SCREENSHOTS = REPO_ROOT / "var" / "screenshots"
 
-# The app on the fake engine (hashed embeddings, keyword topics): the dashboard is under test, not the
-# models; everything else is real (uvicorn, SQLite, FAISS, the in-process worker).
+# The app as served (the real encoder and heads), or with ``fake_engine`` on the tests' fake engine (hashed
+# embeddings, keyword topics: for bulk benchmarks); everything else is real (uvicorn, SQLite, FAISS, worker).
 SERVER = """
 import sys, uvicorn
 from nlp_service.config import Settings
 from nlp_service.main import create_app
-from tests.conftest import FakeEngine
-uvicorn.run(create_app(Settings(), engine=FakeEngine()), host="127.0.0.1", port=int(sys.argv[1]),
-            log_level="warning")
+engine = None
+if sys.argv[2] == "fake":
+    from tests.conftest import FakeEngine
+    engine = FakeEngine()
+app = create_app(Settings(), engine=engine)
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
 """
 
 
@@ -83,7 +86,10 @@ class Server:
 
 @contextmanager
 def running_server(
-    tmp: Path, env_extra: dict[str, str] | None = None, prepare: Callable[[str], None] | None = None
+    tmp: Path,
+    env_extra: dict[str, str] | None = None,
+    prepare: Callable[[str], None] | None = None,
+    fake_engine: bool = False,
 ) -> Iterator[Server]:
     """A uvicorn subprocess on a fresh SQLite database with keys on (``admin``: every scope, ``search``);
     ``prepare(db_url)`` runs on the migrated database before the server starts (bulk data)."""
@@ -111,7 +117,7 @@ def running_server(
     log = tmp / "server.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-c", SERVER, str(port)],
+            [sys.executable, "-c", SERVER, str(port), "fake" if fake_engine else "real"],
             cwd=REPO_ROOT,
             env=env,
             stdout=out,
@@ -120,7 +126,7 @@ def running_server(
         )
     server = Server(url=f"http://127.0.0.1:{port}", db_url=db_url, log=log, keys=keys)
     try:
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + 300
         while True:
             assert proc.poll() is None, log.read_text()[-3000:]
             assert time.monotonic() < deadline, log.read_text()[-3000:]

@@ -35,6 +35,8 @@ export async function render(root, params) {
 function drawMap(chart, points, colour, show) {
   const values = points.map((t) => (colour === "nps" ? t.nps.nps : t.mean_valence));
   const maxVolume = Math.max(1, ...points.map((t) => t.comments));
+  // A scale symmetric around neutral (0), as wide as the data: small differences stay visible.
+  const bound = Math.max(colour === "nps" ? 10 : 0.1, ...values.filter((v) => v !== null).map(Math.abs));
   const trace = {
     x: points.map((t) => t.comments),
     y: points.map((t) => t.mean_intensity),
@@ -48,8 +50,8 @@ function drawMap(chart, points, colour, show) {
       size: points.map((t) => 14 + 30 * Math.sqrt(t.comments / maxVolume)),
       color: values,
       colorscale: [[0, "#c0392b"], [0.5, "#f4e6b8"], [1, "#2a9d8f"]],  // negative red, positive green
-      cmin: colour === "nps" ? -100 : -1,
-      cmax: colour === "nps" ? 100 : 1,
+      cmin: -bound,
+      cmax: bound,
       colorbar: { title: { text: colour === "nps" ? "NPS" : "valence" } },
       line: { color: "#fff", width: 1 },
     },
