@@ -112,6 +112,9 @@ function facts(alert, e) {
     ["Negative share", shift(e.negative_share, 1, true)],
     ["Emotional intensity", shift(e.intensity, 2)],
   ];
+  // Key phrases, where the explanation carries them (strings or {phrase} objects).
+  const phrases = (e.key_phrases || []).map((p) => (typeof p === "string" ? p : p.phrase || p.text)).filter(Boolean);
+  if (phrases.length) rows.push(["Key phrases", phrases.slice(0, 8).join(" · ")]);
   return h("dl", { class: "facts" }, rows.flatMap(([k, val]) => [h("dt", {}, k), h("dd", {}, val)]));
 }
 
