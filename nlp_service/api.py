@@ -9,7 +9,8 @@ Access rule: every ``/v1`` router is included with the scope its endpoints need,
 Scopes: classify, search, ingest, alerts, webhooks, admin, topics (each grants only itself). A ``/v1`` route
 without a scope makes ``create_app`` fail. ``/health``, ``/info``, ``/metrics``, ``/docs`` and
 ``/openapi.json`` stay open (they expose no comment data or secrets; restrict ``/metrics`` at the network
-level if needed).
+level if needed). ``/ui`` (the dashboard, ``nlp_service.ui``) serves its pages to a signed-in session only and
+calls ``/v1`` like any client.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from nlp_service.search.views import router as search_router
 from nlp_service.topics.suggestion_views import router as suggestions_router
 from nlp_service.topics.taxonomy_views import router as taxonomy_router
 from nlp_service.topics.views import router as topics_router
+from nlp_service.ui.views import install_ui
 from nlp_service.webhooks.views import document_webhooks
 from nlp_service.webhooks.views import router as webhooks_router
 
@@ -129,6 +131,7 @@ def include_routers(app: FastAPI) -> None:
     v1.include_router(alerts_router, dependencies=[require_scope("alerts")])
     v1.include_router(models_router, dependencies=[require_scope("admin")])
     app.include_router(v1)
+    install_ui(app)
     document_webhooks(app)
     check_scopes(app)
 

@@ -1,6 +1,7 @@
 """``require_scope``: the dependency every ``/v1`` router is mounted with (see ``nlp_service.api``).
 
-It authenticates the ``Authorization: Bearer <key>`` header (401), checks the scope the route needs (403),
+It authenticates the ``Authorization: Bearer <key>`` header, or else the dashboard's session cookie with its
+CSRF header (``nlp_service.auth.session``; 403 without the header) (401), checks the route's scope (403),
 then takes a token from the caller's rate-limit bucket (429). A client address whose bad keys used up its
 failure budget gets 429 before any key lookup. With keys off, callers are anonymous, served only from a
 loopback client addressing a trusted host (``OpenAccess``, 403 otherwise) and bucketed by client address.
@@ -20,6 +21,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from nlp_service.auth.scopes import SCOPES, Scope
 from nlp_service.auth.service import KeyStore, Principal
+from nlp_service.auth.session import session_token
 from nlp_service.config import Settings
 from nlp_service.db import make_engine, make_sessionmaker
 from nlp_service.errors import NotReady, Unauthorized
@@ -95,7 +97,7 @@ class ScopeRequirement:
     ) -> Principal:
         auth: Auth = request.app.state.nlp.auth
         scope = self.scope_for(request.method, getattr(request.scope.get("route"), "name", None))
-        token = credentials.credentials if credentials is not None else None
+        token = credentials.credentials if credentials is not None else session_token(request)
         client = request.client.host if request.client else None
         caller = client_address(request)
         if token:

@@ -155,24 +155,30 @@ class KeyStore:
             raise NotReady("API key store is unavailable") from exc
         return self._seen_keys
 
+    def identify(self, token: str) -> Principal | None:
+        """The principal of an active key, or None (unknown, malformed or revoked)."""
+        try:
+            with self.sessions() as session:
+                row = verify(db_session=session, token=token)
+        except (OperationalError, ProgrammingError) as exc:
+            if not self._table_missing():
+                raise NotReady("API key store is unavailable") from exc
+            return None
+        if row is None:
+            return None
+        self._seen_keys = True
+        return Principal(key_id=row.id, scopes=frozenset(row.scope_list))
+
     def authenticate(self, token: str | None, scope: Scope) -> Principal:
         """The caller's principal, or 401 (missing/unknown/revoked key) or 403 (key lacks ``scope``)."""
-        if token:
-            try:
-                with self.sessions() as session:
-                    row = verify(db_session=session, token=token)
-            except (OperationalError, ProgrammingError) as exc:
-                if not self._table_missing():
-                    raise NotReady("API key store is unavailable") from exc
-                row = None
-            if row is not None:
-                self._seen_keys = True
-                if scope not in row.scope_list:
-                    raise Forbidden(
-                        f"this API key lacks the {scope!r} scope",
-                        detail=[{"field": "scope", "message": f"requires {scope}", "type": "scope"}],
-                    )
-                return Principal(key_id=row.id, scopes=frozenset(row.scope_list))
+        principal = self.identify(token) if token else None
+        if principal is not None:
+            if scope not in principal.scopes:
+                raise Forbidden(
+                    f"this API key lacks the {scope!r} scope",
+                    detail=[{"field": "scope", "message": f"requires {scope}", "type": "scope"}],
+                )
+            return principal
         if not self.keys_on():
             return ANONYMOUS
         message = "invalid or revoked API key" if token else "missing API key (Authorization: Bearer <key>)"

@@ -41,6 +41,14 @@ class NpsResponse(BaseModel):
     groups: list[NpsGroup]
 
 
+class SentimentPoint(BaseModel):
+    key: str = Field(description="bucket start (date, or hour)")
+    comments: int
+    negative_share: float
+    positive_share: float
+    mean_valence: float | None
+
+
 class TopTopic(BaseModel):
     id: str
     count: int

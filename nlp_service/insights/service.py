@@ -16,6 +16,7 @@ from nlp_service.insights.schemas import (
     Nps,
     NpsGroup,
     NpsResponse,
+    SentimentPoint,
     TopTopic,
     TouchpointImpact,
     TouchpointsResponse,
@@ -108,6 +109,38 @@ def nps(
     return NpsResponse(
         overall=overall, group_by=group_by, bucket=bucket if group_by == "time" else None, groups=groups
     )
+
+
+def sentiment_trend(
+    *, db_session: Session, filters: CommentFilter, bucket: str = "day"
+) -> list[SentimentPoint]:
+    """Per time bucket: comments, negative and positive shares and mean valence matching ``filters``."""
+    key = time_bucket(db_session, bucket)
+    negative = func.sum(case((Prediction.sentiment_label == "negative", 1), else_=0))
+    positive = func.sum(case((Prediction.sentiment_label == "positive", 1), else_=0))
+    rows = db_session.execute(
+        select(key.label("key"), func.count(), negative, positive, func.avg(Prediction.valence))
+        .select_from(Comment)
+        .join(Prediction, Prediction.row_id == Comment.row_id)
+        .where(*filter_conditions(filters))
+        .group_by(key)
+        .order_by(key)
+    ).all()
+    out = []
+    for row in rows:
+        n = int(row[1] or 0)
+        if n:
+            valence = row[4]
+            out.append(
+                SentimentPoint(
+                    key=_key_text(row[0], bucket),
+                    comments=n,
+                    negative_share=_r(int(row[2] or 0) / n),
+                    positive_share=_r(int(row[3] or 0) / n),
+                    mean_valence=_r(float(valence) if valence is not None else None),
+                )
+            )
+    return out
 
 
 # -- touchpoints ---------------------------------------------------------------------------------------------

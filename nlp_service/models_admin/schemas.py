@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class ModelVersionOut(BaseModel):
@@ -26,6 +26,12 @@ class TaskModelsOut(BaseModel):
 class ModelsResponse(BaseModel):
     serving: dict[str, str] = Field(description="Model versions this process serves now")
     tasks: list[TaskModelsOut]
+
+
+class PromoteRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: str = Field(min_length=1, max_length=40, description="The version to make active and serve")
 
 
 class ReloadResponse(BaseModel):

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from pathlib import Path
 
-from nlp_service.errors import Conflict
+from nlp_service.errors import Conflict, NotFound
 from nlp_service.inference.engine import HEAD_TASKS
 from nlp_service.inference.protocol import AnalysisEngine
 from nlp_service.inference.registry import REGISTRY_FILE, ModelRegistry, RegistryError
@@ -47,6 +47,31 @@ def reload(*, engine: AnalysisEngine) -> ReloadResponse:
     return ReloadResponse(
         previous=previous, serving=dict(models.versions), changed=previous != models.versions
     )
+
+
+def promote(*, engine: AnalysisEngine, task: str, version: str | None) -> ReloadResponse:
+    """Make ``version`` of ``task`` active (``None``: roll back to the previously active one) and serve it.
+
+    404 for an unknown task, 409 for an unknown version, nothing to roll back to, or a version that cannot be
+    served; on a refused reload the registry's previous active version is restored (nothing half-applied).
+    """
+    registry = ModelRegistry(engine.settings.models_dir)
+    if task not in registry.tasks():
+        raise NotFound(f"no model task {task!r} (known: {', '.join(registry.tasks())})")
+    before = registry.active_version(task) if registry.versions(task) else None
+    try:
+        if version is None:
+            registry.rollback(task)
+        else:
+            registry.promote(task, version)
+    except RegistryError as exc:
+        raise Conflict(str(exc)) from exc
+    try:
+        return reload(engine=engine)
+    except Conflict:
+        if before is not None:
+            registry.promote(task, before)
+        raise
 
 
 def registry_fingerprint(models_dir: Path) -> tuple[tuple[str, float], ...]:

@@ -1,16 +1,24 @@
-"""``GET /v1/models`` and ``POST /v1/models/reload`` (admin)."""
+"""``GET /v1/models``, ``POST /v1/models/reload`` and promote/rollback of a task's version (admin)."""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 
 from nlp_service.deps import EngineDep
+from nlp_service.errors import ErrorResponse, OpenApiResponses
 from nlp_service.models_admin import service
-from nlp_service.models_admin.schemas import ModelsResponse, ReloadResponse
+from nlp_service.models_admin.schemas import ModelsResponse, PromoteRequest, ReloadResponse
 
 router = APIRouter(prefix="/models", tags=["models"])
+
+Task = Annotated[str, Path(min_length=1, max_length=40, description="A head task (sentiment, emotion, ...)")]
+REFUSED: OpenApiResponses = {
+    404: {"model": ErrorResponse, "description": "No such task"},
+    409: {"model": ErrorResponse, "description": "Unknown version, nothing to roll back to, or not servable"},
+}
 
 
 @router.get("", response_model=ModelsResponse)
@@ -23,3 +31,16 @@ async def list_models(engine: EngineDep) -> ModelsResponse:
 async def reload_models(engine: EngineDep) -> ReloadResponse:
     """Serve the registry's active versions now, without dropping requests in flight."""
     return await asyncio.to_thread(service.reload, engine=engine)
+
+
+@router.post("/{task}/promote", response_model=ReloadResponse, responses=REFUSED)
+async def promote_model(task: Task, body: PromoteRequest, engine: EngineDep) -> ReloadResponse:
+    """Make a version of a task active in the registry and serve it now (409 and no change if it cannot be
+    served)."""
+    return await asyncio.to_thread(service.promote, engine=engine, task=task, version=body.version)
+
+
+@router.post("/{task}/rollback", response_model=ReloadResponse, responses=REFUSED)
+async def rollback_model(task: Task, engine: EngineDep) -> ReloadResponse:
+    """Re-activate the task's previously active version and serve it now."""
+    return await asyncio.to_thread(service.promote, engine=engine, task=task, version=None)
