@@ -34,6 +34,10 @@ def _alert_buckets() -> list[AlertBucket]:
     return ["hour", "day"]
 
 
+def _incident_auto_resolve_buckets() -> dict[AlertBucket, int]:
+    return {"hour": 24, "day": 3}
+
+
 def _alert_segments() -> list[AlertSegment]:
     return ["region", "touchpoint", "source"]
 
@@ -171,6 +175,16 @@ class Settings(BaseSettings):
     alert_ack_sla_s: float = 4 * 3600.0  # a new alert not acknowledged by then is overdue
     alert_resolve_sla_s: float = 72 * 3600.0  # an acknowledged alert not resolved by then is overdue
     alert_min_series_points: int = 8  # POST /v1/detect/series needs at least this many points
+
+    # Incidents (nlp_service.incidents): related alerts grouped; see incidents.grouping for the rule
+    incident_overlap_slack_s: int = Field(6 * 3600, ge=0)  # windows this close count as overlapping
+    incident_aftermath_s: int = Field(3 * 86400, ge=0)  # a later change of a topic within this is aftermath
+    incident_area_min_share: float = Field(0.5, gt=0, le=1)  # over-indexing share naming a topic alert's area
+    # an open incident resolves itself (incident.resolved, reason "auto") once every member's series has been
+    # quiet for this many buckets of the member's size after its window (0: never)
+    incident_auto_resolve_buckets: dict[AlertBucket, int] = Field(
+        default_factory=_incident_auto_resolve_buckets
+    )
 
     # Topic discovery (nlp_service.topics.suggestions): clusters of the comments no topic claims in a window
     discovery_interval_s: float = 3600.0  # the worker's topic-discovery job runs this often

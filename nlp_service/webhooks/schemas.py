@@ -3,22 +3,55 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AnyUrl, BaseModel, ConfigDict, Field, UrlConstraints, field_validator
 
 SCHEMA_VERSION = "2026-11-01"
 
 AlertEventType = Literal["alert.created", "alert.updated", "alert.resolved"]
-EventType = Literal["alert.created", "alert.updated", "alert.resolved", "webhook.ping", "webhook.disabled"]
-SubscribableEventType = Literal["alert.created", "alert.updated", "alert.resolved", "webhook.disabled"]
+IncidentEventType = Literal["incident.created", "incident.updated", "incident.resolved"]
+EventType = Literal[
+    "alert.created",
+    "alert.updated",
+    "alert.resolved",
+    "incident.created",
+    "incident.updated",
+    "incident.resolved",
+    "webhook.ping",
+    "webhook.disabled",
+]
+SubscribableEventType = Literal[
+    "alert.created",
+    "alert.updated",
+    "alert.resolved",
+    "incident.created",
+    "incident.updated",
+    "incident.resolved",
+    "webhook.disabled",
+]
 Severity = Literal["low", "medium", "high", "critical"]
 DeliveryStatus = Literal["pending", "in_flight", "delivered", "failed", "dead"]
 
 ALERT_EVENT_TYPES: tuple[AlertEventType, ...] = ("alert.created", "alert.updated", "alert.resolved")
-EVENT_TYPES: tuple[EventType, ...] = (*ALERT_EVENT_TYPES, "webhook.ping", "webhook.disabled")
+INCIDENT_EVENT_TYPES: tuple[IncidentEventType, ...] = (
+    "incident.created",
+    "incident.updated",
+    "incident.resolved",
+)
+FILTERED_EVENT_TYPES: tuple[str, ...] = (*ALERT_EVENT_TYPES, *INCIDENT_EVENT_TYPES)  # filters apply to these
+EVENT_TYPES: tuple[EventType, ...] = (
+    *ALERT_EVENT_TYPES,
+    *INCIDENT_EVENT_TYPES,
+    "webhook.ping",
+    "webhook.disabled",
+)
 # ping goes to its target only
-SUBSCRIBABLE_EVENT_TYPES: tuple[SubscribableEventType, ...] = (*ALERT_EVENT_TYPES, "webhook.disabled")
+SUBSCRIBABLE_EVENT_TYPES: tuple[SubscribableEventType, ...] = (
+    *ALERT_EVENT_TYPES,
+    *INCIDENT_EVENT_TYPES,
+    "webhook.disabled",
+)
 SEVERITIES: tuple[Severity, ...] = ("low", "medium", "high", "critical")  # ascending
 
 MAX_URL_CHARS = 2048  # the stored URL (after normalisation and percent-encoding); the column's size
@@ -73,6 +106,50 @@ class AlertEventData(BaseModel):
     alert: AlertPayload
 
 
+class IncidentMemberPayload(BaseModel):
+    """One member alert of an incident, with why it belongs."""
+
+    model_config = ConfigDict(extra="allow")
+
+    alert_id: str
+    rank: int = Field(description="1 = the lead alert (largest excess comments, then score)")
+    topic_id: str
+    kind: str
+    severity: Severity | str
+    reason_code: str = Field(description="opened | same_segment | same_topic | aftermath")
+    reason: str = Field(description="Why the alert belongs to the incident, in words")
+
+
+class IncidentPayload(BaseModel):
+    """An incident as sent in ``data.incident`` (unknown extra fields may appear; ignore them)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    status: str = Field(description="open | resolved")
+    state: str = Field(description="new | acknowledged | resolved")
+    severity: Severity | str
+    headline: str
+    topics: list[str]
+    segment: str = Field(description="The segment value carrying the incident (e.g. eu-west), or all")
+    segment_field: str
+    started_at: datetime
+    window_end: datetime
+    updated_at: datetime
+    resolved_at: datetime | None = None
+    resolved_reason: str | None = Field(None, description="manual | auto")
+    revision: int
+    members: list[IncidentMemberPayload]
+    summary: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Carried up from the lead alert's explanation: summary, nps, key_phrases, ...",
+    )
+
+
+class IncidentEventData(BaseModel):
+    incident: IncidentPayload
+
+
 class PingEventData(BaseModel):
     webhook_id: str
     message: str = "ping"
@@ -92,8 +169,8 @@ class WebhookEventEnvelope(BaseModel):
     type: EventType
     timestamp: datetime = Field(description="When the event happened (UTC, ISO 8601)")
     version: str = Field(SCHEMA_VERSION, description="Payload schema version")
-    data: AlertEventData | PingEventData | WebhookDisabledData = Field(
-        description="alert.*: AlertEventData; webhook.ping: PingEventData; "
+    data: AlertEventData | IncidentEventData | PingEventData | WebhookDisabledData = Field(
+        description="alert.*: AlertEventData; incident.*: IncidentEventData; webhook.ping: PingEventData; "
         "webhook.disabled: WebhookDisabledData"
     )
 
@@ -101,6 +178,11 @@ class WebhookEventEnvelope(BaseModel):
 class AlertEvent(WebhookEventEnvelope):
     type: AlertEventType
     data: AlertEventData
+
+
+class IncidentEvent(WebhookEventEnvelope):
+    type: IncidentEventType
+    data: IncidentEventData
 
 
 class PingEvent(WebhookEventEnvelope):
@@ -125,7 +207,8 @@ def _dedupe(values: list[str] | None) -> list[str] | None:
 
 
 class WebhookFilters(BaseModel):
-    """Narrow alert events; an empty or missing filter matches everything. Other events ignore filters."""
+    """Narrow alert and incident events (an incident matches ``topics`` if any of its topics is listed);
+    an empty or missing filter matches everything. Other events ignore filters."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -22,6 +22,7 @@ from nlp_service.webhooks.schemas import (
     CreateWebhookResponse,
     DeliveryPublic,
     DeliveryStatus,
+    IncidentEvent,
     ListDeliveriesResponse,
     ListWebhooksResponse,
     PingEvent,
@@ -277,6 +278,13 @@ def document_webhooks(app: FastAPI) -> None:
     doc("alert.created", AlertEvent, "A topic-spike alert was raised")
     doc("alert.updated", AlertEvent, "An open alert changed (severity, counts, explanation)")
     doc("alert.resolved", AlertEvent, "An alert was resolved")
+    doc("incident.created", IncidentEvent, "Related alerts were grouped into a new incident")
+    doc("incident.updated", IncidentEvent, "An open incident changed (members, severity, window, status)")
+    doc(
+        "incident.resolved",
+        IncidentEvent,
+        "An incident was resolved (by a person, or auto after quiet buckets)",
+    )
     doc("webhook.ping", PingEvent, "Sent by POST /v1/webhooks/{id}/ping")
     doc(
         "webhook.disabled", WebhookDisabledEvent, "A subscription was disabled (410 Gone or failing too long)"

@@ -1,0 +1,187 @@
+"""Which alerts belong together, and why: the pure grouping rule of incidents (no database).
+
+An alert joins an incident when it is related to one of the incident's members by one of these rules, tried
+in this order (the first that holds names the reason; among several incidents, the best reason wins, then
+the incident whose latest member ends last):
+
+1. ``same_segment``: both alerts are carried by the same segment value (an alert's *area*: the segment of a
+   segment alert, or the value over-indexing in a topic-level alert's window, e.g. ``region=eu-west``), go
+   the same direction, and their windows overlap (within ``overlap_slack``): one surge in one region across
+   several topics;
+2. ``same_topic``: the same topic, windows overlapping (within ``overlap_slack``), in any segment: the
+   topic's total and its segments, or a spike and a level shift of one change;
+3. ``aftermath``: the same topic (areas equal or unknown) and a different kind or direction, starting after
+   the member started and at most ``aftermath`` after it ended: a spike then a level shift or a drop.
+
+Otherwise the alert opens an incident (reason ``opened``). Incidents are never merged: an alert related to
+two incidents joins one of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal
+
+ReasonCode = Literal["opened", "same_segment", "same_topic", "aftermath"]
+PRIORITY: dict[ReasonCode, int] = {"same_segment": 0, "same_topic": 1, "aftermath": 2, "opened": 3}
+
+
+@dataclass(frozen=True)
+class Member:
+    """What grouping sees of one alert."""
+
+    alert_id: str
+    topic_id: str
+    kind: str
+    direction: str
+    start: datetime
+    end: datetime  # exclusive
+    excess: float  # |observed - expected| in the peak bucket
+    score: float
+    area: tuple[str, str] | None = None  # (field, value) carrying the alert, if known
+
+    @property
+    def area_label(self) -> str:
+        return f"{self.area[0]}={self.area[1]}" if self.area else "all"
+
+
+@dataclass(frozen=True)
+class Rules:
+    overlap_slack: timedelta = timedelta(hours=6)
+    aftermath: timedelta = timedelta(days=3)
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why a member belongs to its incident (``related_to``: the member it was matched with)."""
+
+    code: ReasonCode
+    text: str
+    related_to: str | None = None
+
+
+@dataclass
+class Group:
+    """An incident as grouping sees it: its members (with their reasons) in the order they joined."""
+
+    members: list[Member] = field(default_factory=list)
+    reasons: dict[str, Reason] = field(default_factory=dict)
+    key: str | None = None  # the caller's id for it (e.g. the incident id)
+
+    def add(self, member: Member, reason: Reason) -> None:
+        self.members.append(member)
+        self.reasons[member.alert_id] = reason
+
+
+def _overlaps(a: Member, b: Member, slack: timedelta) -> bool:
+    return a.start - slack < b.end and b.start - slack < a.end
+
+
+def _hours(delta: timedelta) -> str:
+    return f"{delta.total_seconds() / 3600:.0f}h"
+
+
+def relation(alert: Member, other: Member, rules: Rules) -> Reason | None:
+    """The reason ``alert`` belongs with ``other`` (rules 1-3 of the module docstring), or None."""
+    if (
+        alert.area is not None
+        and alert.area == other.area
+        and alert.direction == other.direction
+        and _overlaps(alert, other, rules.overlap_slack)
+    ):
+        return Reason(
+            "same_segment",
+            f"same segment {alert.area_label} as {other.topic_id} ({other.kind}), windows overlap",
+            other.alert_id,
+        )
+    if alert.topic_id != other.topic_id:
+        return None
+    if _overlaps(alert, other, rules.overlap_slack):
+        return Reason(
+            "same_topic",
+            f"same topic {alert.topic_id} as the {other.kind} in {other.area_label}, windows overlap",
+            other.alert_id,
+        )
+    compatible = alert.area is None or other.area is None or alert.area == other.area
+    different = (alert.kind, alert.direction) != (other.kind, other.direction)
+    after = alert.start - other.end
+    if compatible and different and alert.start >= other.start and after <= rules.aftermath:
+        return Reason(
+            "aftermath",
+            f"aftermath of the {other.kind} of {other.topic_id}: a {alert.kind} ({alert.direction}) "
+            f"starting {_hours(max(after, timedelta(0)))} after it ended",
+            other.alert_id,
+        )
+    return None
+
+
+def choose(alert: Member, groups: Sequence[Group], rules: Rules) -> tuple[int, Reason] | None:
+    """The index of the group ``alert`` joins and the reason, or None (it opens an incident)."""
+    best: tuple[tuple[int, float], int, Reason] | None = None
+    for i, g in enumerate(groups):
+        found = [r for m in g.members if (r := relation(alert, m, rules)) is not None]
+        if not found:
+            continue
+        reason = min(found, key=lambda r: PRIORITY[r.code])
+        latest = max(m.end for m in g.members).timestamp()
+        rank = (PRIORITY[reason.code], -latest)
+        if best is None or rank < best[0]:
+            best = (rank, i, reason)
+    return None if best is None else (best[1], best[2])
+
+
+def opened(alert: Member) -> Reason:
+    return Reason("opened", f"first alert: {alert.kind} of {alert.topic_id} in {alert.area_label}")
+
+
+def assign(alerts: Iterable[Member], rules: Rules, groups: list[Group] | None = None) -> list[Group]:
+    """Add each alert (oldest first) to ``groups`` (the open incidents; extended in place) or open a new
+    group; returns every group. An alert already a member of a group stays where it is."""
+    groups = groups if groups is not None else []
+    placed = {m.alert_id for g in groups for m in g.members}
+    for alert in sorted(alerts, key=lambda m: (m.start, -m.score, m.alert_id)):
+        if alert.alert_id in placed:
+            continue
+        chosen = choose(alert, groups, rules)
+        if chosen is None:
+            groups.append(Group())
+            groups[-1].add(alert, opened(alert))
+        else:
+            groups[chosen[0]].add(alert, chosen[1])
+        placed.add(alert.alert_id)
+    return groups
+
+
+def ranked(members: Iterable[Member]) -> list[Member]:
+    """Members by excess comments, then score (the incident's lead alert first)."""
+    return sorted(members, key=lambda m: (-m.excess, -m.score, m.alert_id))
+
+
+def area_of(members: Sequence[Member]) -> tuple[str, str] | None:
+    """The segment value carrying the incident: the area most of its members share (ties: the top-ranked
+    member's), or None if no member has one."""
+    counts: dict[tuple[str, str], int] = {}
+    for m in ranked(members):
+        if m.area is not None:
+            counts[m.area] = counts.get(m.area, 0) + 1
+    return max(counts, key=lambda a: counts[a]) if counts else None  # max keeps the first of equals
+
+
+def headline(members: Sequence[Member], labels: Mapping[str, str] | None = None) -> str:
+    """One line, e.g. ``Surge in eu-west: Pricing & promotions and 2 more topics``."""
+    order = ranked(members)
+    if not order:
+        return "Empty incident"
+    labels = labels or {}
+    top = order[0]
+    word = {"up": "Surge", "down": "Drop"}.get(top.direction, "Change")
+    area = area_of(order)
+    where = f" in {area[1]}" if area else ""
+    topics = list(dict.fromkeys(m.topic_id for m in order))
+    text = f"{word}{where}: {labels.get(top.topic_id, top.topic_id)}"
+    if len(topics) > 1:
+        more = len(topics) - 1
+        text += f" and {more} more topic{'s' if more > 1 else ''}"
+    return text
