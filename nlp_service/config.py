@@ -24,6 +24,7 @@ def default_encoder_path() -> str:
 AlertBucket = Literal["hour", "day"]
 AlertSegment = Literal["region", "touchpoint", "source"]
 AlertSensitivity = Literal["low", "medium", "high"]
+AlertSeverity = Literal["low", "medium", "high", "critical"]
 
 
 def _webhook_retry_schedule_s() -> list[float]:
@@ -179,6 +180,9 @@ class Settings(BaseSettings):
     # Incidents (nlp_service.incidents): related alerts grouped; see incidents.grouping for the rule
     incident_overlap_slack_s: int = Field(6 * 3600, ge=0)  # windows this close count as overlapping
     incident_aftermath_s: int = Field(3 * 86400, ge=0)  # a later change of a topic within this is aftermath
+    incident_min_severity: AlertSeverity = (
+        "medium"  # a lone alert below this opens no incident (it may join one)
+    )
     incident_area_min_share: float = Field(0.5, gt=0, le=1)  # over-indexing share naming a topic alert's area
     # an open incident resolves itself (incident.resolved, reason "auto") once every member's series has been
     # quiet for this many buckets of the member's size after its window (0: never)

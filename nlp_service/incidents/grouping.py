@@ -4,16 +4,17 @@ An alert joins an incident when it is related to one of the incident's members b
 in this order (the first that holds names the reason; among several incidents, the best reason wins, then
 the incident whose latest member ends last):
 
-1. ``same_segment``: both alerts are carried by the same segment value (an alert's *area*: the segment of a
-   segment alert, or the value over-indexing in a topic-level alert's window, e.g. ``region=eu-west``), go
-   the same direction, and their windows overlap (within ``overlap_slack``): one surge in one region across
-   several topics;
+1. ``same_segment``: both alerts are carried by a same segment value (an alert's *areas*: the segment of a
+   segment alert and the values carrying most of its excess in the explanation's ``over_indexing``, e.g.
+   ``region=eu-west``), go the same direction, and their windows overlap (within ``overlap_slack``): one
+   surge in one region across several topics;
 2. ``same_topic``: the same topic, windows overlapping (within ``overlap_slack``), in any segment: the
    topic's total and its segments, or a spike and a level shift of one change;
-3. ``aftermath``: the same topic (areas equal or unknown) and a different kind or direction, starting after
+3. ``aftermath``: the same topic (areas shared or unknown) and a different kind or direction, starting after
    the member started and at most ``aftermath`` after it ended: a spike then a level shift or a drop.
 
-Otherwise the alert opens an incident (reason ``opened``). Incidents are never merged: an alert related to
+Otherwise the alert opens an incident (reason ``opened``) if it may (``Member.opens``: the caller lets only
+alerts of some severity open one; the others only join). Incidents are never merged: an alert related to
 two incidents joins one of them.
 """
 
@@ -40,11 +41,16 @@ class Member:
     end: datetime  # exclusive
     excess: float  # |observed - expected| in the peak bucket
     score: float
-    area: tuple[str, str] | None = None  # (field, value) carrying the alert, if known
+    areas: tuple[tuple[str, str], ...] = ()  # (field, value)s carrying the alert, its own segment first
+    opens: bool = True  # may open an incident (False: only joins one, e.g. a low-severity alert)
 
     @property
     def area_label(self) -> str:
-        return f"{self.area[0]}={self.area[1]}" if self.area else "all"
+        return _label(self.areas[:1])
+
+
+def _label(areas: Iterable[tuple[str, str]]) -> str:
+    return ", ".join(f"{f}={v}" for f, v in areas) or "all"
 
 
 @dataclass(frozen=True)
@@ -85,15 +91,11 @@ def _hours(delta: timedelta) -> str:
 
 def relation(alert: Member, other: Member, rules: Rules) -> Reason | None:
     """The reason ``alert`` belongs with ``other`` (rules 1-3 of the module docstring), or None."""
-    if (
-        alert.area is not None
-        and alert.area == other.area
-        and alert.direction == other.direction
-        and _overlaps(alert, other, rules.overlap_slack)
-    ):
+    shared = [a for a in alert.areas if a in other.areas]
+    if shared and alert.direction == other.direction and _overlaps(alert, other, rules.overlap_slack):
         return Reason(
             "same_segment",
-            f"same segment {alert.area_label} as {other.topic_id} ({other.kind}), windows overlap",
+            f"same segment {_label(shared)} as {other.topic_id} ({other.kind}), windows overlap",
             other.alert_id,
         )
     if alert.topic_id != other.topic_id:
@@ -104,7 +106,7 @@ def relation(alert: Member, other: Member, rules: Rules) -> Reason | None:
             f"same topic {alert.topic_id} as the {other.kind} in {other.area_label}, windows overlap",
             other.alert_id,
         )
-    compatible = alert.area is None or other.area is None or alert.area == other.area
+    compatible = not alert.areas or not other.areas or bool(shared)
     different = (alert.kind, alert.direction) != (other.kind, other.direction)
     after = alert.start - other.end
     if compatible and different and alert.start >= other.start and after <= rules.aftermath:
@@ -138,19 +140,28 @@ def opened(alert: Member) -> Reason:
 
 def assign(alerts: Iterable[Member], rules: Rules, groups: list[Group] | None = None) -> list[Group]:
     """Add each alert (oldest first) to ``groups`` (the open incidents; extended in place) or open a new
-    group; returns every group. An alert already a member of a group stays where it is."""
+    group; returns every group. An alert already a member of a group stays where it is; one that may not
+    open a group and joins none (also after the others are placed) stays out."""
     groups = groups if groups is not None else []
     placed = {m.alert_id for g in groups for m in g.members}
+    waiting: list[Member] = []
     for alert in sorted(alerts, key=lambda m: (m.start, -m.score, m.alert_id)):
         if alert.alert_id in placed:
             continue
         chosen = choose(alert, groups, rules)
-        if chosen is None:
+        if chosen is not None:
+            groups[chosen[0]].add(alert, chosen[1])
+        elif alert.opens:
             groups.append(Group())
             groups[-1].add(alert, opened(alert))
         else:
-            groups[chosen[0]].add(alert, chosen[1])
+            waiting.append(alert)
+            continue
         placed.add(alert.alert_id)
+    for alert in waiting:
+        chosen = choose(alert, groups, rules)
+        if chosen is not None:
+            groups[chosen[0]].add(alert, chosen[1])
     return groups
 
 
@@ -160,12 +171,12 @@ def ranked(members: Iterable[Member]) -> list[Member]:
 
 
 def area_of(members: Sequence[Member]) -> tuple[str, str] | None:
-    """The segment value carrying the incident: the area most of its members share (ties: the top-ranked
-    member's), or None if no member has one."""
+    """The segment value carrying the incident: the area most of its members share (ties: the first in the
+    top-ranked members' order), or None if no member has one."""
     counts: dict[tuple[str, str], int] = {}
     for m in ranked(members):
-        if m.area is not None:
-            counts[m.area] = counts.get(m.area, 0) + 1
+        for a in m.areas:
+            counts[a] = counts.get(a, 0) + 1
     return max(counts, key=lambda a: counts[a]) if counts else None  # max keeps the first of equals
 
 

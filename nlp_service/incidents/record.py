@@ -24,7 +24,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nlp_service.anomaly import explain
-from nlp_service.anomaly.tables import Alert
+from nlp_service.anomaly.explain import SEVERITIES
+from nlp_service.anomaly.tables import Alert, Severity
 from nlp_service.config import Settings
 from nlp_service.incidents import grouping
 from nlp_service.incidents.events import emit
@@ -50,16 +51,14 @@ def rules_of(settings: Settings) -> grouping.Rules:
     )
 
 
-def member_view(alert: Alert, min_share: float) -> grouping.Member:
-    """What grouping sees of an alert; its area is its segment, or for a topic-level alert the value
-    carrying at least ``min_share`` of the excess (the explanation's top ``over_indexing`` entry)."""
-    area: tuple[str, str] | None = None
-    if alert.segment != ALL_SEGMENT:
-        area = (alert.segment, alert.segment_value)
-    else:
-        over = (alert.explanation or {}).get("over_indexing") or []
-        if over and float(over[0].get("excess_share") or 0.0) >= min_share:
-            area = (str(over[0]["field"]), str(over[0]["value"]))
+def member_view(alert: Alert, min_share: float, min_severity: Severity = "low") -> grouping.Member:
+    """What grouping sees of an alert; its areas are its segment (a segment alert) and the values carrying
+    at least ``min_share`` of the excess of their field (the explanation's ``over_indexing``); it may open
+    an incident if at least ``min_severity``."""
+    areas = [] if alert.segment == ALL_SEGMENT else [(alert.segment, alert.segment_value)]
+    for o in (alert.explanation or {}).get("over_indexing") or []:
+        if float(o.get("excess_share") or 0.0) >= min_share:
+            areas.append((str(o["field"]), str(o["value"])))
     return grouping.Member(
         alert_id=alert.id,
         topic_id=alert.topic_id,
@@ -69,7 +68,8 @@ def member_view(alert: Alert, min_share: float) -> grouping.Member:
         end=alert.window_end,
         excess=abs(alert.observed - alert.baseline),
         score=abs(alert.score),
-        area=area,
+        areas=tuple(dict.fromkeys(areas)),
+        opens=SEVERITIES.index(alert.severity) >= SEVERITIES.index(min_severity),
     )
 
 
@@ -187,7 +187,8 @@ def record(
     touched = {placed[a.id] for a in grouped if a.id in placed}
     before = {iid: _fingerprint(open_incidents[iid], members.get(iid, [])) for iid in open_incidents}
 
-    grouping.assign([member_view(a, share) for a in fresh], rules, groups)
+    views = [member_view(a, share, settings.incident_min_severity) for a in fresh]
+    grouping.assign(views, rules, groups)
     for g in groups:
         new = [m for m in g.members if m.alert_id in by_alert]
         if not new:
