@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from evaluation.anomaly_incidents import evaluate_incidents, incidents_report
 from evaluation.anomaly_null import evaluate_null
 from nlp_service.anomaly.detectors import (
     PeltChangePointDetector,
@@ -423,6 +424,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--synthetic-series", type=int, default=300, help="synthetic series per scenario")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--null-series", type=int, default=40, help="null series per sensitivity preset")
+    parser.add_argument("--incident-scenarios", type=int, default=24, help="synthetic incident scenarios")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -445,7 +447,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     null = evaluate_null(n_series=args.null_series, seed=args.seed)
     metrics.update(null)
-    text = report(nab, syn) + null_report(null)
+    inc = evaluate_incidents(n_scenarios=args.incident_scenarios, seed=args.seed)
+    metrics.update({f"incidents.{k}": v for k, v in inc.items()})
+    text = report(nab, syn) + null_report(null) + incidents_report(inc)
     print(text)
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)

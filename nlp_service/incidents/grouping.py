@@ -14,8 +14,9 @@ the incident whose latest member ends last):
    the member started and at most ``aftermath`` after it ended: a spike then a level shift or a drop.
 
 Otherwise the alert opens an incident (reason ``opened``) if it may (``Member.opens``: the caller lets only
-alerts of some severity open one; the others only join). Incidents are never merged: an alert related to
-two incidents joins one of them.
+alerts of some severity open one alone); an alert that may not opens one only together with another such
+alert it is related to (they corroborate each other), and stays out otherwise. Incidents are never merged:
+an alert related to two incidents joins one of them.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def _label(areas: Iterable[tuple[str, str]]) -> str:
 @dataclass(frozen=True)
 class Rules:
     overlap_slack: timedelta = timedelta(hours=6)
-    aftermath: timedelta = timedelta(days=3)
+    aftermath: timedelta = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -134,8 +135,9 @@ def choose(alert: Member, groups: Sequence[Group], rules: Rules) -> tuple[int, R
     return None if best is None else (best[1], best[2])
 
 
-def opened(alert: Member) -> Reason:
-    return Reason("opened", f"first alert: {alert.kind} of {alert.topic_id} in {alert.area_label}")
+def opened(alert: Member, *, corroborated: bool = False) -> Reason:
+    text = f"first alert: {alert.kind} of {alert.topic_id} in {alert.area_label}"
+    return Reason("opened", text + (" (with related alerts)" if corroborated else ""))
 
 
 def assign(alerts: Iterable[Member], rules: Rules, groups: list[Group] | None = None) -> list[Group]:
@@ -158,11 +160,48 @@ def assign(alerts: Iterable[Member], rules: Rules, groups: list[Group] | None = 
             waiting.append(alert)
             continue
         placed.add(alert.alert_id)
-    for alert in waiting:
-        chosen = choose(alert, groups, rules)
-        if chosen is not None:
-            groups[chosen[0]].add(alert, chosen[1])
+    _corroborate(waiting, groups, rules)
     return groups
+
+
+def _corroborate(waiting: list[Member], groups: list[Group], rules: Rules) -> None:
+    """Place the alerts that may not open a group: each joins a group it relates to, or opens one together
+    with another waiting alert it relates to (two related alerts corroborate each other); repeated until
+    nothing changes. The rest stay out."""
+    changed = True
+    while changed and waiting:
+        changed = False
+        for alert in list(waiting):
+            if alert not in waiting:
+                continue  # placed as a partner in this pass
+            chosen = choose(alert, groups, rules)
+            if chosen is not None:
+                groups[chosen[0]].add(alert, chosen[1])
+                waiting.remove(alert)
+                changed = True
+                continue
+            pair = _partner(alert, waiting, rules)
+            if pair is None:
+                continue
+            first, second, reason = pair
+            groups.append(Group())
+            groups[-1].add(first, opened(first, corroborated=True))
+            groups[-1].add(second, reason)
+            waiting.remove(first)
+            waiting.remove(second)
+            changed = True
+
+
+def _partner(alert: Member, waiting: list[Member], rules: Rules) -> tuple[Member, Member, Reason] | None:
+    """``alert`` and the first waiting alert related to it, the earlier first, with the later's reason."""
+    for b in waiting:
+        if b is alert:
+            continue
+        for first, second in ((alert, b), (b, alert)):
+            reason = relation(second, first, rules)
+            if reason is not None:
+                return first, second, reason
+    return None
 
 
 def ranked(members: Iterable[Member]) -> list[Member]:

@@ -11,7 +11,7 @@ from nlp_service.incidents.grouping import Group, Member, Rules, area_of, assign
 
 T0 = datetime(2024, 3, 14, tzinfo=UTC)
 H = timedelta(hours=1)
-RULES = Rules(overlap_slack=6 * H, aftermath=timedelta(days=3))
+RULES = Rules(overlap_slack=6 * H, aftermath=timedelta(days=1))
 
 
 def alert(
@@ -69,8 +69,8 @@ def test_same_topic_across_segments_and_the_aftermath_of_a_change() -> None:
     alerts = [
         alert("s1", "pricing", 0, area=("region", "eu-west")),
         alert("s2", "pricing", 2, area=("touchpoint", "app"), kind="level_shift"),  # overlaps: same topic
-        alert("s3", "pricing", 30, kind="drop", direction="down"),  # a day after: aftermath
-        alert("s4", "pricing", 30 + 24 * 5, kind="drop", direction="down"),  # far later: its own incident
+        alert("s3", "pricing", 20, kind="drop", direction="down"),  # 15 hours after: aftermath
+        alert("s4", "pricing", 20 + 24 * 2, kind="drop", direction="down"),  # later: its own incident
     ]
     g1, g2 = assign(alerts, RULES)
     assert [m.alert_id for m in g1.members] == ["s1", "s2", "s3"]
@@ -95,6 +95,17 @@ def test_an_alert_that_may_not_open_only_joins() -> None:
     groups = assign([low_before, lone, alert("m1", "pricing", 0)], RULES)
     assert [[m.alert_id for m in g.members] for g in groups] == [["m1", "l1"]]
     assert groups[0].reasons["l1"].code == "same_segment"
+
+
+def test_related_alerts_that_may_not_open_alone_open_together() -> None:
+    lows = [
+        alert("l1", "pricing", 0, opens=False),
+        alert("l2", "billing", 2, opens=False),
+        alert("l3", "app", 2, area=("region", "apac"), opens=False),  # alone: stays out
+    ]
+    (g,) = assign(lows, RULES)
+    assert [m.alert_id for m in g.members] == ["l1", "l2"]
+    assert g.reasons["l1"].text.endswith("(with related alerts)") and g.reasons["l2"].code == "same_segment"
 
 
 def test_the_same_kind_again_is_not_aftermath() -> None:
@@ -152,7 +163,7 @@ def test_every_alert_lands_in_exactly_one_group_with_a_reason(alerts: list[Membe
     ids = [m.alert_id for g in groups for m in g.members]
     assert len(ids) == len(set(ids)) and {a.alert_id for a in alerts if a.opens} <= set(ids)
     for g in groups:
-        assert g.members[0].opens
+        assert g.members[0].opens or len(g.members) >= 2  # alone only if it may open
         assert g.reasons[g.members[0].alert_id].code == "opened"
         for m in g.members[1:]:
             r = g.reasons[m.alert_id]
