@@ -15,8 +15,8 @@ the incident whose latest member ends last):
 
 Otherwise the alert opens an incident (reason ``opened``) if it may (``Member.opens``: the caller lets only
 alerts of some severity open one alone); an alert that may not opens one only together with another such
-alert it is related to (they corroborate each other), and stays out otherwise. Incidents are never merged:
-an alert related to two incidents joins one of them.
+alert of another topic in the same segment (they corroborate each other), and stays out otherwise.
+Incidents are never merged: an alert related to two incidents joins one of them.
 """
 
 from __future__ import annotations
@@ -166,7 +166,7 @@ def assign(alerts: Iterable[Member], rules: Rules, groups: list[Group] | None = 
 
 def _corroborate(waiting: list[Member], groups: list[Group], rules: Rules) -> None:
     """Place the alerts that may not open a group: each joins a group it relates to, or opens one together
-    with another waiting alert it relates to (two related alerts corroborate each other); repeated until
+    with a waiting alert of another topic in the same segment (they corroborate each other); repeated until
     nothing changes. The rest stay out."""
     changed = True
     while changed and waiting:
@@ -193,13 +193,15 @@ def _corroborate(waiting: list[Member], groups: list[Group], rules: Rules) -> No
 
 
 def _partner(alert: Member, waiting: list[Member], rules: Rules) -> tuple[Member, Member, Reason] | None:
-    """``alert`` and the first waiting alert related to it, the earlier first, with the later's reason."""
+    """``alert`` and the first waiting alert of another topic carried by the same segment value
+    (``same_segment``), the earlier first, with the later's reason. Alerts of one topic (its total and a
+    segment, a spike and a shift) count the same comments twice: they corroborate nothing."""
     for b in waiting:
-        if b is alert:
+        if b is alert or b.topic_id == alert.topic_id:
             continue
         for first, second in ((alert, b), (b, alert)):
             reason = relation(second, first, rules)
-            if reason is not None:
+            if reason is not None and reason.code == "same_segment":
                 return first, second, reason
     return None
 

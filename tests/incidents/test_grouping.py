@@ -106,6 +106,12 @@ def test_related_alerts_that_may_not_open_alone_open_together() -> None:
     (g,) = assign(lows, RULES)
     assert [m.alert_id for m in g.members] == ["l1", "l2"]
     assert g.reasons["l1"].text.endswith("(with related alerts)") and g.reasons["l2"].code == "same_segment"
+    # one topic's total and its segment, or its spike and shift, count the same comments: no corroboration
+    same_topic = [
+        alert("p1", "pricing", 0, opens=False),
+        alert("p2", "pricing", 1, area=None, kind="level_shift", also=(("region", "eu-west"),), opens=False),
+    ]
+    assert assign(same_topic, RULES) == []
 
 
 def test_the_same_kind_again_is_not_aftermath() -> None:
