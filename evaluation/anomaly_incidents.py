@@ -107,7 +107,7 @@ def evaluate_incidents(n_scenarios: int = 24, n_null: int = 8, seed: int = 0) ->
     """Run the scenarios (``n_scenarios`` with a surge, ``n_null`` without events) and score incidents."""
     settings = Settings(alert_segments=["region"])
     found = true = surges = surges_hit = surges_one = singles = singles_hit = 0
-    null_incidents = 0
+    null_incidents = null_alerts = n_alerts = 0
     alerts_per_surge: list[int] = []
     incidents_per_surge: list[int] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -117,8 +117,10 @@ def evaluate_incidents(n_scenarios: int = 24, n_null: int = 8, seed: int = 0) ->
             directory.mkdir(mode=0o700)
             incidents, alerts = detect(sc, directory, settings)
             found += len(incidents)
+            n_alerts += len(alerts)
             if not sc.events:
                 null_incidents += len(incidents)
+                null_alerts += len(alerts)
             hits = {
                 inc.id: [
                     j
@@ -152,6 +154,8 @@ def evaluate_incidents(n_scenarios: int = 24, n_null: int = 8, seed: int = 0) ->
         "single_recall": round(singles_hit / singles, 4) if singles else 0.0,
         "singles": singles,
         "false_incidents_per_null_scenario": round(null_incidents / n_null, 4) if n_null else 0.0,
+        "false_alerts_per_null_scenario": round(null_alerts / n_null, 4) if n_null else 0.0,
+        "alerts": n_alerts,
         "alerts_per_surge": round(float(np.mean(alerts_per_surge)), 2) if alerts_per_surge else 0.0,
         "incidents_per_surge": round(float(np.mean(incidents_per_surge)), 2) if incidents_per_surge else 0.0,
     }
@@ -162,7 +166,9 @@ def incidents_report(r: dict[str, Any]) -> str:
     return (
         "\n## Synthetic incidents (one-region surges across topics; nlp_service.incidents.scenarios)\n\n"
         f"{r['scenarios']} scenarios with a surge of 2-4 topics in one region (+ {r['singles']} single-topic "
-        f"events elsewhere), {r['null_scenarios']} without events; 6 topics x 5 regions, 28 days hourly.\n\n"
+        f"events elsewhere), {r['null_scenarios']} without events; 6 topics x 5 regions, 28 days hourly. "
+        f"{r['alerts']} alerts made {r['incidents']} incidents; null scenarios: "
+        f"{r['false_alerts_per_null_scenario']:.2f} alerts each.\n\n"
         "| precision | surge recall | surge as one incident | single recall | false incidents / null "
         "scenario | alerts / surge | incidents / surge |\n|---|---|---|---|---|---|---|\n"
         f"| {r['precision']:.3f} | {r['surge_recall']:.3f} | {r['surge_as_one_incident']:.3f} | "
