@@ -12,7 +12,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from nlp_service.config import Settings
+from nlp_service.inference.engine import Engine
+from nlp_service.main import create_app
 from tests.anomaly.test_alerts_e2e import AT, TOPIC, TWO_WEEKS_S, ingest_demo, outbox
+from tests.conftest import local_client, wait_ready
 
 INCIDENT_TYPES = ["incident.created", "incident.updated", "incident.resolved"]
 
@@ -54,7 +57,11 @@ def test_demo_incident_is_one_incident(incidents_client: TestClient, database_ur
     assert inc["window_start"].startswith("2024-03-14")
     alert = client.get(f"/v1/alerts/{lead['alert_id']}").json()
     assert inc["summary"]["lead_summary"] == alert["explanation"]["summary"]
-    assert inc["summary"]["key_phrases"] == alert["explanation"].get("key_phrases", [])
+    phrases = alert["explanation"].get("key_phrases", [])  # present once key phrases are explained
+    assert inc["summary"]["key_phrases"] == phrases
+    if phrases:
+        top = phrases[0]["phrase"] if isinstance(phrases[0], dict) else phrases[0]
+        assert f"({top}" in inc["summary"]["text"], inc["summary"]["text"]
     assert client.get(f"/v1/incidents/{inc['id']}").json() == inc
     # every alert of the run of medium severity or more belongs to it (a lone low alert opens none)
     open_alerts = client.get("/v1/alerts", params={"status": "open"}).json()["alerts"]
@@ -99,3 +106,26 @@ def test_incident_lifecycle_through_the_api(incidents_client: TestClient) -> Non
     assert r.status_code == 422
     r = client.post(f"/v1/incidents/{iid}/resolve", json={"note": "x" * 1001})
     assert r.status_code == 422
+
+
+@pytest.mark.slow
+def test_demo_incident_on_the_real_engine(app_settings: Settings, real_engine: Engine) -> None:
+    """The same acceptance on the real encoder, topic model and heads as shipped (SQLite; minutes on CPU)."""
+    if "postgresql" in app_settings.database_url:
+        pytest.skip("the SQLite run covers it")
+    settings = app_settings.model_copy(
+        update={"run_worker_in_process": False, "detect_sync_max_lookback_s": TWO_WEEKS_S}
+    )
+    with local_client(create_app(settings, engine=real_engine)) as client:
+        wait_ready(client)
+        ingest_demo(client)
+        r = client.post("/v1/detect", json={"at": AT.isoformat(), "lookback_s": TWO_WEEKS_S})
+        assert r.status_code == 200, r.text
+        page = client.get("/v1/incidents").json()
+        alerts = client.get("/v1/alerts").json()["alerts"]
+    summary = [(a["topic_id"], a["segment_value"], a["severity"], a["window_start"]) for a in alerts]
+    assert page["total"] == 1, (page, summary)
+    (inc,) = page["incidents"]
+    assert inc["segment_value"] == "eu-west" and "eu-west" in inc["headline"], inc
+    assert TOPIC in inc["topics"] and inc["summary"]["nps"]["delta"] < 0
+    print(inc["headline"], "|", inc["summary"]["text"])
