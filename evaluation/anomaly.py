@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from evaluation.anomaly_incidents import evaluate_incidents, incidents_report
 from evaluation.anomaly_null import evaluate_null
 from nlp_service.anomaly.detectors import (
     PeltChangePointDetector,
@@ -456,6 +457,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--null-series", type=int, default=40, help="null series per sensitivity preset")
     parser.add_argument("--cx-series", type=int, default=20, help="series per CX-like case family")
+    parser.add_argument("--incident-scenarios", type=int, default=24, help="synthetic incident scenarios")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -487,7 +489,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     metrics.update(null)
     metrics.update(split_metrics(split))
     metrics.update(cx_metrics(cx))
+    inc = evaluate_incidents(n_scenarios=args.incident_scenarios, seed=args.seed)
+    metrics.update({f"incidents.{k}": v for k, v in inc.items()})
     text = report(nab, syn) + split_report(split, nab["normalized"]) + cx_report(cx) + null_report(null)
+    text += incidents_report(inc)
     print(text)
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)

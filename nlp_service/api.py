@@ -29,6 +29,7 @@ from nlp_service.comments.views import router as comments_router
 from nlp_service.deps import StateDep
 from nlp_service.docs import install_docs
 from nlp_service.errors import ErrorResponse, error_body
+from nlp_service.incidents.views import router as incidents_router
 from nlp_service.inference.schemas import MAX_TEXT_CHARS
 from nlp_service.insights.views import router as insights_router
 from nlp_service.models_admin.views import router as models_router
@@ -47,7 +48,7 @@ ERROR_STATUSES = {
     400: "Malformed request (e.g. invalid JSON)",
     401: "Missing, unknown or revoked API key",
     403: "The API key lacks this endpoint's scope; with keys off, a non-loopback client or untrusted Host",
-    404: "Unknown resource (comment, alert, webhook, delivery, key, topic)",
+    404: "Unknown resource (comment, alert, incident, webhook, delivery, key, topic)",
     409: "Conflict with the stored state (idempotency, lifecycle transition, refused model)",
     413: "Request body too large",
     415: "Body is not application/json",
@@ -129,6 +130,7 @@ def include_routers(app: FastAPI) -> None:
     v1.include_router(keys_router, dependencies=[require_scope("admin")])
     v1.include_router(webhooks_router, dependencies=[require_scope("webhooks")])
     v1.include_router(alerts_router, dependencies=[require_scope("alerts")])
+    v1.include_router(incidents_router, dependencies=[require_scope("alerts")])
     v1.include_router(models_router, dependencies=[require_scope("admin")])
     app.include_router(v1)
     install_ui(app)

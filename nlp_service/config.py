@@ -24,6 +24,7 @@ def default_encoder_path() -> str:
 AlertBucket = Literal["hour", "day"]
 AlertSegment = Literal["region", "touchpoint", "source"]
 AlertSensitivity = Literal["low", "medium", "high"]
+AlertSeverity = Literal["low", "medium", "high", "critical"]
 
 
 def _webhook_retry_schedule_s() -> list[float]:
@@ -32,6 +33,10 @@ def _webhook_retry_schedule_s() -> list[float]:
 
 def _alert_buckets() -> list[AlertBucket]:
     return ["hour", "day"]
+
+
+def _incident_auto_resolve_buckets() -> dict[AlertBucket, int]:
+    return {"hour": 24, "day": 3}
 
 
 def _alert_segments() -> list[AlertSegment]:
@@ -190,6 +195,19 @@ class Settings(BaseSettings):
     feedback_tighten_not_useful: int = Field(default=3, ge=1)
     feedback_tighten_window: int = Field(default=5, ge=1)
     alert_min_series_points: int = 8  # POST /v1/detect/series needs at least this many points
+
+    # Incidents (nlp_service.incidents): related alerts grouped; see incidents.grouping for the rule
+    incident_overlap_slack_s: int = Field(6 * 3600, ge=0)  # windows this close count as overlapping
+    incident_aftermath_s: int = Field(86400, ge=0)  # a later change of a topic within this is aftermath
+    incident_min_severity: AlertSeverity = (
+        "medium"  # a lone alert below this opens no incident (it may join one)
+    )
+    incident_area_min_share: float = Field(0.5, gt=0, le=1)  # over-indexing share naming a topic alert's area
+    # an open incident resolves itself (incident.resolved, reason "auto") once every member's series has been
+    # quiet for this many buckets of the member's size after its window (0: never)
+    incident_auto_resolve_buckets: dict[AlertBucket, int] = Field(
+        default_factory=_incident_auto_resolve_buckets
+    )
 
     # Topic discovery (nlp_service.topics.suggestions): clusters of the comments no topic claims in a window
     discovery_interval_s: float = 3600.0  # the worker's topic-discovery job runs this often

@@ -13,7 +13,8 @@ watermark). Each anomalous series-bucket is a *firing*.
 
 **Record.** Under the detector's lock (``anomaly.cursor``), firings are merged into alerts
 (``anomaly.episodes``), each new or changed alert is explained (``anomaly.explain``) and its ``alert.*``
-event written (``anomaly.events``), and the cursor moves on.
+event written (``anomaly.events``), the changed alerts join or open incidents and quiet incidents resolve
+(``incidents.record``, with their ``incident.*`` events), and the cursor moves on.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from nlp_service.comments.tables import Comment
 from nlp_service.config import Settings
 from nlp_service.db import session_scope
 from nlp_service.errors import InvalidInput
+from nlp_service.incidents import record as incidents
 from nlp_service.timestamps import BUCKET_SECONDS, floor_bucket, utcnow
 from nlp_service.topics import retag
 from nlp_service.topics.tables import ALL_TOPICS
@@ -187,6 +189,10 @@ def record(
             alert.updated_at = now
             emit(db_session, "alert.updated", alert, labels.get(alert.topic_id))
     db_session.flush()
+    changed = [t.alert for t in touched if t.created or fingerprint(t.alert) != t.before]
+    grouped = incidents.record(
+        db_session=db_session, settings=settings, alerts=changed, at=scan.at, now=now, topic_labels=labels
+    )
     out = DetectResponse(
         at=scan.at,
         series_scanned=scan.series_scanned,
@@ -194,7 +200,10 @@ def record(
         firings=len(scan.firings),
         alerts_created=created,
         alerts_updated=updated,
-        alert_ids=[t.alert.id for t in touched if t.created or fingerprint(t.alert) != t.before],
+        alert_ids=[a.id for a in changed],
+        incidents_created=len(grouped.created),
+        incidents_updated=len(grouped.updated),
+        incidents_resolved=len(grouped.resolved),
         seconds=round(scan.seconds + time.perf_counter() - t0, 3),
     )
     cursor = ScanCursor.load(state.cursor)

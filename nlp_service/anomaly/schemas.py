@@ -151,6 +151,9 @@ class DetectResponse(BaseModel):
     alerts_created: int
     alerts_updated: int
     alert_ids: list[str]
+    incidents_created: int = 0
+    incidents_updated: int = 0
+    incidents_resolved: int = Field(0, description="resolved by themselves (quiet series; see incidents)")
     seconds: float
     skipped: str | None = Field(
         default=None, description="why nothing was scanned (a re-tag of the stored comments in progress)"

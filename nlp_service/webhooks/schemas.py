@@ -24,15 +24,48 @@ from nlp_service.anomaly.tables import AlertKind, AlertStatus, Bucket, Direction
 SCHEMA_VERSION = "2026-11-01"
 
 AlertEventType = Literal["alert.created", "alert.updated", "alert.resolved"]
-EventType = Literal["alert.created", "alert.updated", "alert.resolved", "webhook.ping", "webhook.disabled"]
-SubscribableEventType = Literal["alert.created", "alert.updated", "alert.resolved", "webhook.disabled"]
+IncidentEventType = Literal["incident.created", "incident.updated", "incident.resolved"]
+EventType = Literal[
+    "alert.created",
+    "alert.updated",
+    "alert.resolved",
+    "incident.created",
+    "incident.updated",
+    "incident.resolved",
+    "webhook.ping",
+    "webhook.disabled",
+]
+SubscribableEventType = Literal[
+    "alert.created",
+    "alert.updated",
+    "alert.resolved",
+    "incident.created",
+    "incident.updated",
+    "incident.resolved",
+    "webhook.disabled",
+]
 DeliveryStatus = Literal["pending", "in_flight", "delivered", "failed", "dead"]
 WebhookFormat = Literal["standard", "slack", "teams", "email"]
 
 ALERT_EVENT_TYPES: tuple[AlertEventType, ...] = ("alert.created", "alert.updated", "alert.resolved")
-EVENT_TYPES: tuple[EventType, ...] = (*ALERT_EVENT_TYPES, "webhook.ping", "webhook.disabled")
+INCIDENT_EVENT_TYPES: tuple[IncidentEventType, ...] = (
+    "incident.created",
+    "incident.updated",
+    "incident.resolved",
+)
+FILTERED_EVENT_TYPES: tuple[str, ...] = (*ALERT_EVENT_TYPES, *INCIDENT_EVENT_TYPES)  # filters apply to these
+EVENT_TYPES: tuple[EventType, ...] = (
+    *ALERT_EVENT_TYPES,
+    *INCIDENT_EVENT_TYPES,
+    "webhook.ping",
+    "webhook.disabled",
+)
 # ping goes to its target only
-SUBSCRIBABLE_EVENT_TYPES: tuple[SubscribableEventType, ...] = (*ALERT_EVENT_TYPES, "webhook.disabled")
+SUBSCRIBABLE_EVENT_TYPES: tuple[SubscribableEventType, ...] = (
+    *ALERT_EVENT_TYPES,
+    *INCIDENT_EVENT_TYPES,
+    "webhook.disabled",
+)
 SEVERITIES: tuple[Severity, ...] = ("low", "medium", "high", "critical")  # ascending
 
 MAX_URL_CHARS = 2048  # the stored URL (after normalisation and percent-encoding); the column's size
@@ -174,6 +207,46 @@ class AlertEventData(EventModel):
     alert: AlertPayload
 
 
+class IncidentMemberPayload(EventModel):
+    """One member alert of an incident, with why it belongs."""
+
+    alert_id: str
+    rank: int = Field(description="1 = the lead alert (largest excess comments, then score)")
+    topic_id: str
+    kind: AlertKind
+    severity: Severity
+    reason_code: str = Field(description="opened | same_segment | same_topic | aftermath")
+    reason: str = Field(description="Why the alert belongs to the incident, in words")
+
+
+class IncidentPayload(EventModel):
+    """An incident as sent in ``data.incident``."""
+
+    id: str
+    status: Literal["open", "resolved"] = Field(description="open | resolved")
+    state: str = Field(description="new | acknowledged | resolved")
+    severity: Severity
+    headline: str
+    topics: list[str]
+    segment: str = Field(description="The segment value carrying the incident (e.g. eu-west), or all")
+    segment_field: str
+    started_at: datetime
+    window_end: datetime
+    updated_at: datetime
+    resolved_at: datetime | None = None
+    resolved_reason: str | None = Field(None, description="manual | auto")
+    revision: int
+    members: list[IncidentMemberPayload]
+    summary: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Carried up from the lead alert's explanation: summary, nps, key_phrases, ...",
+    )
+
+
+class IncidentEventData(EventModel):
+    incident: IncidentPayload
+
+
 class PingEventData(EventModel):
     webhook_id: str
     message: str = "ping"
@@ -199,6 +272,11 @@ class WebhookEventEnvelope(EventModel):
 class AlertEvent(WebhookEventEnvelope):
     type: AlertEventType
     data: AlertEventData
+
+
+class IncidentEvent(WebhookEventEnvelope):
+    type: IncidentEventType
+    data: IncidentEventData
 
 
 class PingEvent(WebhookEventEnvelope):
@@ -227,6 +305,13 @@ EVENTS: dict[str, EventSpec] = {
         "progress, assigned, a note, closed; `data.alert.change` holds the history entry)",
     ),
     "alert.resolved": EventSpec(AlertEvent, "An alert was resolved"),
+    "incident.created": EventSpec(IncidentEvent, "Related alerts were grouped into a new incident"),
+    "incident.updated": EventSpec(
+        IncidentEvent, "An open incident changed (members, severity, window, status)"
+    ),
+    "incident.resolved": EventSpec(
+        IncidentEvent, "An incident was resolved (by a person, or auto after quiet buckets)"
+    ),
     "webhook.ping": EventSpec(PingEvent, "Sent by POST /v1/webhooks/{id}/ping"),
     "webhook.disabled": EventSpec(
         WebhookDisabledEvent, "A subscription was disabled (410 Gone or failing too long)"
@@ -276,7 +361,8 @@ def _dedupe(values: list[str] | None) -> list[str] | None:
 
 
 class WebhookFilters(BaseModel):
-    """Narrow alert events; an empty or missing filter matches everything. Other events ignore filters."""
+    """Narrow alert and incident events (an incident matches ``topics`` if any of its topics is listed);
+    an empty or missing filter matches everything. Other events ignore filters."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -22,9 +22,9 @@ from nlp_service.hardening.secretbox import SecretBox
 from nlp_service.timestamps import utcnow
 from nlp_service.webhooks.safety import TargetPolicy, UnsafeTarget, resolve_target
 from nlp_service.webhooks.schemas import (
-    ALERT_EVENT_TYPES,
     EVENT_TYPES,
     EVENTS,
+    FILTERED_EVENT_TYPES,
     SCHEMA_VERSION,
     SEVERITIES,
     CreateWebhookRequest,
@@ -251,13 +251,16 @@ def matches(
     topic_id: str | None = None,
     segment: str | None = None,
     severity: str | None = None,
+    topic_ids: Sequence[str] = (),
 ) -> bool:
-    """Whether an enabled subscription wants the event (filters apply to ``alert.*`` events only)."""
+    """Whether an enabled subscription wants the event (filters apply to ``alert.*`` and ``incident.*``
+    events only; ``topic_ids``: an incident's topics, any of which matches the topics filter)."""
     if not sub.enabled or event_type not in sub.event_types:
         return False
-    if event_type not in ALERT_EVENT_TYPES:
+    if event_type not in FILTERED_EVENT_TYPES:
         return True
-    if sub.filter_topics and topic_id not in sub.filter_topics:
+    topics = {topic_id, *topic_ids} - {None}
+    if sub.filter_topics and not topics & set(sub.filter_topics):
         return False
     if sub.filter_segments and segment not in sub.filter_segments:
         return False
@@ -315,20 +318,24 @@ def enqueue_event(
     topic_id: str | None = None,
     segment: str | None = None,
     severity: str | None = None,
+    topic_ids: Sequence[str] = (),
 ) -> list[WebhookDelivery]:
     """Write one outbox row per enabled subscription that wants this event; call it inside your transaction.
 
     ``payload`` becomes the event's ``data``, validated by the event's model (``schemas.EVENTS``; for
-    alerts ``AlertEventData``); the envelope (id, type, timestamp, version) is added here. ``topic_id``,
-    ``segment`` and ``severity`` are what subscription filters match against. The event is stored only if
-    someone receives it, except ``webhook.disabled``, always kept as a record. Returns the new
+    alerts ``AlertEventData``); the envelope (id, type, timestamp, version) is added here. ``topic_id`` (or
+    ``topic_ids``, any of which matches), ``segment`` and ``severity`` are what subscription filters match
+    against. The event is stored only if someone receives it, except ``webhook.disabled``, always kept as a
+    record. Returns the new
     deliveries (flushed, not committed).
     """
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {event_type!r}")
     subs = db_session.scalars(select(WebhookSubscription).where(WebhookSubscription.enabled.is_(True))).all()
     targets = [
-        s for s in subs if matches(s, event_type, topic_id=topic_id, segment=segment, severity=severity)
+        s
+        for s in subs
+        if matches(s, event_type, topic_id=topic_id, segment=segment, severity=severity, topic_ids=topic_ids)
     ]
     if not targets and event_type != "webhook.disabled":
         return []

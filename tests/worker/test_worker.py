@@ -111,6 +111,9 @@ def test_embedded_worker_delivers_from_the_api(tmp_path: Path, receiver) -> None
         "alert.created",
         "alert.updated",
         "alert.resolved",
+        "incident.created",
+        "incident.updated",
+        "incident.resolved",
         "webhook.ping",
         "webhook.disabled",
     }

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011_cases"
-down_revision = "0009_suggestions"
+down_revision = "0010_incidents"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,239 @@
+"""Which alerts belong together, and why: the pure grouping rule of incidents (no database).
+
+An alert joins an incident when it is related to one of the incident's members by one of these rules, tried
+in this order (the first that holds names the reason; among several incidents, the best reason wins, then
+the incident whose latest member ends last):
+
+1. ``same_segment``: both alerts are carried by a same segment value (an alert's *areas*: the segment of a
+   segment alert and the values carrying most of its excess in the explanation's ``over_indexing``, e.g.
+   ``region=eu-west``), go the same direction, and their windows overlap (within ``overlap_slack``): one
+   surge in one region across several topics;
+2. ``same_topic``: the same topic, windows overlapping (within ``overlap_slack``), in any segment: the
+   topic's total and its segments, or a spike and a level shift of one change;
+3. ``aftermath``: the same topic (areas shared or unknown) and a different kind or direction, starting after
+   the member started and at most ``aftermath`` after it ended: a spike then a level shift or a drop.
+
+Otherwise the alert opens an incident (reason ``opened``) if it may (``Member.opens``: the caller lets only
+alerts of some severity open one alone); an alert that may not opens one only together with another such
+alert of another topic in the same segment (they corroborate each other), and stays out otherwise.
+Incidents are never merged: an alert related to two incidents joins one of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal
+
+ReasonCode = Literal["opened", "same_segment", "same_topic", "aftermath"]
+PRIORITY: dict[ReasonCode, int] = {"same_segment": 0, "same_topic": 1, "aftermath": 2, "opened": 3}
+
+
+@dataclass(frozen=True)
+class Member:
+    """What grouping sees of one alert."""
+
+    alert_id: str
+    topic_id: str
+    kind: str
+    direction: str
+    start: datetime
+    end: datetime  # exclusive
+    excess: float  # |observed - expected| in the peak bucket
+    score: float
+    areas: tuple[tuple[str, str], ...] = ()  # (field, value)s carrying the alert, its own segment first
+    opens: bool = True  # may open an incident (False: only joins one, e.g. a low-severity alert)
+
+    @property
+    def area_label(self) -> str:
+        return _label(self.areas[:1])
+
+
+def _label(areas: Iterable[tuple[str, str]]) -> str:
+    return ", ".join(f"{f}={v}" for f, v in areas) or "all"
+
+
+@dataclass(frozen=True)
+class Rules:
+    overlap_slack: timedelta = timedelta(hours=6)
+    aftermath: timedelta = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why a member belongs to its incident (``related_to``: the member it was matched with)."""
+
+    code: ReasonCode
+    text: str
+    related_to: str | None = None
+
+
+@dataclass
+class Group:
+    """An incident as grouping sees it: its members (with their reasons) in the order they joined."""
+
+    members: list[Member] = field(default_factory=list)
+    reasons: dict[str, Reason] = field(default_factory=dict)
+    key: str | None = None  # the caller's id for it (e.g. the incident id)
+
+    def add(self, member: Member, reason: Reason) -> None:
+        self.members.append(member)
+        self.reasons[member.alert_id] = reason
+
+
+def _overlaps(a: Member, b: Member, slack: timedelta) -> bool:
+    return a.start - slack < b.end and b.start - slack < a.end
+
+
+def _hours(delta: timedelta) -> str:
+    return f"{delta.total_seconds() / 3600:.0f}h"
+
+
+def relation(alert: Member, other: Member, rules: Rules) -> Reason | None:
+    """The reason ``alert`` belongs with ``other`` (rules 1-3 of the module docstring), or None."""
+    shared = [a for a in alert.areas if a in other.areas]
+    if shared and alert.direction == other.direction and _overlaps(alert, other, rules.overlap_slack):
+        return Reason(
+            "same_segment",
+            f"same segment {_label(shared)} as {other.topic_id} ({other.kind}), windows overlap",
+            other.alert_id,
+        )
+    if alert.topic_id != other.topic_id:
+        return None
+    if _overlaps(alert, other, rules.overlap_slack):
+        return Reason(
+            "same_topic",
+            f"same topic {alert.topic_id} as the {other.kind} in {other.area_label}, windows overlap",
+            other.alert_id,
+        )
+    compatible = not alert.areas or not other.areas or bool(shared)
+    different = (alert.kind, alert.direction) != (other.kind, other.direction)
+    after = alert.start - other.end
+    if compatible and different and alert.start >= other.start and after <= rules.aftermath:
+        return Reason(
+            "aftermath",
+            f"aftermath of the {other.kind} of {other.topic_id}: a {alert.kind} ({alert.direction}) "
+            f"starting {_hours(max(after, timedelta(0)))} after it ended",
+            other.alert_id,
+        )
+    return None
+
+
+def choose(alert: Member, groups: Sequence[Group], rules: Rules) -> tuple[int, Reason] | None:
+    """The index of the group ``alert`` joins and the reason, or None (it opens an incident)."""
+    best: tuple[tuple[int, float], int, Reason] | None = None
+    for i, g in enumerate(groups):
+        found = [r for m in g.members if (r := relation(alert, m, rules)) is not None]
+        if not found:
+            continue
+        reason = min(found, key=lambda r: PRIORITY[r.code])
+        latest = max(m.end for m in g.members).timestamp()
+        rank = (PRIORITY[reason.code], -latest)
+        if best is None or rank < best[0]:
+            best = (rank, i, reason)
+    return None if best is None else (best[1], best[2])
+
+
+def opened(alert: Member, *, corroborated: bool = False) -> Reason:
+    text = f"first alert: {alert.kind} of {alert.topic_id} in {alert.area_label}"
+    return Reason("opened", text + (" (with related alerts)" if corroborated else ""))
+
+
+def assign(alerts: Iterable[Member], rules: Rules, groups: list[Group] | None = None) -> list[Group]:
+    """Add each alert (oldest first) to ``groups`` (the open incidents; extended in place) or open a new
+    group; returns every group. An alert already a member of a group stays where it is; one that may not
+    open a group and joins none (also after the others are placed) stays out."""
+    groups = groups if groups is not None else []
+    placed = {m.alert_id for g in groups for m in g.members}
+    waiting: list[Member] = []
+    for alert in sorted(alerts, key=lambda m: (m.start, -m.score, m.alert_id)):
+        if alert.alert_id in placed:
+            continue
+        chosen = choose(alert, groups, rules)
+        if chosen is not None:
+            groups[chosen[0]].add(alert, chosen[1])
+        elif alert.opens:
+            groups.append(Group())
+            groups[-1].add(alert, opened(alert))
+        else:
+            waiting.append(alert)
+            continue
+        placed.add(alert.alert_id)
+    _corroborate(waiting, groups, rules)
+    return groups
+
+
+def _corroborate(waiting: list[Member], groups: list[Group], rules: Rules) -> None:
+    """Place the alerts that may not open a group: each joins a group it relates to, or opens one together
+    with a waiting alert of another topic in the same segment (they corroborate each other); repeated until
+    nothing changes. The rest stay out."""
+    changed = True
+    while changed and waiting:
+        changed = False
+        for alert in list(waiting):
+            if alert not in waiting:
+                continue  # placed as a partner in this pass
+            chosen = choose(alert, groups, rules)
+            if chosen is not None:
+                groups[chosen[0]].add(alert, chosen[1])
+                waiting.remove(alert)
+                changed = True
+                continue
+            pair = _partner(alert, waiting, rules)
+            if pair is None:
+                continue
+            first, second, reason = pair
+            groups.append(Group())
+            groups[-1].add(first, opened(first, corroborated=True))
+            groups[-1].add(second, reason)
+            waiting.remove(first)
+            waiting.remove(second)
+            changed = True
+
+
+def _partner(alert: Member, waiting: list[Member], rules: Rules) -> tuple[Member, Member, Reason] | None:
+    """``alert`` and the first waiting alert of another topic carried by the same segment value
+    (``same_segment``), the earlier first, with the later's reason. Alerts of one topic (its total and a
+    segment, a spike and a shift) count the same comments twice: they corroborate nothing."""
+    for b in waiting:
+        if b is alert or b.topic_id == alert.topic_id:
+            continue
+        for first, second in ((alert, b), (b, alert)):
+            reason = relation(second, first, rules)
+            if reason is not None and reason.code == "same_segment":
+                return first, second, reason
+    return None
+
+
+def ranked(members: Iterable[Member]) -> list[Member]:
+    """Members by excess comments, then score (the incident's lead alert first)."""
+    return sorted(members, key=lambda m: (-m.excess, -m.score, m.alert_id))
+
+
+def area_of(members: Sequence[Member]) -> tuple[str, str] | None:
+    """The segment value carrying the incident: the area most of its members share (ties: the first in the
+    top-ranked members' order), or None if no member has one."""
+    counts: dict[tuple[str, str], int] = {}
+    for m in ranked(members):
+        for a in m.areas:
+            counts[a] = counts.get(a, 0) + 1
+    return max(counts, key=lambda a: counts[a]) if counts else None  # max keeps the first of equals
+
+
+def headline(members: Sequence[Member], labels: Mapping[str, str] | None = None) -> str:
+    """One line, e.g. ``Surge in eu-west: Pricing & promotions and 2 more topics``."""
+    order = ranked(members)
+    if not order:
+        return "Empty incident"
+    labels = labels or {}
+    top = order[0]
+    word = {"up": "Surge", "down": "Drop"}.get(top.direction, "Change")
+    area = area_of(order)
+    where = f" in {area[1]}" if area else ""
+    topics = list(dict.fromkeys(m.topic_id for m in order))
+    text = f"{word}{where}: {labels.get(top.topic_id, top.topic_id)}"
+    if len(topics) > 1:
+        more = len(topics) - 1
+        text += f" and {more} more topic{'s' if more > 1 else ''}"
+    return text

@@ -1,0 +1,176 @@
+"""The pure grouping rule: which alerts make one incident, and the reason recorded for each member."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nlp_service.incidents.grouping import Group, Member, Rules, area_of, assign, headline, ranked, relation
+
+T0 = datetime(2024, 3, 14, tzinfo=UTC)
+H = timedelta(hours=1)
+RULES = Rules(overlap_slack=6 * H, aftermath=timedelta(days=1))
+
+
+def alert(
+    aid: str,
+    topic: str,
+    start_h: float,
+    hours: float = 3,
+    *,
+    area: tuple[str, str] | None = ("region", "eu-west"),
+    also: tuple[tuple[str, str], ...] = (),
+    opens: bool = True,
+    kind: str = "spike",
+    direction: str = "up",
+    excess: float = 50.0,
+    score: float = 10.0,
+) -> Member:
+    start = T0 + start_h * H
+    areas = ((area,) if area else ()) + also
+    return Member(aid, topic, kind, direction, start, start + hours * H, excess, score, areas, opens)
+
+
+def test_one_segment_across_topics_is_one_incident_with_reasons() -> None:
+    alerts = [
+        alert("a1", "pricing", 0, excess=80),
+        alert("a2", "billing", 1, excess=30),
+        alert("a3", "delivery", 2, excess=20),
+    ]
+    (g,) = assign(alerts, RULES)
+    assert [m.alert_id for m in g.members] == ["a1", "a2", "a3"]
+    assert g.reasons["a1"].code == "opened"
+    assert g.reasons["a2"].code == "same_segment" and g.reasons["a2"].related_to == "a1"
+    assert "region=eu-west" in g.reasons["a2"].text and "overlap" in g.reasons["a2"].text
+    assert headline(g.members, {"pricing": "Pricing"}) == "Surge in eu-west: Pricing and 2 more topics"
+
+
+def test_other_segment_or_far_apart_or_other_direction_stays_apart() -> None:
+    alerts = [
+        alert("a1", "pricing", 0),
+        alert("b1", "billing", 1, area=("region", "us-east")),  # other region
+        alert("c1", "delivery", 48),  # same region, two days later
+        alert("d1", "support", 1, direction="down", kind="drop"),  # same region, opposite direction
+        alert("e1", "app", 1, area=None),  # no area: unrelated topic
+    ]
+    groups = assign(alerts, RULES)
+    assert sorted(tuple(m.alert_id for m in g.members) for g in groups) == [
+        ("a1",),
+        ("b1",),
+        ("c1",),
+        ("d1",),
+        ("e1",),
+    ]
+
+
+def test_same_topic_across_segments_and_the_aftermath_of_a_change() -> None:
+    alerts = [
+        alert("s1", "pricing", 0, area=("region", "eu-west")),
+        alert("s2", "pricing", 2, area=("touchpoint", "app"), kind="level_shift"),  # overlaps: same topic
+        alert("s3", "pricing", 20, kind="drop", direction="down"),  # 15 hours after: aftermath
+        alert("s4", "pricing", 20 + 24 * 2, kind="drop", direction="down"),  # later: its own incident
+    ]
+    g1, g2 = assign(alerts, RULES)
+    assert [m.alert_id for m in g1.members] == ["s1", "s2", "s3"]
+    assert g1.reasons["s2"].code == "same_topic"
+    assert g1.reasons["s3"].code == "aftermath" and "after it ended" in g1.reasons["s3"].text
+    assert [m.alert_id for m in g2.members] == ["s4"]
+
+
+def test_a_shared_over_indexing_value_is_enough() -> None:
+    """A segment alert (touchpoint=checkout) whose excess sits in eu-west, and a topic-level alert carried
+    by eu-west and checkout: one incident, named after the value most members share."""
+    a = alert("a", "pricing", 0, area=("region", "eu-west"), also=(("touchpoint", "checkout"),), excess=60)
+    b = alert("b", "billing", 0, area=("touchpoint", "checkout"), also=(("region", "eu-west"),), excess=48)
+    (g,) = assign([a, b], RULES)
+    assert g.reasons["b"].text.startswith("same segment touchpoint=checkout, region=eu-west as pricing")
+    assert area_of(g.members) == ("region", "eu-west")
+
+
+def test_an_alert_that_may_not_open_only_joins() -> None:
+    low_before = alert("l1", "app", -1, opens=False)  # related to an incident opened later in the batch
+    lone = alert("l2", "support", 0, area=("region", "us-east"), opens=False)
+    groups = assign([low_before, lone, alert("m1", "pricing", 0)], RULES)
+    assert [[m.alert_id for m in g.members] for g in groups] == [["m1", "l1"]]
+    assert groups[0].reasons["l1"].code == "same_segment"
+
+
+def test_related_alerts_that_may_not_open_alone_open_together() -> None:
+    lows = [
+        alert("l1", "pricing", 0, opens=False),
+        alert("l2", "billing", 2, opens=False),
+        alert("l3", "app", 2, area=("region", "apac"), opens=False),  # alone: stays out
+    ]
+    (g,) = assign(lows, RULES)
+    assert [m.alert_id for m in g.members] == ["l1", "l2"]
+    assert g.reasons["l1"].text.endswith("(with related alerts)") and g.reasons["l2"].code == "same_segment"
+    # one topic's total and its segment, or its spike and shift, count the same comments: no corroboration
+    same_topic = [
+        alert("p1", "pricing", 0, opens=False),
+        alert("p2", "pricing", 1, area=None, kind="level_shift", also=(("region", "eu-west"),), opens=False),
+    ]
+    assert assign(same_topic, RULES) == []
+
+
+def test_the_same_kind_again_is_not_aftermath() -> None:
+    assert relation(alert("b", "pricing", 30), alert("a", "pricing", 0), RULES) is None
+
+
+def test_best_reason_wins_and_existing_groups_are_extended() -> None:
+    topic_group = Group(key="inc_topic")
+    topic_group.add(alert("x1", "billing", 0, area=("region", "us-east")), relation_free("x1"))
+    segment_group = Group(key="inc_segment")
+    segment_group.add(alert("y1", "pricing", 0), relation_free("y1"))
+    groups = assign([alert("z1", "billing", 1)], RULES, [topic_group, segment_group])
+    assert len(groups) == 2 and [m.alert_id for m in segment_group.members] == ["y1", "z1"]
+    assert segment_group.reasons["z1"].code == "same_segment"  # beats same_topic with x1
+    # an alert already a member stays where it is
+    assign([alert("x1", "billing", 0, area=("region", "us-east"))], RULES, groups)
+    assert [m.alert_id for m in topic_group.members] == ["x1"]
+
+
+def relation_free(aid: str):  # type: ignore[no-untyped-def]
+    from nlp_service.incidents.grouping import Reason
+
+    return Reason("opened", f"first alert {aid}")
+
+
+def test_rank_area_and_headline() -> None:
+    ms = [
+        alert("a", "billing", 0, excess=10, score=30),
+        alert("b", "pricing", 0, excess=90, score=8, area=None),
+        alert("c", "delivery", 0, excess=10, score=40, direction="down"),
+    ]
+    assert [m.alert_id for m in ranked(ms)] == ["b", "c", "a"]
+    assert area_of(ms) == ("region", "eu-west")
+    assert headline(ms) == "Surge in eu-west: pricing and 2 more topics"
+    assert headline([alert("d", "pricing", 0, area=None, direction="down")]) == "Drop: pricing"
+
+
+members = st.builds(
+    alert,
+    aid=st.uuids().map(str),
+    topic=st.sampled_from(["t1", "t2", "t3"]),
+    start_h=st.integers(0, 200),
+    hours=st.integers(1, 48),
+    area=st.sampled_from([None, ("region", "a"), ("region", "b")]),
+    kind=st.sampled_from(["spike", "drop", "level_shift"]),
+    direction=st.sampled_from(["up", "down"]),
+    opens=st.booleans(),
+)
+
+
+@given(st.lists(members, max_size=25, unique_by=lambda m: m.alert_id))
+@settings(max_examples=60, deadline=None)
+def test_every_alert_lands_in_exactly_one_group_with_a_reason(alerts: list[Member]) -> None:
+    groups = assign(alerts, RULES)
+    ids = [m.alert_id for g in groups for m in g.members]
+    assert len(ids) == len(set(ids)) and {a.alert_id for a in alerts if a.opens} <= set(ids)
+    for g in groups:
+        assert g.members[0].opens or len(g.members) >= 2  # alone only if it may open
+        assert g.reasons[g.members[0].alert_id].code == "opened"
+        for m in g.members[1:]:
+            r = g.reasons[m.alert_id]
+            assert r.code != "opened" and r.related_to in {x.alert_id for x in g.members}
