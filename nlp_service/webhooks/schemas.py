@@ -214,9 +214,14 @@ class IncidentMemberPayload(EventModel):
     rank: int = Field(description="1 = the lead alert (largest excess comments, then score)")
     topic_id: str
     kind: AlertKind
+    direction: Direction
     severity: Severity
+    status: AlertStatus = Field(description="The member alert's own status")
+    segment_field: str = Field(description='"all" or region | touchpoint | source')
+    segment_value: str
     reason_code: str = Field(description="opened | same_segment | same_topic | aftermath")
     reason: str = Field(description="Why the alert belongs to the incident, in words")
+    related_alert_id: str | None = Field(None, description="The member alert this one was matched with")
 
 
 class IncidentPayload(EventModel):
@@ -232,6 +237,7 @@ class IncidentPayload(EventModel):
     segment_field: str
     started_at: datetime
     window_end: datetime
+    created_at: datetime
     updated_at: datetime
     resolved_at: datetime | None = None
     resolved_reason: str | None = Field(None, description="manual | auto")

@@ -73,7 +73,18 @@ def alerts_by_detection(client: TestClient, ctx: dict[str, Any]) -> None:
     assert r.status_code == 200 and r.json()["alerts_created"] >= 1, r.text
     alert_id = r.json()["alert_ids"][0]
     assert client.post(f"/v1/alerts/{alert_id}/acknowledge", json={"note": "on it"}).status_code == 200
+    assert client.post(f"/v1/alerts/{alert_id}/assign", json={"owner": "ana@example.com"}).status_code == 200
     assert client.post(f"/v1/alerts/{alert_id}/resolve").status_code == 200
+    assert client.post(f"/v1/alerts/{alert_id}/close", json={"note": "done"}).status_code == 200
+
+
+def incidents_by_detection(client: TestClient, ctx: dict[str, Any]) -> None:
+    """incident.created (by the detection above), incident.updated (acknowledge), incident.resolved."""
+    r = client.get("/v1/incidents")
+    assert r.status_code == 200 and r.json()["incidents"], r.text
+    incident_id = r.json()["incidents"][0]["id"]
+    assert client.post(f"/v1/incidents/{incident_id}/acknowledge").status_code == 200
+    assert client.post(f"/v1/incidents/{incident_id}/resolve", json={"note": "fixed"}).status_code == 200
 
 
 def emerging_alert(client: TestClient, ctx: dict[str, Any]) -> None:
@@ -105,6 +116,9 @@ PRODUCERS: dict[str, Callable[[TestClient, dict[str, Any]], None]] = {
     "alert.created": alerts_by_detection,  # also alert.updated and alert.resolved
     "alert.updated": alerts_by_detection,
     "alert.resolved": alerts_by_detection,
+    "incident.created": incidents_by_detection,
+    "incident.updated": incidents_by_detection,
+    "incident.resolved": incidents_by_detection,
     "webhook.ping": ping,
     "webhook.disabled": disabled,
 }
