@@ -30,7 +30,7 @@ def neighbour_metrics(
     """accuracy@1 and MRR@k of label-matching nearest neighbours (rows are L2-normalised vectors)."""
     if len(queries) == 0 or len(corpus) == 0:
         raise ValueError("the search proxy needs queries and a corpus")
-    k = min(k, len(corpus))
+    name, k = f"mrr_at_{k}", min(k, len(corpus))
     hits_at_1, reciprocal = 0.0, 0.0
     for start in range(0, len(queries), CHUNK):
         scores = queries[start : start + CHUNK] @ corpus.T
@@ -41,7 +41,7 @@ def neighbour_metrics(
         hits_at_1 += float(relevant[:, 0].sum())
         first = relevant.argmax(axis=1)
         reciprocal += float(np.where(relevant.any(axis=1), 1.0 / (first + 1), 0.0).sum())
-    return {"accuracy_at_1": hits_at_1 / len(queries), f"mrr_at_{k}": reciprocal / len(queries)}
+    return {"accuracy_at_1": hits_at_1 / len(queries), name: reciprocal / len(queries)}
 
 
 def banking77_proxy(data_dir: Path, cache: FeatureCache) -> dict[str, float]:

@@ -8,7 +8,6 @@ it comes from one forward pass.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -21,6 +20,15 @@ import numpy as np
 import torch
 from transformers import AutoModel, AutoTokenizer
 
+from nlp_service.inference.adapter import (
+    Adapter,
+    adapted_sha256,
+    apply_adapter,
+    check_base,
+    file_sha256,
+    is_adapter_dir,
+    load_adapter,
+)
 from nlp_service.inference.onnx_runtime import OnnxSession, export_onnx, pool_layers
 from nlp_service.inference.quantize import DEFAULT_KEEP_FP32, quantize_onnx
 from nlp_service.inference.sentences import sentence_embeddings
@@ -53,6 +61,8 @@ class EncoderInfo:
     num_layers: int
     max_length: int
     quantized: bool
+    adapter: str | None = None  # "<version>@<sha256[:12]>" of a LoRA adapter applied onto the base weights
+    base_sha256: str | None = None  # the base weights' sha256 when an adapter is applied (else ``sha256``)
 
 
 @dataclass
@@ -108,11 +118,7 @@ def weights_sha256(model_dir: Path) -> str:
     for name in WEIGHT_FILES:
         path = model_dir / name
         if path.is_file():
-            digest = hashlib.sha256()
-            with path.open("rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    digest.update(chunk)
-            return digest.hexdigest()
+            return file_sha256(path)
     raise FileNotFoundError(f"no weight file ({', '.join(WEIGHT_FILES)}) in {model_dir}")
 
 
@@ -126,6 +132,13 @@ def resolve_model_dir(name_or_path: str) -> Path:
     return Path(
         snapshot_download(name_or_path, allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model"])
     )
+
+
+def _installed_base() -> str:
+    """The base weights adapters apply onto: the installed all-MiniLM-L6-v2 package."""
+    from nlp_service.config import default_encoder_path
+
+    return default_encoder_path()
 
 
 def padded_cost(batch_lengths: list[int], overhead_tokens: int) -> int:
@@ -215,10 +228,17 @@ class Encoder:
             initializer=_start_encoder_thread,
             initargs=(threads, self._thread_idents),
         )
-        self.model_dir = resolve_model_dir(name_or_path)
+        # An adapter folder (models/encoders/<version>/) is applied onto the installed base weights.
+        self.adapter: Adapter | None = load_adapter(name_or_path) if is_adapter_dir(name_or_path) else None
+        self.model_dir = resolve_model_dir(_installed_base() if self.adapter else name_or_path)
+        base_sha256 = weights_sha256(self.model_dir)
+        sha256 = base_sha256
+        if self.adapter is not None:
+            check_base(self.adapter, base_sha256)
+            sha256 = adapted_sha256(base_sha256, self.adapter.sha256)
         self.tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir))
         # The ONNX path quantises the exported graph; its torch model stays fp32 (the warm-up reference).
-        self.model = self._on_thread(self._load_model, self.model_dir, quantize and runtime == "torch")
+        self.model = self._on_thread(self._load_model, quantize and runtime == "torch")
         config = self.model.config
         model_limit = int(getattr(config, "max_position_embeddings", 512))
         tokenizer_limit = int(getattr(self.tokenizer, "model_max_length", model_limit) or model_limit)
@@ -228,11 +248,13 @@ class Encoder:
         self.overhead_tokens = overhead_tokens
         self.info = EncoderInfo(
             name=name_or_path,
-            sha256=weights_sha256(self.model_dir),
+            sha256=sha256,
             dim=int(config.hidden_size),
             num_layers=int(config.num_hidden_layers),
             max_length=self.max_length,
             quantized=quantize,
+            adapter=None if self.adapter is None else f"{self.adapter.version}@{self.adapter.sha256[:12]}",
+            base_sha256=base_sha256 if self.adapter is not None else None,
         )
         self._onnx: OnnxSession | None = None
         self.int8_keep_fp32 = int8_keep_fp32
@@ -260,17 +282,19 @@ class Encoder:
         return self._executor.submit(fn, *args).result()
 
     # -- loading --------------------------------------------------------------------------------------
-    @staticmethod
-    def _load_model(model_dir: Path, quantize: bool) -> Any:
-        model = AutoModel.from_pretrained(str(model_dir))
+    def _load_model(self, quantize: bool, **kwargs: Any) -> Any:
+        """The base model (with the adapter merged in), in eval mode; int8 in torch with ``quantize``."""
+        model = AutoModel.from_pretrained(str(self.model_dir), **kwargs)
         model.eval()
+        if self.adapter is not None:
+            apply_adapter(model, self.adapter)
         if quantize:
             model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
         return model
 
     def _eager_copy(self) -> Any:
         """A fresh copy of the model with eager attention (it traces cleanly)."""
-        return AutoModel.from_pretrained(str(self.model_dir), attn_implementation="eager").eval()
+        return self._load_model(False, attn_implementation="eager")
 
     def _build_onnx(self, threads: int | None, int8_keep_fp32: tuple[str, ...] | None) -> OnnxSession | None:
         """Export the model (a copy with eager attention, which traces cleanly) and open a session on it;

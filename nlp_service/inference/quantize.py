@@ -13,9 +13,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 QUANTIZED_OPS = ("MatMul",)
-# MatMuls kept fp32 by default (substrings of node names), decided by `python -m evaluation int8`; e.g.
-# "output/dense" keeps every layer's FFN output projection (its GELU inputs quantise worst) in fp32.
-DEFAULT_KEEP_FP32: tuple[str, ...] = ()
+# MatMuls kept fp32 by default (substrings of node names), decided by `python -m evaluation int8` (stock
+# encoder, shipped heads): "output/dense" keeps every layer's attention and FFN output projections fp32 (the
+# FFN's GELU outputs quantise worst). Worst metric change 0.0027 (pass); every MatMul int8: goemotions
+# macro-F1 -0.0060 (fails the 0.005 bar).
+DEFAULT_KEEP_FP32: tuple[str, ...] = ("output/dense",)
 
 
 def matmul_nodes(model_path: Path) -> list[str]:
