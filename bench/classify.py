@@ -142,6 +142,22 @@ class PipelineBaseline:
         return self.comments / self.seconds
 
 
+def private_taxonomy(folder: Path) -> Path:
+    """A copy of the shipped taxonomy and its prototypes: an int8 server rebuilds the prototypes for its own
+    encoder key beside the taxonomy file, which must not be the repository's."""
+    import shutil
+
+    from nlp_service.config import Settings
+    from nlp_service.topics.scorer import prototypes_path
+
+    source = Settings().resolved_taxonomy_path()
+    target = folder / source.name
+    shutil.copy2(source, target)
+    if prototypes_path(source).is_file():
+        shutil.copy2(prototypes_path(source), prototypes_path(target))
+    return target
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -179,6 +195,7 @@ def main() -> None:
             port = free_port()
             tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
             env = {"NLP_QUANTIZE": "true" if precision == "int8" else "false"}
+            env["NLP_TAXONOMY_PATH"] = str(private_taxonomy(tmp))
             server = start_server(port, env, tmp)
             stack.callback(server.wait, 30)
             stack.callback(server.terminate)
