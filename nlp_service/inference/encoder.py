@@ -30,7 +30,7 @@ from nlp_service.inference.adapter import (
     load_adapter,
 )
 from nlp_service.inference.onnx_runtime import OnnxSession, export_onnx, pool_layers
-from nlp_service.inference.quantize import DEFAULT_KEEP_FP32, quantize_onnx
+from nlp_service.inference.quantize import DEFAULT_KEEP_FP32, quantize_onnx_apart
 from nlp_service.inference.sentences import sentence_embeddings
 
 log = logging.getLogger(__name__)
@@ -305,7 +305,7 @@ class Encoder:
             graph = export_onnx(eager, dict(example))
             del eager
             if int8_keep_fp32 is not None:
-                graph = quantize_onnx(graph, exclude=int8_keep_fp32)
+                graph = quantize_onnx_apart(graph, exclude=int8_keep_fp32)
             return OnnxSession(graph, threads)
         except Exception as exc:  # no onnxruntime, an architecture the export does not know, ...
             log.warning("ONNX Runtime unavailable for this encoder, running it in torch: %s", exc)

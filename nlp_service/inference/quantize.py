@@ -28,6 +28,20 @@ def matmul_nodes(model_path: Path) -> list[str]:
     return [node.name for node in graph.node if node.op_type in QUANTIZED_OPS]
 
 
+def quantize_onnx_apart(model: bytes, *, exclude: Sequence[str] = ()) -> bytes:
+    """:func:`quantize_onnx` in a child process, so that its transient copies of the graph (a few hundred MB)
+    never count in the calling process's peak memory."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(_quantize_child, model, tuple(exclude)).result()
+
+
+def _quantize_child(model: bytes, exclude: tuple[str, ...]) -> bytes:
+    return quantize_onnx(model, exclude=exclude)
+
+
 def quantize_onnx(model: bytes, *, per_channel: bool = True, exclude: Sequence[str] = ()) -> bytes:
     """The int8 (dynamic, weights int8 signed) version of an exported fp32 ONNX graph.
 
