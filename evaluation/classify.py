@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from evaluation.search_proxy import banking77_proxy
 from nlp_service.config import REPO_ROOT
 from nlp_service.inference.heads import FeatureSpec, Head
 from nlp_service.inference.registry import ModelRegistry, RegistryError
@@ -48,6 +49,7 @@ BARS = {
     "emobank.arousal_r": 0.45,
     "ei_reg.dev_pearson_avg": 0.64,
     "banking77.accuracy": 0.92,
+    "search.accuracy_at_1": None,
     "topics.zero_shot_f1": None,
 }
 BANKING_FEATURES = FeatureSpec(layers=(), embedding=True)
@@ -70,6 +72,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="torch",
         help="encoder runtime: torch (what the heads were trained on) or onnx (what the service runs)",
     )
+    parser.add_argument("--quantize", action="store_true", help="int8 encoder (what NLP_QUANTIZE serves)")
+    parser.add_argument(
+        "--int8-keep-fp32",
+        type=lambda v: tuple(x for x in v.split(",") if x),
+        default=None,
+        help="with --quantize: comma-separated node-name parts kept fp32 (default: the service's)",
+    )
     parser.add_argument(
         "--skip-topics", action="store_true", help="do not run the zero-shot topic evaluation"
     )
@@ -78,10 +87,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 class ClassifyEvaluation:
     """Runs each benchmark; ``results`` holds the flat metrics, ``notes`` the report details."""
 
-    def __init__(self, data_dir: Path, registry: ModelRegistry, cache: FeatureCache) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        registry: ModelRegistry,
+        cache: FeatureCache,
+        base_cache: FeatureCache | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.registry = registry
         self.cache = cache
+        self.base_cache = base_cache or cache  # the stock fp32 encoder, for the search proxy
         self.results: dict[str, float] = {}
         self.notes: dict[str, str] = {}
         self.versions: dict[str, str] = {}
@@ -187,6 +203,19 @@ class ClassifyEvaluation:
             f" epoch {fit.best_epoch}); n_test={len(test.labels)}"
         )
 
+    def search(self) -> None:
+        """The search proxy (Banking77 test queries against train) for the served and the base encoder."""
+        served = banking77_proxy(self.data_dir, self.cache)
+        base = served if self.base_cache is self.cache else banking77_proxy(self.data_dir, self.base_cache)
+        for name, value in served.items():
+            self.results[f"search.{name}"] = value
+        for name, value in base.items():
+            self.results[f"search.base_{name}"] = value
+        self.notes["search.accuracy_at_1"] = (
+            "Banking77 test texts as queries against its train texts, nearest neighbours by the served "
+            "search vector; `base_` rows: the stock fp32 encoder"
+        )
+
     def topics(self) -> None:
         try:
             from evaluation.topics import evaluate_topics
@@ -224,11 +253,19 @@ def markdown(ev: ClassifyEvaluation, seconds: float) -> str:
 
 
 def evaluate(
-    data_dir: Path, registry: ModelRegistry, cache: FeatureCache, *, topics: bool = True
+    data_dir: Path,
+    registry: ModelRegistry,
+    cache: FeatureCache,
+    *,
+    topics: bool = True,
+    base_cache: FeatureCache | None = None,
 ) -> ClassifyEvaluation:
-    """Run every benchmark; a missing head is recorded in the notes instead of failing the whole run."""
-    ev = ClassifyEvaluation(data_dir, registry, cache)
-    steps = [ev.sentiment, ev.tweet_emotion, ev.goemotions, ev.emobank, ev.ei_reg, ev.banking77]
+    """Run every benchmark; a missing head is recorded in the notes instead of failing the whole run.
+
+    ``base_cache``: the stock fp32 encoder for the search proxy's side-by-side (default: ``cache``'s).
+    """
+    ev = ClassifyEvaluation(data_dir, registry, cache, base_cache)
+    steps = [ev.sentiment, ev.tweet_emotion, ev.goemotions, ev.emobank, ev.ei_reg, ev.banking77, ev.search]
     if topics:
         steps.append(ev.topics)
     for step in steps:
@@ -240,20 +277,37 @@ def evaluate(
     return ev
 
 
-def run(args: argparse.Namespace) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+def encoder_cache(
+    args: argparse.Namespace, encoder: str | None, *, quantize: bool, keep_fp32: tuple[str, ...] | None = None
+) -> FeatureCache:
+    """A feature cache over ``encoder`` (default: the stock one) in ``args.runtime``, built on first use."""
 
     def factory() -> Any:
         from nlp_service.config import default_encoder_path
         from nlp_service.inference.encoder import Encoder
+        from nlp_service.inference.quantize import DEFAULT_KEEP_FP32
 
-        encoder = Encoder(args.encoder or default_encoder_path(), threads=args.threads, runtime=args.runtime)
-        encoder.warm_up()  # checks ONNX Runtime against torch (falls back to torch, logged)
-        return encoder
+        built = Encoder(
+            encoder or default_encoder_path(),
+            threads=args.threads,
+            runtime=args.runtime,
+            quantize=quantize,
+            int8_keep_fp32=DEFAULT_KEEP_FP32 if keep_fp32 is None else keep_fp32,
+        )
+        built.warm_up()  # checks ONNX Runtime against torch (falls back to torch, logged)
+        return built
 
+    return FeatureCache(factory, None if args.no_cache else args.cache_dir)
+
+
+def run(args: argparse.Namespace) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     started = time.perf_counter()
-    cache = FeatureCache(factory, None if args.no_cache else args.cache_dir)
-    ev = evaluate(args.data, ModelRegistry(args.models_dir), cache, topics=not args.skip_topics)
+    cache = encoder_cache(args, args.encoder, quantize=args.quantize, keep_fp32=args.int8_keep_fp32)
+    stock = args.encoder is None and not args.quantize
+    base = None if stock else encoder_cache(args, None, quantize=False)
+    registry = ModelRegistry(args.models_dir)
+    ev = evaluate(args.data, registry, cache, topics=not args.skip_topics, base_cache=base)
     report = markdown(ev, time.perf_counter() - started)
     print(report)
     args.json.parent.mkdir(parents=True, exist_ok=True)

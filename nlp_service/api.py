@@ -100,6 +100,8 @@ async def info(state: StateDep) -> dict:
             "max_tokens": enc.max_length,
             "quantized": enc.quantized,
             "runtime": state.engine.encoder.runtime,
+            "adapter": enc.adapter,
+            "base_sha256": enc.base_sha256 or enc.sha256,
         }
         out["model_versions"] = state.engine.models.versions
     return out

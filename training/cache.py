@@ -54,7 +54,7 @@ class FeatureCache:
         """Encoded features for ``texts`` (from disk when present, else encoded and stored)."""
         if self.cache_dir is None:
             return self.encoder.encode(texts, progress=progress)
-        path = self.cache_dir / f"{cache_key(self.encoder.info, texts, self.encoder.runtime)}.npz"
+        path = self.cache_dir / f"{cache_key(self.encoder.info, texts, self.encoder.features_key)}.npz"
         if path.is_file():
             with np.load(path) as data:
                 return Encoded(

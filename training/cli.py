@@ -5,6 +5,7 @@
     python -m training intensity|valence ... --label-col a,b   (regression, one output per column)
     python -m training defaults [--data ../shared/datasets]
     python -m training <task>|defaults ... --finetune   (fine-tune the encoder too: a new encoders/v<n>)
+    python -m training encoder --data ../shared/datasets [--steps N] [--limit N]   (multi-task LoRA adapter)
     python -m training list [task] | show <task> [version] | promote <task> <version> | rollback <task>
 
 Bad input (missing file/column, empty or duplicate rows, unknown labels, too few examples per class, a
@@ -21,9 +22,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from nlp_service.config import REPO_ROOT
 from nlp_service.inference.registry import ModelRegistry, RegistryError
 from training import data as data_mod
+from training.datasets import REPO_ROOT
 from training.errors import TrainingDataError
 from training.tasks import TASKS, TaskSpec
 
@@ -127,6 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_finetune(p)
     p.set_defaults(handler=cmd_defaults)
 
+    _add_encoder_command(sub)
+
     p = sub.add_parser("list", help="tasks and versions in the registry")
     p.add_argument("task", nargs="?")
     p.add_argument("--registry", type=Path, default=DEFAULT_REGISTRY)
@@ -146,6 +149,71 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--registry", type=Path, default=DEFAULT_REGISTRY)
     p.set_defaults(handler=cmd_rollback)
     return parser
+
+
+def _add_encoder_command(sub: Any) -> None:
+    from training.encoder_mtl import EncoderTrainParams
+
+    d = EncoderTrainParams()
+    p = sub.add_parser(
+        "encoder", help="multi-task LoRA fine-tuning of the encoder: a new encoders/v<n> adapter"
+    )
+    p.add_argument("--data", type=Path, default=None, help="datasets folder (default: ../shared/datasets)")
+    p.add_argument(
+        "--registry", type=Path, default=DEFAULT_REGISTRY, help="models directory (default: models/)"
+    )
+    for name, help_text in (
+        ("steps", "optimiser steps"),
+        ("batch_size", "texts per step"),
+        ("lr", "LoRA learning rate"),
+        ("head_lr", "task heads' learning rate"),
+        ("max_length", "tokens per text"),
+        ("lora_r", "LoRA rank"),
+        ("lora_alpha", "LoRA alpha"),
+        ("distill", "weight of (1 - cosine) to the base model's search vector"),
+        ("eval_every", "validate every this many steps"),
+        ("seed", "random seed"),
+    ):
+        default = getattr(d, name)
+        flag = "--" + name.replace("_", "-")
+        p.add_argument(flag, dest=name, type=type(default), default=default, help=f"{help_text} ({default})")
+    p.add_argument(
+        "--limit", type=int, default=None, help="at most this many rows per task and split (subset)"
+    )
+    p.add_argument("--device", default=d.device, help="auto (cuda when available), cpu, cuda")
+    p.add_argument("--base", type=Path, default=None, help="base model folder (default: the installed one)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=cmd_encoder)
+
+
+def cmd_encoder(args: argparse.Namespace) -> int:
+    from training import datasets as ds
+    from training.encoder_mtl import EncoderTrainParams, train_encoder
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    fields = EncoderTrainParams.__dataclass_fields__
+    params = EncoderTrainParams(**{k: v for k, v in vars(args).items() if k in fields})
+    result = train_encoder(
+        data_dir=args.data or ds.DEFAULT_DATA_DIR,
+        registry=ModelRegistry(args.registry),
+        base_dir=args.base or Path(_installed_encoder()),
+        params=params,
+        command="python -m training " + shlex.join(args.argv),
+        progress=not args.quiet,
+    )
+    print(f"wrote encoder adapter {result.version} to {result.path} ({result.seconds:.0f} s)")
+    print(json.dumps(result.history[-1] if result.history else {}, indent=2))
+    return 0
+
+
+def _installed_encoder() -> str:
+    from nlp_service.config import default_encoder_path
+
+    return default_encoder_path()
 
 
 def make_cache(args: argparse.Namespace) -> Any:

@@ -11,8 +11,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nlp_service.config import REPO_ROOT
-
+# As nlp_service.config's; not imported from there: the GPU training run may lack pydantic-settings.
+REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = (REPO_ROOT / ".." / "shared" / "datasets").resolve()
 
 SENTIMENT_LABELS = ("negative", "neutral", "positive")

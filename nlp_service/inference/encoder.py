@@ -8,7 +8,6 @@ it comes from one forward pass.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -21,7 +20,17 @@ import numpy as np
 import torch
 from transformers import AutoModel, AutoTokenizer
 
+from nlp_service.inference.adapter import (
+    Adapter,
+    adapted_sha256,
+    apply_adapter,
+    check_base,
+    file_sha256,
+    is_adapter_dir,
+    load_adapter,
+)
 from nlp_service.inference.onnx_runtime import OnnxSession, export_onnx, pool_layers
+from nlp_service.inference.quantize import DEFAULT_KEEP_FP32, quantize_onnx_apart
 from nlp_service.inference.sentences import sentence_embeddings
 
 log = logging.getLogger(__name__)
@@ -36,6 +45,8 @@ WARM_UP_BATCHES = (
 )
 # ONNX Runtime must give torch's features: summation order moves them by ~1e-6, a wrong graph by far more.
 ONNX_MAX_ABS_DIFF = 1e-3
+# int8 ONNX Runtime against fp32 torch: search-vector cosine >= this (measured: mean 0.992, min 0.97, tweets)
+INT8_MIN_COSINE = 0.95
 # One forward pass of MiniLM-L6 on 2 CPU cores costs ~15-20 ms beyond its tokens (~0.4 ms each): ~40 tokens.
 DEFAULT_BATCH_OVERHEAD_TOKENS = 40
 
@@ -50,6 +61,8 @@ class EncoderInfo:
     num_layers: int
     max_length: int
     quantized: bool
+    adapter: str | None = None  # "<version>@<sha256[:12]>" of a LoRA adapter applied onto the base weights
+    base_sha256: str | None = None  # the base weights' sha256 when an adapter is applied (else ``sha256``)
 
 
 @dataclass
@@ -105,11 +118,7 @@ def weights_sha256(model_dir: Path) -> str:
     for name in WEIGHT_FILES:
         path = model_dir / name
         if path.is_file():
-            digest = hashlib.sha256()
-            with path.open("rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    digest.update(chunk)
-            return digest.hexdigest()
+            return file_sha256(path)
     raise FileNotFoundError(f"no weight file ({', '.join(WEIGHT_FILES)}) in {model_dir}")
 
 
@@ -123,6 +132,13 @@ def resolve_model_dir(name_or_path: str) -> Path:
     return Path(
         snapshot_download(name_or_path, allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model"])
     )
+
+
+def _installed_base() -> str:
+    """The base weights adapters apply onto: the installed all-MiniLM-L6-v2 package."""
+    from nlp_service.config import default_encoder_path
+
+    return default_encoder_path()
 
 
 def padded_cost(batch_lengths: list[int], overhead_tokens: int) -> int:
@@ -179,8 +195,9 @@ class Encoder:
     """A transformer with mean pooling, truncation reporting and length-sorted dynamic padding.
 
     ``runtime="onnx"`` runs the forward pass through ONNX Runtime (the torch model exported at start-up and
-    checked against torch by :meth:`warm_up`); ``"torch"`` runs it in torch. An int8 (``quantize``) encoder
-    always runs in torch.
+    checked against torch by :meth:`warm_up`); ``"torch"`` runs it in torch. ``quantize`` serves int8: in
+    ONNX Runtime the exported graph's MatMuls quantised dynamically, per channel, except the nodes named by
+    ``int8_keep_fp32`` (:mod:`nlp_service.inference.quantize`); in torch, torch's dynamic quantisation.
     """
 
     def __init__(
@@ -194,6 +211,7 @@ class Encoder:
         max_tokens: int = 16384,
         overhead_tokens: int = DEFAULT_BATCH_OVERHEAD_TOKENS,
         runtime: str = "torch",
+        int8_keep_fp32: tuple[str, ...] = DEFAULT_KEEP_FP32,
     ) -> None:
         if runtime not in RUNTIMES:
             raise ValueError(f"runtime must be one of {RUNTIMES}, not {runtime!r}")
@@ -210,9 +228,17 @@ class Encoder:
             initializer=_start_encoder_thread,
             initargs=(threads, self._thread_idents),
         )
-        self.model_dir = resolve_model_dir(name_or_path)
+        # An adapter folder (models/encoders/<version>/) is applied onto the installed base weights.
+        self.adapter: Adapter | None = load_adapter(name_or_path) if is_adapter_dir(name_or_path) else None
+        self.model_dir = resolve_model_dir(_installed_base() if self.adapter else name_or_path)
+        base_sha256 = weights_sha256(self.model_dir)
+        sha256 = base_sha256
+        if self.adapter is not None:
+            check_base(self.adapter, base_sha256)
+            sha256 = adapted_sha256(base_sha256, self.adapter.sha256)
         self.tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir))
-        self.model = self._on_thread(self._load_model, self.model_dir, quantize)
+        # The ONNX path quantises the exported graph; its torch model stays fp32 (the warm-up reference).
+        self.model = self._on_thread(self._load_model, quantize and runtime == "torch")
         config = self.model.config
         model_limit = int(getattr(config, "max_position_embeddings", 512))
         tokenizer_limit = int(getattr(self.tokenizer, "model_max_length", model_limit) or model_limit)
@@ -222,17 +248,19 @@ class Encoder:
         self.overhead_tokens = overhead_tokens
         self.info = EncoderInfo(
             name=name_or_path,
-            sha256=weights_sha256(self.model_dir),
+            sha256=sha256,
             dim=int(config.hidden_size),
             num_layers=int(config.num_hidden_layers),
             max_length=self.max_length,
             quantized=quantize,
+            adapter=None if self.adapter is None else f"{self.adapter.version}@{self.adapter.sha256[:12]}",
+            base_sha256=base_sha256 if self.adapter is not None else None,
         )
         self._onnx: OnnxSession | None = None
-        if runtime == "onnx" and quantize:
-            log.info("the int8 encoder runs in torch (its ONNX export is not supported)")
-        elif runtime == "onnx":
-            self._onnx = self._on_thread(self._build_onnx, threads)
+        self.int8_keep_fp32 = int8_keep_fp32
+        if runtime == "onnx":
+            keep = int8_keep_fp32 if quantize else None
+            self._onnx = self._on_thread(self._build_onnx, threads, keep)
         log.info(
             "encoder loaded: %s sha256=%s quantized=%s runtime=%s",
             name_or_path,
@@ -254,20 +282,31 @@ class Encoder:
         return self._executor.submit(fn, *args).result()
 
     # -- loading --------------------------------------------------------------------------------------
-    @staticmethod
-    def _load_model(model_dir: Path, quantize: bool) -> Any:
-        model = AutoModel.from_pretrained(str(model_dir))
+    def _load_model(self, quantize: bool, **kwargs: Any) -> Any:
+        """The base model (with the adapter merged in), in eval mode; int8 in torch with ``quantize``."""
+        model = AutoModel.from_pretrained(str(self.model_dir), **kwargs)
         model.eval()
+        if self.adapter is not None:
+            apply_adapter(model, self.adapter)
         if quantize:
             model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
         return model
 
-    def _build_onnx(self, threads: int | None) -> OnnxSession | None:
-        """Export the model (a copy with eager attention, which traces cleanly) and open a session on it."""
+    def _eager_copy(self) -> Any:
+        """A fresh copy of the model with eager attention (it traces cleanly)."""
+        return self._load_model(False, attn_implementation="eager")
+
+    def _build_onnx(self, threads: int | None, int8_keep_fp32: tuple[str, ...] | None) -> OnnxSession | None:
+        """Export the model (a copy with eager attention, which traces cleanly) and open a session on it;
+        with ``int8_keep_fp32`` (not None) on its int8 quantisation."""
         try:
-            eager = AutoModel.from_pretrained(str(self.model_dir), attn_implementation="eager").eval()
+            eager = self._eager_copy()
             example = self.tokenizer(list(WARM_UP_BATCHES[1]), padding=True, return_tensors="pt")
-            return OnnxSession(export_onnx(eager, dict(example)), threads)
+            graph = export_onnx(eager, dict(example))
+            del eager
+            if int8_keep_fp32 is not None:
+                graph = quantize_onnx_apart(graph, exclude=int8_keep_fp32)
+            return OnnxSession(graph, threads)
         except Exception as exc:  # no onnxruntime, an architecture the export does not know, ...
             log.warning("ONNX Runtime unavailable for this encoder, running it in torch: %s", exc)
             return None
@@ -276,6 +315,13 @@ class Encoder:
     def runtime(self) -> str:
         """Where forward passes run: ``"onnx"`` (ONNX Runtime) or ``"torch"``."""
         return "onnx" if self._onnx is not None else "torch"
+
+    @property
+    def features_key(self) -> str:
+        """What beyond :attr:`info` the features depend on: the runtime (and the nodes int8 keeps fp32)."""
+        if self.runtime == "onnx" and self.info.quantized and self.int8_keep_fp32:
+            return f"onnx|keep={','.join(self.int8_keep_fp32)}"
+        return self.runtime
 
     def warm_up(self) -> None:
         """Run the batch shapes that are served once; ONNX Runtime is checked against torch on them.
@@ -287,9 +333,14 @@ class Encoder:
             if self._onnx is None:
                 continue
             reference = self.encode(list(texts), runtime="torch")
-            diff = float(np.max(np.abs(served.layers - reference.layers)))
-            if not diff <= ONNX_MAX_ABS_DIFF:
-                log.warning("ONNX Runtime differs from torch by %.3g; running the encoder in torch", diff)
+            if self.info.quantized:  # int8 against the fp32 torch model: the search vectors' cosine
+                cosine = float(np.min(np.sum(served.embedding * reference.embedding, axis=1)))
+                ok, what = cosine >= INT8_MIN_COSINE, f"cosine {cosine:.4f}"
+            else:
+                diff = float(np.max(np.abs(served.layers - reference.layers)))
+                ok, what = diff <= ONNX_MAX_ABS_DIFF, f"max abs diff {diff:.3g}"
+            if not ok:
+                log.warning("ONNX Runtime differs from torch (%s); running the encoder in torch", what)
                 self._onnx = None
 
     # -- encoding -------------------------------------------------------------------------------------

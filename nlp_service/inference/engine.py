@@ -60,10 +60,14 @@ class Analysis:
 
 
 def encoder_version(info: EncoderInfo) -> str:
+    """``all-MiniLM-L6-v2@<sha>``, ``all-MiniLM-L6-v2@<base sha>+lora-v1@<adapter sha>``, ``+int8`` if so."""
+    int8 = "+int8" if info.quantized else ""
+    if info.adapter is not None:
+        return f"all-MiniLM-L6-v2@{(info.base_sha256 or '')[:12]}+lora-{info.adapter}{int8}"
     name = info.name.rstrip("/").split("/")[-1]
     if name == "model":  # a packaged folder: name it by its weights
         name = "all-MiniLM-L6-v2"
-    return f"{name}@{info.sha256[:12]}{'+int8' if info.quantized else ''}"
+    return f"{name}@{info.sha256[:12]}{int8}"
 
 
 class Engine:

@@ -16,6 +16,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from nlp_service.inference.adapter import is_adapter_dir
 from nlp_service.inference.encoder import EncoderInfo
 from nlp_service.inference.heads import CONFIG_FILE, Head, load_head, load_head_config
 
@@ -86,11 +87,11 @@ class ModelRegistry:
         return self._reserve(self.models_dir / ENCODERS_DIR)
 
     def encoder_versions(self) -> list[str]:
-        """Fine-tuned encoder versions (folders with a weight file), oldest first."""
+        """Fine-tuned encoder versions (folders with a weight file or a LoRA adapter), oldest first."""
         root = self.models_dir / ENCODERS_DIR
         if not root.is_dir():
             return []
-        names = [p.name for p in root.iterdir() if (p / "model.safetensors").is_file()]
+        names = [p.name for p in root.iterdir() if (p / "model.safetensors").is_file() or is_adapter_dir(p)]
         return sorted(names, key=version_key)
 
     @staticmethod

@@ -56,7 +56,7 @@ def _auth(request: Request) -> Auth:
 
 
 def _features(request: Request) -> dict[str, bool]:
-    paths = {getattr(route, "path", "") for route in request.app.routes}
+    paths = set(request.app.openapi().get("paths", {}))  # app.routes holds included routers unflattened
     return {name: path in paths for name, path in OPTIONAL_FEATURES.items()}
 
 

@@ -166,7 +166,6 @@ def test_search_only_key_sees_pages_without_actions(browser: Any, server: Server
     context.close()
 
 
-@pytest.mark.xfail(strict=True, reason="needs incidents/cases merge: POST /v1/alerts/{id}/assign")
 def test_assign_an_alert(browser: Any, server: Server) -> None:
     context, page, problems = signed_in(browser, server, server.keys["admin"])
     page.goto(f"{server.url}/ui/alerts?status=")
@@ -179,7 +178,6 @@ def test_assign_an_alert(browser: Any, server: Server) -> None:
     assert problems.take() == []
 
 
-@pytest.mark.xfail(strict=True, reason="needs incidents/cases merge: GET /v1/incidents")
 def test_incident_list_and_drill_down(browser: Any, server: Server) -> None:
     context, page, problems = signed_in(browser, server, server.keys["admin"])
     page.goto(f"{server.url}/ui/alerts?view=incidents&status=")
@@ -192,7 +190,6 @@ def test_incident_list_and_drill_down(browser: Any, server: Server) -> None:
     assert problems.take() == []
 
 
-@pytest.mark.xfail(strict=True, reason="needs the offline-docs merge: /docs loads Swagger UI from a CDN")
 def test_docs_list_the_operations(browser: Any, server: Server) -> None:
     context = browser.new_context()
     page = context.new_page()

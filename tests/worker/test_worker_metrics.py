@@ -23,7 +23,7 @@ from nlp_service.hardening.secretbox import SecretBox
 from nlp_service.timestamps import utcnow
 from nlp_service.webhooks import service as webhooks
 from nlp_service.webhooks.safety import TargetPolicy
-from nlp_service.webhooks.schemas import CreateWebhookRequest
+from nlp_service.webhooks.schemas import CreateWebhookRequest, sample_alert_data
 from tests.webhooks.receiver import LocalReceiver, Reply
 
 SECRET_KEY = SecretBox.generate_key()
@@ -59,7 +59,7 @@ def test_standalone_worker_serves_metrics(
                 max_subscriptions=10,
             )
             webhooks.enqueue_event(
-                db_session=s, event_type="alert.created", payload={"alert": {"id": "alr_metrics"}}
+                db_session=s, event_type="alert.created", payload=sample_alert_data("alr_metrics")
             )
             s.add(
                 DetectionJob(
