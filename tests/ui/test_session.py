@@ -114,7 +114,7 @@ def test_search_only_key_sees_pages_but_no_actions_and_the_api_refuses_them(
 def test_open_mode_serves_loopback_only(app_client: TestClient) -> None:
     me = app_client.get("/ui/api/me").json()
     assert not me["keys_on"] and me["signed_in"] and "admin" in me["scopes"]
-    assert me["features"] == {"cases": False, "incidents": False}
+    assert me["features"] == {"cases": True, "incidents": True}  # both APIs are there
     remote = TestClient(app_client.app, base_url="http://localhost", client=("10.1.2.3", 5000))
     assert remote.get("/ui/api/me").status_code == 403
     assert remote.get("/ui/overview").status_code == 403

@@ -11,7 +11,7 @@ export async function caseList(root, params, source) {
   const severity = params.get("severity") || "";
   const id = params.get("id");
   const go = (changes) => {
-    const next = new URLSearchParams({ status, severity, ...changes });
+    const next = new URLSearchParams({ view: params.get("view") || "", status, severity, ...changes });
     for (const [k, v] of [...next]) if (!v) next.delete(k);
     location.search = next.toString();
   };

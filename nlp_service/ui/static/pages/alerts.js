@@ -74,6 +74,7 @@ function drawAlert(detail, alert, series) {
     h("section", { class: "card", id: "alert-detail", dataset: { status: alert.status } },
       h("div", { class: "row" }, badge(alert.severity), badge(alert.status, alert.status), alert.overdue ? badge("overdue") : null,
         h("h2", { class: "grow" }, `${alert.topic_label || alert.topic_id}${alert.segment === "all" ? "" : ` · ${alert.segment_value}`}`)),
+      alert.owner ? h("p", { id: "owner-label" }, `Owner: ${alert.owner}`) : null,
       h("p", { class: "summary" }, e.summary || ""),
       facts(alert, e),
       chart,
