@@ -17,7 +17,7 @@ from nlp_service.auth.scopes import SCOPES
 from nlp_service.config import Settings
 from tests.auth.conftest import auth, make_key
 
-OPEN_PATHS = {"/health", "/info", "/metrics"}
+OPEN_PATHS = {"/health", "/info", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc"}  # docs: offline
 # The dashboard's pages and session routes check the visitor themselves (nlp_service.ui.views.visitor);
 # tests/ui covers them. Its data comes from /v1 and from /ui/api/overview (scoped).
 UI_SELF_CHECKED = {"/ui", "/ui/vendor/plotly.min.js", "/ui/signin", "/ui/{page}", "/ui/session", "/ui/api/me"}

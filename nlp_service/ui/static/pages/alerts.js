@@ -4,6 +4,7 @@ import { can, get, has } from "/ui/static/api.js";
 import { alertActions } from "/ui/static/cases.js";
 import { bandTraces, plot, vline, whenMounted } from "/ui/static/charts.js";
 import { caseList } from "/ui/static/components/caselist.js";
+import { openIncident } from "/ui/static/pages/incident.js";
 import { badge, h, needsScope, num, pct, section, table, when } from "/ui/static/dom.js";
 import { bandOf } from "/ui/static/stats.js";
 
@@ -37,10 +38,7 @@ export const incidentSource = {
     { title: "Headline", cell: (i) => i.headline },
     { title: "Status", cell: (i) => badge(i.status) },
   ],
-  open: async (detail, id) => {
-    const incident = await get(`/v1/incidents/${encodeURIComponent(id)}`);
-    detail.append(section(incident.headline, h("pre", {}, JSON.stringify(incident, null, 2))));
-  },
+  open: openIncident,
 };
 
 export async function render(root, params) {
