@@ -15,6 +15,7 @@ level if needed).
 from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -107,6 +108,12 @@ async def metrics(state: StateDep) -> Response:
     if state.batcher is not None:
         state.metrics.queue_depth.set(state.batcher.pending)
     return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def operation_id(route: APIRoute) -> str:
+    """OpenAPI operation id: the endpoint function's name (``classify``, ``list_alerts``, ``get_alert``), so
+    generated clients read well; ``tests/api/test_operation_ids.py`` keeps them unique and snake_case."""
+    return route.name
 
 
 def include_routers(app: FastAPI) -> None:

@@ -57,15 +57,15 @@ class EventModel(BaseModel):
 
 class AlertExplanation(BaseModel):
     """Why the alert fired: the object ``GET /v1/alerts/{id}`` shows as ``explanation``. The fields listed
-    are always there; the others depend on ``kind`` (volume alerts: ``significance``, ``volume``,
+    are there once the alert is explained (detection always does); the others depend on ``kind`` (volume alerts: ``significance``, ``volume``,
     ``over_indexing``, ``nps``, ``negative_share``, ``intensity``...; ``emerging_topic``: ``keywords``,
     ``size``, ``previous_size``, ``growth``, ``representatives``...)."""
 
     model_config = ConfigDict(extra="allow")
 
-    summary: str = Field(description="One human-readable sentence")
-    sample_comment_ids: list[str] = Field(description="The representative comments' ids")
-    severity_rule: str = Field(description="How the severity was set")
+    summary: str | None = Field(None, description="One human-readable sentence")
+    sample_comment_ids: list[str] = Field(default_factory=list, description="The representative comments")
+    severity_rule: str | None = Field(None, description="How the severity was set")
 
 
 class AlertPayload(EventModel):
