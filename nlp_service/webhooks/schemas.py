@@ -57,9 +57,9 @@ class EventModel(BaseModel):
 
 class AlertExplanation(BaseModel):
     """Why the alert fired: the object ``GET /v1/alerts/{id}`` shows as ``explanation``. The fields listed
-    are there once the alert is explained (detection always does); the others depend on ``kind`` (volume alerts: ``significance``, ``volume``,
-    ``over_indexing``, ``nps``, ``negative_share``, ``intensity``...; ``emerging_topic``: ``keywords``,
-    ``size``, ``previous_size``, ``growth``, ``representatives``...)."""
+    are there once the alert is explained (detection always does); the others depend on ``kind`` (volume
+    alerts: ``significance``, ``volume``, ``over_indexing``, ``nps``, ``negative_share``, ``intensity``...;
+    ``emerging_topic``: ``keywords``, ``size``, ``previous_size``, ``growth``, ``representatives``...)."""
 
     model_config = ConfigDict(extra="allow")
 
