@@ -7,89 +7,36 @@ alert, with typed results; errors come as ``ApiError``. A webhook signed by the 
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-import httpx
 import pytest
 
 from nlp_service.classify.schemas import ClassifyResponse
 from nlp_service.client import ApiError, AsyncClient, Client, verify_webhook
-from nlp_service.config import REPO_ROOT
 from nlp_service.demo.generator import DemoConfig, Incident, write_jsonl
 from nlp_service.demo.loader import load
 from nlp_service.webhooks.signing import generate_secret, sign_headers
+from tests.servers import running_server
 
-SERVER = """
-import sys, uvicorn
-from tests.conftest import FakeEngine
-from nlp_service.config import Settings
-from nlp_service.main import create_app
-uvicorn.run(create_app(Settings(), engine=FakeEngine()), host="127.0.0.1", port=int(sys.argv[1]),
-            log_level="warning")
-"""
 START = date(2024, 3, 4)
 AT = datetime(2024, 3, 18, tzinfo=UTC)
 TWO_WEEKS_S = 14 * 86400
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def server_url(database_url: str, tmp_path: Path) -> Iterator[str]:
-    port = free_port()
     env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
         "NLP_DATABASE_URL": database_url,
         "NLP_VAR_DIR": str(tmp_path / "var"),
         "NLP_MIGRATE_ON_START": "false",
         "NLP_RUN_WORKER_IN_PROCESS": "false",
         "NLP_SEARCH_SAVE_INTERVAL_S": "0",
         "NLP_DETECT_SYNC_MAX_LOOKBACK_S": str(TWO_WEEKS_S),
-        "NLP_LOG_FORMAT": "text",
     }
-    log = tmp_path / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", SERVER, str(port)],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < deadline, log.read_text()[-3000:]
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
+    with running_server(env, tmp_path / "server.log") as url:
         yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 def test_client_against_a_real_server(server_url: str, tmp_path: Path) -> None:
