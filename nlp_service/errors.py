@@ -116,7 +116,8 @@ class ErrorResponse(BaseModel):
 
 def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
     """``("body", "texts", 3)`` -> ``"texts[3]"``."""
-    parts = [p for p in loc if p not in ("body", "query", "path", "header")]
+    # only the leading location goes: a field may itself be called "query" (POST /v1/search)
+    parts = list(loc[1:] if loc and loc[0] in ("body", "query", "path", "header") else loc)
     out = ""
     for part in parts:
         if isinstance(part, int):

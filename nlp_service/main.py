@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from nlp_service import __version__
-from nlp_service.api import include_routers, route_templates
+from nlp_service.api import include_routers, operation_id, route_templates
 from nlp_service.auth.deps import Auth
 from nlp_service.config import Settings
 from nlp_service.errors import install_error_handlers
@@ -148,6 +148,7 @@ def create_app(settings: Settings | None = None, *, engine: AnalysisEngine | Non
         version=__version__,
         description="Text analytics for customer feedback: sentiment, emotions, topics, search and alerts.",
         lifespan=lifespan,
+        generate_unique_id_function=operation_id,
         docs_url=None,  # served offline by nlp_service.docs
         redoc_url=None,
     )

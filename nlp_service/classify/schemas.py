@@ -6,16 +6,16 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from nlp_service.inference.limits import DEFAULT_MAX_TEXTS
 from nlp_service.inference.schemas import CommentText, EmotionOut, SentimentOut, TopicOut
-
-MAX_TEXTS = 256
 
 Include = Literal["sentiment", "emotion", "topics", "sentences", "embedding"]
 DEFAULT_INCLUDE: tuple[Include, ...] = ("sentiment", "emotion", "topics")
 
 
 class ClassifyRequest(BaseModel):
-    """1-256 texts of 1-10,000 characters, and which analyses to return."""
+    """1-256 texts of 1-10,000 characters (defaults of ``NLP_MAX_TEXTS_PER_REQUEST`` and
+    ``NLP_MAX_TEXT_CHARS``), and which analyses to return."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -24,7 +24,7 @@ class ClassifyRequest(BaseModel):
         },
     )
 
-    texts: list[CommentText] = Field(min_length=1, max_length=MAX_TEXTS)
+    texts: list[CommentText] = Field(min_length=1, json_schema_extra={"maxItems": DEFAULT_MAX_TEXTS})
     include: list[Include] = Field(
         default_factory=lambda: list(DEFAULT_INCLUDE),
         description="sentiment, emotion, topics, sentences, embedding (default: all but the last two)",

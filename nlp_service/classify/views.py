@@ -8,6 +8,7 @@ from nlp_service.classify import service
 from nlp_service.classify.schemas import ClassifyRequest, ClassifyResponse
 from nlp_service.deps import JsonBody, SettingsDep, get_batcher, get_engine
 from nlp_service.hardening.clients import ClientId
+from nlp_service.inference.limits import check_texts
 
 router = APIRouter(tags=["classify"])
 
@@ -23,6 +24,7 @@ async def classify(
     ``sentences`` costs spaCy plus one encoder pass per sentence: a request may hold at most
     ``max_sentence_chars_per_request`` characters and ``max_sentences_per_request`` sentences with it (422).
     """
+    check_texts(settings, ((("texts", i), t) for i, t in enumerate(body.texts)), count_loc=("texts",))
     # After the body is validated: bad input gets its 422 while models load (see nlp_service.deps).
     engine, batcher = await get_engine(request), await get_batcher(request)
     include = list(dict.fromkeys(body.include))

@@ -17,9 +17,17 @@ from nlp_service.comments.schemas import (
     IngestResponse,
     ListQuery,
 )
-from nlp_service.deps import JsonBody, SearchDep, SessionFactoryDep, get_batcher, in_transaction
+from nlp_service.deps import (
+    JsonBody,
+    SearchDep,
+    SessionFactoryDep,
+    SettingsDep,
+    get_batcher,
+    in_transaction,
+)
 from nlp_service.errors import InvalidInput
 from nlp_service.hardening.clients import ClientId
+from nlp_service.inference.limits import check_texts
 
 router = APIRouter(prefix="/comments", tags=["comments"])
 
@@ -63,12 +71,14 @@ async def ingest(
     request: Request,
     response: Response,
     client: ClientId,
+    settings: SettingsDep,
 ) -> IngestResponse:
     """Analyse and store 1-1,000 comments in one transaction; idempotent on ``id``.
 
     201 if at least one comment was created, 200 if all were already stored with the same payload; each
     result says ``created`` or ``existing``. A known id with a different payload: 409, nothing stored.
     """
+    check_texts(settings, ((("comments", i, "text"), c.text) for i, c in enumerate(body.comments)))
     _check_unique_ids(body)
     comments = body.comments
     hashes = [service.payload_hash(c) for c in comments]

@@ -1,4 +1,5 @@
-"""Post a JSONL file of comments to ``POST /v1/comments`` in batches, with retries on 429/503.
+"""Post a JSONL file of comments to ``POST /v1/comments`` in batches through ``nlp_service.client`` (retries
+on 429/503 honouring Retry-After, and on connection errors).
 
 Several batches may be in flight at once (``concurrency``): ingest is idempotent on the comment id and the
 order of batches does not matter, so concurrent posting is safe and keeps the server's encoder busy.
@@ -18,7 +19,8 @@ from typing import Any
 
 import httpx
 
-RETRY_STATUSES = {429, 502, 503, 504}
+from nlp_service.client import ApiError, Client, RetryPolicy
+from nlp_service.comments.schemas import IngestResponse
 
 
 class LoadError(RuntimeError):
@@ -56,29 +58,14 @@ def read_batches(path: Path, size: int) -> Iterator[list[dict[str, Any]]]:
         yield batch
 
 
-def post_batch(
-    client: httpx.Client, batch: list[dict[str, Any]], *, max_attempts: int = 8, result: LoadResult
-) -> dict[str, Any]:
-    """POST one batch; wait and retry on 429/5xx (honouring Retry-After) and connection errors."""
-    delay = 0.5
-    for attempt in range(1, max_attempts + 1):
-        try:
-            response = client.post("/v1/comments", json={"comments": batch})
-        except httpx.TransportError as exc:
-            if attempt == max_attempts:
-                raise LoadError(f"service unreachable: {exc}") from exc
-        else:
-            if response.status_code in (200, 201):
-                return response.json()
-            if response.status_code not in RETRY_STATUSES or attempt == max_attempts:
-                raise LoadError(f"HTTP {response.status_code}: {response.text[:500]}")
-            retry_after = response.headers.get("Retry-After")
-            if retry_after and retry_after.replace(".", "", 1).isdigit():
-                delay = max(delay, float(retry_after))
-        result.add_retry()
-        time.sleep(delay)
-        delay = min(delay * 2, 30.0)
-    raise LoadError("unreachable")  # pragma: no cover
+def post_batch(api: Client, batch: list[dict[str, Any]]) -> IngestResponse:
+    """POST one batch through the client (429/503 and connection errors retried, honouring Retry-After)."""
+    try:
+        return api.ingest(batch)
+    except ApiError as exc:
+        raise LoadError(f"HTTP {exc.status_code}: {exc.message} {exc.detail or ''}".strip()) from exc
+    except httpx.TransportError as exc:
+        raise LoadError(f"service unreachable: {exc}") from exc
 
 
 def load(
@@ -102,7 +89,6 @@ def load(
     if not 1 <= batch_size <= 1000:
         raise LoadError(f"batch size must be 1-1000 (the API's limit), got {batch_size}")
     total = sum(1 for line in path.open(encoding="utf-8") if line.strip())
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     result = LoadResult()
     started = time.perf_counter()
     bar = None
@@ -111,16 +97,23 @@ def load(
 
         logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per batch would drown the bar
         bar = tqdm(total=total, unit="comment", desc="loading")
-    http = client or httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=timeout_s)
-    in_flight: dict[Future[dict[str, Any]], int] = {}
+    api = Client(
+        url or "http://127.0.0.1:8000",
+        api_key=api_key,
+        timeout_s=timeout_s,
+        retry=RetryPolicy(max_retries=7, max_wait_s=60.0),
+        on_retry=lambda status, wait: result.add_retry(),
+        http=client,
+    )
+    in_flight: dict[Future[IngestResponse], int] = {}
 
-    def collect(done: set[Future[dict[str, Any]]]) -> None:
+    def collect(done: set[Future[IngestResponse]]) -> None:
         for future in done:
             size = in_flight.pop(future)
             body = future.result()  # re-raises the batch's LoadError
             result.sent += size
-            result.created += int(body.get("created", 0))
-            result.existing += int(body.get("existing", 0))
+            result.created += body.created
+            result.existing += body.existing
             if bar is not None:
                 bar.update(size)
 
@@ -131,7 +124,7 @@ def load(
                     if len(in_flight) >= concurrency:
                         done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                         collect(done)
-                    in_flight[pool.submit(post_batch, http, batch, result=result)] = len(batch)
+                    in_flight[pool.submit(post_batch, api, batch)] = len(batch)
                 while in_flight:
                     done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                     collect(done)
@@ -140,8 +133,7 @@ def load(
                     future.cancel()
                 raise
     finally:
-        if client is None:
-            http.close()
+        api.close()  # closes only a connection pool it opened
         if bar is not None:
             bar.close()
         result.seconds = time.perf_counter() - started

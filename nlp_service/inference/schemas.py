@@ -11,9 +11,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, StrictStr, StringConstraints
 
+from nlp_service.inference.limits import DEFAULT_MAX_TEXT_CHARS
 from nlp_service.inference.results import Emotion, Sentiment, TopicScore
-
-MAX_TEXT_CHARS = 10_000
 
 
 def _not_blank(text: str) -> str:
@@ -22,8 +21,12 @@ def _not_blank(text: str) -> str:
     return text
 
 
+# The length limit is NLP_MAX_TEXT_CHARS, checked by the views (``inference.limits``); the default documented
 CommentText = Annotated[
-    StrictStr, StringConstraints(min_length=1, max_length=MAX_TEXT_CHARS), AfterValidator(_not_blank)
+    StrictStr,
+    StringConstraints(min_length=1),
+    AfterValidator(_not_blank),
+    Field(json_schema_extra={"maxLength": DEFAULT_MAX_TEXT_CHARS}),
 ]
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from nlp_service.deps import JsonBody, SearchDep, SessionFactoryDep, get_batcher, in_transaction
+from nlp_service.deps import JsonBody, SearchDep, SessionFactoryDep, SettingsDep, get_batcher, in_transaction
+from nlp_service.inference.limits import check_texts
 from nlp_service.search import service
 from nlp_service.search.schemas import SearchRequest, SearchResponse
 
@@ -14,11 +15,16 @@ router = APIRouter(prefix="/search", tags=["search"])
 
 @router.post("", response_model=SearchResponse, response_model_exclude_none=True, dependencies=[JsonBody])
 async def search(
-    body: SearchRequest, searcher: SearchDep, sessions: SessionFactoryDep, request: Request
+    body: SearchRequest,
+    searcher: SearchDep,
+    sessions: SessionFactoryDep,
+    request: Request,
+    settings: SettingsDep,
 ) -> SearchResponse:
     """The ``k`` stored comments most similar to ``query`` (or to the stored comment ``comment_id``) among
     those matching ``filters``; ``mode="hybrid"`` fuses BM25 keyword relevance by reciprocal rank."""
     if body.query is not None:
+        check_texts(settings, [(("query",), body.query)])
         batcher = await get_batcher(request)  # only a text query needs the models (503 while loading)
         text = body.query
         vector = (await batcher.submit_many([text]))[0].embedding

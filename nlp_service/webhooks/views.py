@@ -276,7 +276,8 @@ def document_webhooks(app: FastAPI) -> None:
 
         endpoint.__annotations__["body"] = model  # a real class (this module has postponed annotations)
         endpoint.__doc__ = f"{summary}\n\n{headers}"
-        app.webhooks.post(name, summary=summary, tags=["webhooks"])(endpoint)
+        operation = name.replace(".", "_").replace("-", "_") + "_event"  # alert_created_event
+        app.webhooks.post(name, summary=summary, tags=["webhooks"], operation_id=operation)(endpoint)
 
     for event_type, spec in EVENTS.items():
         doc(event_type, spec.model, spec.summary)

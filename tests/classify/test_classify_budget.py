@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from nlp_service.classify.schemas import MAX_TEXTS
 from nlp_service.config import Settings
-from nlp_service.inference.schemas import MAX_TEXT_CHARS
+from nlp_service.inference.limits import DEFAULT_MAX_TEXT_CHARS as MAX_TEXT_CHARS
+from nlp_service.inference.limits import DEFAULT_MAX_TEXTS as MAX_TEXTS
 from nlp_service.main import create_app
 from tests.auth.conftest import auth, make_key
 from tests.conftest import FakeEngine, local_client, wait_until_ready

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from nlp_service.classify.schemas import MAX_TEXTS
-from nlp_service.inference.schemas import MAX_TEXT_CHARS
+from nlp_service.inference.limits import DEFAULT_MAX_TEXT_CHARS as MAX_TEXT_CHARS
+from nlp_service.inference.limits import DEFAULT_MAX_TEXTS as MAX_TEXTS
 
 JSON = {"content-type": "application/json"}
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ import httpx
 import pytest
 
 from nlp_service.config import REPO_ROOT
+from tests.servers import free_port
 
 SYNC_INTERVAL_S = 0.5
 FOUND_WITHIN_S = 10.0  # the stated bound: a few sync intervals plus a loaded CI machine's slack
@@ -31,12 +31,6 @@ from nlp_service.main import create_app
 uvicorn.run(create_app(Settings(), engine=FakeEngine()), host="127.0.0.1", port=int(sys.argv[1]),
             log_level="warning")
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

@@ -5,10 +5,6 @@ complaint comes out as one suggestion and one ``emerging_topic`` alert."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -17,17 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
-from nlp_service.config import REPO_ROOT
-from tests.search.test_replicas import free_port
+from tests.servers import running_server
 
 pytestmark = pytest.mark.slow
 
-SERVER = """
-import sys, uvicorn
-from nlp_service.config import Settings
-from nlp_service.main import create_app
-uvicorn.run(create_app(Settings()), host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
-"""
 
 TAXONOMY = {
     "name": "shop",
@@ -89,10 +78,7 @@ BURST = [
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
     tmp = tmp_path_factory.mktemp("e2e")
-    port = free_port()
     env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
         "NLP_DATABASE_URL": f"sqlite:///{tmp / 'e2e.db'}",
         "NLP_VAR_DIR": str(tmp / "var"),
         "NLP_RUN_WORKER_IN_PROCESS": "true",
@@ -100,38 +86,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
         "NLP_TAXONOMY_POLL_S": "0.5",
         "NLP_RATE_LIMIT_PER_S": "0",
         "NLP_SEARCH_SAVE_INTERVAL_S": "0",
-        "NLP_LOG_FORMAT": "text",
     }
-    log = tmp / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", SERVER, str(port)],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120)
-    try:
-        deadline = time.monotonic() + 240
-        while True:
-            assert proc.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < deadline, log.read_text()[-3000:]
-            try:
-                if client.get("/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.5)
-        yield client
-    finally:
-        client.close()
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+    with running_server(env, tmp / "server.log", fake_engine=False, timeout_s=240) as url:
+        with httpx.Client(base_url=url, timeout=120) as client:
+            yield client
 
 
 def ok(r: httpx.Response, status: int = 200) -> Any:
