@@ -125,7 +125,7 @@ class Settings(BaseSettings):
     # The standalone worker's Prometheus metrics (``nlp-service worker``; 0: not served). Loopback by default;
     # in a container, 0.0.0.0 for the scraper on the stack's network.
     worker_metrics_port: int = Field(default=9100, ge=0, le=65535)
-    worker_metrics_host: str = "127.0.0.1"
+    worker_metrics_host: str = "127.0.0.1"  # the worker metrics bind address (0.0.0.0 in a container)
 
     # Webhooks
     webhook_timeout_s: float = 15.0  # one send, DNS included
@@ -153,11 +153,11 @@ class Settings(BaseSettings):
     # Notifications (webhook formats slack, teams, email): links point here, e.g. https://nlp.example.com
     public_url: str | None = None
     smtp_host: str | None = None  # email-format subscriptions need it (422 at creation otherwise)
-    smtp_port: int = 587
-    smtp_from: str = "nlp-service@localhost"
+    smtp_port: int = 587  # the SMTP server port (465 with smtp_security tls)
+    smtp_from: str = "nlp-service@localhost"  # sender address of notification e-mails
     smtp_security: Literal["starttls", "tls", "none"] = "starttls"  # tls: implicit TLS (port 465)
-    smtp_user: str | None = None
-    smtp_password: SecretStr | None = None
+    smtp_user: str | None = None  # SMTP login (with smtp_password), if the server wants one
+    smtp_password: SecretStr | None = None  # SMTP password (never logged)
     webhook_maintenance_interval_s: float = (
         600.0  # retention, expired secrets, re-sealing (webhook-maintenance)
     )
@@ -194,8 +194,8 @@ class Settings(BaseSettings):
     # feedback_tighten_window rated alerts (since its last tightening) move it one preset down (high ->
     # medium -> low) as a new, activated taxonomy version
     feedback_tighten: bool = False
-    feedback_tighten_not_useful: int = Field(default=3, ge=1)
-    feedback_tighten_window: int = Field(default=5, ge=1)
+    feedback_tighten_not_useful: int = Field(default=3, ge=1)  # not-useful ratings that tighten a topic
+    feedback_tighten_window: int = Field(default=5, ge=1)  # ... among its last this many rated alerts
     alert_min_series_points: int = 8  # POST /v1/detect/series needs at least this many points
 
     # Incidents (nlp_service.incidents): related alerts grouped; see incidents.grouping for the rule
