@@ -102,17 +102,26 @@ def _by_state(db: Session, column: Any) -> list[tuple[str, int]]:
     return [(str(row[0]), int(row[1])) for row in rows]
 
 
-def serve_metrics(settings: Settings, metrics: WorkerMetrics, sessions: sessionmaker[Session]) -> None:
+def serve_metrics(settings: Settings, metrics: WorkerMetrics, sessions: sessionmaker[Session]) -> bool:
     """Serve ``metrics`` (plus the database gauges) on ``worker_metrics_host:worker_metrics_port`` in a
-    background thread; port 0 serves nothing."""
+    background thread; port 0 serves nothing. A port already taken (a second worker on the host) is a warning,
+    not a failure: the worker runs its jobs without metrics. Returns whether the metrics are served."""
     if not settings.worker_metrics_port:
-        return
+        return False
     from prometheus_client import start_http_server
 
+    host, port = settings.worker_metrics_host, settings.worker_metrics_port
+    try:
+        start_http_server(port, addr=host, registry=metrics.registry)
+    except OSError as exc:
+        log.warning(
+            "worker metrics not served on %s:%d: %s (give each worker on a host its own "
+            "NLP_WORKER_METRICS_PORT, or 0)",
+            host,
+            port,
+            exc.strerror or exc,
+        )
+        return False
     metrics.watch_database(sessions)
-    start_http_server(
-        settings.worker_metrics_port, addr=settings.worker_metrics_host, registry=metrics.registry
-    )
-    log.info(
-        "worker metrics on http://%s:%d/metrics", settings.worker_metrics_host, settings.worker_metrics_port
-    )
+    log.info("worker metrics on http://%s:%d/metrics", host, port)
+    return True

@@ -107,3 +107,18 @@ def test_standalone_worker_serves_metrics(
     assert samples[("nlp_worker_job_duration_seconds_count", (("job", "webhook-delivery"),))] >= 2
     assert samples[("nlp_jobs", (("kind", "detection"), ("state", "queued")))] == 1
     assert len(rx.requests) == 2
+
+
+def test_a_taken_metrics_port_does_not_stop_a_second_worker(tmp_path: Path) -> None:
+    """Two workers on one host: the second cannot bind the port; it warns and runs without metrics."""
+    from nlp_service.config import Settings
+    from nlp_service.db import make_engine, make_sessionmaker
+    from nlp_service.worker_metrics import WorkerMetrics, serve_metrics
+
+    settings = Settings(var_dir=tmp_path, worker_metrics_port=_free_port())
+    engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
+    sessions = make_sessionmaker(engine)
+    assert serve_metrics(settings, WorkerMetrics(), sessions) is True
+    assert serve_metrics(settings, WorkerMetrics(), sessions) is False  # port taken: no exception
+    assert _samples(settings.worker_metrics_port) is not None  # the first one still serves
+    engine.dispose()
