@@ -2,7 +2,7 @@
 # no dev extras, non-root, models readable, HEALTHCHECK.
 #
 #   docker build -t nlp-service .                      # python:3.11-slim, torch from the CPU package index
-#   cp /etc/ssl/certs/ca-certificates.crt docker/ca/ && cp /opt/wheels/torch-2.13.0+cpu-*.whl docker/wheels/
+#   cp "$CA_BUNDLE" docker/ca/ca-certificates.crt && cp "$TORCH_WHEEL" docker/wheels/   # your paths
 #   docker build --build-arg BASE_IMAGE=nlp-base:bookworm --build-arg TORCH_WHEEL_DIR=docker/wheels \
 #       -t nlp-service .                                # local base image, local torch wheel, the host's CA bundle
 #

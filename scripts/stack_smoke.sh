@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end smoke test of the container stack (compose.yaml); not part of `make test`.
 #
-#   scripts/stack_smoke.sh [--no-build] [--keep]
+#   [NLP_TORCH_WHEEL=path/to/torch-2.13.0+cpu.whl] scripts/stack_smoke.sh [--no-build] [--keep]
 #
 # Builds the image (with the local base image, torch wheel and CA bundle where no registry is reachable), brings
 # the stack up (PostgreSQL, migrate + first admin key, API replicas A and B, worker, a webhook receiver), then:
@@ -40,9 +40,13 @@ else
   step "no image registry reachable: local base images (scripts/stack_base.sh)"
   scripts/stack_base.sh >/dev/null
   BASE=nlp-base:bookworm; export NLP_POSTGRES_IMAGE=nlp-postgres:15
-  wheel=$(ls /opt/wheels/torch-2.13.0+cpu-*.whl 2>/dev/null | head -1 || true)
+  # NLP_TORCH_WHEEL: a local torch-2.13.0 CPU wheel (else the CPU package index); the CA bundle pip trusts is
+  # NLP_PIP_CA_BUNDLE, else pip's `cert` setting, else Python's default one (networks that intercept TLS)
+  wheel=${NLP_TORCH_WHEEL:-}
   if [[ -n "$wheel" ]]; then cp -u "$wheel" docker/wheels/; TORCH_ARGS=(--build-arg TORCH_WHEEL_DIR=docker/wheels); else TORCH_ARGS=(); fi
-  if [[ -s /etc/ssl/certs/ca-certificates.crt ]]; then cp -u /etc/ssl/certs/ca-certificates.crt docker/ca/; fi
+  ca=${NLP_PIP_CA_BUNDLE:-$(python3 -m pip config get global.cert 2>/dev/null | grep -v '^ERROR' || true)}
+  [[ -n "$ca" ]] || ca=$(python3 -c 'import ssl; print(ssl.get_default_verify_paths().cafile or "")')
+  if [[ -n "$ca" && -s "$ca" ]]; then cp -u "$ca" docker/ca/ca-certificates.crt; fi
 fi
 if [[ $BUILD == 1 ]]; then
   step "building $NLP_IMAGE on $BASE"
