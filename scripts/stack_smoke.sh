@@ -41,10 +41,10 @@ else
   scripts/stack_base.sh >/dev/null
   BASE=nlp-base:bookworm; export NLP_POSTGRES_IMAGE=nlp-postgres:15
   # NLP_TORCH_WHEEL: a local torch-2.13.0 CPU wheel (else the CPU package index); the CA bundle pip trusts is
-  # NLP_PIP_CA_BUNDLE, else pip's `cert` setting, else Python's default one (networks that intercept TLS)
+  # NLP_PIP_CA_BUNDLE, else PIP_CERT or pip's `cert` setting, else Python's default one (networks that intercept TLS)
   wheel=${NLP_TORCH_WHEEL:-}
   if [[ -n "$wheel" ]]; then cp -u "$wheel" docker/wheels/; TORCH_ARGS=(--build-arg TORCH_WHEEL_DIR=docker/wheels); else TORCH_ARGS=(); fi
-  ca=${NLP_PIP_CA_BUNDLE:-$(python3 -m pip config get global.cert 2>/dev/null | grep -v '^ERROR' || true)}
+  ca=${NLP_PIP_CA_BUNDLE:-${PIP_CERT:-$(python3 -m pip config get global.cert 2>/dev/null | grep -v "^ERROR" || true)}}
   [[ -n "$ca" ]] || ca=$(python3 -c 'import ssl; print(ssl.get_default_verify_paths().cafile or "")')
   if [[ -n "$ca" && -s "$ca" ]]; then cp -u "$ca" docker/ca/ca-certificates.crt; fi
 fi
