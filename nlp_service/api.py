@@ -32,6 +32,7 @@ from nlp_service.docs import install_docs
 from nlp_service.errors import ErrorResponse, error_body
 from nlp_service.incidents.views import router as incidents_router
 from nlp_service.insights.views import router as insights_router
+from nlp_service.jobs.views import router as jobs_router
 from nlp_service.models_admin.views import router as models_router
 from nlp_service.search.views import router as search_router
 from nlp_service.topics.suggestion_views import router as suggestions_router
@@ -140,6 +141,7 @@ def include_routers(app: FastAPI) -> None:
     v1.include_router(alerts_router, dependencies=[require_scope("alerts")])
     v1.include_router(incidents_router, dependencies=[require_scope("alerts")])
     v1.include_router(models_router, dependencies=[require_scope("admin")])
+    v1.include_router(jobs_router, dependencies=[require_scope("search", write="admin")])
     app.include_router(v1)
     install_ui(app)
     document_webhooks(app)

@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     topic_sentences: bool = True
     registry_poll_s: float = 2.0  # reload heads when a promotion/rollback changes the registry; 0 = off
     taxonomy_poll_s: float = 2.0  # serve a newly activated taxonomy version within this long; 0 = off
+    # Durable jobs (worker job background-jobs: bulk import, re-scoring, re-embedding; GET /v1/jobs)
+    job_poll_s: float = 2.0  # the worker looks for queued jobs this often
+    job_lease_s: float = 120.0  # a running job whose worker has not committed a slice this long is resumed
+    job_max_attempts: int = Field(default=5, ge=1)  # a job failing (or its worker dying) this often is failed
+    job_upload_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1)  # largest bulk-import file (413)
     # Re-tagging stored comments after a taxonomy activation (worker job topic-retag)
     retag_job_poll_s: float = 2.0  # the worker looks for queued re-tag jobs this often
     retag_job_lease_s: float = 120.0  # a running re-tag job not heard from (a batch) this long is retried

@@ -169,6 +169,7 @@ TABLE_MODULES = (
     "nlp_service.comments.tables",
     "nlp_service.idempotency.tables",
     "nlp_service.incidents.tables",
+    "nlp_service.jobs.tables",
     "nlp_service.search.tables",
     "nlp_service.topics.tables",
     "nlp_service.webhooks.tables",

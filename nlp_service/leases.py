@@ -43,10 +43,14 @@ def claim(
     lease_s: float,
     max_attempts: int,
     now: datetime | None = None,
+    where: Any = None,
 ) -> J | None:
-    """Claim the oldest claimable job of ``table``; a job out of attempts is failed instead (None)."""
+    """Claim the oldest claimable job of ``table`` (among those ``where`` admits); a job out of attempts
+    is failed instead (None)."""
     now = now or utcnow()
     stmt = select(table).where(claimable(table, now)).order_by(table.created_at).limit(1)
+    if where is not None:
+        stmt = stmt.where(where)
     if db_session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
     job = db_session.scalars(stmt.execution_options(populate_existing=True)).first()

@@ -45,6 +45,20 @@ class WorkerMetrics:
             buckets=JOB_BUCKETS,
             registry=self.registry,
         )
+        self.jobs_finished = Counter(
+            "nlp_jobs_finished_total",
+            "Claims of durable jobs ended, by kind and outcome "
+            "(succeeded, failed, cancelled, retry, released, lost)",
+            ["kind", "outcome"],
+            registry=self.registry,
+        )
+        self.job_slice_duration = Histogram(
+            "nlp_job_slice_duration_seconds",
+            "Duration of one slice of a durable job (read, compute, write)",
+            ["kind"],
+            buckets=JOB_BUCKETS,
+            registry=self.registry,
+        )
         self.delivery_attempts = Counter(
             "nlp_webhook_delivery_attempts_total",
             "Webhook delivery attempts, by the delivery's state after it "
@@ -74,6 +88,7 @@ class DatabaseGauges(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         from nlp_service.anomaly.tables import DetectionJob
+        from nlp_service.jobs.tables import Job
         from nlp_service.topics.tables import RetagJob
         from nlp_service.webhooks.tables import WebhookDelivery
 
@@ -90,6 +105,9 @@ class DatabaseGauges(Collector):
                 for kind, column in (("detection", DetectionJob.status), ("topic_retag", RetagJob.status)):
                     for state, n in _by_state(db, column):
                         jobs.add_metric([kind, state], n)
+                rows = db.execute(select(Job.kind, Job.status, func.count()).group_by(Job.kind, Job.status))
+                for kind, state, n in rows:
+                    jobs.add_metric([str(kind), str(state)], int(n))
         except SQLAlchemyError as exc:
             log.debug("worker metrics: database not readable: %s", exc)
             return

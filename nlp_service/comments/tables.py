@@ -79,6 +79,22 @@ class Prediction(Base):
     topics_version: Mapped[int | None] = mapped_column(Integer)
     # Sentence embeddings of a multi-sentence comment (float16, (sentences, dim)): sentence-aware re-tagging.
     sentence_embeddings: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # The encoder that made ``embedding`` (``encoder_version``): search reads only the serving encoder's
+    # vectors; a re-embedding job brings the others over (``comments.reembed``).
+    encoder: Mapped[str | None] = mapped_column(String(120), index=True)
+
+
+class CommentFeatures(Base):
+    """The heads' input features of a comment (float16; ``spec`` names the pooled layers and the encoder),
+    so that a promoted head re-scores stored comments without re-encoding (``comments.rescore``)."""
+
+    __tablename__ = "comment_features"
+
+    row_id: Mapped[int] = mapped_column(
+        RowId, ForeignKey("comments.row_id", ondelete="CASCADE"), primary_key=True
+    )
+    spec: Mapped[str] = mapped_column(String(160))
+    features: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class CommentTopic(Base):

@@ -1,0 +1,1 @@
+"""Durable background jobs: one table, leased claims shared by several workers, progress, cancel, resume."""

@@ -1,0 +1,125 @@
+"""The worker job ``background-jobs``: claims one job at a time and runs it slice by slice.
+
+Each slice: ``read`` in a short transaction, ``compute`` outside any transaction, then one write
+transaction that starts with the fence (:func:`service.fence`), checks the job's cursor is still the one
+read from, applies ``write`` and records the slice (:func:`service.committed`). A worker killed mid-slice
+leaves the job running with a lease; once the lease passes another worker claims it and resumes from the
+last committed cursor. A cancel is seen at the next fence. Errors: :class:`JobError` fails the job; any
+other error puts it back in the queue (the claim counted) until ``job_max_attempts``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from nlp_service.jobs import service
+from nlp_service.jobs.kinds import KIND_MODULES, JobError, JobKind, JobRun, get_kind
+from nlp_service.jobs.tables import Job
+from nlp_service.worker import JobContext, job
+
+log = logging.getLogger(__name__)
+
+
+@job("background-jobs", interval_s=lambda s: s.job_poll_s)
+def run_background_jobs(ctx: JobContext) -> float | None:
+    """Claim one queued (or abandoned) job and run it; at once again if there was one."""
+    settings = ctx.settings
+    with ctx.session() as db_session:
+        claimed = service.claim(
+            db_session=db_session,
+            worker_id=ctx.worker_id,
+            lease_s=settings.job_lease_s,
+            max_attempts=settings.job_max_attempts,
+            kinds=list(KIND_MODULES),
+        )
+    if claimed is None:
+        return None
+    outcome = run_claimed(ctx, claimed)
+    log.info("job %s (%s): %s", claimed.id, claimed.kind, outcome)
+    if ctx.metrics is not None:
+        ctx.metrics.jobs_finished.labels(kind=claimed.kind, outcome=outcome).inc()
+    return 0.0
+
+
+def run_claimed(ctx: JobContext, claimed: Job) -> str:
+    """Run a claimed job to its end; returns how the claim ended: succeeded, failed, cancelled, retry,
+    released (the worker is stopping) or lost (another worker holds it now)."""
+    error: str | None = None
+    try:
+        kind = get_kind(claimed.kind)
+        return _run(ctx, kind, claimed)
+    except JobError as exc:
+        status, error = "failed", str(exc)
+    except Exception as exc:
+        log.exception("job %s (%s) failed", claimed.id, claimed.kind)
+        status, error = "queued", f"{type(exc).__name__}: {exc}"
+    with ctx.session() as db_session:
+        if not service.finish(db_session=db_session, job=claimed, status=status, error=error):
+            return "lost"
+    return "retry" if status == "queued" else status
+
+
+def _resources(ctx: JobContext) -> dict[str, Any]:
+    return ctx.state.setdefault("resources", {})
+
+
+def _stopped(ctx: JobContext, claimed: Job) -> str:
+    """The fence failed: the job was cancelled (mark it so, if still ours) or another worker holds it."""
+    with ctx.session() as db_session:
+        current = db_session.get(Job, claimed.id)
+        if current is not None and current.cancel_requested:
+            if service.finish(db_session=db_session, job=claimed, status="cancelled"):
+                return "cancelled"
+    return "lost"
+
+
+def _run(ctx: JobContext, kind: JobKind[Any], claimed: Job) -> str:
+    settings = ctx.settings
+    lease_s = settings.job_lease_s
+    try:
+        params = kind.params.model_validate(claimed.params)
+    except ValueError as exc:
+        raise JobError(f"invalid params for a {kind.name} job: {exc}") from exc
+    run: JobRun[Any] = JobRun(
+        job_id=claimed.id,
+        params=params,
+        cursor=dict(claimed.cursor or {}),
+        settings=settings,
+        resources=_resources(ctx),
+        done=claimed.done,
+        total=claimed.total,
+    )
+    if claimed.cursor is None:
+        with ctx.session() as db_session:
+            if not service.fence(db_session=db_session, job=claimed, lease_s=lease_s):
+                return _stopped(ctx, claimed)
+            total, cursor = kind.plan(run, db_session)
+            service.planned(db_session=db_session, job=claimed, total=total, cursor=cursor)
+        run.cursor, run.total = dict(cursor), total
+    while True:
+        if ctx.stopping.is_set():
+            with ctx.session() as db_session:
+                return "released" if service.release(db_session=db_session, job=claimed) else "lost"
+        t0 = time.perf_counter()
+        with ctx.session() as db_session:
+            batch = kind.read(run, db_session)
+        if batch is None:
+            with ctx.session() as db_session:
+                if not service.fence(db_session=db_session, job=claimed, lease_s=lease_s):
+                    return _stopped(ctx, claimed)
+                result = kind.finish(run, db_session)
+                result = {**result, "done": run.done}
+                service.finish(db_session=db_session, job=claimed, status="succeeded", result=result)
+            return "succeeded"
+        work = kind.compute(run, batch)
+        with ctx.session() as db_session:
+            if not service.fence(db_session=db_session, job=claimed, lease_s=lease_s):
+                return _stopped(ctx, claimed)
+            step = kind.write(run, db_session, work)
+            service.committed(db_session=db_session, job=claimed, step=step)
+        run.cursor, run.done = dict(step.cursor), claimed.done
+        run.total = claimed.total
+        if ctx.metrics is not None:
+            ctx.metrics.job_slice_duration.labels(kind=kind.name).observe(time.perf_counter() - t0)
