@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     topic_sentences: bool = True
     registry_poll_s: float = 2.0  # reload heads when a promotion/rollback changes the registry; 0 = off
     taxonomy_poll_s: float = 2.0  # serve a newly activated taxonomy version within this long; 0 = off
+    # Store the pooled layers the heads read (float16, ~4.6 KB a comment with the shipped heads), so that a
+    # promoted head re-scores stored comments without re-encoding them (a rescore job)
+    store_head_features: bool = True
     # Durable jobs (worker job background-jobs: bulk import, re-scoring, re-embedding; GET /v1/jobs)
     job_poll_s: float = 2.0  # the worker looks for queued jobs this often
     job_lease_s: float = 120.0  # a running job whose worker has not committed a slice this long is resumed

@@ -24,7 +24,14 @@ from sqlalchemy.orm import Session, aliased
 from nlp_service.comments.embeddings import pack_sentences
 from nlp_service.comments.schemas import CommentFilter, CommentIn, CommentOut, CommentPage
 from nlp_service.comments.serialize import comment_fields, to_out
-from nlp_service.comments.tables import Comment, CommentAttribute, CommentTerm, CommentTopic, Prediction
+from nlp_service.comments.tables import (
+    Comment,
+    CommentAttribute,
+    CommentFeatures,
+    CommentTerm,
+    CommentTopic,
+    Prediction,
+)
 from nlp_service.db import dialect_insert
 from nlp_service.errors import Conflict, InvalidInput, NotFound
 from nlp_service.inference.engine import Analysis
@@ -99,8 +106,14 @@ def prediction_row(analysis: Analysis) -> dict[str, Any]:
         "embedding": np.asarray(analysis.embedding, dtype=np.float32).tobytes(),
         "sentence_embeddings": pack_sentences(analysis.sentences),
         "model_versions": dict(analysis.models.versions),
+        "encoder": analysis.models.versions.get("encoder"),
         "topics_version": topics_version(analysis.models.topics),
     }
+
+
+def pack_features(analysis: Analysis) -> bytes:
+    """A comment's stored head features: float16 (layers, dim)."""
+    return np.asarray(analysis.features, dtype=np.float16).tobytes()
 
 
 def topics_version(topics: Any) -> int | None:
@@ -164,6 +177,7 @@ def create_many(
     topics: list[dict[str, Any]] = []
     attributes: list[dict[str, Any]] = []
     postings: list[dict[str, Any]] = []
+    features: list[dict[str, Any]] = []
     counts: dict[topic_counts.CountKey, list[int]] = defaultdict(lambda: [0, 0])
     for i, comment in enumerate(comments):
         row_id = row_of.get(comment.id)
@@ -183,6 +197,10 @@ def create_many(
         row["row_id"] = row_id
         row["n_terms"] = int(sum(terms[i].values()))
         predictions.append(row)
+        if analysis.features is not None and analysis.feature_spec is not None:
+            features.append(
+                {"row_id": row_id, "spec": analysis.feature_spec, "features": pack_features(analysis)}
+            )
         best: dict[str, float] = {}
         for t in row["topics"]:
             best[t["id"]] = max(best.get(t["id"], -1.0), t["score"])
@@ -202,6 +220,7 @@ def create_many(
         (CommentTopic, topics),
         (CommentAttribute, attributes),
         (CommentTerm, postings),
+        (CommentFeatures, features),
     ):
         for start in range(0, len(rows), CHUNK * 5):
             db_session.execute(dialect_insert(db_session, table), rows[start : start + CHUNK * 5])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -52,6 +53,9 @@ class Analysis:
     models: ModelSet = field(repr=False)
     # (s, dim) sentence embeddings of a comment of 2+ sentences (``NLP_TOPIC_SENTENCES``), else None
     sentences: np.ndarray | None = field(default=None, repr=False)
+    # (layers, dim) pooled hidden states the heads read (``Engine.feature_layers``), stored for re-scoring
+    features: np.ndarray | None = field(default=None, repr=False)
+    feature_spec: str | None = None  # "<encoder sha256>:<layers>" of ``features``
 
     @cached_property
     def decoded(self) -> Decoded:
@@ -68,6 +72,25 @@ def encoder_version(info: EncoderInfo) -> str:
     if name == "model":  # a packaged folder: name it by its weights
         name = "all-MiniLM-L6-v2"
     return f"{name}@{info.sha256[:12]}{int8}"
+
+
+def feature_layers(heads: Mapping[str, Any]) -> tuple[int, ...]:
+    """The pooled layers any of ``heads`` reads (sorted): what a comment stores for re-scoring."""
+    found: set[int] = set()
+    for head in heads.values():
+        features = getattr(head, "features", None)
+        found.update(getattr(features, "layers", ()))
+    return tuple(sorted(found))
+
+
+def feature_spec(encoder_sha256: str, layers: tuple[int, ...]) -> str:
+    return f"{encoder_sha256}:{','.join(map(str, layers))}"
+
+
+def parse_feature_spec(spec: str) -> tuple[str, tuple[int, ...]]:
+    """(encoder sha256, layers) of a stored feature spec."""
+    sha, _, layers = spec.partition(":")
+    return sha, tuple(int(i) for i in layers.split(",") if i)
 
 
 class Engine:
@@ -147,6 +170,8 @@ class Engine:
         carries sentence embeddings)."""
         models = models or self.models
         outputs = {task: head.predict(encoded) for task, head in models.heads.items()}
+        layers = feature_layers(models.heads) if self.settings.store_head_features else ()
+        spec = feature_spec(self.encoder.info.sha256, layers) if layers else None
         sentences = encoded.sentences
         if sentences is None:
             topic_hits = models.topics.predict(encoded.embedding)
@@ -161,6 +186,8 @@ class Engine:
                 topics=topic_hits[i],
                 models=models,
                 sentences=None if sentences is None else sentences[i],
+                features=encoded.layers[i, list(layers)] if layers else None,
+                feature_spec=spec,
             )
             for i in range(len(encoded))
         ]
