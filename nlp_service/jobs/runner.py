@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from nlp_service.jobs import service
-from nlp_service.jobs.kinds import KIND_MODULES, JobError, JobKind, JobRun, get_kind
+from nlp_service.jobs.kinds import KIND_MODULES, KINDS, JobError, JobKind, JobRun, get_kind
 from nlp_service.jobs.tables import Job
 from nlp_service.worker import JobContext, job
 
@@ -32,7 +32,7 @@ def run_background_jobs(ctx: JobContext) -> float | None:
             worker_id=ctx.worker_id,
             lease_s=settings.job_lease_s,
             max_attempts=settings.job_max_attempts,
-            kinds=list(KIND_MODULES),
+            kinds=sorted(set(KIND_MODULES) | set(KINDS)),
         )
     if claimed is None:
         return None
@@ -93,10 +93,12 @@ def _run(ctx: JobContext, kind: JobKind[Any], claimed: Job) -> str:
     )
     if claimed.cursor is None:
         with ctx.session() as db_session:
-            if not service.fence(db_session=db_session, job=claimed, lease_s=lease_s):
-                return _stopped(ctx, claimed)
-            total, cursor = kind.plan(run, db_session)
-            service.planned(db_session=db_session, job=claimed, total=total, cursor=cursor)
+            fenced = service.fence(db_session=db_session, job=claimed, lease_s=lease_s)
+            if fenced:
+                total, cursor = kind.plan(run, db_session)
+                service.planned(db_session=db_session, job=claimed, total=total, cursor=cursor)
+        if not fenced:
+            return _stopped(ctx, claimed)
         run.cursor, run.total = dict(cursor), total
     while True:
         if ctx.stopping.is_set():
@@ -107,18 +109,19 @@ def _run(ctx: JobContext, kind: JobKind[Any], claimed: Job) -> str:
             batch = kind.read(run, db_session)
         if batch is None:
             with ctx.session() as db_session:
-                if not service.fence(db_session=db_session, job=claimed, lease_s=lease_s):
-                    return _stopped(ctx, claimed)
-                result = kind.finish(run, db_session)
-                result = {**result, "done": run.done}
-                service.finish(db_session=db_session, job=claimed, status="succeeded", result=result)
-            return "succeeded"
+                fenced = service.fence(db_session=db_session, job=claimed, lease_s=lease_s)
+                if fenced:
+                    result = {**kind.finish(run, db_session), "done": run.done}
+                    service.finish(db_session=db_session, job=claimed, status="succeeded", result=result)
+            return "succeeded" if fenced else _stopped(ctx, claimed)
         work = kind.compute(run, batch)
         with ctx.session() as db_session:
-            if not service.fence(db_session=db_session, job=claimed, lease_s=lease_s):
-                return _stopped(ctx, claimed)
-            step = kind.write(run, db_session, work)
-            service.committed(db_session=db_session, job=claimed, step=step)
+            fenced = service.fence(db_session=db_session, job=claimed, lease_s=lease_s)
+            if fenced:
+                step = kind.write(run, db_session, work)
+                service.committed(db_session=db_session, job=claimed, step=step)
+        if not fenced:  # after that transaction ended: on SQLite it holds the write lock
+            return _stopped(ctx, claimed)
         run.cursor, run.done = dict(step.cursor), claimed.done
         run.total = claimed.total
         if ctx.metrics is not None:
