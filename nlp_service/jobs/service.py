@@ -56,6 +56,16 @@ def submit(
     return job
 
 
+def submit_once(*, db_session: Session, kind: str, params: dict[str, Any]) -> Job:
+    """A queued job of ``kind`` with the same params if there is one (it has not started: it will see
+    today's state), else a new one."""
+    stmt = select(Job).where(Job.kind == kind, Job.status == "queued").order_by(Job.created_at)
+    for job in db_session.scalars(stmt):
+        if job.params == params and not job.cancel_requested:
+            return job
+    return submit(db_session=db_session, kind=kind, params=params)
+
+
 def get(*, db_session: Session, job_id: str) -> Job:
     job = db_session.get(Job, job_id)
     if job is None:

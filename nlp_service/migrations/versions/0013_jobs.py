@@ -85,9 +85,9 @@ def upgrade() -> None:
     )
     bind = op.get_bind()
     rows = bind.execute(sa.select(predictions.c.row_id, predictions.c.model_versions)).all()
-    by_encoder: dict[str, list[int]] = {}
+    by_encoder: dict[str, list[object]] = {}
     for row_id, versions in rows:
-        encoder = (versions or {}).get("encoder")
+        encoder = versions.get("encoder") if isinstance(versions, dict) else None
         if encoder:
             by_encoder.setdefault(str(encoder)[:120], []).append(row_id)
     for encoder, ids in by_encoder.items():
