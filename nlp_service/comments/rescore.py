@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, cast
 
 import numpy as np
@@ -24,7 +24,7 @@ from nlp_service.comments.tables import Comment, CommentFeatures, CommentTopic, 
 from nlp_service.inference.engine import HEAD_TASKS, parse_feature_spec
 from nlp_service.inference.heads import Head
 from nlp_service.inference.registry import ModelRegistry
-from nlp_service.inference.results import decode
+from nlp_service.inference.results import decode_heads_batch
 from nlp_service.jobs.kinds import JobError, JobKind, JobRun, Step, register
 from nlp_service.topics.service import CountKey, add_counts, count_keys
 
@@ -127,12 +127,18 @@ def head_inputs(
     """Each head's (n, dim) input from stored (n, len(layers), hidden) features; None if a head reads a
     layer that was not stored (or the search embedding)."""
     position = {layer: i for i, layer in enumerate(layers)}
-    out = {}
+    out: dict[str, np.ndarray] = {}
+    shared: dict[tuple[int, ...], np.ndarray] = {}  # heads reading the same layers share one matrix
     for task, head in heads.items():
-        wanted = head.features.layers
+        wanted = tuple(head.features.layers)
         if head.features.embedding or any(layer not in position for layer in wanted):
             return None
-        out[task] = features[:, [position[layer] for layer in wanted]].reshape(len(features), -1)
+        if wanted not in shared:
+            if wanted == tuple(layers):
+                shared[wanted] = features.reshape(len(features), -1)  # a view, no copy
+            else:
+                shared[wanted] = features[:, [position[layer] for layer in wanted]].reshape(len(features), -1)
+        out[task] = shared[wanted]
     return out
 
 
@@ -158,26 +164,11 @@ def score(heads: Mapping[str, Head], batch: Rows, versions: Mapping[str, str]) -
             skipped += len(rows)
             continue
         outputs = {task: heads[task].predict_features(x) for task, x in inputs.items()}
-        for j, r in enumerate(rows):
-            decoded = decode(heads, {task: out[j] for task, out in outputs.items()}, [])
-            sentiment, emotion = decoded.sentiment, decoded.emotion
+        for r, columns in zip(rows, decode_heads_batch(heads, outputs), strict=True):
             updates.append(
-                {
-                    "rid": r.row_id,
-                    "sentiment_label": sentiment.label,
-                    "sentiment_score": sentiment.score,
-                    "sentiment_probs": sentiment.probabilities,
-                    "emotion_labels": [asdict(e) for e in emotion.labels],
-                    "emotion_probs": emotion.probabilities,
-                    "dominant_emotion": emotion.dominant,
-                    "intensity": emotion.intensity,
-                    "intensities": emotion.intensities,
-                    "valence": emotion.valence,
-                    "arousal": emotion.arousal,
-                    "model_versions": {**(r.model_versions or {}), **versions},
-                }
+                {"rid": r.row_id, **columns, "model_versions": {**(r.model_versions or {}), **versions}}
             )
-            was, now = r.sentiment_label == "negative", sentiment.label == "negative"
+            was, now = r.sentiment_label == "negative", columns["sentiment_label"] == "negative"
             if was != now:
                 segments = {"region": r.region, "source": r.source, "touchpoint": r.touchpoint}
                 for key in count_keys(batch.topics.get(r.row_id, []), r.created_at, segments):

@@ -111,3 +111,31 @@ def test_a_change_of_served_heads_queues_one_rescore_job(db_sessions: sessionmak
         job.status = "running"
     later = asyncio.run(_queue_rescore(changed, db_sessions)).rescore_job
     assert later not in (None, first)  # a running job started before this change: a new one
+
+
+def test_batch_decoding_equals_decoding_each_row() -> None:
+    from dataclasses import asdict
+
+    from nlp_service.inference.results import decode, decode_heads_batch
+
+    loaded = heads()
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((400, 6 * 384)).astype(np.float32) * 0.3
+    outputs = {task: head.predict_features(x) for task, head in loaded.items()}
+    outputs["intensity"][:5] = 1.5  # out of range: clipped alike
+    batch = decode_heads_batch(loaded, outputs)
+    for i, row in enumerate(batch):
+        one = decode(loaded, {task: out[i] for task, out in outputs.items()}, [])
+        s, e = one.sentiment, one.emotion
+        assert row == {
+            "sentiment_label": s.label,
+            "sentiment_score": s.score,
+            "sentiment_probs": s.probabilities,
+            "emotion_labels": [asdict(x) for x in e.labels],
+            "emotion_probs": e.probabilities,
+            "dominant_emotion": e.dominant,
+            "intensity": e.intensity,
+            "intensities": e.intensities,
+            "valence": e.valence,
+            "arousal": e.arousal,
+        }
