@@ -42,6 +42,7 @@ class JobRun(Generic[P]):
     cursor: dict[str, Any]
     settings: Settings
     resources: dict[str, Any] = field(default_factory=dict)
+    sessions: Any = None  # the worker's session factory (for a kind that must sync served state)
     done: int = 0
     total: int = 0
 

@@ -88,6 +88,7 @@ def _run(ctx: JobContext, kind: JobKind[Any], claimed: Job) -> str:
         cursor=dict(claimed.cursor or {}),
         settings=settings,
         resources=_resources(ctx),
+        sessions=ctx.sessionmaker,
         done=claimed.done,
         total=claimed.total,
     )

@@ -236,5 +236,12 @@ def release(*, db_session: Session, job: Job) -> bool:
     return bool(rowcount(updated))
 
 
+def last_update(*, db_session: Session, kind: str) -> datetime | None:
+    """When a job of ``kind`` last moved (a slice, a finish), or None if there is none."""
+    from sqlalchemy import func
+
+    return db_session.scalar(select(func.max(Job.updated_at)).where(Job.kind == kind))
+
+
 def slices_of(*, db_session: Session, job_id: str) -> list[JobSlice]:
     return list(db_session.scalars(select(JobSlice).where(JobSlice.job_id == job_id).order_by(JobSlice.seq)))
