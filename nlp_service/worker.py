@@ -80,7 +80,6 @@ def job(name: str, *, interval_s: Interval) -> Callable[[JobFn], JobFn]:
 JOB_MODULES: dict[str, str] = {
     "alert-detection": "nlp_service.anomaly.jobs",
     "background-jobs": "nlp_service.jobs.runner",
-    "detection-jobs": "nlp_service.anomaly.jobs",
     "idempotency-cleanup": "nlp_service.idempotency.jobs",
     "topic-discovery": "nlp_service.topics.jobs",
     "topic-retag": "nlp_service.topics.jobs",

@@ -15,7 +15,16 @@ import time
 from typing import Any
 
 from nlp_service.jobs import service
-from nlp_service.jobs.kinds import KIND_MODULES, KINDS, JobError, JobKind, JobRun, get_kind
+from nlp_service.jobs.kinds import (
+    KIND_MODULES,
+    KINDS,
+    JobDeferred,
+    JobError,
+    JobKind,
+    JobRun,
+    JobStopped,
+    get_kind,
+)
 from nlp_service.jobs.tables import Job
 from nlp_service.worker import JobContext, job
 
@@ -24,32 +33,43 @@ log = logging.getLogger(__name__)
 
 @job("background-jobs", interval_s=lambda s: s.job_poll_s)
 def run_background_jobs(ctx: JobContext) -> float | None:
-    """Claim one queued (or abandoned) job and run it; at once again if there was one."""
+    """Claim one queued (or abandoned) job and run it; at once again if there was one. A kind whose job
+    is deferred (not now) is left out of the next claims of this run, so other kinds' jobs go on."""
     settings = ctx.settings
-    with ctx.session() as db_session:
-        claimed = service.claim(
-            db_session=db_session,
-            worker_id=ctx.worker_id,
-            lease_s=settings.job_lease_s,
-            max_attempts=settings.job_max_attempts,
-            kinds=sorted(set(KIND_MODULES) | set(KINDS)),
-        )
-    if claimed is None:
-        return None
-    outcome = run_claimed(ctx, claimed)
-    log.info("job %s (%s): %s", claimed.id, claimed.kind, outcome)
-    if ctx.metrics is not None:
-        ctx.metrics.jobs_finished.labels(kind=claimed.kind, outcome=outcome).inc()
-    return 0.0
+    kinds = sorted(set(KIND_MODULES) | set(KINDS))
+    while kinds:
+        with ctx.session() as db_session:
+            claimed = service.claim(
+                db_session=db_session,
+                worker_id=ctx.worker_id,
+                lease_s=settings.job_lease_s,
+                max_attempts=settings.job_max_attempts,
+                kinds=kinds,
+            )
+        if claimed is None:
+            return None
+        outcome = run_claimed(ctx, claimed)
+        log.info("job %s (%s): %s", claimed.id, claimed.kind, outcome)
+        if ctx.metrics is not None:
+            ctx.metrics.jobs_finished.labels(kind=claimed.kind, outcome=outcome).inc()
+        if outcome != "deferred":
+            return 0.0
+        kinds.remove(claimed.kind)
+    return None
 
 
 def run_claimed(ctx: JobContext, claimed: Job) -> str:
     """Run a claimed job to its end; returns how the claim ended: succeeded, failed, cancelled, retry,
-    released (the worker is stopping) or lost (another worker holds it now)."""
+    released (the worker is stopping), deferred (not now) or lost (another worker holds it now)."""
     error: str | None = None
     try:
         kind = get_kind(claimed.kind)
         return _run(ctx, kind, claimed)
+    except JobStopped:
+        return _stopped(ctx, claimed)
+    except JobDeferred:
+        with ctx.session() as db_session:
+            return "deferred" if service.release(db_session=db_session, job=claimed) else "lost"
     except JobError as exc:
         status, error = "failed", str(exc)
     except Exception as exc:
@@ -92,6 +112,14 @@ def _run(ctx: JobContext, kind: JobKind[Any], claimed: Job) -> str:
         done=claimed.done,
         total=claimed.total,
     )
+
+    def report(done: int, total: int) -> bool:
+        with ctx.session() as db_session:
+            return service.progress(
+                db_session=db_session, job=claimed, done=done, total=total, lease_s=lease_s
+            )
+
+    run.report = report
     if claimed.cursor is None:
         with ctx.session() as db_session:
             fenced = service.fence(db_session=db_session, job=claimed, lease_s=lease_s)

@@ -163,6 +163,20 @@ def fence(*, db_session: Session, job: Job, lease_s: float) -> bool:
     return bool(rowcount(renewed))
 
 
+def progress(*, db_session: Session, job: Job, done: int, total: int, lease_s: float) -> bool:
+    """Progress inside a slice (and a renewed lease); False if cancelled or no longer this claim's."""
+    now = utcnow()
+    updated = db_session.execute(
+        update(Job)
+        .where(_mine(job), Job.cancel_requested.is_(False))
+        .values(
+            done=done, total=max(done, total), claimed_until=now + timedelta(seconds=lease_s), updated_at=now
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return bool(rowcount(updated))
+
+
 def planned(*, db_session: Session, job: Job, total: int, cursor: dict[str, Any]) -> None:
     """Store the plan (total and the first cursor), in a fenced transaction."""
     db_session.execute(

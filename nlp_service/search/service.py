@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 RRF_K = 60  # reciprocal rank fusion constant
 SYNC_BATCH = 10_000  # row ids per sync query
 SPOT_CHECK = 64  # newest saved vectors compared with the database's at start
+REEMBED_CHECK_S = 5.0  # how often the sync loop looks for re-embedding progress (then catches up)
 SYNC_LOOKBACK = 2_000  # row ids below the index's highest re-checked at start (two ingests in flight)
 
 
@@ -74,6 +75,7 @@ class SearchService:
         # The encoder whose vectors the index holds (set once the engine is loaded; None: every vector)
         self.encoder: str | None = None
         self._reembed_seen: object = None  # the last re-embedding job update the index caught up with
+        self._reembed_checked = -REEMBED_CHECK_S  # monotonic time of the last look at re-embedding jobs
 
     # -- lifecycle -------------------------------------------------------------------------------------
     def _load_all(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -177,9 +179,14 @@ class SearchService:
             self.index.request("catch_up")
 
     def _reembedded_since_last_sync(self, session: Session) -> bool:
-        """Whether a re-embedding job moved since the last look (its vectors then join the index)."""
+        """Whether a re-embedding job moved since the last look (its vectors then join the index); looks
+        at most every ``REEMBED_CHECK_S``, so an idle sync stays one query."""
         from nlp_service.jobs.service import last_update
 
+        now = time.monotonic()
+        if now - self._reembed_checked < REEMBED_CHECK_S:
+            return False
+        self._reembed_checked = now
         seen = last_update(db_session=session, kind="reembed")
         moved = seen != self._reembed_seen
         self._reembed_seen = seen
