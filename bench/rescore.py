@@ -31,7 +31,8 @@ from nlp_service.config import REPO_ROOT, Settings  # noqa: E402
 from nlp_service.db import make_sessionmaker, session_scope  # noqa: E402
 from nlp_service.inference.engine import HEAD_TASKS, feature_spec  # noqa: E402
 from nlp_service.inference.registry import ModelRegistry  # noqa: E402
-from nlp_service.jobs import runner, service  # noqa: E402
+from nlp_service.jobs import jobs as worker_job  # noqa: E402
+from nlp_service.jobs import service  # noqa: E402
 from nlp_service.jobs.tables import Job  # noqa: E402
 from nlp_service.topics import synthetic as syn  # noqa: E402
 from nlp_service.worker import JobContext  # noqa: E402
@@ -72,7 +73,7 @@ def run(url: str, n: int, batch: int, check: bool) -> dict[str, Any]:
 
     ctx = JobContext("background-jobs", Settings(models_dir=MODELS), db, "bench", asyncio.Event())
     t0, c0 = time.perf_counter(), time.process_time()
-    runner.run_background_jobs(ctx)
+    worker_job.run_background_jobs(ctx)
     rescore_s, rescore_cpu_s = time.perf_counter() - t0, time.process_time() - c0
     with db() as s:
         job = s.get(Job, job_id)

@@ -79,7 +79,7 @@ def job(name: str, *, interval_s: Interval) -> Callable[[JobFn], JobFn]:
 # the jobs it runs, so one running only light jobs does not import heavy ones (models).
 JOB_MODULES: dict[str, str] = {
     "alert-detection": "nlp_service.anomaly.jobs",
-    "background-jobs": "nlp_service.jobs.runner",
+    "background-jobs": "nlp_service.jobs.jobs",
     "idempotency-cleanup": "nlp_service.idempotency.jobs",
     "topic-discovery": "nlp_service.topics.jobs",
     "topic-retag": "nlp_service.topics.jobs",

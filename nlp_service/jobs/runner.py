@@ -1,4 +1,4 @@
-"""The worker job ``background-jobs``: claims one job at a time and runs it slice by slice.
+"""Running a claimed job slice by slice (the worker job ``background-jobs``, in ``jobs.jobs``, claims them).
 
 Each slice: ``read`` in a short transaction, ``compute`` outside any transaction, then one write
 transaction that starts with the fence (:func:`service.fence`), checks the job's cursor is still the one
@@ -16,8 +16,6 @@ from typing import Any
 
 from nlp_service.jobs import service
 from nlp_service.jobs.kinds import (
-    KIND_MODULES,
-    KINDS,
     JobDeferred,
     JobError,
     JobKind,
@@ -26,36 +24,9 @@ from nlp_service.jobs.kinds import (
     get_kind,
 )
 from nlp_service.jobs.tables import Job
-from nlp_service.worker import JobContext, job
+from nlp_service.worker import JobContext
 
 log = logging.getLogger(__name__)
-
-
-@job("background-jobs", interval_s=lambda s: s.job_poll_s)
-def run_background_jobs(ctx: JobContext) -> float | None:
-    """Claim one queued (or abandoned) job and run it; at once again if there was one. A kind whose job
-    is deferred (not now) is left out of the next claims of this run, so other kinds' jobs go on."""
-    settings = ctx.settings
-    kinds = sorted(set(KIND_MODULES) | set(KINDS))
-    while kinds:
-        with ctx.session() as db_session:
-            claimed = service.claim(
-                db_session=db_session,
-                worker_id=ctx.worker_id,
-                lease_s=settings.job_lease_s,
-                max_attempts=settings.job_max_attempts,
-                kinds=kinds,
-            )
-        if claimed is None:
-            return None
-        outcome = run_claimed(ctx, claimed)
-        log.info("job %s (%s): %s", claimed.id, claimed.kind, outcome)
-        if ctx.metrics is not None:
-            ctx.metrics.jobs_finished.labels(kind=claimed.kind, outcome=outcome).inc()
-        if outcome != "deferred":
-            return 0.0
-        kinds.remove(claimed.kind)
-    return None
 
 
 def run_claimed(ctx: JobContext, claimed: Job) -> str:

@@ -22,7 +22,7 @@ from nlp_service.anomaly.tables import Alert, AlertDetectorState
 from nlp_service.comments.tables import Comment
 from nlp_service.config import Settings
 from nlp_service.db import session_scope
-from nlp_service.jobs import runner
+from nlp_service.jobs import jobs as worker_job
 from nlp_service.topics import jobs, retag
 from nlp_service.topics import synthetic as syn
 from nlp_service.worker import JobContext
@@ -136,12 +136,12 @@ def test_queued_detection_jobs_wait_for_the_retag(db_sessions: sessionmaker[Sess
         retag.submit(db_session=s, version_id=version_b.id)
         scan_job = detect_jobs.submit(db_session=s, request=DetectRequest(at=T0 + 2 * DAY, lookback_s=86400))
     ctx = JobContext("background-jobs", SETTINGS, db, "w1", asyncio.Event())
-    assert runner.run_background_jobs(ctx) is None  # deferred while the re-tag is queued
+    assert worker_job.run_background_jobs(ctx) is None  # deferred while the re-tag is queued
     with db() as s:
         waiting = detect_jobs.get(db_session=s, job_id=scan_job.id)
         assert waiting.status == "queued" and waiting.attempts == 0  # no attempt spent waiting
     assert jobs.run_retag_jobs(JobContext("topic-retag", SETTINGS, db, "w1", asyncio.Event())) == 0.0
-    assert runner.run_background_jobs(ctx) == 0.0
+    assert worker_job.run_background_jobs(ctx) == 0.0
     with db() as s:
         done = detect_jobs.get(db_session=s, job_id=scan_job.id)
         assert done.status == "succeeded" and done.attempts == 1

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from nlp_service.config import Settings
 from nlp_service.db import session_scope
+from nlp_service.jobs import jobs as worker_job
 from nlp_service.jobs import runner, service
 from nlp_service.jobs.tables import Job, JobFile, JobSlice
 from nlp_service.timestamps import utcnow
@@ -61,7 +62,7 @@ def claim(db: sessionmaker[Session], worker: str, *, lease_s: float = 60.0, now:
 
 def test_a_job_runs_in_slices_with_progress_and_a_result(db_sessions: sessionmaker[Session]) -> None:
     job_id = submit(db_sessions, items=10, per_slice=3)
-    assert runner.run_background_jobs(context(db_sessions)) == 0.0
+    assert worker_job.run_background_jobs(context(db_sessions)) == 0.0
     job = job_row(db_sessions, job_id)
     assert job.status == "succeeded" and job.done == 10 and job.total == 10
     assert job.result == {"items": 10, "done": 10}
@@ -73,7 +74,7 @@ def test_a_job_runs_in_slices_with_progress_and_a_result(db_sessions: sessionmak
         (2, 3, "w1"),
         (3, 1, "w1"),
     ]
-    assert runner.run_background_jobs(context(db_sessions)) is None  # nothing left
+    assert worker_job.run_background_jobs(context(db_sessions)) is None  # nothing left
 
 
 def test_cancel_a_queued_job_at_once_and_a_finished_one_is_409(db_sessions: sessionmaker[Session]) -> None:
@@ -82,7 +83,7 @@ def test_cancel_a_queued_job_at_once_and_a_finished_one_is_409(db_sessions: sess
     job_id = submit(db_sessions, items=4)
     with session_scope(db_sessions) as s:
         assert service.cancel(db_session=s, job_id=job_id).status == "cancelled"
-    assert runner.run_background_jobs(context(db_sessions)) is None
+    assert worker_job.run_background_jobs(context(db_sessions)) is None
     assert items_written(db_sessions, job_id) == []
     with session_scope(db_sessions) as s, pytest.raises(Conflict):
         service.cancel(db_session=s, job_id=job_id)
@@ -102,7 +103,7 @@ def test_cancel_a_running_job_stops_it_after_the_current_slice(db_sessions: sess
 
     object.__setattr__(ITEMS, "compute", cancel_during_second)
     try:
-        runner.run_background_jobs(context(db_sessions))
+        worker_job.run_background_jobs(context(db_sessions))
     finally:
         object.__setattr__(ITEMS, "compute", original)
     job = job_row(db_sessions, job_id)
@@ -150,17 +151,17 @@ def test_a_dead_workers_job_is_resumed_by_another_from_the_last_slice(
 
 def test_a_transient_error_retries_and_a_job_error_fails(db_sessions: sessionmaker[Session]) -> None:
     flaky = submit(db_sessions, items=6, per_slice=2, fail_at_slice=1)
-    assert runner.run_background_jobs(context(db_sessions, job_max_attempts=2)) == 0.0
+    assert worker_job.run_background_jobs(context(db_sessions, job_max_attempts=2)) == 0.0
     job = job_row(db_sessions, flaky)
     assert job.status == "queued" and "transient failure" in (job.error or "") and job.done == 2
-    runner.run_background_jobs(context(db_sessions, job_max_attempts=2))
+    worker_job.run_background_jobs(context(db_sessions, job_max_attempts=2))
     assert job_row(db_sessions, flaky).status == "queued"
-    runner.run_background_jobs(context(db_sessions, job_max_attempts=2))  # out of attempts
+    worker_job.run_background_jobs(context(db_sessions, job_max_attempts=2))  # out of attempts
     assert job_row(db_sessions, flaky).status == "failed"
     assert items_written(db_sessions, flaky) == [0, 1]  # the first slice, once
 
     fatal = submit(db_sessions, items=6, per_slice=2, fail_at_slice=0, fatal=True)
-    runner.run_background_jobs(context(db_sessions))
+    worker_job.run_background_jobs(context(db_sessions))
     job = job_row(db_sessions, fatal)
     assert job.status == "failed" and job.error == "this item cannot be done" and job.attempts == 1
 
@@ -178,12 +179,12 @@ def test_a_graceful_stop_releases_the_job_without_spending_an_attempt(
 
     object.__setattr__(ITEMS, "write", stop_after_first)
     try:
-        runner.run_background_jobs(ctx)
+        worker_job.run_background_jobs(ctx)
     finally:
         object.__setattr__(ITEMS, "write", original)
     job = job_row(db_sessions, job_id)
     assert job.status == "queued" and job.attempts == 0 and job.done == 2 and job.cursor == {"next": 2}
-    runner.run_background_jobs(context(db_sessions))
+    worker_job.run_background_jobs(context(db_sessions))
     assert job_row(db_sessions, job_id).status == "succeeded"
     assert items_written(db_sessions, job_id) == list(range(6))
 
@@ -199,7 +200,7 @@ def test_two_workers_sharing_jobs_never_apply_a_slice_twice(db_sessions: session
         ctx = context(db_sessions, worker=worker, job_lease_s=0.2, job_max_attempts=1000)
         try:
             while not stop.is_set():
-                if runner.run_background_jobs(ctx) is None:
+                if worker_job.run_background_jobs(ctx) is None:
                     with db_sessions() as s:
                         left = s.scalar(
                             select(func.count()).select_from(Job).where(Job.status != "succeeded")

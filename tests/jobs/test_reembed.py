@@ -24,7 +24,8 @@ from nlp_service.comments.schemas import CommentIn
 from nlp_service.comments.tables import Prediction
 from nlp_service.config import REPO_ROOT, Settings
 from nlp_service.db import session_scope
-from nlp_service.jobs import runner, service
+from nlp_service.jobs import jobs as worker_job
+from nlp_service.jobs import service
 from nlp_service.jobs.tables import Job, JobSlice
 from nlp_service.search.service import SearchService
 from nlp_service.topics import synthetic as syn
@@ -91,7 +92,7 @@ def test_search_serves_one_encoders_vectors_and_reembedding_brings_the_rest(
         job_id = service.submit(db_session=s, kind="reembed", params={"batch": 16}).id
     ctx = JobContext("background-jobs", settings, db_sessions, "w1", asyncio.Event())
     ctx.state["resources"] = {"engine": EngineB(settings)}
-    assert runner.run_background_jobs(ctx) == 0.0
+    assert worker_job.run_background_jobs(ctx) == 0.0
     with db_sessions() as s:
         job = s.get(Job, job_id)
         assert job is not None and job.status == "succeeded", job.error

@@ -19,7 +19,8 @@ from nlp_service.config import Settings
 from nlp_service.db import session_scope
 from nlp_service.inference.engine import HEAD_TASKS, feature_spec
 from nlp_service.inference.registry import ModelRegistry
-from nlp_service.jobs import runner, service
+from nlp_service.jobs import jobs as worker_job
+from nlp_service.jobs import service
 from nlp_service.jobs.kinds import JobRun
 from nlp_service.jobs.tables import Job
 from nlp_service.topics import synthetic as syn
@@ -52,7 +53,7 @@ def test_rescore_applies_the_active_heads_to_stored_features(db_sessions: sessio
         job_id = service.submit(db_session=s, kind="rescore", params={"batch": 64}).id
     settings = Settings(models_dir=MODELS)
     ctx = JobContext("background-jobs", settings, db_sessions, "w1", asyncio.Event())
-    assert runner.run_background_jobs(ctx) == 0.0
+    assert worker_job.run_background_jobs(ctx) == 0.0
 
     with db_sessions() as s:
         job = s.get(Job, job_id)
