@@ -111,7 +111,9 @@ def test_one_region_across_topics_is_one_incident(db_sessions: sessionmaker[Sess
         a2, a3 = make_alert("billing", 1, observed=30), make_alert("delivery", 2, observed=20)
         out = run(s, [topic_level, a2, a3], T0 + 6 * H)
         assert (len(out.created), out.updated, out.resolved) == (1, [], [])
-        inc = service.get_one(db_session=s, incident_id=out.created[0], labels={"pricing": "Pricing"})
+        inc = service.get_one(
+            db_session=s, incident_id=out.created[0], settings=SETTINGS, labels={"pricing": "Pricing"}
+        )
     assert inc.headline == "Surge in eu-west: Pricing and 2 more topics"
     assert (inc.segment, inc.segment_value, inc.severity, inc.status) == ("region", "eu-west", "high", "new")
     assert inc.topics == ["pricing", "billing", "delivery"]
