@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from nlp_service.anomaly.tables import Alert
+from nlp_service.cases import service as cases
 from nlp_service.config import Settings
 from nlp_service.errors import Conflict, NotFound
 from nlp_service.incidents import record, service
@@ -154,6 +155,24 @@ def test_updates_auto_resolve_and_never_reopen(db_sessions: sessionmaker[Session
         assert out.resolved == [iid]
         assert (inc.status, inc.resolved_reason, inc.revision) == ("resolved", "auto", 3)
         assert first.status == "new"  # members keep their own lifecycle
+        (entry,) = cases.history(db_session=s, target_type="incident", target_id=iid)  # kept in its case
+        assert (entry.actor, entry.action, entry.from_status, entry.to_status) == (
+            "system",
+            "resolved",
+            "new",
+            "resolved",
+        )
+        assert entry.details == {"resolved_reason": "auto"}
+        # a closed incident is not open either: the next run leaves it alone
+        inc.status = "closed"
+        s.flush()
+        assert (
+            record.record(
+                db_session=s, settings=SETTINGS, alerts=[], at=T0 + 31 * H, now=T0 + 31 * H
+            ).resolved
+            == []
+        )
+        inc.status = "resolved"
         # a later change of a member alert does not reopen it, nor open another incident
         first.observed = 130.0
         out = run(s, [first], T0 + 32 * H)
