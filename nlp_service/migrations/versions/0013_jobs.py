@@ -4,7 +4,7 @@ vector (``predictions.encoder``, back-filled from ``model_versions``) and the he
 running ones are carried over as queued, and ``detection_jobs`` goes.
 
 Revision ID: 0013_jobs
-Revises: 0011_cases
+Revises: 0012_incident_cases
 Create Date: 2026-12-04
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013_jobs"
-down_revision = "0011_cases"
+down_revision = "0012_incident_cases"
 branch_labels = None
 depends_on = None
 
