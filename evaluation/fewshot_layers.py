@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from evaluation.topics_suite import SEEDS, SHOTS, few_shot_sample, name_of
+from nlp_service.inference.encoder import Encoder
 from nlp_service.topics.fewshot import (
     DEFAULT_C,
     NEIGHBOUR_WEIGHT,
@@ -286,9 +287,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
-    def factory():  # type: ignore[no-untyped-def]
+    def factory() -> Encoder:
         from nlp_service.config import default_encoder_path
-        from nlp_service.inference.encoder import Encoder
 
         return Encoder(args.encoder or default_encoder_path(), threads=args.threads)
 
