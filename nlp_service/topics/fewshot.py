@@ -23,6 +23,16 @@ dropped (no gain on held-out train rows): centring on the background mean, white
 shrinkage LDA (0.809), self-training on pseudo-labelled background rows (+0.008 at best), ensembles with
 class-mean cosines. Cost: a background adds one dense similarity pass and about 4x the rows per topic.
 
+Also dropped: the encoder's other pooled layers (``Encoded.layers``, as the task heads read them), measured
+with ``python -m evaluation.fewshot_layers`` (the same objective, all topics in one L-BFGS: it gives 0.836 /
+0.876 examples only and 0.854 / 0.883 with prior and background on test for the embedding). Picked on train
+(8 shots, another 7,000 / 3,003 split; the embedding 0.827, C=10): layers concatenated, each block
+standardised on the background and L2-normalised, 4..6 0.801, 1..6 0.776, 5..6 0.813 (C=30 0.813, C=100
+0.811); only L2-normalised 4..6 0.817 (C=30, 100: 0.817); weighted 0.25..1 over 1..6 0.807; the mean of 4..6
+0.803; small weights on the lower layers (5, 6 at 0.3, 1: 0.827; 4..6 at 0.25, 0.5, 1: 0.828), the latter
+with prior and background 0.842 (the embedding 0.840). On test that best set gives 0.848 / 0.884 with prior
+and background (the embedding 0.854 / 0.883) and 0.836 / 0.877 examples only: no gain, and 3x the features.
+
 Each topic's threshold is chosen by stratified k-fold cross-validation (the threshold that maximises F1
 over the out-of-fold scores); the cross-validated precision and recall at that threshold come with the model.
 """
