@@ -298,3 +298,37 @@ def test_cancel_a_queued_import(client: TestClient, fake_engine: Any) -> None:
         assert jobs.claim(db_session=s, worker_id="w1", lease_s=60, max_attempts=5, kinds=["import"]) is None
     assert client.get("/v1/comments/imp-1").status_code == 404
     assert fake_engine.calls == []
+
+
+def test_a_failed_slice_is_redone_once(
+    client: TestClient, fake_engine: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A slice whose write fails (a crash before its commit) is redone by the next claim: every row is
+    stored once and counted once."""
+    from nlp_service.comments import service
+
+    rows = [row(i) for i in range(10)]
+    job = submit(client, jsonl_bytes(rows) + b'{"id": "bad"}\n', "application/x-ndjson")
+    create_many = service.create_many
+    calls = {"n": 0}
+
+    def fail_second(**kwargs: Any) -> Any:
+        calls["n"] += 1
+        created = create_many(**kwargs)  # written, then lost with the transaction's rollback
+        if calls["n"] == 2:
+            raise RuntimeError("worker died before the commit")
+        return created
+
+    monkeypatch.setattr(service, "create_many", fail_second)
+    ctx = context(client, fake_engine)
+    assert run_job(ctx) == "retry"
+    mid = get_job(client, job["id"])
+    assert (mid["status"], mid["progress"]["done"], mid["progress"]["slices"]) == ("queued", 4, 1)
+    assert "worker died" in mid["error"]
+    assert run_job(context(client, fake_engine, worker="w2")) == "succeeded"
+    done = get_job(client, job["id"])
+    result = done["result"]
+    counts = {k: result[k] for k in ("rows", "created", "existing", "conflicts", "invalid")}
+    assert counts == {"rows": 11, "created": 10, "existing": 0, "conflicts": 0, "invalid": 1}
+    assert done["attempts"] == 2 and done["progress"]["slices"] == 3
+    assert len(client.get("/v1/comments", params={"limit": 50}).json()["comments"]) == 10
