@@ -18,6 +18,7 @@ an id repeated in the file). The API replicas' vector indexes pick the new rows 
 from __future__ import annotations
 
 import io
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -206,9 +207,11 @@ def compute(run: JobRun[ImportParams], batch: Batch) -> Batch:
         from nlp_service.search.keywords import KeywordAnalyzer
 
         texts = [comment.text for _, comment, _ in batch.new]
-        batch.analyses = resources.engine(run).analyze(texts)
         keywords = run.resources.setdefault("keywords", KeywordAnalyzer(run.settings.spacy_model))
-        batch.terms = keywords.terms(texts)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-terms") as pool:
+            terms = pool.submit(keywords.terms, texts)  # spaCy beside the encoder, as ingest does
+            batch.analyses = resources.engine(run).analyze(texts)
+            batch.terms = terms.result()
     return batch
 
 
