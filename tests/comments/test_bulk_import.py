@@ -178,15 +178,19 @@ def test_jsonl_reimport_is_all_existing_and_conflicts_are_rows(client: TestClien
     assert sum(fake_engine.calls) == analysed  # nothing analysed again
 
     changed = [row(0, text="A different text for a known id"), row(10), row(10), row(11), row(11, nps=1)]
-    third = submit(client, jsonl_bytes(changed) + b"[1, 2]\n", "application/octet-stream", format="jsonl")
+    nul = jsonl_bytes([row(12, text="a NUL \u0000 (PostgreSQL text cannot hold it)")])
+    third = submit(
+        client, jsonl_bytes(changed) + b"[1, 2]\n" + nul, "application/octet-stream", format="jsonl"
+    )
     assert run_job(ctx) == "succeeded"
     result = get_job(client, third["id"])["result"]
     counts = {k: result[k] for k in ("rows", "created", "existing", "conflicts", "invalid")}
-    assert counts == {"rows": 6, "created": 2, "existing": 1, "conflicts": 2, "invalid": 1}
-    assert [(e["row"], e["type"]) for e in result["errors"]] == [
-        (1, "id_conflict"),
-        (5, "id_conflict"),
-        (6, "invalid_row"),
+    assert counts == {"rows": 7, "created": 2, "existing": 1, "conflicts": 2, "invalid": 2}
+    assert [(e["row"], e["type"], e["field"]) for e in result["errors"]] == [
+        (1, "id_conflict", "id"),
+        (5, "id_conflict", "id"),
+        (6, "invalid_row", "row"),
+        (7, "invalid_field", "text"),
     ]
     assert result["errors"][0]["line"] == 1 and result["errors"][0]["id"] == "imp-0"
     assert client.get("/v1/comments/imp-0").json()["text"] == rows[0]["text"]  # unchanged
