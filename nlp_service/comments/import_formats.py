@@ -264,6 +264,8 @@ def _field(name: str, value: Any, fmt: Format) -> Any:
             return json.loads(value)
         except ValueError:
             return value
+    if fmt == "parquet" and name == "attributes" and isinstance(value, list):
+        return dict(value) if all(isinstance(p, tuple) and len(p) == 2 for p in value) else value  # a map
     if fmt == "parquet" and name == "nps" and isinstance(value, float) and value.is_integer():
         return int(value)  # an integer column with nulls reads as float
     return value

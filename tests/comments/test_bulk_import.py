@@ -211,6 +211,7 @@ def test_parquet_import(client: TestClient, fake_engine: Any) -> None:
             "nps": pa.array([None if i == 2 else i for i in range(n)], pa.int64()),
             "csat": [4.5] * n,
             "store": [f"s{i % 2}" for i in range(n)],
+            "attributes": pa.array([[("plan", "pro")]] * n, pa.map_(pa.string(), pa.string())),
         }
     )
     out = io.BytesIO()
@@ -223,7 +224,7 @@ def test_parquet_import(client: TestClient, fake_engine: Any) -> None:
     assert done["progress"]["done"] == n
     stored = client.get("/v1/comments/pq-2").json()
     assert stored["nps"] is None and stored["csat"] == 4.5
-    assert stored["attributes"] == {"store": "s0"}
+    assert stored["attributes"] == {"store": "s0", "plan": "pro"}
     assert stored["created_at"].startswith("2024-03-11T08:02:00")
 
 
