@@ -153,6 +153,9 @@ def _stored(db_session: Session, ids: list[str]) -> dict[str, str]:
 def read(run: JobRun[ImportParams], db_session: Session) -> Batch | None:
     """The next slice's rows, validated, with the comments not stored yet picked out."""
     limit = run.settings.job_import_slice_rows
+    cached = run.resources.get(PARQUET_CACHE)
+    if cached is not None and cached[0] != run.job_id:  # another job's (cancelled or failed meanwhile)
+        run.resources.pop(PARQUET_CACHE, None)
     if run.params.format == "parquet":
         raw_rows, position, eof = _parquet_rows(run, db_session, limit)
     else:
