@@ -119,6 +119,17 @@ class _Lines:
             return raw.decode("utf-8", errors="replace")
 
 
+def _records(reader: Iterator[list[str]]) -> Iterator[bool]:
+    """True for the first non-empty record (one that does not parse counts: its row reports it)."""
+    try:
+        for cells in reader:
+            if cells:
+                yield True
+                return
+    except csv.Error:
+        yield True
+
+
 def inspect(stream: IO[bytes], fmt: Format) -> Layout:
     """Check the header (CSV), the first row (JSONL) or the schema (Parquet); ``BadFile`` if unusable."""
     if fmt == "parquet":
@@ -130,8 +141,9 @@ def inspect(stream: IO[bytes], fmt: Format) -> Layout:
     stream.seek(skip)
     lines = _Lines(stream)
     if fmt == "csv":
+        reader = csv.reader(lines)
         try:
-            header = next(csv.reader(lines), None)
+            header = next(reader, None)
         except csv.Error as exc:
             raise BadFile(f"the header is not valid CSV: {exc}", field="header", row=0) from exc
         if header is None:
@@ -140,7 +152,10 @@ def inspect(stream: IO[bytes], fmt: Format) -> Layout:
             raise BadFile("the header is not UTF-8", field="header", row=0)
         columns = [name.strip() for name in header]
         _check_columns(columns, 0)
-        return Layout(columns=columns, offset=skip + lines.consumed, line=lines.lines + 1)
+        layout = Layout(columns=columns, offset=skip + lines.consumed, line=lines.lines + 1)
+        if not any(_records(reader)):
+            raise BadFile("the file has no rows after the header", row=1)
+        return layout
     for text in lines:
         if not text.strip():
             continue

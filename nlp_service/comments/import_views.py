@@ -113,7 +113,10 @@ def _check(upload: Upload, fmt: Format) -> Any:
         202: {"description": "Queued; follow Location (GET /v1/jobs/{id}) for progress and the result"},
         413: {"model": ErrorResponse, "description": "The file exceeds NLP_JOB_UPLOAD_MAX_BYTES"},
         415: {"model": ErrorResponse, "description": "Unknown format, or Parquet without pyarrow"},
-        422: {"model": ErrorResponse, "description": "Empty file, or a header without a required column"},
+        422: {
+            "model": ErrorResponse,
+            "description": "An empty file or no rows, a header without a required column, not Parquet",
+        },
     },
     openapi_extra={
         "requestBody": {

@@ -68,6 +68,9 @@ def test_header_checks() -> None:
     assert exc.value.field == "column 5"
     with pytest.raises(BadFile):
         inspect(io.BytesIO(b"\n\n"), "jsonl")
+    with pytest.raises(BadFile) as exc:
+        inspect(io.BytesIO(b"id,text,created_at,source\r\n\r\n"), "csv")
+    assert exc.value.row == 1 and "no rows" in str(exc.value)
 
 
 def test_values_to_comment() -> None:
