@@ -37,7 +37,7 @@ from nlp_service.comments.import_formats import (
 )
 from nlp_service.comments.schemas import CommentIn
 from nlp_service.comments.tables import Comment
-from nlp_service.jobs import resources
+from nlp_service.jobs import files, resources
 from nlp_service.jobs.files import JobFileReader
 from nlp_service.jobs.kinds import JobError, JobKind, JobRun, Step, register
 
@@ -103,7 +103,7 @@ def _text_rows(
     run: JobRun[ImportParams], db_session: Session, limit: int
 ) -> tuple[list[RawRow], dict[str, int], bool]:
     params, cursor = run.params, run.cursor
-    raw = JobFileReader(db_session=db_session, job_id=run.job_id, size=params.bytes)
+    raw = JobFileReader(db_session=db_session, job_id=run.job_id, size=params.bytes, cache=run.resources)
     stream = io.BufferedReader(raw, buffer_size=64 * 1024)
     stream.seek(cursor["offset"])
     got = read_text(
@@ -153,9 +153,10 @@ def _stored(db_session: Session, ids: list[str]) -> dict[str, str]:
 def read(run: JobRun[ImportParams], db_session: Session) -> Batch | None:
     """The next slice's rows, validated, with the comments not stored yet picked out."""
     limit = run.settings.job_import_slice_rows
-    cached = run.resources.get(PARQUET_CACHE)
-    if cached is not None and cached[0] != run.job_id:  # another job's (cancelled or failed meanwhile)
-        run.resources.pop(PARQUET_CACHE, None)
+    for key in (PARQUET_CACHE, files.CACHE_KEY):
+        cached = run.resources.get(key)
+        if cached is not None and cached[0] != run.job_id:  # another job's (cancelled or failed meanwhile)
+            run.resources.pop(key, None)
     if run.params.format == "parquet":
         raw_rows, position, eof = _parquet_rows(run, db_session, limit)
     else:
@@ -250,9 +251,10 @@ def write(run: JobRun[ImportParams], db_session: Session, batch: Batch) -> Step:
 
 def finish(run: JobRun[ImportParams], db_session: Session) -> dict[str, Any]:
     """``{rows, created, existing, conflicts, invalid, errors}`` (the first ``MAX_ERRORS`` errors)."""
-    cached = run.resources.get(PARQUET_CACHE)
-    if cached is not None and cached[0] == run.job_id:
-        run.resources.pop(PARQUET_CACHE, None)
+    for key in (PARQUET_CACHE, files.CACHE_KEY):
+        cached = run.resources.get(key)
+        if cached is not None and cached[0] == run.job_id:
+            run.resources.pop(key, None)
     cursor = run.cursor
     return {
         "rows": cursor.get("row", 0),

@@ -4,7 +4,7 @@ back as a seekable binary file (only the chunks a read touches are loaded)."""
 from __future__ import annotations
 
 import io
-from typing import IO
+from typing import IO, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from nlp_service.jobs.tables import JobFile
 
 CHUNK_BYTES = 4 * 1024 * 1024
+CACHE_KEY = "job-file-chunk"  # a reader's cache entry: (job id, chunk number, its bytes)
 
 
 def store(*, db_session: Session, job_id: str, source: IO[bytes]) -> int:
@@ -26,14 +27,17 @@ def store(*, db_session: Session, job_id: str, source: IO[bytes]) -> int:
 
 class JobFileReader(io.RawIOBase):
     """A read-only, seekable view of a stored file (wrap it in ``io.BufferedReader`` for ``readline``);
-    keeps the last chunk it loaded. Use it inside the session's transaction."""
+    keeps the last chunk it loaded, in ``cache`` if given (a dict that outlives the reader, so that the next
+    slice of a job does not load the same chunk again). Use it inside the session's transaction."""
 
-    def __init__(self, *, db_session: Session, job_id: str, size: int) -> None:
+    def __init__(
+        self, *, db_session: Session, job_id: str, size: int, cache: dict[str, Any] | None = None
+    ) -> None:
         self._db = db_session
         self._job_id = job_id
         self._size = size
         self._pos = 0
-        self._chunk: tuple[int, bytes] | None = None
+        self._cache = cache if cache is not None else {}
 
     def readable(self) -> bool:
         return True
@@ -50,10 +54,12 @@ class JobFileReader(io.RawIOBase):
         return self._pos
 
     def _load(self, seq: int) -> bytes:
-        if self._chunk is None or self._chunk[0] != seq:
+        cached = self._cache.get(CACHE_KEY)
+        if cached is None or cached[:2] != (self._job_id, seq):
             stmt = select(JobFile.data).where(JobFile.job_id == self._job_id, JobFile.seq == seq)
-            self._chunk = (seq, bytes(self._db.scalar(stmt) or b""))
-        return self._chunk[1]
+            cached = (self._job_id, seq, bytes(self._db.scalar(stmt) or b""))
+            self._cache[CACHE_KEY] = cached
+        return bytes(cached[2])
 
     def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
         if self._pos >= self._size:

@@ -337,3 +337,30 @@ def test_a_failed_slice_is_redone_once(
     assert counts == {"rows": 11, "created": 10, "existing": 0, "conflicts": 0, "invalid": 1}
     assert done["attempts"] == 2 and done["progress"]["slices"] == 3
     assert len(client.get("/v1/comments", params={"limit": 50}).json()["comments"]) == 10
+
+
+def test_job_file_reader_reads_across_chunks_and_caches_one(
+    db_sessions: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(files, "CHUNK_BYTES", 10)
+    data = bytes(range(256)) * 3
+    with db_sessions() as s:
+        job = jobs.submit(db_session=s, kind="import", params={})
+        assert files.store(db_session=s, job_id=job.id, source=io.BytesIO(data)) == len(data)
+        s.commit()
+        job_id = job.id
+    cache: dict[str, Any] = {}
+    for start, n in ((0, 5), (7, 30), (95, 10), (760, 100), (768, 5)):
+        with db_sessions() as s:
+            reader = io.BufferedReader(
+                files.JobFileReader(db_session=s, job_id=job_id, size=len(data), cache=cache), buffer_size=8
+            )
+            reader.seek(start)
+            assert reader.read(n) == data[start : start + n], (start, n)
+    with db_sessions() as s:  # the cached chunk is not loaded again
+        monkeypatch.setattr(s, "scalar", lambda *a, **k: pytest.fail("loaded again"))
+        reader = io.BufferedReader(
+            files.JobFileReader(db_session=s, job_id=job_id, size=len(data), cache=cache)
+        )
+        reader.seek(761)
+        assert reader.read(3) == data[761:764]
