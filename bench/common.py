@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 
 def realistic_comments(n: int, *, seed: int = 0) -> list[str]:
@@ -40,3 +41,18 @@ def write_json(path: Path | None, figures: object) -> None:
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(figures, indent=2) + "\n")
+
+
+def fresh_database(url: str) -> Any:
+    """Migrate ``url`` and empty every application table (PostgreSQL); returns its SQLAlchemy engine."""
+    from sqlalchemy import inspect, text
+
+    from nlp_service.db import make_engine, upgrade
+
+    upgrade(url, "heads")
+    engine = make_engine(url)
+    if not url.startswith("sqlite"):
+        tables = [t for t in inspect(engine).get_table_names() if t != "alembic_version"]
+        with engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE TABLE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+    return engine

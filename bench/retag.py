@@ -22,13 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import inspect, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import print_table, write_json  # noqa: E402
+from bench.common import fresh_database, print_table, write_json  # noqa: E402
 from nlp_service.config import Settings  # noqa: E402
-from nlp_service.db import make_engine, make_sessionmaker, session_scope, upgrade  # noqa: E402
+from nlp_service.db import make_sessionmaker, session_scope  # noqa: E402
 from nlp_service.topics import jobs, retag  # noqa: E402
 from nlp_service.topics import synthetic as syn  # noqa: E402
 from nlp_service.topics.tables import RetagJob  # noqa: E402
@@ -51,12 +50,7 @@ def taxonomy_b() -> Taxonomy:
 
 def run(url: str, n: int, batch: int, check: bool) -> dict[str, Any]:
     """Store, re-tag, check; returns the figures of one database."""
-    upgrade(url, "heads")
-    engine = make_engine(url)
-    if not url.startswith("sqlite"):  # a fresh start: every application table emptied
-        tables = [t for t in inspect(engine).get_table_names() if t != "alembic_version"]
-        with engine.begin() as conn:
-            conn.execute(text(f"TRUNCATE TABLE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+    engine = fresh_database(url)
     db = make_sessionmaker(engine)
     c = syn.centers(12, seed=0)
     rng = np.random.default_rng(1)

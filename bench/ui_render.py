@@ -73,7 +73,7 @@ def settle(client: httpx.Client, timeout_s: float = 600) -> None:
     time.sleep(3)
 
 
-def measure(base: str, key: str, alert: str, runs: int) -> dict[str, dict[str, Any]]:
+def measure(base: str, key: str, alert: str, incident: str, runs: int) -> dict[str, dict[str, Any]]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -89,6 +89,7 @@ def measure(base: str, key: str, alert: str, runs: int) -> dict[str, dict[str, A
         pages = {
             "overview": "/ui/overview",
             "alerts (list + drill-down)": f"/ui/alerts?status=&id={alert}",
+            "incident (list + drill-down)": f"/ui/alerts?view=incidents&status=&id={incident}",
             "impact map": "/ui/impact",
             "search (hybrid)": "/ui/search?q=charged+tax+on+the+full+price&mode=hybrid",
             "topics": "/ui/topics",
@@ -132,8 +133,9 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, Any]]:
             load(demo, server.url, batch_size=250, api_key=server.keys["admin"], progress=False)
             with server.client(server.keys["admin"]) as client:
                 alert = detect_over_demo(client)[0]
+                incident = client.get("/v1/incidents").json()["incidents"][0]["id"]
                 settle(client)
-            figures = measure(server.url, server.keys["admin"], alert, args.runs)
+            figures = measure(server.url, server.keys["admin"], alert, incident, args.runs)
     stored = args.comments + demo_config().n + 60
     rows = [
         (f"{name}: render (ms)", f["render_ms"], f"< {BAR_MS}", "ok" if f["render_ms"] < BAR_MS else "OVER")

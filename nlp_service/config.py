@@ -185,9 +185,6 @@ class Settings(BaseSettings):
     alert_rescan_buckets: int = 2  # newest completed buckets re-checked per run, at least
     alert_max_catchup_s: int = 14 * 86400  # a run scans back to where the last one ended, at most this far
     detect_sync_max_lookback_s: int = 7 * 86400  # POST /v1/detect with a longer lookback_s: a job (202)
-    detection_job_poll_s: float = 2.0  # the worker looks for queued detection jobs this often
-    detection_job_lease_s: float = 600.0  # a running detection job not heard from for this long is retried
-    detection_job_max_attempts: int = 3  # a detection job failing (or dying) this often is failed
     alert_min_volume: int = 10  # a bucket needs this many comments to spike (expected, to drop)
     alert_sensitivity: AlertSensitivity = "medium"  # presets: nlp_service.anomaly.sensitivity (per topic too)
     alert_p_threshold: float | None = Field(None, gt=0, lt=1)  # set: overrides the preset's p-value threshold

@@ -59,7 +59,11 @@ async def start_engine(state: AppState, engine: AnalysisEngine | None = None) ->
 
         sessions = state.require_db()
         await asyncio.to_thread(sync_active, sessions, loaded)  # seed version 1; serve the active version
+        if state.search is not None:  # the index holds this encoder's vectors only
+            await asyncio.to_thread(state.search.use_encoder, loaded.models.versions["encoder"])
         state.engine, state.batcher, state.ready = loaded, batcher, True
+        if state.worker is not None:  # the embedded worker's jobs use this engine, not a second one
+            state.worker.resources["engine"] = loaded
         if settings.registry_poll_s > 0:
             from nlp_service.models_admin.service import watch_registry
 
@@ -107,7 +111,10 @@ async def start_worker(state: AppState) -> None:
         return
     from nlp_service.worker import Worker
 
-    state.worker = Worker(state.settings, sessionmaker=state.db, metrics=state.metrics.worker)
+    shared = {"engine": state.engine} if state.engine is not None else {}
+    state.worker = Worker(
+        state.settings, sessionmaker=state.db, metrics=state.metrics.worker, resources=shared
+    )
     await state.worker.start()
 
 

@@ -79,8 +79,7 @@ def job(name: str, *, interval_s: Interval) -> Callable[[JobFn], JobFn]:
 # the jobs it runs, so one running only light jobs does not import heavy ones (models).
 JOB_MODULES: dict[str, str] = {
     "alert-detection": "nlp_service.anomaly.jobs",
-    "background-jobs": "nlp_service.jobs.runner",
-    "detection-jobs": "nlp_service.anomaly.jobs",
+    "background-jobs": "nlp_service.jobs.jobs",
     "idempotency-cleanup": "nlp_service.idempotency.jobs",
     "topic-discovery": "nlp_service.topics.jobs",
     "topic-retag": "nlp_service.topics.jobs",
@@ -147,9 +146,12 @@ class Worker:
         jobs: Iterable[str] | None = None,
         worker_id: str | None = None,
         metrics: WorkerMetrics | None = None,
+        resources: dict[str, Any] | None = None,
     ) -> None:
         self.settings = settings
         self.metrics = metrics
+        # Loaded things the jobs share (``jobs.resources``: an embedded worker gets the API's engine)
+        self.resources: dict[str, Any] = resources if resources is not None else {}
         self._engine: Engine | None = None
         if sessionmaker is None:
             self._engine = make_engine(
@@ -180,6 +182,7 @@ class Worker:
         for spec in self.specs:
             ctx = JobContext(spec.name, self.settings, self.sessionmaker, self.worker_id, self._stopping)
             ctx.metrics = self.metrics
+            ctx.state["resources"] = self.resources
             self._contexts.append(ctx)
             self._tasks.append(asyncio.create_task(self._loop(spec, ctx), name=f"job-{spec.name}"))
         log.info("worker %s started: %s", self.worker_id, ", ".join(s.name for s in self.specs) or "no jobs")

@@ -87,7 +87,6 @@ class DatabaseGauges(Collector):
         return []  # counted at collect time only (no database access at registration)
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        from nlp_service.anomaly.tables import DetectionJob
         from nlp_service.jobs.tables import Job
         from nlp_service.topics.tables import RetagJob
         from nlp_service.webhooks.tables import WebhookDelivery
@@ -102,9 +101,8 @@ class DatabaseGauges(Collector):
             with session_scope(self.sessions) as db:
                 for state, n in _by_state(db, WebhookDelivery.status):
                     deliveries.add_metric([state], n)
-                for kind, column in (("detection", DetectionJob.status), ("topic_retag", RetagJob.status)):
-                    for state, n in _by_state(db, column):
-                        jobs.add_metric([kind, state], n)
+                for state, n in _by_state(db, RetagJob.status):
+                    jobs.add_metric(["topic_retag", state], n)
                 rows = db.execute(select(Job.kind, Job.status, func.count()).group_by(Job.kind, Job.status))
                 for kind, state, n in rows:
                     jobs.add_metric([str(kind), str(state)], int(n))

@@ -1,60 +1,63 @@
-"""Background detection jobs: long re-scans queued by ``POST /v1/detect`` (202) and run by the worker.
+"""Long detection re-scans as durable jobs (kind ``detect``): ``POST /v1/detect`` with a ``lookback_s``
+above ``detect_sync_max_lookback_s`` queues one (202) and a worker's ``background-jobs`` runs it.
 
-A job is claimed with a lease (``detection_job_lease_s``), renewed by each progress report; a job whose
-worker died is claimed again once the lease has passed, up to ``detection_job_max_attempts`` claims (counted
-at claim), then failed. Re-running a scan is safe: alerts are merged under the detector's lock.
+A re-scan is one slice: the detection run (``flows.run_detection``) reads the series, then writes alerts
+under the detector's lock in its own transaction; running it again is safe (alerts are merged under that
+lock), so a job whose worker died is simply run again by another worker once its lease has passed. Its
+progress (series scanned) is reported while it reads, which renews the lease; a cancel is seen there. While
+the stored comments are re-tagged the job waits (it would scan a mixed history).
 """
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime, timedelta
+import time
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from nlp_service import leases
+from nlp_service.anomaly import flows
 from nlp_service.anomaly.schemas import DetectJobOut, DetectJobProgress, DetectRequest, DetectResponse
-from nlp_service.anomaly.tables import DetectionJob
-from nlp_service.db import rowcount
-from nlp_service.errors import NotFound
+from nlp_service.errors import NotFound, ServiceError
+from nlp_service.jobs import service as jobs
+from nlp_service.jobs.kinds import JobDeferred, JobError, JobKind, JobRun, JobStopped, Step, register
+from nlp_service.jobs.tables import Job
 from nlp_service.timestamps import utcnow
+from nlp_service.topics.provider import active_labels
 
-MAX_ERROR_CHARS = 1000
+KIND_NAME = "detect"
+PROGRESS_EVERY_S = 1.0
 
 
-def submit(*, db_session: Session, request: DetectRequest, now: datetime | None = None) -> DetectionJob:
+def submit(
+    *, db_session: Session, request: DetectRequest, created_by: str | None = None, now: datetime | None = None
+) -> Job:
     """Queue a re-scan; ``at`` is pinned to now when omitted, so the job scans the period asked for."""
     now = now or utcnow()
     pinned = request.model_copy(update={"at": request.at or now})
-    job = DetectionJob(
-        id=f"djob_{uuid.uuid4().hex}",
-        status="queued",
-        request=pinned.model_dump(mode="json"),
-        progress={"done": 0, "total": 0},
-        attempts=0,
-        created_at=now,
+    return jobs.submit(
+        db_session=db_session,
+        kind=KIND_NAME,
+        params=pinned.model_dump(mode="json"),
+        created_by=created_by,
+        now=now,
     )
-    db_session.add(job)
-    db_session.flush()
-    return job
 
 
-def get(*, db_session: Session, job_id: str) -> DetectionJob:
-    job = db_session.get(DetectionJob, job_id)
-    if job is None:
+def get(*, db_session: Session, job_id: str) -> Job:
+    job = jobs.get(db_session=db_session, job_id=job_id)
+    if job.kind != KIND_NAME:
         raise NotFound(f"detection job {job_id!r} not found", detail=[{"field": "id", "message": "unknown"}])
     return job
 
 
-def to_out(job: DetectionJob) -> DetectJobOut:
+def to_out(job: Job) -> DetectJobOut:
     return DetectJobOut(
         id=job.id,
-        status=job.status,
-        request=DetectRequest.model_validate(job.request),
-        progress=DetectJobProgress.model_validate(job.progress or {"done": 0, "total": 0}),
-        result=DetectResponse.model_validate(job.result) if job.result else None,
+        status=job.status,  # type: ignore[arg-type]
+        request=DetectRequest.model_validate(job.params),
+        progress=DetectJobProgress(done=job.done, total=max(job.total, job.done)),
+        result=DetectResponse.model_validate(job.result["response"]) if job.result else None,
         error=job.error,
         attempts=job.attempts,
         created_at=job.created_at,
@@ -63,63 +66,63 @@ def to_out(job: DetectionJob) -> DetectJobOut:
     )
 
 
-def claim(
-    *, db_session: Session, worker_id: str, lease_s: float, max_attempts: int, now: datetime | None = None
-) -> DetectionJob | None:
-    """Claim the oldest queued (or abandoned) job; a job out of attempts is failed instead."""
-    return leases.claim(
-        DetectionJob,
-        db_session=db_session,
-        worker_id=worker_id,
-        lease_s=lease_s,
-        max_attempts=max_attempts,
-        now=now,
-    )
+# -- the kind ---------------------------------------------------------------------------------------------
+def plan(run: JobRun[DetectRequest], db_session: Session) -> tuple[int, dict[str, Any]]:
+    return 0, {"response": None}
 
 
-def _mine(job: DetectionJob) -> Any:
-    return leases.mine(DetectionJob, job)
+def read(run: JobRun[DetectRequest], db_session: Session) -> DetectRequest | None:
+    if run.cursor.get("response") is not None:
+        return None
+    if flows.retag_in_progress(db_session=db_session) is not None:
+        raise JobDeferred("the stored comments are being re-tagged")
+    return run.params
 
 
-def report_progress(*, db_session: Session, job: DetectionJob, done: int, total: int, lease_s: float) -> bool:
-    """Store progress and renew the lease; False if the job is no longer this claim's."""
-    result = db_session.execute(
-        update(DetectionJob)
-        .where(_mine(job))
-        .values(
-            progress={"done": done, "total": total},
-            claimed_until=utcnow() + timedelta(seconds=lease_s),
+def compute(run: JobRun[DetectRequest], request: DetectRequest) -> DetectResponse:
+    """The detection run itself (it writes its alerts in its own transaction, under the detector's lock)."""
+    last = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        now = time.monotonic()
+        if done < total and now - last[0] < PROGRESS_EVERY_S:
+            return
+        last[0] = now
+        if not run.report(done, total):
+            raise JobStopped
+
+    try:
+        return flows.run_detection(
+            sessions=run.sessions,
+            settings=run.settings,
+            at=request.at,
+            lookback_s=request.lookback_s,
+            buckets=request.buckets,
+            topic_labels=active_labels(run.settings, run.sessions),
+            progress=progress,
         )
-        .execution_options(synchronize_session=False)
-    )
-    return bool(rowcount(result))
+    except ServiceError as exc:  # the request itself is wrong: no point retrying
+        raise JobError(str(exc)) from exc
 
 
-def finish(
-    *,
-    db_session: Session,
-    job: DetectionJob,
-    result: DetectResponse | None = None,
-    error: str | None = None,
-    retry: bool = False,
-) -> bool:
-    """Succeed (``result``), fail (``error``) or give the job back to the queue (``retry``)."""
-    values: dict[str, Any]
-    if retry:
-        values = {"status": "queued", "claimed_by": None, "claimed_until": None}
-        values["error"] = error[:MAX_ERROR_CHARS] if error else None
-    else:
-        values = {
-            "status": "failed" if error else "succeeded",
-            "claimed_until": None,
-            "finished_at": utcnow(),
-        }
-        if result is not None:
-            values["result"] = result.model_dump(mode="json")
-            values["progress"] = {"done": result.series_scanned, "total": result.series_scanned}
-        if error is not None:
-            values["error"] = error[:MAX_ERROR_CHARS]
-    updated = db_session.execute(
-        update(DetectionJob).where(_mine(job)).values(**values).execution_options(synchronize_session=False)
+def write(run: JobRun[DetectRequest], db_session: Session, response: DetectResponse) -> Step:
+    return Step(cursor={"response": response.model_dump(mode="json")}, done=response.series_scanned)
+
+
+def finish(run: JobRun[DetectRequest], db_session: Session) -> dict[str, Any]:
+    return {"response": run.cursor["response"]}
+
+
+KIND = register(
+    JobKind(
+        name=KIND_NAME,
+        scope="alerts",
+        params=DetectRequest,
+        plan=plan,
+        read=read,
+        compute=compute,
+        write=write,
+        finish=finish,
+        description="a long detection re-scan (POST /v1/detect with a long lookback_s)",
     )
-    return bool(rowcount(updated))
+)

@@ -8,10 +8,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from nlp_service.anomaly.tables import AlertKind, AlertStatus, Bucket, Direction, JobStatus, Severity
+from nlp_service.anomaly.tables import AlertKind, AlertStatus, Bucket, Direction, Severity
 from nlp_service.cases.lifecycle import Feedback
 from nlp_service.cases.schemas import Owner
 from nlp_service.comments.schemas import MAX_FILTER_VALUES, NameList
+from nlp_service.jobs.schemas import JobStatus
 from nlp_service.timestamps import Timestamp
 
 StatusFilter = Literal["new", "acknowledged", "resolved", "closed", "open", "overdue"]

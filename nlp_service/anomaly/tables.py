@@ -9,8 +9,9 @@
 - ``alert_detector_state``: one row per detector; locked by each run's short write phase (so the writes of
   two runs never interleave), with the scan cursor: where the last run ended, per bucket size, and the
   comment row-id watermarks that find late arrivals.
-- ``detection_jobs``: long re-scans (``POST /v1/detect`` above ``detect_sync_max_lookback_s``) queued for the
-  worker, with their progress and result.
+
+Long re-scans (``POST /v1/detect`` above ``detect_sync_max_lookback_s``) are durable jobs (``jobs`` table,
+kind ``detect``: ``anomaly.detect_jobs``).
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ AlertKind = Literal["spike", "drop", "level_shift", "emerging_topic"]
 Direction = Literal["up", "down"]
 Severity = Literal["low", "medium", "high", "critical"]
 Bucket = Literal["hour", "day"]
-JobStatus = Literal["queued", "running", "succeeded", "failed"]
 
 ALERT_STATUSES: tuple[AlertStatus, ...] = CASE_STATUSES
 ALERT_KINDS: tuple[AlertKind, ...] = ("spike", "drop", "level_shift", "emerging_topic")
@@ -93,24 +93,3 @@ class AlertDetectorState(Base):
     last_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     cursor: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # see anomaly.cursor.ScanCursor
-
-
-DETECTION_JOB_STATUSES: tuple[JobStatus, ...] = ("queued", "running", "succeeded", "failed")
-
-
-class DetectionJob(Base):
-    __tablename__ = "detection_jobs"
-    __table_args__ = (Index("ix_detection_jobs_status_created_at", "status", "created_at"),)
-
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # djob_...
-    status: Mapped[JobStatus] = mapped_column(String(16))
-    request: Mapped[dict[str, Any]] = mapped_column(JSON)  # DetectRequest
-    progress: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # {"done": n, "total": m}
-    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # DetectResponse
-    error: Mapped[str | None] = mapped_column(String(1000))
-    attempts: Mapped[int] = mapped_column(Integer, default=0)  # counted at claim
-    claimed_by: Mapped[str | None] = mapped_column(String(200))
-    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

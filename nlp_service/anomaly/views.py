@@ -26,6 +26,7 @@ from nlp_service.anomaly.schemas import (
     SeriesDetectRequest,
     SeriesDetectResponse,
 )
+from nlp_service.auth.deps import CurrentPrincipal
 from nlp_service.deps import JsonBody, SessionFactoryDep, SettingsDep, in_transaction
 from nlp_service.errors import ErrorResponse, OpenApiResponses
 from nlp_service.topics.provider import TopicLabelsDep
@@ -58,7 +59,7 @@ async def get_alert(
     return await in_transaction(sessions, lambda s: service.one_out(s, alert_id, settings, labels))
 
 
-JobId = Annotated[str, Path(min_length=1, max_length=40, description="The job's id (djob_...)")]
+JobId = Annotated[str, Path(min_length=1, max_length=40, description="The job's id (job_...)")]
 ACCEPTED: OpenApiResponses = {
     202: {"model": DetectJobOut, "description": "A long re-scan, queued as a background job"}
 }
@@ -69,17 +70,22 @@ async def detect_now(
     labels: TopicLabelsDep,
     settings: SettingsDep,
     sessions: SessionFactoryDep,
+    principal: CurrentPrincipal,
     body: Annotated[DetectRequest | None, Body()] = None,
 ) -> Any:
     """Run alert detection now (what the worker's ``alert-detection`` job does every bucket); ``at`` (not
     in the future: 422) and ``lookback_s`` re-scan a past period. Returns what was scanned and the alerts
     created/updated; a ``lookback_s`` above ``detect_sync_max_lookback_s`` (default 7 days) is queued for
-    the worker instead: 202 with the job, ``Location: /v1/detect/jobs/{id}``."""
+    the worker instead: 202 with the job, ``Location: /v1/detect/jobs/{id}`` (also ``/v1/jobs/{id}``, where
+    it can be cancelled)."""
     req = body or DetectRequest()
     flows.check_at(req.at)
     if (req.lookback_s or 0) > settings.detect_sync_max_lookback_s:
         job = await in_transaction(
-            sessions, lambda s: detect_jobs.to_out(detect_jobs.submit(db_session=s, request=req))
+            sessions,
+            lambda s: detect_jobs.to_out(
+                detect_jobs.submit(db_session=s, request=req, created_by=principal.key_id)
+            ),
         )
         return JSONResponse(
             job.model_dump(mode="json"), status_code=202, headers={"Location": f"/v1/detect/jobs/{job.id}"}
@@ -97,7 +103,7 @@ async def detect_now(
 
 @router.get("/detect/jobs/{job_id}", response_model=DetectJobOut, responses=NOT_FOUND)
 async def get_detect_job(job_id: JobId, sessions: SessionFactoryDep) -> DetectJobOut:
-    """A background detection run: status (queued, running, succeeded, failed), progress in series
+    """A background detection run: status (queued, running, succeeded, failed, cancelled), progress in series
     scanned, and its result (what ``POST /v1/detect`` answers) or error."""
     return await in_transaction(
         sessions, lambda s: detect_jobs.to_out(detect_jobs.get(db_session=s, job_id=job_id))

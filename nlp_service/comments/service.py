@@ -11,7 +11,7 @@ import binascii
 import hashlib
 import json
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -111,6 +111,22 @@ def prediction_row(analysis: Analysis) -> dict[str, Any]:
     }
 
 
+def analysed_row(
+    analysis: Analysis, segments: Mapping[str, str | None]
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """A comment's ``predictions`` columns from its analysis, search-defined topics kept only where their
+    filters pass (on ``segments`` and the sentiment), and its topics with their best score."""
+    row = prediction_row(analysis)
+    allows = getattr(analysis.models.topics, "allows", None)
+    if allows is not None:  # search-defined topics count only comments their filters pass
+        fields = {**segments, "sentiment": row["sentiment_label"]}
+        row["topics"] = [t for t in row["topics"] if allows(t["id"], fields)]
+    best: dict[str, float] = {}
+    for t in row["topics"]:
+        best[t["id"]] = max(best.get(t["id"], -1.0), t["score"])
+    return row, best
+
+
 def pack_features(analysis: Analysis) -> bytes:
     """A comment's stored head features: float16 (layers, dim)."""
     return np.asarray(analysis.features, dtype=np.float16).tobytes()
@@ -184,16 +200,8 @@ def create_many(
         if row_id is None:
             continue
         analysis = analyses[i]
-        row = prediction_row(analysis)
-        fields = {
-            "source": comment.source,
-            "touchpoint": comment.touchpoint,
-            "region": comment.region,
-            "sentiment": row["sentiment_label"],
-        }
-        allows = getattr(analysis.models.topics, "allows", None)
-        if allows is not None:  # search-defined topics count only comments their filters pass
-            row["topics"] = [t for t in row["topics"] if allows(t["id"], fields)]
+        segments = {"region": comment.region, "source": comment.source, "touchpoint": comment.touchpoint}
+        row, best = analysed_row(analysis, segments)
         row["row_id"] = row_id
         row["n_terms"] = int(sum(terms[i].values()))
         predictions.append(row)
@@ -201,14 +209,10 @@ def create_many(
             features.append(
                 {"row_id": row_id, "spec": analysis.feature_spec, "features": pack_features(analysis)}
             )
-        best: dict[str, float] = {}
-        for t in row["topics"]:
-            best[t["id"]] = max(best.get(t["id"], -1.0), t["score"])
         topics.extend({"row_id": row_id, "topic_id": tid, "score": score} for tid, score in best.items())
         attributes.extend({"row_id": row_id, "key": k, "value": v} for k, v in comment.attributes.items())
         postings.extend({"row_id": row_id, "term": t, "tf": n} for t, n in terms[i].items())
         negative = int(row["sentiment_label"] == "negative")
-        segments = {"region": comment.region, "source": comment.source, "touchpoint": comment.touchpoint}
         for key in topic_counts.count_keys(list(best), comment.created_at, segments):
             counts[key][0] += 1
             counts[key][1] += negative

@@ -9,7 +9,8 @@ topic discovery, not from this run, and are not grouped.
 Auto-resolve: an open incident none of whose members changed in this run resolves (``resolved_reason``
 ``auto``, ``incident.resolved``) once, for every member, the run's time is at least
 ``incident_auto_resolve_buckets[bucket]`` buckets (of the member's bucket size) past the member's window
-end. Its member alerts keep their own lifecycle (nobody acted on them).
+end; its case history keeps the change (actor ``system``). Its member alerts keep their own lifecycle (nobody
+acted on them).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from sqlalchemy.orm import Session
 from nlp_service.anomaly import explain
 from nlp_service.anomaly.explain import SEVERITIES
 from nlp_service.anomaly.tables import Alert, Severity
+from nlp_service.cases import service as cases
+from nlp_service.cases.lifecycle import OPEN_STATUSES
 from nlp_service.config import Settings
 from nlp_service.incidents import grouping
 from nlp_service.incidents.events import emit
@@ -35,6 +38,7 @@ from nlp_service.timestamps import BUCKET_SECONDS
 from nlp_service.topics.tables import ALL_SEGMENT
 
 GROUPED_KINDS = ("spike", "drop", "level_shift")
+SYSTEM = "system"  # the actor of an auto-resolve in the incident's case history
 
 
 @dataclass
@@ -142,7 +146,7 @@ def _lock_open(db_session: Session) -> list[Incident]:
     return list(
         db_session.scalars(
             select(Incident)
-            .where(Incident.status != "resolved")
+            .where(Incident.status.in_(OPEN_STATUSES))  # resolved and closed incidents are never reopened
             .order_by(Incident.created_at, Incident.id)
             .with_for_update()
             .execution_options(populate_existing=True)
@@ -227,11 +231,23 @@ def record(
             emit(db_session, "incident.updated", incident, ranked)
     for iid, incident in open_incidents.items():
         if iid not in touched and quiet(members.get(iid, []), at, settings):
+            before_status = incident.status
             incident.status, incident.resolved_at, incident.resolved_reason = "resolved", now, "auto"
             incident.updated_at = now
             incident.revision += 1
             out.resolved.append(iid)
-            emit(db_session, "incident.resolved", incident, members.get(iid, []))
+            entry = cases.record(  # kept in the incident's case history, by the service itself
+                db_session,
+                "incident",
+                incident,
+                actor=SYSTEM,
+                action="resolved",
+                from_status=before_status,
+                to_status="resolved",
+                details={"resolved_reason": "auto"},
+                at=now,
+            )
+            emit(db_session, "incident.resolved", incident, members.get(iid, []), cases.entry_payload(entry))
     db_session.flush()
     return out
 

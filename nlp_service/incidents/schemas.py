@@ -8,10 +8,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from nlp_service.anomaly.tables import AlertKind, AlertStatus, Direction, Severity
+from nlp_service.cases.schemas import Owner
 from nlp_service.comments.schemas import MAX_FILTER_VALUES
 from nlp_service.incidents.tables import ResolvedReason
+from nlp_service.timestamps import Timestamp
 
-IncidentStatusFilter = Literal["new", "acknowledged", "resolved", "open"]
+IncidentStatusFilter = Literal["new", "acknowledged", "resolved", "closed", "open", "overdue"]
 
 
 class IncidentsQuery(BaseModel):
@@ -20,9 +22,16 @@ class IncidentsQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: list[IncidentStatusFilter] | None = Field(
-        None, max_length=4, description="open = new or acknowledged"
+        None,
+        max_length=6,
+        description="open = new or acknowledged (in progress); overdue = past the SLA of its step",
+    )
+    owner: list[Owner] | None = Field(
+        None, max_length=MAX_FILTER_VALUES, description="assigned to one of these owners"
     )
     severity: list[Severity] | None = Field(None, max_length=MAX_FILTER_VALUES)
+    since: Timestamp | None = Field(None, description="whose window ends after this")
+    until: Timestamp | None = Field(None, description="whose window starts before this")
     limit: int = Field(50, ge=1, le=500)
     offset: int = Field(0, ge=0, le=1_000_000)
 
@@ -52,7 +61,10 @@ class IncidentMemberOut(BaseModel):
 class IncidentOut(BaseModel):
     id: str
     headline: str
-    status: AlertStatus
+    status: AlertStatus = Field(description="new | acknowledged (in progress) | resolved | closed")
+    overdue: bool = Field(description="past the SLA of its step (see due_at; the alert case SLAs)")
+    due_at: datetime | None = Field(None, description="when the current step is due (null once closed)")
+    owner: str | None = Field(None, description="a name or e-mail (free text)")
     severity: Severity = Field(description="the most severe member's")
     segment: str = Field(description='the segment field carrying the incident, or "all"')
     segment_value: str
@@ -69,7 +81,8 @@ class IncidentOut(BaseModel):
     acknowledged_at: datetime | None
     resolved_at: datetime | None
     resolved_reason: ResolvedReason | None
-    note: str | None
+    closed_at: datetime | None = None
+    note: str | None = Field(None, description="the latest note")
 
 
 class IncidentPage(BaseModel):
@@ -80,7 +93,8 @@ class IncidentPage(BaseModel):
 
 
 class IncidentAction(BaseModel):
-    """Optional body of an incident's acknowledge / resolve: a note (kept on each member alert's case)."""
+    """Optional body of an incident's acknowledge / resolve / close: a note (kept in the incident's
+    history and on each member alert's case the change reaches)."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -1,23 +1,31 @@
-"""Incident reads and lifecycle.
+"""Incident reads and their cases.
 
-``new -> acknowledged -> resolved`` (``new -> resolved`` too); anything else is a 409, and a resolved
-incident is never reopened. Acknowledging an incident acknowledges its ``new`` member alerts; resolving it
-resolves its open members (a person acted on the whole incident; each alert's own event is written too).
-Every transition writes ``incident.updated`` / ``incident.resolved`` in the caller's transaction.
+An incident is a case like an alert (``nlp_service.cases``): ``new -> acknowledged (in progress) -> resolved
+-> closed`` (``new -> resolved`` too; anything else is a 409; never reopened), an owner, notes, the SLA of
+each step and a history entry per change. Acknowledging an incident acknowledges its ``new`` member alerts,
+resolving it resolves its open members, closing it closes its resolved members (a person acted on the whole
+incident; each alert's own case entry and event are written too, by the same actor). Every change writes
+``incident.updated`` (``incident.resolved`` for resolve) with the history entry as ``change``, in the caller's
+transaction.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from nlp_service.anomaly import service as alerts
 from nlp_service.anomaly.cursor import lock as lock_detector
-from nlp_service.anomaly.tables import Alert, AlertStatus
-from nlp_service.errors import Conflict, NotFound
+from nlp_service.anomaly.tables import Alert
+from nlp_service.cases import service as cases
+from nlp_service.cases.lifecycle import OPEN_STATUSES, CaseStatus, Slas, due_at, is_overdue
+from nlp_service.cases.tables import CaseEntry
+from nlp_service.config import Settings
+from nlp_service.errors import NotFound
 from nlp_service.incidents.events import emit
 from nlp_service.incidents.schemas import IncidentMemberOut, IncidentOut, IncidentPage, IncidentsQuery
 from nlp_service.incidents.tables import Incident, IncidentMember
@@ -55,7 +63,14 @@ def members_of(*, db_session: Session, incident_ids: Sequence[str]) -> dict[str,
     return out
 
 
-def to_out(incident: Incident, members: Members, labels: Mapping[str, str] | None = None) -> IncidentOut:
+def to_out(
+    incident: Incident,
+    members: Members,
+    labels: Mapping[str, str] | None = None,
+    *,
+    slas: Slas,
+    now: datetime,
+) -> IncidentOut:
     labels = labels or {}
     return IncidentOut(
         id=incident.id,
@@ -99,25 +114,63 @@ def to_out(incident: Incident, members: Members, labels: Mapping[str, str] | Non
         resolved_at=incident.resolved_at,
         resolved_reason=incident.resolved_reason,
         note=incident.note,
+        owner=incident.owner,
+        overdue=is_overdue(incident.status, incident.created_at, slas, now),
+        due_at=due_at(incident.status, incident.created_at, slas),
+        closed_at=incident.closed_at,
     )
 
 
-def get_one(*, db_session: Session, incident_id: str, labels: Mapping[str, str] | None = None) -> IncidentOut:
+def get_one(
+    *,
+    db_session: Session,
+    incident_id: str,
+    settings: Settings,
+    labels: Mapping[str, str] | None = None,
+) -> IncidentOut:
     incident = get(db_session=db_session, incident_id=incident_id)
     members = members_of(db_session=db_session, incident_ids=[incident.id]).get(incident.id, [])
-    return to_out(incident, members, labels)
+    return to_out(incident, members, labels, slas=Slas.from_settings(settings), now=utcnow())
+
+
+def _status_filter(statuses: Sequence[str], slas: Slas, now: datetime) -> ColumnElement[bool]:
+    """``open`` = new or acknowledged; ``overdue`` = past the SLA of its step; else the status itself."""
+    options: list[ColumnElement[bool]] = []
+    for s in statuses:
+        if s == "open":
+            options.append(Incident.status.in_(OPEN_STATUSES))
+        elif s == "overdue":
+            for step in ("new", "acknowledged", "resolved"):
+                sla = slas.of(step)
+                if sla is not None:
+                    options.append(
+                        and_(Incident.status == step, Incident.created_at < now - timedelta(seconds=sla))
+                    )
+        else:
+            options.append(Incident.status == s)
+    return or_(*options)
 
 
 def get_all(
-    *, db_session: Session, query: IncidentsQuery, labels: Mapping[str, str] | None = None
+    *,
+    db_session: Session,
+    query: IncidentsQuery,
+    settings: Settings,
+    labels: Mapping[str, str] | None = None,
 ) -> IncidentPage:
     """Incidents matching the filters, newest first, paginated by ``limit``/``offset``."""
+    now, slas = utcnow(), Slas.from_settings(settings)
     cond: list[ColumnElement[bool]] = []
     if query.status:
-        statuses = {s for q in query.status for s in (("new", "acknowledged") if q == "open" else (q,))}
-        cond.append(Incident.status.in_(sorted(statuses)))
+        cond.append(_status_filter(query.status, slas, now))
+    if query.owner:
+        cond.append(Incident.owner.in_(query.owner))
     if query.severity:
         cond.append(Incident.severity.in_(query.severity))
+    if query.since:
+        cond.append(Incident.window_end > query.since)
+    if query.until:
+        cond.append(Incident.window_start < query.until)
     total = int(db_session.scalar(select(func.count()).select_from(Incident).where(*cond)) or 0)
     rows = list(
         db_session.scalars(
@@ -130,85 +183,111 @@ def get_all(
     )
     members = members_of(db_session=db_session, incident_ids=[i.id for i in rows])
     return IncidentPage(
-        incidents=[to_out(i, members.get(i.id, []), labels) for i in rows],
+        incidents=[to_out(i, members.get(i.id, []), labels, slas=slas, now=now) for i in rows],
         total=total,
         limit=query.limit,
         offset=query.offset,
     )
 
 
-def _transition(
-    db_session: Session,
-    incident_id: str,
-    *,
-    allowed_from: tuple[AlertStatus, ...],
-    to: AlertStatus,
-    note: str | None,
-) -> Incident:
-    """Lock and change one incident. The detector's lock is taken first, as a detection run does, so a
-    run's write phase and a transition (both lock the incident and its alerts) never deadlock."""
-    now = utcnow()
-    lock_detector(db_session, now)
-    incident = db_session.scalars(
+def _lock(db_session: Session, incident_id: str) -> Incident | None:
+    """The incident locked and re-read. The detector's lock is taken first, as a detection run does, so a
+    run's write phase and a case change (both lock the incident and its alerts) never deadlock."""
+    lock_detector(db_session, utcnow())
+    return db_session.scalars(
         select(Incident)
         .where(Incident.id == incident_id)
         .with_for_update()
         .execution_options(populate_existing=True)
     ).first()
-    if incident is None:
-        raise _not_found(incident_id)
-    if incident.status not in allowed_from:
-        raise Conflict(
-            f"incident {incident_id!r} is {incident.status}; it cannot become {to}",
-            detail=[{"field": "status", "message": f"allowed from: {', '.join(allowed_from)}"}],
-        )
-    incident.status = to
-    incident.updated_at = now
-    incident.revision += 1
-    if note is not None:
-        incident.note = note
-    if to == "acknowledged":
-        incident.acknowledged_at = now
-    else:
-        incident.resolved_at, incident.resolved_reason = now, "manual"
-    db_session.flush()
+
+
+CASCADE: dict[str, tuple[CaseStatus, ...]] = {
+    "acknowledged": ("new",),
+    "resolved": OPEN_STATUSES,
+    "closed": ("resolved",),
+}
+"""An incident's transition -> the statuses of the member alerts that follow it."""
+
+
+def case_target(topic_labels: Mapping[str, str] | None = None) -> cases.CaseTarget[Incident]:
+    """Incidents as case targets. A transition cascades to the member alerts (``CASCADE``) by the same actor
+    with the same note; a manual resolve sets ``resolved_reason`` ``manual``. Each change then sends
+    ``incident.updated`` (``incident.resolved`` when resolved) carrying its history entry."""
+    labels = topic_labels or {}
+
+    def notify(db_session: Session, incident: Incident, entry: CaseEntry) -> None:
+        members = members_of(db_session=db_session, incident_ids=[incident.id]).get(incident.id, [])
+        wanted = CASCADE.get(entry.action, ())
+        for _, alert in sorted(members, key=lambda m: m[1].id):  # alerts locked in one order
+            if alert.status in wanted:
+                alerts.change_status(
+                    db_session=db_session,
+                    alert_id=alert.id,
+                    to=entry.action,  # type: ignore[arg-type]  # a CASCADE key: a case status
+                    note=entry.note,
+                    actor=entry.actor,
+                    topic_labels=labels,
+                )
+        if entry.action == "resolved":
+            incident.resolved_reason = "manual"
+        event = "incident.resolved" if entry.action == "resolved" else "incident.updated"
+        emit(db_session, event, incident, members, cases.entry_payload(entry))
+
+    return cases.CaseTarget(type="incident", lock=_lock, notify=notify)
+
+
+def change_status(
+    *,
+    db_session: Session,
+    incident_id: str,
+    to: CaseStatus,
+    note: str | None = None,
+    actor: str = alerts.SYSTEM,
+    labels: Mapping[str, str] | None = None,
+) -> Incident:
+    """Move the incident's case to ``to`` (see ``cases.lifecycle.ALLOWED_FROM``; 404, 409), with its
+    members (``CASCADE``)."""
+    incident, _ = cases.transition(
+        db_session=db_session,
+        target=case_target(labels),
+        target_id=incident_id,
+        to=to,
+        actor=actor,
+        note=note,
+    )
     return incident
 
 
 def acknowledge(
-    *, db_session: Session, incident_id: str, note: str | None = None, labels: Mapping[str, str] | None = None
+    *,
+    db_session: Session,
+    incident_id: str,
+    note: str | None = None,
+    labels: Mapping[str, str] | None = None,
+    actor: str = alerts.SYSTEM,
 ) -> Incident:
     """``new -> acknowledged`` (409 otherwise), with its ``new`` members; writes ``incident.updated``."""
-    incident = _transition(db_session, incident_id, allowed_from=("new",), to="acknowledged", note=note)
-    return _cascade(db_session, incident, "new", alerts.acknowledge, "incident.updated", labels)
+    return change_status(
+        db_session=db_session,
+        incident_id=incident_id,
+        to="acknowledged",
+        note=note,
+        actor=actor,
+        labels=labels,
+    )
 
 
 def resolve(
-    *, db_session: Session, incident_id: str, note: str | None = None, labels: Mapping[str, str] | None = None
-) -> Incident:
-    """``new|acknowledged -> resolved`` (409 if resolved), with its open members; writes
-    ``incident.resolved``."""
-    incident = _transition(
-        db_session, incident_id, allowed_from=("new", "acknowledged"), to="resolved", note=note
-    )
-    return _cascade(db_session, incident, "open", alerts.resolve, "incident.resolved", labels)
-
-
-def _cascade(
+    *,
     db_session: Session,
-    incident: Incident,
-    which: str,
-    change: Callable[..., Alert],
-    event_type: str,
-    labels: Mapping[str, str] | None,
+    incident_id: str,
+    note: str | None = None,
+    labels: Mapping[str, str] | None = None,
+    actor: str = alerts.SYSTEM,
 ) -> Incident:
-    """Apply ``change`` to the member alerts in ``which`` state (``new`` or ``open``), then write the
-    incident's event."""
-    labels = labels or {}
-    members = members_of(db_session=db_session, incident_ids=[incident.id]).get(incident.id, [])
-    wanted = ("new",) if which == "new" else ("new", "acknowledged")
-    for _, alert in sorted(members, key=lambda m: m[1].id):  # alerts locked in one order
-        if alert.status in wanted:
-            change(db_session=db_session, alert_id=alert.id, topic_label=labels.get(alert.topic_id))
-    emit(db_session, event_type, incident, members)
-    return incident
+    """``new|acknowledged -> resolved`` (409 otherwise), with its open members; writes
+    ``incident.resolved``."""
+    return change_status(
+        db_session=db_session, incident_id=incident_id, to="resolved", note=note, actor=actor, labels=labels
+    )

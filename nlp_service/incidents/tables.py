@@ -1,7 +1,8 @@
 """Incidents and their member alerts.
 
-- ``incidents``: one row per group of related alerts (``incidents.grouping``); lifecycle
-  ``new -> acknowledged -> resolved`` (never reopened); ``resolved_reason`` is ``manual`` or ``auto``.
+- ``incidents``: one row per group of related alerts (``incidents.grouping``); a case like an alert's
+  (``cases.lifecycle``: ``new -> acknowledged -> resolved -> closed``, never reopened; owner, history in
+  ``case_entries``); ``resolved_reason`` is ``manual`` or ``auto``.
 - ``incident_members``: the alerts of an incident (an alert belongs to at most one), each with the reason it
   joined and its rank (by excess comments, then score).
 """
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from nlp_service.anomaly.tables import AlertStatus, Severity
 from nlp_service.db import Base, UTCDateTime
 
-IncidentStatus = AlertStatus  # one lifecycle with alerts: new -> acknowledged -> resolved
+IncidentStatus = AlertStatus  # one case lifecycle with alerts: new -> acknowledged -> resolved -> closed
 ResolvedReason = Literal["manual", "auto"]
 
 
@@ -42,6 +43,10 @@ class Incident(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     resolved_reason: Mapped[ResolvedReason | None] = mapped_column(String(16))
     note: Mapped[str | None] = mapped_column(String(1000))
+    owner: Mapped[str | None] = mapped_column(String(320))  # the case's owner (a name or e-mail)
+    feedback: Mapped[str | None] = mapped_column(String(16))  # a case row's field; not set by the API yet
+    feedback_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class IncidentMember(Base):

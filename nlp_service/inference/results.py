@@ -124,3 +124,51 @@ def decode(
         emotion=decode_emotion(heads, outputs),
         topics=decode_topics(hits),
     )
+
+
+def decode_heads_batch(
+    heads: Mapping[str, LabelledHead], outputs: Mapping[str, np.ndarray]
+) -> list[dict[str, Any]]:
+    """The sentiment and emotion fields of :func:`decode` (as the ``predictions`` columns) for a batch of
+    rows at once (``outputs[task]``: (n, labels)); equal to decoding each row, about 10x faster."""
+
+    def rounded(values: np.ndarray) -> list[list[float]]:
+        return [[round(v, 4) for v in row] for row in np.asarray(values, dtype=np.float64).tolist()]
+
+    s_labels = heads["sentiment"].labels
+    sentiment = rounded(outputs["sentiment"])
+    s_top = np.argmax(outputs["sentiment"], axis=1).tolist()
+    e_head = heads["emotion"]
+    e_labels, e_probs = e_head.labels, np.asarray(outputs["emotion"])
+    thr = np.asarray(e_head.thresholds if e_head.thresholds is not None else [0.5] * len(e_labels))
+    order = np.argsort(-e_probs, axis=1, kind="quicksort").tolist()
+    over = (e_probs >= thr).tolist()
+    emotion = rounded(e_probs)
+    i_labels = heads["intensity"].labels
+    intensity = rounded(np.clip(outputs["intensity"], 0.0, 1.0))
+    va_labels = heads["valence"].labels
+    va = np.asarray(outputs["valence"])
+    valence = np.clip(va[:, va_labels.index("valence")], -1.0, 1.0).tolist()
+    arousal = np.clip(va[:, va_labels.index("arousal")], 0.0, 1.0).tolist()
+    rows = []
+    for i, probs in enumerate(sentiment):
+        by_label = dict(zip(s_labels, probs, strict=True))
+        intensities = dict(zip(i_labels, intensity[i], strict=True))
+        dominant = max(intensities, key=lambda k: intensities[k])
+        rows.append(
+            {
+                "sentiment_label": s_labels[s_top[i]],
+                "sentiment_score": round(by_label.get("positive", 0.0) - by_label.get("negative", 0.0), 4),
+                "sentiment_probs": by_label,
+                "emotion_labels": [
+                    {"label": e_labels[j], "probability": emotion[i][j]} for j in order[i] if over[i][j]
+                ],
+                "emotion_probs": dict(zip(e_labels, emotion[i], strict=True)),
+                "dominant_emotion": dominant,
+                "intensity": intensities[dominant],
+                "intensities": intensities,
+                "valence": round(valence[i], 4),
+                "arousal": round(arousal[i], 4),
+            }
+        )
+    return rows

@@ -33,6 +33,16 @@ class JobError(Exception):
     """The job cannot succeed (bad input, missing model): it fails without retrying."""
 
 
+class JobDeferred(Exception):  # noqa: N818 - a signal, not an error
+    """Not now (e.g. detection while the stored comments are re-tagged): the job goes back to the queue
+    without spending an attempt, and the worker looks again after its poll interval."""
+
+
+class JobStopped(Exception):  # noqa: N818 - a signal, not an error
+    """Raised by a kind when :meth:`JobRun.report` returned False: the job was cancelled or another
+    worker holds it now; nothing more is written."""
+
+
 @dataclass
 class JobRun(Generic[P]):
     """What a kind's steps get: the job id, its parsed params and cursor, settings, the worker's resources."""
@@ -42,8 +52,12 @@ class JobRun(Generic[P]):
     cursor: dict[str, Any]
     settings: Settings
     resources: dict[str, Any] = field(default_factory=dict)
+    sessions: Any = None  # the worker's session factory (for a kind that must sync served state)
     done: int = 0
     total: int = 0
+    # Progress inside a long slice: ``report(done, total)`` stores it and renews the lease (its own short
+    # transaction); False if the job was cancelled or is no longer this worker's (raise JobStopped then)
+    report: Callable[[int, int], bool] = lambda done, total: True
 
 
 @dataclass(frozen=True)
@@ -72,6 +86,7 @@ KINDS: dict[str, JobKind[Any]] = {}
 
 # Every kind and the module that registers it: imported on demand, so the API imports no heavy modules.
 KIND_MODULES: dict[str, str] = {
+    "detect": "nlp_service.anomaly.detect_jobs",
     "import": "nlp_service.comments.bulk_import",
     "reembed": "nlp_service.comments.reembed",
     "rescore": "nlp_service.comments.rescore",

@@ -22,4 +22,4 @@ def engine(run: JobRun[Any]) -> Engine:
 
             found = Engine(run.settings)
             run.resources["engine"] = found
-        return found  # type: ignore[no-any-return]
+        return found

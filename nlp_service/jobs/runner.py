@@ -1,4 +1,4 @@
-"""The worker job ``background-jobs``: claims one job at a time and runs it slice by slice.
+"""Running a claimed job slice by slice (the worker job ``background-jobs``, in ``jobs.jobs``, claims them).
 
 Each slice: ``read`` in a short transaction, ``compute`` outside any transaction, then one write
 transaction that starts with the fence (:func:`service.fence`), checks the job's cursor is still the one
@@ -15,41 +15,32 @@ import time
 from typing import Any
 
 from nlp_service.jobs import service
-from nlp_service.jobs.kinds import KIND_MODULES, JobError, JobKind, JobRun, get_kind
+from nlp_service.jobs.kinds import (
+    JobDeferred,
+    JobError,
+    JobKind,
+    JobRun,
+    JobStopped,
+    get_kind,
+)
 from nlp_service.jobs.tables import Job
-from nlp_service.worker import JobContext, job
+from nlp_service.worker import JobContext
 
 log = logging.getLogger(__name__)
 
 
-@job("background-jobs", interval_s=lambda s: s.job_poll_s)
-def run_background_jobs(ctx: JobContext) -> float | None:
-    """Claim one queued (or abandoned) job and run it; at once again if there was one."""
-    settings = ctx.settings
-    with ctx.session() as db_session:
-        claimed = service.claim(
-            db_session=db_session,
-            worker_id=ctx.worker_id,
-            lease_s=settings.job_lease_s,
-            max_attempts=settings.job_max_attempts,
-            kinds=list(KIND_MODULES),
-        )
-    if claimed is None:
-        return None
-    outcome = run_claimed(ctx, claimed)
-    log.info("job %s (%s): %s", claimed.id, claimed.kind, outcome)
-    if ctx.metrics is not None:
-        ctx.metrics.jobs_finished.labels(kind=claimed.kind, outcome=outcome).inc()
-    return 0.0
-
-
 def run_claimed(ctx: JobContext, claimed: Job) -> str:
     """Run a claimed job to its end; returns how the claim ended: succeeded, failed, cancelled, retry,
-    released (the worker is stopping) or lost (another worker holds it now)."""
+    released (the worker is stopping), deferred (not now) or lost (another worker holds it now)."""
     error: str | None = None
     try:
         kind = get_kind(claimed.kind)
         return _run(ctx, kind, claimed)
+    except JobStopped:
+        return _stopped(ctx, claimed)
+    except JobDeferred:
+        with ctx.session() as db_session:
+            return "deferred" if service.release(db_session=db_session, job=claimed) else "lost"
     except JobError as exc:
         status, error = "failed", str(exc)
     except Exception as exc:
@@ -88,15 +79,26 @@ def _run(ctx: JobContext, kind: JobKind[Any], claimed: Job) -> str:
         cursor=dict(claimed.cursor or {}),
         settings=settings,
         resources=_resources(ctx),
+        sessions=ctx.sessionmaker,
         done=claimed.done,
         total=claimed.total,
     )
+
+    def report(done: int, total: int) -> bool:
+        with ctx.session() as db_session:
+            return service.progress(
+                db_session=db_session, job=claimed, done=done, total=total, lease_s=lease_s
+            )
+
+    run.report = report
     if claimed.cursor is None:
         with ctx.session() as db_session:
-            if not service.fence(db_session=db_session, job=claimed, lease_s=lease_s):
-                return _stopped(ctx, claimed)
-            total, cursor = kind.plan(run, db_session)
-            service.planned(db_session=db_session, job=claimed, total=total, cursor=cursor)
+            fenced = service.fence(db_session=db_session, job=claimed, lease_s=lease_s)
+            if fenced:
+                total, cursor = kind.plan(run, db_session)
+                service.planned(db_session=db_session, job=claimed, total=total, cursor=cursor)
+        if not fenced:
+            return _stopped(ctx, claimed)
         run.cursor, run.total = dict(cursor), total
     while True:
         if ctx.stopping.is_set():
@@ -107,18 +109,19 @@ def _run(ctx: JobContext, kind: JobKind[Any], claimed: Job) -> str:
             batch = kind.read(run, db_session)
         if batch is None:
             with ctx.session() as db_session:
-                if not service.fence(db_session=db_session, job=claimed, lease_s=lease_s):
-                    return _stopped(ctx, claimed)
-                result = kind.finish(run, db_session)
-                result = {**result, "done": run.done}
-                service.finish(db_session=db_session, job=claimed, status="succeeded", result=result)
-            return "succeeded"
+                fenced = service.fence(db_session=db_session, job=claimed, lease_s=lease_s)
+                if fenced:
+                    result = {**kind.finish(run, db_session), "done": run.done}
+                    service.finish(db_session=db_session, job=claimed, status="succeeded", result=result)
+            return "succeeded" if fenced else _stopped(ctx, claimed)
         work = kind.compute(run, batch)
         with ctx.session() as db_session:
-            if not service.fence(db_session=db_session, job=claimed, lease_s=lease_s):
-                return _stopped(ctx, claimed)
-            step = kind.write(run, db_session, work)
-            service.committed(db_session=db_session, job=claimed, step=step)
+            fenced = service.fence(db_session=db_session, job=claimed, lease_s=lease_s)
+            if fenced:
+                step = kind.write(run, db_session, work)
+                service.committed(db_session=db_session, job=claimed, step=step)
+        if not fenced:  # after that transaction ended: on SQLite it holds the write lock
+            return _stopped(ctx, claimed)
         run.cursor, run.done = dict(step.cursor), claimed.done
         run.total = claimed.total
         if ctx.metrics is not None:

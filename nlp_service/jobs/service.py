@@ -56,6 +56,16 @@ def submit(
     return job
 
 
+def submit_once(*, db_session: Session, kind: str, params: dict[str, Any]) -> Job:
+    """A queued job of ``kind`` with the same params if there is one (it has not started: it will see
+    today's state), else a new one."""
+    stmt = select(Job).where(Job.kind == kind, Job.status == "queued").order_by(Job.created_at)
+    for job in db_session.scalars(stmt):
+        if job.params == params and not job.cancel_requested:
+            return job
+    return submit(db_session=db_session, kind=kind, params=params)
+
+
 def get(*, db_session: Session, job_id: str) -> Job:
     job = db_session.get(Job, job_id)
     if job is None:
@@ -153,6 +163,20 @@ def fence(*, db_session: Session, job: Job, lease_s: float) -> bool:
     return bool(rowcount(renewed))
 
 
+def progress(*, db_session: Session, job: Job, done: int, total: int, lease_s: float) -> bool:
+    """Progress inside a slice (and a renewed lease); False if cancelled or no longer this claim's."""
+    now = utcnow()
+    updated = db_session.execute(
+        update(Job)
+        .where(_mine(job), Job.cancel_requested.is_(False))
+        .values(
+            done=done, total=max(done, total), claimed_until=now + timedelta(seconds=lease_s), updated_at=now
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return bool(rowcount(updated))
+
+
 def planned(*, db_session: Session, job: Job, total: int, cursor: dict[str, Any]) -> None:
     """Store the plan (total and the first cursor), in a fenced transaction."""
     db_session.execute(
@@ -224,6 +248,13 @@ def release(*, db_session: Session, job: Job) -> bool:
         .execution_options(synchronize_session=False)
     )
     return bool(rowcount(updated))
+
+
+def last_update(*, db_session: Session, kind: str) -> datetime | None:
+    """When a job of ``kind`` last moved (a slice, a finish), or None if there is none."""
+    from sqlalchemy import func
+
+    return db_session.scalar(select(func.max(Job.updated_at)).where(Job.kind == kind))
 
 
 def slices_of(*, db_session: Session, job_id: str) -> list[JobSlice]:

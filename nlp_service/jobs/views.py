@@ -58,7 +58,9 @@ def accepted(job: JobOut) -> JSONResponse:
     dependencies=[JsonBody],
     responses={202: {"description": "Queued; follow Location for progress"}},
 )
-async def submit_job(body: JobIn, sessions: SessionFactoryDep, principal: CurrentPrincipal) -> JSONResponse:
+async def submit_background_job(
+    body: JobIn, sessions: SessionFactoryDep, principal: CurrentPrincipal
+) -> JSONResponse:
     """Queue a re-scoring or re-embedding job (202); ``GET /v1/jobs/{id}`` shows its progress."""
     kind = get_kind(body.kind)
     try:
@@ -81,7 +83,9 @@ async def submit_job(body: JobIn, sessions: SessionFactoryDep, principal: Curren
 
 
 @router.get("", response_model=JobPage)
-async def list_jobs(query: Annotated[JobListQuery, Query()], sessions: SessionFactoryDep) -> JobPage:
+async def list_background_jobs(
+    query: Annotated[JobListQuery, Query()], sessions: SessionFactoryDep
+) -> JobPage:
     """Jobs, newest first, by kind and status; follow ``next_before`` for older ones."""
 
     def work(s: Any) -> JobPage:
@@ -99,7 +103,7 @@ async def list_jobs(query: Annotated[JobListQuery, Query()], sessions: SessionFa
 
 
 @router.get("/{job_id}", response_model=JobOut, responses=NOT_FOUND)
-async def get_job(job_id: JobId, sessions: SessionFactoryDep) -> JobOut:
+async def get_background_job(job_id: JobId, sessions: SessionFactoryDep) -> JobOut:
     """A job: status, progress (done of total, committed slices), result or error, attempts."""
     return await in_transaction(sessions, lambda s: to_out(service.get(db_session=s, job_id=job_id)))
 
@@ -109,7 +113,7 @@ async def get_job(job_id: JobId, sessions: SessionFactoryDep) -> JobOut:
     response_model=JobOut,
     responses={**NOT_FOUND, 409: {"model": ErrorResponse, "description": "The job already finished"}},
 )
-async def cancel_job(job_id: JobId, sessions: SessionFactoryDep) -> JobOut:
+async def cancel_background_job(job_id: JobId, sessions: SessionFactoryDep) -> JobOut:
     """Cancel a job: a queued one at once, a running one after its current slice (committed slices stay
     done; the job ends ``cancelled``). 409 if it already finished."""
     return await in_transaction(sessions, lambda s: to_out(service.cancel(db_session=s, job_id=job_id)))

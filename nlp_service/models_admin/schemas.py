@@ -38,3 +38,8 @@ class ReloadResponse(BaseModel):
     previous: dict[str, str]
     serving: dict[str, str]
     changed: bool
+    rescore_job: str | None = Field(
+        default=None,
+        description="A promotion or rollback that changed the served heads queues a `rescore` job "
+        "(GET /v1/jobs/{id}): the stored comments re-scored from their stored features",
+    )

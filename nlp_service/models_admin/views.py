@@ -7,8 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from nlp_service.deps import EngineDep
+from nlp_service.deps import EngineDep, SessionFactoryDep, in_transaction
 from nlp_service.errors import ErrorResponse, OpenApiResponses
+from nlp_service.jobs import service as jobs
 from nlp_service.models_admin import service
 from nlp_service.models_admin.schemas import ModelsResponse, PromoteRequest, ReloadResponse
 
@@ -34,13 +35,28 @@ async def reload_models(engine: EngineDep) -> ReloadResponse:
 
 
 @router.post("/{task}/promote", response_model=ReloadResponse, responses=REFUSED)
-async def promote_model(task: Task, body: PromoteRequest, engine: EngineDep) -> ReloadResponse:
+async def promote_model(
+    task: Task, body: PromoteRequest, engine: EngineDep, sessions: SessionFactoryDep
+) -> ReloadResponse:
     """Make a version of a task active in the registry and serve it now (409 and no change if it cannot be
-    served)."""
-    return await asyncio.to_thread(service.promote, engine=engine, task=task, version=body.version)
+    served); the stored comments are then re-scored by a background job (``rescore_job``)."""
+    result = await asyncio.to_thread(service.promote, engine=engine, task=task, version=body.version)
+    return await _queue_rescore(result, sessions)
 
 
 @router.post("/{task}/rollback", response_model=ReloadResponse, responses=REFUSED)
-async def rollback_model(task: Task, engine: EngineDep) -> ReloadResponse:
-    """Re-activate the task's previously active version and serve it now."""
-    return await asyncio.to_thread(service.promote, engine=engine, task=task, version=None)
+async def rollback_model(task: Task, engine: EngineDep, sessions: SessionFactoryDep) -> ReloadResponse:
+    """Re-activate the task's previously active version and serve it now; the stored comments are then
+    re-scored by a background job (``rescore_job``)."""
+    result = await asyncio.to_thread(service.promote, engine=engine, task=task, version=None)
+    return await _queue_rescore(result, sessions)
+
+
+async def _queue_rescore(result: ReloadResponse, sessions: SessionFactoryDep) -> ReloadResponse:
+    """A change of the served heads queues one ``rescore`` job (a queued one already covers it)."""
+    if not result.changed:
+        return result
+    job_id = await in_transaction(
+        sessions, lambda s: jobs.submit_once(db_session=s, kind="rescore", params={}).id
+    )
+    return result.model_copy(update={"rescore_job": job_id})

@@ -33,7 +33,7 @@ from nlp_service.comments.serialize import comment_fields, stored_topics
 from nlp_service.comments.tables import Comment, Prediction
 from nlp_service.config import Settings
 from nlp_service.db import session_scope
-from nlp_service.errors import NotFound
+from nlp_service.errors import Conflict, NotFound
 from nlp_service.inference.schemas import topics_out
 from nlp_service.search.faiss_index import IndexParams
 from nlp_service.search.identity import database_id
@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 RRF_K = 60  # reciprocal rank fusion constant
 SYNC_BATCH = 10_000  # row ids per sync query
 SPOT_CHECK = 64  # newest saved vectors compared with the database's at start
+REEMBED_CHECK_S = 5.0  # how often the sync loop looks for re-embedding progress (then catches up)
 SYNC_LOOKBACK = 2_000  # row ids below the index's highest re-checked at start (two ingests in flight)
 
 
@@ -71,21 +72,27 @@ class SearchService:
         self._saver: threading.Thread | None = None
         self._syncer: threading.Thread | None = None
         self.watermark = Watermark()
+        # The encoder whose vectors the index holds (set once the engine is loaded; None: every vector)
+        self.encoder: str | None = None
+        self._reembed_seen: object = None  # the last re-embedding job update the index caught up with
+        self._reembed_checked = -REEMBED_CHECK_S  # monotonic time of the last look at re-embedding jobs
 
     # -- lifecycle -------------------------------------------------------------------------------------
     def _load_all(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         with self.sessions() as session:
-            yield from stored.iter_embeddings(db_session=session)
+            yield from stored.iter_embeddings(db_session=session, encoder=self.encoder)
 
     def _diff(self) -> tuple[np.ndarray, Callable[[np.ndarray], Iterator[tuple[np.ndarray, np.ndarray]]]]:
         with self.sessions() as session:
-            ids = stored.all_row_ids(db_session=session)
+            ids = stored.all_row_ids(db_session=session, encoder=self.encoder)
 
         def load(wanted: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
             with self.sessions() as session:
                 for start in range(0, len(wanted), 10_000):
                     yield stored.embeddings(
-                        db_session=session, row_ids=wanted[start : start + 10_000].tolist()
+                        db_session=session,
+                        row_ids=wanted[start : start + 10_000].tolist(),
+                        encoder=self.encoder,
                     )
 
         return ids, load
@@ -117,7 +124,9 @@ class SearchService:
         comments: those are the newest ones in that range. Ids only one side has are no mismatch (the
         catch-up adds or drops them)."""
         with self.sessions() as session:
-            ids, theirs = stored.newest_embeddings(db_session=session, at_most=self.index.max_row_id, limit=n)
+            ids, theirs = stored.newest_embeddings(
+                db_session=session, at_most=self.index.max_row_id, limit=n, encoder=self.encoder
+            )
         found, mine = self.index.reconstruct(ids.tolist())
         if not len(found):
             return True
@@ -154,16 +163,47 @@ class SearchService:
         self.watermark = Watermark(high=low)
         self.watermark.advance([i for i in range(low + 1, high + 1) if i in self.index], time.monotonic())
 
+    def use_encoder(self, encoder: str) -> None:
+        """Hold only ``encoder``'s vectors from now on (the engine's, once loaded): vectors another encoder
+        made stay out of the index until a re-embedding job replaces them."""
+        self.encoder = encoder
+        with self.sessions() as session:
+            others = stored.other_encoders(db_session=session, encoder=encoder)
+        if others:
+            log.warning(
+                "vector index: %d stored vectors were made by other encoders (%s) and are left out of search "
+                'until re-embedded (POST /v1/jobs {"kind": "reembed"})',
+                sum(others.values()),
+                ", ".join(sorted(others)),
+            )
+            self.index.request("catch_up")
+
+    def _reembedded_since_last_sync(self, session: Session) -> bool:
+        """Whether a re-embedding job moved since the last look (its vectors then join the index); looks
+        at most every ``REEMBED_CHECK_S``, so an idle sync stays one query."""
+        from nlp_service.jobs.service import last_update
+
+        now = time.monotonic()
+        if now - self._reembed_checked < REEMBED_CHECK_S:
+            return False
+        self._reembed_checked = now
+        seen = last_update(db_session=session, kind="reembed")
+        moved = seen != self._reembed_seen
+        self._reembed_seen = seen
+        return moved and seen is not None
+
     def sync(self) -> bool:
         """Add the comments stored since the last sync (by any replica) that the index lacks. Cheap when
         nothing is new: one indexed range query (and one for the gaps). True if there may be more."""
         mark = self.watermark
         with self.sessions() as session:
+            if self.encoder is not None and self._reembedded_since_last_sync(session):
+                self.index.request("catch_up")
             back = comments.filter_row_ids(db_session=session, row_ids=sorted(mark.gaps), filters=None)
             new = stored.row_ids_after(db_session=session, after=mark.high, limit=SYNC_BATCH)
             missing = [i for i in (*back, *new) if i not in self.index]
             if missing:
-                ids, vecs = stored.embeddings(db_session=session, row_ids=missing)
+                ids, vecs = stored.embeddings(db_session=session, row_ids=missing, encoder=self.encoder)
         if missing and len(ids):
             self.index.add(ids, vecs)
             self.stats.invalidate()
@@ -207,13 +247,21 @@ class _Ranked:
 
 
 def _exact(
-    *, db_session: Session, index: VectorIndex, query: np.ndarray, candidates: list[int], k: int
+    *,
+    db_session: Session,
+    index: VectorIndex,
+    query: np.ndarray,
+    candidates: list[int],
+    k: int,
+    index_encoder: str | None = None,
 ) -> tuple[list[int], list[float]]:
     """Exact top-k among ``candidates``: vectors from the index, else from the database."""
     found, vecs = index.reconstruct(candidates)
     missing = sorted(set(candidates) - {int(i) for i in found})
     if missing:
-        extra_ids, extra_vecs = stored.embeddings(db_session=db_session, row_ids=missing)
+        extra_ids, extra_vecs = stored.embeddings(
+            db_session=db_session, row_ids=missing, encoder=index_encoder
+        )
         if len(extra_ids):
             found = np.concatenate([found, extra_ids])
             vecs = np.vstack([vecs, extra_vecs]) if len(vecs) else extra_vecs
@@ -233,7 +281,14 @@ def vector_ranking(
     if filters is not None and not filters.is_empty():
         candidates = comments.matching_row_ids(db_session=db_session, filters=filters, limit=limit + 1)
         if len(candidates) <= limit:
-            ids, scores = _exact(db_session=db_session, index=index, query=query, candidates=candidates, k=k)
+            ids, scores = _exact(
+                db_session=db_session,
+                index=index,
+                query=query,
+                candidates=candidates,
+                k=k,
+                index_encoder=service.encoder,
+            )
             return _Ranked(ids, scores, "filter_first")
     else:
         filters = None
@@ -279,10 +334,13 @@ def _hit(
     )
 
 
-def comment_vector(*, db_session: Session, comment_id: str) -> tuple[np.ndarray, str]:
-    """The stored embedding and text of a comment (for "more like this"); ``NotFound`` if unknown."""
+def comment_vector(
+    *, db_session: Session, comment_id: str, encoder: str | None = None
+) -> tuple[np.ndarray, str]:
+    """The stored embedding and text of a comment (for "more like this"); ``NotFound`` if unknown,
+    ``Conflict`` if another encoder than ``encoder`` made it (not re-embedded yet)."""
     row = db_session.execute(
-        select(Prediction.embedding, Comment.text)
+        select(Prediction.embedding, Comment.text, Prediction.encoder)
         .join(Comment, Comment.row_id == Prediction.row_id)
         .where(Comment.id == comment_id)
     ).first()
@@ -290,6 +348,12 @@ def comment_vector(*, db_session: Session, comment_id: str) -> tuple[np.ndarray,
         raise NotFound(
             f"comment {comment_id!r} not found",
             detail=[{"field": "comment_id", "message": "unknown comment id"}],
+        )
+    if encoder is not None and row[2] is not None and row[2] != encoder:
+        raise Conflict(
+            f"comment {comment_id!r} has a vector of encoder {row[2]}, not the served {encoder}: "
+            "it can be searched for once a re-embedding job has replaced it",
+            detail=[{"field": "comment_id", "message": "vector of another encoder"}],
         )
     return np.frombuffer(row[0], dtype=np.float32), row[1]
 

@@ -32,7 +32,8 @@ async def search(
         comment_id = body.comment_id
         assert comment_id is not None
         vector, text = await in_transaction(
-            sessions, lambda s: service.comment_vector(db_session=s, comment_id=comment_id)
+            sessions,
+            lambda s: service.comment_vector(db_session=s, comment_id=comment_id, encoder=searcher.encoder),
         )
     terms = (await run_in_threadpool(searcher.keywords.terms, [text]))[0] if body.mode == "hybrid" else None
     return await in_transaction(

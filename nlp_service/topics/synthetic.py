@@ -20,7 +20,7 @@ from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from nlp_service.comments.embeddings import pack_sentences
-from nlp_service.comments.tables import Comment, CommentTopic, Prediction
+from nlp_service.comments.tables import Comment, CommentFeatures, CommentTopic, Prediction
 from nlp_service.timestamps import utcnow
 from nlp_service.topics.model import TopicModel
 from nlp_service.topics.scorer import Embed
@@ -218,3 +218,17 @@ def stored_counts(*, db_session: Session) -> dict[CountKey, tuple[int, int]]:
         if r.count or r.negative:
             out[(r.topic_id, r.bucket, r.bucket_start, r.segment, r.segment_value)] = (r.count, r.negative)
     return out
+
+
+def store_features(
+    *, db_session: Session, row_ids: Sequence[int], spec: str, shape: tuple[int, int], seed: int = 0
+) -> np.ndarray:
+    """Store random head features (float16, ``shape`` = (layers, dim)) for ``row_ids``; returns them."""
+    rng = np.random.default_rng(seed)
+    feats = (rng.standard_normal((len(row_ids), *shape)) * 0.3).astype(np.float16)
+    rows = [
+        {"row_id": int(r), "spec": spec, "features": f.tobytes()} for r, f in zip(row_ids, feats, strict=True)
+    ]
+    for start in range(0, len(rows), 2000):
+        db_session.execute(insert(_table(CommentFeatures)), rows[start : start + 2000])
+    return feats

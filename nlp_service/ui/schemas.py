@@ -83,6 +83,22 @@ class AlertMarker(BaseModel):
     baseline: float
 
 
+class IncidentMarker(BaseModel):
+    """An incident over the volume chart: a band over its window, its headline on hover."""
+
+    id: str
+    headline: str
+    severity: str
+    status: str
+    segment: str
+    segment_value: str
+    topics: list[str]
+    window_start: datetime
+    window_end: datetime = Field(description="exclusive")
+    owner: str | None
+    overdue: bool
+
+
 class OverviewOut(BaseModel):
     start: datetime
     end: datetime
@@ -92,6 +108,9 @@ class OverviewOut(BaseModel):
     segments: dict[str, list[str]] = Field(description="known values per segment field, for the filters")
     topics: list[TopicTrend] = Field(description="empty without the alerts scope")
     alerts: list[AlertMarker] = Field(description="empty without the alerts scope")
+    incidents: list[IncidentMarker] = Field(
+        default_factory=list, description="incidents whose window meets the period; empty without alerts"
+    )
     sentiment: list[SentimentPoint]
     nps: list[NpsGroup]
     needs: list[str] = Field(description="scopes whose sections were left out")

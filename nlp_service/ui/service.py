@@ -20,6 +20,8 @@ from nlp_service.anomaly.tables import Bucket
 from nlp_service.comments.schemas import CommentFilter
 from nlp_service.comments.tables import Comment
 from nlp_service.config import Settings
+from nlp_service.incidents import service as incidents
+from nlp_service.incidents.schemas import IncidentsQuery
 from nlp_service.insights import service as insights
 from nlp_service.timestamps import utcnow
 from nlp_service.topics import service as topics
@@ -29,6 +31,7 @@ from nlp_service.topics.taxonomy import Taxonomy
 from nlp_service.ui.schemas import (
     AlertMarker,
     BandPoint,
+    IncidentMarker,
     OverviewOut,
     OverviewQuery,
     SentimentPoint,
@@ -37,6 +40,7 @@ from nlp_service.ui.schemas import (
 
 SEGMENT_FIELDS = ("region", "touchpoint", "source")
 MAX_SEGMENT_VALUES = 50
+MAX_INCIDENTS = 50  # marked on the overview's chart
 
 
 def band(expected: float | None) -> tuple[float | None, float | None]:
@@ -99,6 +103,31 @@ def sentiment_trend(
     ]
 
 
+def incidents_in(
+    db_session: Session,
+    settings: Settings,
+    labels: Mapping[str, str],
+    query: OverviewQuery,
+    start: datetime,
+    end: datetime,
+) -> list[IncidentMarker]:
+    """The incidents whose window meets ``[start, end)``, newest first; with a segment filter, those carried
+    by every segment or by the chosen value."""
+    page = incidents.get_all(
+        db_session=db_session,
+        query=IncidentsQuery(since=start, until=end, limit=MAX_INCIDENTS),
+        settings=settings,
+        labels=labels,
+    )
+    return [
+        IncidentMarker(**i.model_dump(include=set(IncidentMarker.model_fields)))
+        for i in page.incidents
+        if query.segment is None
+        or i.segment == ALL_SEGMENT
+        or (i.segment, i.segment_value) == (query.segment, query.value)
+    ]
+
+
 def overview(
     *,
     db_session: Session,
@@ -108,8 +137,9 @@ def overview(
     query: OverviewQuery,
     scopes: Collection[str],
 ) -> OverviewOut:
-    """Top topics' series with the expected band, change points and spikes, the alerts in the period, and the
-    sentiment and NPS trends; sections that need the ``alerts`` scope are left out without it."""
+    """Top topics' series with the expected band, change points and spikes, the alerts and incidents in the
+    period, and the sentiment and NPS trends; sections that need the ``alerts`` scope are left out without
+    it."""
     end = period_end(db_session, query.end)
     start = end - timedelta(days=query.days)
     bucket: Bucket = "hour" if query.days <= 2 else "day"
@@ -118,6 +148,7 @@ def overview(
     needs: list[str] = []
     trends: list[TopicTrend] = []
     markers: list[AlertMarker] = []
+    incident_markers: list[IncidentMarker] = []
     if "alerts" in scopes:
         volumes = topics.topic_volumes(db_session=db_session, taxonomy=taxonomy, start=start, end=end)
         series_query = SeriesQuery(
@@ -158,6 +189,7 @@ def overview(
             for a in page.alerts
             if a.segment == "all" or (a.segment, a.segment_value) == (query.segment, query.value)
         ]
+        incident_markers = incidents_in(db_session, settings, labels, query, start, end)
     else:
         needs.append("alerts")
     return OverviewOut(
@@ -169,6 +201,7 @@ def overview(
         segments=segment_values(db_session, start, end),
         topics=trends,
         alerts=markers,
+        incidents=incident_markers,
         sentiment=sentiment_trend(db_session, bucket, start, end, query.segment, query.value),
         nps=insights.nps(db_session=db_session, filters=filters, group_by="time", bucket=bucket).groups,
         needs=needs,

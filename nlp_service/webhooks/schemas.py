@@ -152,7 +152,8 @@ class AlertExplanation(BaseModel):
 
 
 class CaseChange(EventModel):
-    """One entry of an alert's case history (``GET /v1/alerts/{id}/history``)."""
+    """One entry of an alert's or an incident's case history (``GET /v1/alerts/{id}/history``,
+    ``GET /v1/incidents/{id}/history``)."""
 
     id: int
     at: datetime
@@ -228,8 +229,12 @@ class IncidentPayload(EventModel):
     """An incident as sent in ``data.incident``."""
 
     id: str
-    status: Literal["open", "resolved"] = Field(description="open | resolved")
-    state: str = Field(description="new | acknowledged | resolved")
+    status: Literal["open", "resolved"] = Field(
+        description="open (new or acknowledged) | resolved (resolved or closed)"
+    )
+    state: str = Field(
+        description="The incident's own status: new | acknowledged (in progress) | resolved | closed"
+    )
     severity: Severity
     headline: str
     topics: list[str]
@@ -246,6 +251,12 @@ class IncidentPayload(EventModel):
     summary: dict[str, Any] = Field(
         default_factory=dict,
         description="Carried up from the lead alert's explanation: summary, nps, key_phrases, ...",
+    )
+    owner: str | None = Field(None, description="the case's owner (a name or e-mail)")
+    note: str | None = Field(None, description="the latest note")
+    closed_at: datetime | None = None
+    change: CaseChange | None = Field(
+        None, description="the case change this event reports (assign, note, status, ...), if any"
     )
 
 
@@ -313,7 +324,9 @@ EVENTS: dict[str, EventSpec] = {
     "alert.resolved": EventSpec(AlertEvent, "An alert was resolved"),
     "incident.created": EventSpec(IncidentEvent, "Related alerts were grouped into a new incident"),
     "incident.updated": EventSpec(
-        IncidentEvent, "An open incident changed (members, severity, window, status)"
+        IncidentEvent,
+        "An incident changed: detection (members, severity, window) or its case (acknowledged = in progress, "
+        "assigned, a note, closed; `data.incident.change` holds the history entry)",
     ),
     "incident.resolved": EventSpec(
         IncidentEvent, "An incident was resolved (by a person, or auto after quiet buckets)"

@@ -21,11 +21,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from nlp_service.anomaly import episodes, flows, rules, service
 from nlp_service.anomaly.rules import Firing
 from nlp_service.anomaly.schemas import DetectResponse
-from nlp_service.anomaly.tables import Alert, DetectionJob
+from nlp_service.anomaly.tables import Alert
 from nlp_service.comments.tables import Comment
 from nlp_service.config import Settings
 from nlp_service.db import make_engine, make_sessionmaker, session_scope
 from nlp_service.hardening.secretbox import SecretBox
+from nlp_service.jobs.tables import Job
 from nlp_service.timestamps import floor_bucket
 from nlp_service.topics.tables import TopicCount
 from nlp_service.webhooks.schemas import CreateWebhookRequest
@@ -250,7 +251,7 @@ def test_firings_inside_a_resolved_alert_raise_no_new_alert(db_sessions: session
 @pytest.fixture
 def worker_client(app_settings: Settings, start_app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
     settings = app_settings.model_copy(
-        update={"alert_buckets": ["day"], "alert_segments": ["region"], "detection_job_poll_s": 0.1}
+        update={"alert_buckets": ["day"], "alert_segments": ["region"], "job_poll_s": 0.1}
     )
     with start_app(settings) as client:
         yield client
@@ -312,7 +313,7 @@ def test_a_long_rescan_is_a_background_job(worker_client: TestClient, database_u
     r = worker_client.post("/v1/detect", json=body)
     assert r.status_code == 202, r.text
     job = r.json()
-    assert job["status"] in ("queued", "running") and job["id"].startswith("djob_")
+    assert job["status"] in ("queued", "running") and job["id"].startswith("job_")
     assert r.headers["location"] == f"/v1/detect/jobs/{job['id']}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -323,32 +324,40 @@ def test_a_long_rescan_is_a_background_job(worker_client: TestClient, database_u
     assert job["status"] == "succeeded", job
     assert job["result"]["alerts_created"] == 1 and job["progress"]["done"] == job["progress"]["total"]
     assert job["started_at"] and job["finished_at"]
-    assert worker_client.get("/v1/detect/jobs/djob_nope").status_code == 404
+    generic = worker_client.get(f"/v1/jobs/{job['id']}").json()  # the same job in the one job API
+    assert generic["kind"] == "detect" and generic["status"] == "succeeded"
+    assert generic["result"]["response"] == job["result"]
+    assert worker_client.get("/v1/detect/jobs/job_nope").status_code == 404
     r = worker_client.post("/v1/detect", json={"at": (T0 + 30 * DAY).isoformat(), "lookback_s": 86400})
     assert r.status_code == 200, r.text  # a short re-scan still answers at once
 
 
-def test_a_job_whose_worker_died_is_claimed_again_then_failed(db_sessions: sessionmaker[Session]) -> None:
+def test_a_job_whose_worker_died_is_run_again_then_failed(db_sessions: sessionmaker[Session]) -> None:
+    """A re-scan is one slice: a worker that died in it leaves the job to the next claim (the run is
+    idempotent), and a job whose workers keep dying is failed once out of attempts."""
     from nlp_service.anomaly import detect_jobs
     from nlp_service.anomaly.schemas import DetectRequest
+    from nlp_service.jobs import service as jobs
 
     with session_scope(db_sessions) as s:
         job_id = detect_jobs.submit(db_session=s, request=DetectRequest(lookback_s=30 * 86400)).id
 
     def claim(worker: str, lease_s: float = 0.0):  # type: ignore[no-untyped-def]
         with session_scope(db_sessions) as s:
-            return detect_jobs.claim(db_session=s, worker_id=worker, lease_s=lease_s, max_attempts=2)
+            return jobs.claim(
+                db_session=s, worker_id=worker, lease_s=lease_s, max_attempts=2, kinds=["detect"]
+            )
 
     first = claim("w1")  # then w1 dies: its lease (0 s) passes
-    assert first is not None and first.attempts == 1 and first.request["at"]  # `at` pinned at submission
+    assert first is not None and first.attempts == 1 and first.params["at"]  # `at` pinned at submission
     assert claim("w2", lease_s=600).attempts == 2  # type: ignore[union-attr]
     assert claim("w3") is None  # w2 holds a live lease
     with session_scope(db_sessions) as s:
-        assert not detect_jobs.report_progress(db_session=s, job=first, done=1, total=2, lease_s=600)
-        assert not detect_jobs.finish(db_session=s, job=first, error="late")  # w1's claim is gone
+        assert not jobs.progress(db_session=s, job=first, done=1, total=2, lease_s=600)
+        assert not jobs.finish(db_session=s, job=first, status="failed", error="late")  # w1's claim is gone
     with session_scope(db_sessions) as s:
         past = datetime(2000, 1, 1, tzinfo=UTC)
-        s.execute(update(DetectionJob).where(DetectionJob.id == job_id).values(claimed_until=past))
+        s.execute(update(Job).where(Job.id == job_id).values(claimed_until=past))
     assert claim("w3") is None  # w2 died too: out of attempts
     with db_sessions() as s:
         out = detect_jobs.to_out(detect_jobs.get(db_session=s, job_id=job_id))

@@ -16,13 +16,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from nlp_service.anomaly import detect_jobs, flows
-from nlp_service.anomaly import jobs as anomaly_jobs
 from nlp_service.anomaly.cursor import DETECTOR
 from nlp_service.anomaly.schemas import DetectRequest
 from nlp_service.anomaly.tables import Alert, AlertDetectorState
 from nlp_service.comments.tables import Comment
 from nlp_service.config import Settings
 from nlp_service.db import session_scope
+from nlp_service.jobs import jobs as worker_job
 from nlp_service.topics import jobs, retag
 from nlp_service.topics import synthetic as syn
 from nlp_service.worker import JobContext
@@ -135,13 +135,14 @@ def test_queued_detection_jobs_wait_for_the_retag(db_sessions: sessionmaker[Sess
         version_b, _ = syn.store_version(db_session=s, tax=syn.taxonomy(B), c=c)
         retag.submit(db_session=s, version_id=version_b.id)
         scan_job = detect_jobs.submit(db_session=s, request=DetectRequest(at=T0 + 2 * DAY, lookback_s=86400))
-    ctx = JobContext("detection-jobs", SETTINGS, db, "w1", asyncio.Event())
-    assert anomaly_jobs.run_detection_jobs(ctx) is None  # not claimed while the re-tag is queued
+    ctx = JobContext("background-jobs", SETTINGS, db, "w1", asyncio.Event())
+    assert worker_job.run_background_jobs(ctx) is None  # deferred while the re-tag is queued
     with db() as s:
-        assert detect_jobs.get(db_session=s, job_id=scan_job.id).status == "queued"
+        waiting = detect_jobs.get(db_session=s, job_id=scan_job.id)
+        assert waiting.status == "queued" and waiting.attempts == 0  # no attempt spent waiting
     assert jobs.run_retag_jobs(JobContext("topic-retag", SETTINGS, db, "w1", asyncio.Event())) == 0.0
-    assert anomaly_jobs.run_detection_jobs(ctx) == 0.0
+    assert worker_job.run_background_jobs(ctx) == 0.0
     with db() as s:
         done = detect_jobs.get(db_session=s, job_id=scan_job.id)
         assert done.status == "succeeded" and done.attempts == 1
-        assert done.result is not None and done.result["skipped"] is None
+        assert done.result is not None and done.result["response"]["skipped"] is None

@@ -102,7 +102,7 @@ def test_incident_lifecycle_through_the_api(incidents_client: TestClient) -> Non
     assert not {a["id"] for a in still_open} & {m["alert_id"] for m in inc["members"]}
     assert client.post("/v1/incidents/inc_nope/resolve").status_code == 404
     assert client.get("/v1/incidents/inc_nope").status_code == 404
-    r = client.get("/v1/incidents", params={"status": "closed"})
+    r = client.get("/v1/incidents", params={"status": "reopened"})
     assert r.status_code == 422
     r = client.post(f"/v1/incidents/{iid}/resolve", json={"note": "x" * 1001})
     assert r.status_code == 422

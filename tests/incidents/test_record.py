@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from nlp_service.anomaly.tables import Alert
+from nlp_service.cases import service as cases
 from nlp_service.config import Settings
 from nlp_service.errors import Conflict, NotFound
 from nlp_service.incidents import record, service
@@ -111,7 +112,9 @@ def test_one_region_across_topics_is_one_incident(db_sessions: sessionmaker[Sess
         a2, a3 = make_alert("billing", 1, observed=30), make_alert("delivery", 2, observed=20)
         out = run(s, [topic_level, a2, a3], T0 + 6 * H)
         assert (len(out.created), out.updated, out.resolved) == (1, [], [])
-        inc = service.get_one(db_session=s, incident_id=out.created[0], labels={"pricing": "Pricing"})
+        inc = service.get_one(
+            db_session=s, incident_id=out.created[0], settings=SETTINGS, labels={"pricing": "Pricing"}
+        )
     assert inc.headline == "Surge in eu-west: Pricing and 2 more topics"
     assert (inc.segment, inc.segment_value, inc.severity, inc.status) == ("region", "eu-west", "high", "new")
     assert inc.topics == ["pricing", "billing", "delivery"]
@@ -152,6 +155,24 @@ def test_updates_auto_resolve_and_never_reopen(db_sessions: sessionmaker[Session
         assert out.resolved == [iid]
         assert (inc.status, inc.resolved_reason, inc.revision) == ("resolved", "auto", 3)
         assert first.status == "new"  # members keep their own lifecycle
+        (entry,) = cases.history(db_session=s, target_type="incident", target_id=iid)  # kept in its case
+        assert (entry.actor, entry.action, entry.from_status, entry.to_status) == (
+            "system",
+            "resolved",
+            "new",
+            "resolved",
+        )
+        assert entry.details == {"resolved_reason": "auto"}
+        # a closed incident is not open either: the next run leaves it alone
+        inc.status = "closed"
+        s.flush()
+        assert (
+            record.record(
+                db_session=s, settings=SETTINGS, alerts=[], at=T0 + 31 * H, now=T0 + 31 * H
+            ).resolved
+            == []
+        )
+        inc.status = "resolved"
         # a later change of a member alert does not reopen it, nor open another incident
         first.observed = 130.0
         out = run(s, [first], T0 + 32 * H)

@@ -1,10 +1,12 @@
 """The dashboard in a real Chromium against a real server with demo data holding an incident.
 
 The server runs the real encoder and heads (tests/ui/browser.py). Signs in, sees the incident's alert on the
-overview, opens it, acknowledges it, searches (and "more like this", and adds a result to a topic), opens the
-impact map and a touchpoint's comments, the topics and models pages (promotes a version); saves screenshots
-under ``var/screenshots/``; fails on any console error, failed request or HTTP error. A search-only key sees
-the pages without the action buttons and the API refuses the actions. Skipped without a system Chromium.
+overview, opens it, acknowledges it; sees the incident on the overview (a band over its window, a marker with
+its headline on hover), opens it from the chart, acknowledges and assigns it (its history shows both);
+searches (and "more like this", and adds a result to a topic), opens the impact map and a touchpoint's
+comments, the topics and models pages (promotes a version); saves screenshots under ``var/screenshots/``;
+fails on any console error, failed request or HTTP error. A search-only key sees the pages without the action
+buttons and the API refuses the actions. Skipped without a system Chromium.
 """
 
 from __future__ import annotations
@@ -62,6 +64,19 @@ def signed_in(browser: Any, server: Server, key: str) -> tuple[Any, Any, PagePro
     return context, page, problems
 
 
+def incident_marker(page: Any, expected: int) -> Any:
+    """The overview chart's incident marker (its trace's first point), after checking the chart has
+    ``expected`` incident markers and as many bands (rectangles) over their windows."""
+    chart = "document.getElementById('volume-chart')"
+    index = page.evaluate(f"() => {chart}.data.findIndex(t => t.meta === 'incident')")
+    assert index >= 0, "no incident trace on the overview's chart"
+    bands = page.evaluate(f"() => ({chart}.layout.shapes || []).filter(s => s.type === 'rect').length")
+    assert bands == expected
+    points = page.locator(f"#volume-chart .scatterlayer .trace:nth-of-type({index + 1}) .point")
+    assert points.count() == expected
+    return points.first
+
+
 def test_analyst_flow(browser: Any, server: Server) -> None:
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     page = context.new_page()
@@ -91,6 +106,34 @@ def test_analyst_flow(browser: Any, server: Server) -> None:
     page.wait_for_selector('#alert-detail[data-status="acknowledged"]')
     assert "checking the tax rule" in page.inner_text("#detail")
     screenshot(page, "03-alert-acknowledged")
+
+    page.goto(f"{server.url}/ui/overview")
+    wait_ready(page, "overview")
+    listed = page.locator("#overview-incidents tbody tr")
+    assert listed.count() == 1 and "eu-west" in listed.first.inner_text()
+    marker = incident_marker(page, 1)
+    marker.hover(force=True)
+    page.wait_for_function(
+        "() => /Incident .*eu-west/"
+        ".test(document.querySelector('#volume-chart .hoverlayer')?.textContent || '')"
+    )
+    screenshot(page, "12-overview-incident")
+    marker.click(force=True)
+    wait_ready(page, "alerts")
+    page.wait_for_selector('#incident-detail[data-status="new"]')
+    assert "eu-west" in page.inner_text("#incident-detail")
+    page.fill("#note", "tax rule change: pricing team on it")
+    page.click("#acknowledge")
+    page.wait_for_selector('#incident-detail[data-status="acknowledged"]')
+    page.fill("#owner", "ana@example.com")
+    page.click("#assign")
+    page.wait_for_selector("#owner-label:has-text('ana@example.com')")
+    history = page.inner_text("#history")
+    assert "acknowledged (new → acknowledged)" in history and "assigned" in history, history
+    assert "pricing team on it" in history
+    members = page.inner_text("section:has(h2:text('Member alerts')) tbody")
+    assert "acknowledged" in members and "new" not in members  # the members followed the incident
+    screenshot(page, "13-incident-acknowledged-assigned")
 
     page.goto(f"{server.url}/ui/search?q=charged+tax+on+the+full+price&mode=hybrid")
     wait_ready(page, "search")
@@ -144,7 +187,9 @@ def test_search_only_key_sees_pages_without_actions(browser: Any, server: Server
         page.goto(server.url + path)
         wait_ready(page, name)
         assert (
-            page.locator("#acknowledge, #resolve, #assign, .promote, .rollback, .activate, .accept").count()
+            page.locator(
+                "#acknowledge, #resolve, #close, #assign, #add-note, .promote, .rollback, .activate, .accept"
+            ).count()
             == 0
         )
     page.goto(f"{server.url}/ui/search?q=late+parcel")
@@ -155,9 +200,13 @@ def test_search_only_key_sees_pages_without_actions(browser: Any, server: Server
     csrf = next(c["value"] for c in context.cookies() if c["name"] == "nlp_csrf")
     with server.client(server.keys["admin"]) as admin:
         alert_id = admin.get("/v1/alerts").json()["alerts"][0]["id"]
+        incident_id = admin.get("/v1/incidents").json()["incidents"][0]["id"]
     for path, body in [
         (f"/v1/alerts/{alert_id}/acknowledge", {}),
         (f"/v1/alerts/{alert_id}/resolve", {}),
+        (f"/v1/incidents/{incident_id}/acknowledge", {}),
+        (f"/v1/incidents/{incident_id}/assign", {"owner": "mallory"}),
+        (f"/v1/incidents/{incident_id}/notes", {"note": "n"}),
         ("/v1/models/sentiment/promote", {"version": "v1"}),
         ("/v1/topics/delivery_shipping/examples", {"positive": [{"text": "late parcel"}]}),
     ]:

@@ -34,13 +34,22 @@ def test_overview_has_series_with_band_alerts_and_trends(demo_client: TestClient
     assert all(0 <= p["negative_share"] <= 1 for p in data["sentiment"] if p["comments"])
     assert data["nps"] and all(-100 <= g["nps"] <= 100 for g in data["nps"] if g["nps"] is not None)
     assert "eu-west" in data["segments"]["region"]
+    (incident,) = data["incidents"]  # the demo's incident, with its window for the chart's band
+    assert incident["id"].startswith("inc_") and "eu-west" in incident["headline"]
+    assert incident["window_start"].startswith("2024-03-25") and incident["status"] == "new"
+    assert incident["window_end"].startswith("2024-03-26")  # one day
 
     everything = data
     eu = demo_client.get("/ui/api/overview", params={"segment": "region", "value": "eu-west"}).json()
     assert sum(p["comments"] for p in eu["sentiment"]) < sum(p["comments"] for p in everything["sentiment"])
     assert all(a["segment"] == "all" or a["segment_value"] == "eu-west" for a in eu["alerts"])
+    assert [i["id"] for i in eu["incidents"]] == [incident["id"]]  # carried by eu-west
+    us = demo_client.get("/ui/api/overview", params={"segment": "region", "value": "us-east"}).json()
+    assert us["incidents"] == []
     week = demo_client.get("/ui/api/overview", params={"days": 7}).json()
     assert len(week["sentiment"]) == 7
+    before = demo_client.get("/ui/api/overview", params={"days": 7, "end": "2024-03-20T00:00:00Z"}).json()
+    assert before["incidents"] == []  # the period ends before the incident
 
 
 def test_overview_refuses_bad_filters(app_client: TestClient) -> None:

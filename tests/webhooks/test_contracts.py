@@ -79,12 +79,17 @@ def alerts_by_detection(client: TestClient, ctx: dict[str, Any]) -> None:
 
 
 def incidents_by_detection(client: TestClient, ctx: dict[str, Any]) -> None:
-    """incident.created (by the detection above), incident.updated (acknowledge), incident.resolved."""
+    """incident.created (by the detection above), incident.updated (acknowledge, assign, note, close: each
+    with its case change), incident.resolved."""
     r = client.get("/v1/incidents")
     assert r.status_code == 200 and r.json()["incidents"], r.text
     incident_id = r.json()["incidents"][0]["id"]
     assert client.post(f"/v1/incidents/{incident_id}/acknowledge").status_code == 200
+    r = client.post(f"/v1/incidents/{incident_id}/assign", json={"owner": "ana@example.com"})
+    assert r.status_code == 200
+    assert client.post(f"/v1/incidents/{incident_id}/notes", json={"note": "tax rule"}).status_code == 200
     assert client.post(f"/v1/incidents/{incident_id}/resolve", json={"note": "fixed"}).status_code == 200
+    assert client.post(f"/v1/incidents/{incident_id}/close").status_code == 200
 
 
 def emerging_alert(client: TestClient, ctx: dict[str, Any]) -> None:
@@ -198,6 +203,12 @@ def test_every_sent_payload_matches_its_published_schema(client: TestClient, dat
     assert sent >= set(openapi["webhooks"]), f"not produced: {set(openapi['webhooks']) - sent}"
     kinds = {e["data"]["alert"]["kind"] for e in events if e["type"].startswith("alert.")}
     assert {"spike", "emerging_topic"} <= kinds, kinds
+    changes = {
+        e["data"]["incident"]["change"]["action"]
+        for e in events
+        if e["type"].startswith("incident.") and e["data"]["incident"].get("change")
+    }
+    assert changes == {"acknowledged", "assigned", "note", "resolved", "closed"}, changes  # the case changes
     validators = {t: validator_for(openapi, t) for t in openapi["webhooks"]}
     failures = [
         f"{event['type']} {'/'.join(map(str, error.absolute_path))}: {error.message}"

@@ -10,17 +10,15 @@ import subprocess
 import sys
 import time
 import urllib.request
-import uuid
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.orm import Session, sessionmaker
 
-from nlp_service.anomaly.tables import DetectionJob
 from nlp_service.config import REPO_ROOT
 from nlp_service.db import session_scope
 from nlp_service.hardening.secretbox import SecretBox
-from nlp_service.timestamps import utcnow
+from nlp_service.jobs import service as jobs
 from nlp_service.webhooks import service as webhooks
 from nlp_service.webhooks.safety import TargetPolicy
 from nlp_service.webhooks.schemas import CreateWebhookRequest, sample_alert_data
@@ -61,15 +59,7 @@ def test_standalone_worker_serves_metrics(
             webhooks.enqueue_event(
                 db_session=s, event_type="alert.created", payload=sample_alert_data("alr_metrics")
             )
-            s.add(
-                DetectionJob(
-                    id=f"djob_{uuid.uuid4().hex}",
-                    status="queued",
-                    request={},
-                    progress={},
-                    created_at=utcnow(),
-                )
-            )
+            jobs.submit(db_session=s, kind="detect", params={})
         env = {
             **os.environ,
             "NLP_DATABASE_URL": database_url,
@@ -105,7 +95,7 @@ def test_standalone_worker_serves_metrics(
     assert samples[("nlp_webhook_delivery_attempts_total", (("result", "delivered"),))] == 1
     assert samples[("nlp_worker_job_runs_total", (("job", "webhook-delivery"), ("outcome", "ok")))] >= 2
     assert samples[("nlp_worker_job_duration_seconds_count", (("job", "webhook-delivery"),))] >= 2
-    assert samples[("nlp_jobs", (("kind", "detection"), ("state", "queued")))] == 1
+    assert samples[("nlp_jobs", (("kind", "detect"), ("state", "queued")))] == 1
     assert len(rx.requests) == 2
 
 

@@ -1,9 +1,10 @@
 """Jobs: the durable job framework (``jobs``, ``job_slices``, ``job_files``), the encoder of every stored
 vector (``predictions.encoder``, back-filled from ``model_versions``) and the heads' stored input features
-(``comment_features``) for re-scoring.
+(``comment_features``) for re-scoring. Long detection re-scans move to ``jobs`` (kind ``detect``): queued or
+running ones are carried over as queued, and ``detection_jobs`` goes.
 
 Revision ID: 0013_jobs
-Revises: 0011_cases
+Revises: 0012_incident_cases
 Create Date: 2026-12-04
 """
 
@@ -13,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013_jobs"
-down_revision = "0011_cases"
+down_revision = "0012_incident_cases"
 branch_labels = None
 depends_on = None
 
@@ -85,9 +86,9 @@ def upgrade() -> None:
     )
     bind = op.get_bind()
     rows = bind.execute(sa.select(predictions.c.row_id, predictions.c.model_versions)).all()
-    by_encoder: dict[str, list[int]] = {}
+    by_encoder: dict[str, list[object]] = {}
     for row_id, versions in rows:
-        encoder = (versions or {}).get("encoder")
+        encoder = versions.get("encoder") if isinstance(versions, dict) else None
         if encoder:
             by_encoder.setdefault(str(encoder)[:120], []).append(row_id)
     for encoder, ids in by_encoder.items():
@@ -98,8 +99,64 @@ def upgrade() -> None:
                 .values(encoder=encoder)
             )
 
+    _move_detection_jobs(bind)
+
+
+def _move_detection_jobs(bind: sa.engine.Connection) -> None:
+    """Queued or running re-scans become queued ``detect`` jobs; finished ones are history and go."""
+    old = sa.table(
+        "detection_jobs",
+        sa.column("id"),
+        sa.column("status"),
+        sa.column("request", sa.JSON()),
+        sa.column("created_at"),
+    )
+    jobs = sa.table(
+        "jobs",
+        *(sa.column(c) for c in ("id", "kind", "status", "done", "total", "slices", "cancel_requested")),
+        sa.column("params", sa.JSON()),
+        sa.column("attempts"),
+        sa.column("created_at"),
+    )
+    for job_id, request, created_at in bind.execute(
+        sa.select(old.c.id, old.c.request, old.c.created_at).where(old.c.status.in_(["queued", "running"]))
+    ):
+        bind.execute(
+            jobs.insert().values(
+                id=job_id,
+                kind="detect",
+                status="queued",
+                done=0,
+                total=0,
+                slices=0,
+                cancel_requested=False,
+                params=request,
+                attempts=0,
+                created_at=created_at,
+            )
+        )
+    op.drop_index("ix_detection_jobs_status_created_at", table_name="detection_jobs")
+    op.drop_table("detection_jobs")
+
 
 def downgrade() -> None:
+    op.create_table(
+        "detection_jobs",
+        sa.Column("id", sa.String(40), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("request", sa.JSON(), nullable=False),
+        sa.Column("progress", sa.JSON(), nullable=False),
+        sa.Column("result", sa.JSON(), nullable=True),
+        sa.Column("error", sa.String(1000), nullable=True),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("claimed_by", sa.String(200), nullable=True),
+        sa.Column("claimed_until", TS, nullable=True),
+        sa.Column("created_at", TS, nullable=False),
+        sa.Column("started_at", TS, nullable=True),
+        sa.Column("finished_at", TS, nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_detection_jobs")),
+    )
+    op.create_index("ix_detection_jobs_status_created_at", "detection_jobs", ["status", "created_at"])
     with op.batch_alter_table("predictions") as batch:
         batch.drop_index(op.f("ix_predictions_encoder"))
         batch.drop_column("encoder")

@@ -1,14 +1,14 @@
 // Alerts: list by status and severity, drill-down with the explanation, the series around the window,
 // representative comments and the case actions. Incidents plug into the same list (see incidentSource).
 import { can, get, has } from "/ui/static/api.js";
-import { alertActions } from "/ui/static/cases.js";
+import { caseActions, caseBadges, caseHistory, historySection, ownerLine } from "/ui/static/cases.js";
 import { bandTraces, plot, vline, whenMounted } from "/ui/static/charts.js";
 import { caseList } from "/ui/static/components/caselist.js";
 import { openIncident } from "/ui/static/pages/incident.js";
 import { badge, h, needsScope, num, pct, section, table, when } from "/ui/static/dom.js";
 import { bandOf } from "/ui/static/stats.js";
 
-const STATUSES = [["open", "Open"], ["new", "New"], ["acknowledged", "Acknowledged"], ["resolved", "Resolved"], ["overdue", "Overdue"], ["", "All"]];
+const STATUSES = [["open", "Open"], ["new", "New"], ["acknowledged", "Acknowledged"], ["resolved", "Resolved"], ["closed", "Closed"], ["overdue", "Overdue"], ["", "All"]];
 const DAY_MS = 86400000;
 
 export const alertSource = {
@@ -32,11 +32,12 @@ export const incidentSource = {
   title: "Incidents",
   endpoint: "/v1/incidents",
   itemsKey: "incidents",
-  statuses: [["new", "New"], ["acknowledged", "Acknowledged"], ["resolved", "Resolved"], ["", "All"]],
+  statuses: STATUSES,
   columns: [
     { title: "Severity", cell: (i) => badge(i.severity) },
     { title: "Headline", cell: (i) => i.headline },
-    { title: "Status", cell: (i) => badge(i.status) },
+    { title: "Owner", cell: (i) => i.owner || "–" },
+    { title: "Status", cell: (i) => [badge(i.status), i.overdue ? badge("overdue") : null] },
   ],
   open: openIncident,
 };
@@ -60,23 +61,26 @@ async function openAlert(detail, id) {
   const since = new Date(Date.parse(alert.window_start) - 21 * DAY_MS).toISOString();
   const until = new Date(Date.parse(alert.window_end) + 7 * DAY_MS).toISOString();
   const segment = alert.segment === "all" ? {} : { segment: alert.segment, value: alert.segment_value };
-  const series = await get(`/v1/topics/${encodeURIComponent(alert.topic_id)}/series`, { bucket: alert.bucket, since, until, ...segment });
-  drawAlert(detail, alert, series);
+  const [series, history] = await Promise.all([
+    get(`/v1/topics/${encodeURIComponent(alert.topic_id)}/series`, { bucket: alert.bucket, since, until, ...segment }),
+    caseHistory("alert", id),
+  ]);
+  drawAlert(detail, alert, series, history);
 }
 
-function drawAlert(detail, alert, series) {
+function drawAlert(detail, alert, series, history) {
   const e = alert.explanation || {};
   const chart = h("div", { class: "chart", id: "alert-chart" });
   const redraw = () => location.reload();  // the list's status column changes too
   detail.append(
     h("section", { class: "card", id: "alert-detail", dataset: { status: alert.status } },
-      h("div", { class: "row" }, badge(alert.severity), badge(alert.status, alert.status), alert.overdue ? badge("overdue") : null,
+      h("div", { class: "row" }, caseBadges(alert),
         h("h2", { class: "grow" }, `${alert.topic_label || alert.topic_id}${alert.segment === "all" ? "" : ` · ${alert.segment_value}`}`)),
-      alert.owner ? h("p", { id: "owner-label" }, `Owner: ${alert.owner}`) : null,
+      ownerLine(alert),
       h("p", { class: "summary" }, e.summary || ""),
       facts(alert, e),
       chart,
-      alertActions(alert, redraw),
+      caseActions("alert", alert, redraw),
       alert.note ? h("p", { class: "muted" }, `Note: ${alert.note}`) : null),
     overIndexing(e.over_indexing),
     section("Representative comments", table(
@@ -90,6 +94,7 @@ function drawAlert(detail, alert, series) {
       ],
       alert.representative_comments,
     )),
+    historySection(history),
   );
   whenMounted(() => drawSeries(chart, alert, series));
 }

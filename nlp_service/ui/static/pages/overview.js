@@ -1,4 +1,5 @@
-// Overview: volume per topic with the expected band, change points and alert markers; sentiment and NPS.
+// Overview: volume per topic with the expected band, change points, alert markers and incident bands (a band
+// over each incident's window coloured by severity, its headline on hover, a click opens it); sentiment and NPS.
 import { get } from "/ui/static/api.js";
 import { bandTraces, COLORS, plot, vline, whenMounted } from "/ui/static/charts.js";
 import { badge, day, h, needsScope, section, select, table, when } from "/ui/static/dom.js";
@@ -36,6 +37,7 @@ export async function render(root, params) {
     root.append(section("Volume per topic", needsScope("alerts")));
   } else {
     root.append(volumeSection(data));
+    root.append(incidentsSection(data.incidents));
     root.append(alertsSection(data.alerts));
   }
   root.append(sentimentSection(data));
@@ -66,6 +68,9 @@ function volumeSection(data) {
         opacity: topic.topic_id === focus ? 1 : 0.55,
       });
     });
+    const incidents = incidentLayers(data);
+    shapes.push(...incidents.shapes);
+    if (incidents.trace) traces.push(incidents.trace);
     const markers = data.alerts.filter((a) => data.topics.some((t) => t.topic_id === a.topic_id));
     if (markers.length) {
       traces.push({
@@ -77,8 +82,10 @@ function volumeSection(data) {
     }
     return plot(chart, traces, { shapes, height: 340, yaxis: { title: { text: "comments" } } }).then(() =>
       chart.on("plotly_click", (event) => {
-        const id = event.points[0]?.customdata;
-        if (id) location.assign(`/ui/alerts?id=${encodeURIComponent(id)}`);
+        const point = event.points[0];
+        const id = point?.customdata;
+        if (!id) return;
+        location.assign(point.data.meta === "incident" ? incidentUrl(id) : `/ui/alerts?id=${encodeURIComponent(id)}`);
       }),
     );
   };
@@ -87,6 +94,51 @@ function volumeSection(data) {
       select("focus", data.topics.map((t) => [t.topic_id, t.label]), focus, (e) => { focus = e.target.value; draw(); })),
   );
   whenMounted(draw);
+  return card;
+}
+
+const SEVERITY_COLORS = { critical: "#8e1b10", high: "#c0392b", medium: "#e67e22", low: "#b8860b" };
+const incidentUrl = (id) => `/ui/alerts?${new URLSearchParams({ view: "incidents", status: "", id })}`;
+const fill = (hex, alpha) => `rgba(${[1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16)).join(",")},${alpha})`;
+
+// Each incident as a band over its window (a layout shape) and a marker above the series at the window's
+// middle carrying the hover text and the click (shapes take neither).
+function incidentLayers(data) {
+  if (!data.incidents.length) return { shapes: [], trace: null };
+  const top = Math.max(1, ...data.topics.flatMap((t) => t.points.map((p) => Math.max(p.count, p.high || 0))));
+  const color = (i) => SEVERITY_COLORS[i.severity] || SEVERITY_COLORS.medium;
+  const middle = (i) => new Date((Date.parse(i.window_start) + Date.parse(i.window_end)) / 2).toISOString();
+  return {
+    shapes: data.incidents.map((i) => ({
+      type: "rect", xref: "x", yref: "paper", x0: i.window_start, x1: i.window_end, y0: 0, y1: 1, layer: "below",
+      fillcolor: fill(color(i), 0.16), line: { color: fill(color(i), 0.5), width: 1 },
+    })),
+    trace: {
+      x: data.incidents.map(middle), y: data.incidents.map(() => top * 1.08), mode: "markers", name: "incidents", meta: "incident",
+      marker: { symbol: "triangle-down", size: 16, color: data.incidents.map(color), line: { color: "#fff", width: 1 } },
+      text: data.incidents.map((i) => `Incident (${i.severity}, ${i.status}): ${i.headline}`),
+      hoverinfo: "text", customdata: data.incidents.map((i) => i.id),
+    },
+  };
+}
+
+function incidentsSection(incidents) {
+  if (!incidents.length) return section("Incidents in this period", h("p", { class: "muted" }, "No incidents in this period."));
+  const card = section(
+    "Incidents in this period",
+    table(
+      [
+        { title: "Severity", cell: (i) => badge(i.severity) },
+        { title: "Headline", cell: (i) => i.headline, class: "text" },
+        { title: "When", cell: (i) => `${when(i.window_start)} – ${when(i.window_end)}` },
+        { title: "Owner", cell: (i) => i.owner || "–" },
+        { title: "Status", cell: (i) => [badge(i.status), i.overdue ? badge("overdue") : null] },
+      ],
+      incidents,
+      (i) => location.assign(incidentUrl(i.id)),
+    ),
+  );
+  card.id = "overview-incidents";
   return card;
 }
 
