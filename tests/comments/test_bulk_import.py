@@ -364,3 +364,20 @@ def test_job_file_reader_reads_across_chunks_and_caches_one(
         )
         reader.seek(761)
         assert reader.read(3) == data[761:764]
+
+
+def test_cancel_a_running_import_keeps_committed_slices(client: TestClient, fake_engine: Any) -> None:
+    job = submit(client, csv_bytes([row(i) for i in range(10)]), "text/csv")
+    analyse = fake_engine.analyze
+
+    def analyze_then_cancel(texts: list[str]) -> Any:
+        if len(fake_engine.calls) == 1:  # during the second slice
+            assert client.post(f"/v1/jobs/{job['id']}/cancel").json()["cancel_requested"] is True
+        return analyse(texts)
+
+    fake_engine.analyze = analyze_then_cancel
+    assert run_job(context(client, fake_engine)) == "cancelled"
+    done = get_job(client, job["id"])
+    assert done["status"] == "cancelled" and done["progress"]["done"] == 4
+    assert client.get("/v1/comments/imp-3").status_code == 200  # the first slice stays
+    assert client.get("/v1/comments/imp-4").status_code == 404  # the second was not written
