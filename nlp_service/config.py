@@ -81,6 +81,7 @@ class Settings(BaseSettings):
     job_lease_s: float = 120.0  # a running job whose worker has not committed a slice this long is resumed
     job_max_attempts: int = Field(default=5, ge=1)  # a job failing (or its worker dying) this often is failed
     job_upload_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1)  # largest bulk-import file (413)
+    job_import_slice_rows: int = Field(default=256, ge=1)  # rows per bulk-import slice (one commit each)
     # Re-tagging stored comments after a taxonomy activation (worker job topic-retag)
     retag_job_poll_s: float = 2.0  # the worker looks for queued re-tag jobs this often
     retag_job_lease_s: float = 120.0  # a running re-tag job not heard from (a batch) this long is retried

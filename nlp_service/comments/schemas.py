@@ -23,6 +23,8 @@ MAX_ATTRIBUTES = 50
 # Values in one "any of" filter list: far above any taxonomy or segment list, far below the database's
 # bound-parameter limits (a 260,000-value list was a 500 on SQLite).
 MAX_FILTER_VALUES = 200
+# PostgreSQL text cannot hold NUL (it was a 500 there): stored strings are refused with it on every database
+NUL_MESSAGE = "must not contain NUL characters (\\u0000)"
 
 Name = Annotated[StrictStr, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
 CommentId = Annotated[StrictStr, StringConstraints(min_length=1, max_length=200, pattern=r"^\S(.*\S)?$")]
@@ -66,6 +68,20 @@ class CommentIn(BaseModel):
     csat: float | None = Field(default=None, ge=0, le=10, description="Satisfaction score (e.g. 1-5)")
     customer_id: Annotated[StrictStr, StringConstraints(min_length=1, max_length=200)] | None = None
     attributes: dict[AttrKey, AttrValue] = Field(default_factory=dict, max_length=MAX_ATTRIBUTES)
+
+    @field_validator("id", "text", "source", "touchpoint", "region", "customer_id")
+    @classmethod
+    def _no_nul(cls, value: str | None) -> str | None:
+        if value is not None and "\x00" in value:
+            raise ValueError(NUL_MESSAGE)
+        return value
+
+    @field_validator("attributes")
+    @classmethod
+    def _no_nul_attributes(cls, value: dict[str, str]) -> dict[str, str]:
+        if any("\x00" in k or "\x00" in v for k, v in value.items()):
+            raise ValueError(NUL_MESSAGE)
+        return value
 
 
 class IngestRequest(BaseModel):

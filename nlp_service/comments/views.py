@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from nlp_service.comments import service
+from nlp_service.comments.import_views import router as import_router
 from nlp_service.comments.schemas import (
     CommentOut,
     CommentPage,
@@ -30,6 +31,7 @@ from nlp_service.hardening.clients import ClientId
 from nlp_service.inference.limits import check_texts
 
 router = APIRouter(prefix="/comments", tags=["comments"])
+router.include_router(import_router)  # POST /comments/import (before the /{comment_id:path} routes)
 
 CommentIdPath = Annotated[str, Path(min_length=1, max_length=200, description="the client's comment id")]
 

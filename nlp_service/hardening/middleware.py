@@ -25,6 +25,8 @@ from nlp_service.hardening.logs import REQUEST_ID
 
 log = logging.getLogger("nlp_service.access")
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
+# File uploads: limited by NLP_JOB_UPLOAD_MAX_BYTES instead of NLP_MAX_BODY_BYTES (their views stream them)
+UPLOAD_PATHS = ("/v1/comments/import",)
 
 
 async def send_error(
@@ -99,23 +101,30 @@ class _BodyTooLarge(Exception):
 
 
 class BodyLimitMiddleware:
-    """413 for bodies over ``max_bytes``: at once from ``Content-Length``, else while the body streams in."""
+    """413 for bodies over ``max_bytes``: at once from ``Content-Length``, else while the body streams in.
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    ``path_limits`` gives some paths their own limit (the bulk-import upload: ``NLP_JOB_UPLOAD_MAX_BYTES``).
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int, path_limits: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.path_limits = dict(path_limits or {})
 
-    async def _too_large(self, send: Send) -> None:
-        message = f"request body exceeds {self.max_bytes} bytes"
+    async def _too_large(self, send: Send, max_bytes: int) -> None:
+        message = f"request body exceeds {max_bytes} bytes"
         await send_error(send, 413, message, "payload_too_large", {"connection": "close"})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self.max_bytes <= 0:
+        max_bytes = self.max_bytes
+        if scope["type"] == "http":
+            max_bytes = self.path_limits.get(scope["path"], max_bytes)
+        if scope["type"] != "http" or max_bytes <= 0:
             await self.app(scope, receive, send)
             return
         declared = Headers(scope=scope).get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._too_large(send)
+        if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+            await self._too_large(send, max_bytes)
             return
         received, tripped, started = 0, False, False
 
@@ -124,7 +133,7 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
                     tripped = True
                     raise _BodyTooLarge
             return message
@@ -142,7 +151,7 @@ class BodyLimitMiddleware:
             if not tripped:
                 raise
         if tripped and not started:
-            await self._too_large(send)
+            await self._too_large(send, max_bytes)
 
 
 class TimeoutMiddleware:
@@ -182,7 +191,8 @@ def install_middleware(app: Any, settings: Settings, on_complete: RequestObserve
     ``on_complete(scope, status, seconds)`` is called once per HTTP request (metrics).
     """
     app.add_middleware(TimeoutMiddleware, seconds=settings.request_timeout_s)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    uploads = {path: settings.job_upload_max_bytes for path in UPLOAD_PATHS}
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, path_limits=uploads)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -144,6 +144,21 @@ def test_batch_validation_errors(app_client: TestClient) -> None:
     assert count_rows(app_client) == 0
 
 
+def test_nul_characters_are_422_not_500(app_client: TestClient) -> None:
+    """PostgreSQL text cannot hold NUL: such a comment is refused up front on every database."""
+    for bad, field in (
+        ({"text": "a\u0000b"}, "text"),
+        ({"id": "c\u00001"}, "id"),
+        ({"region": "eu\u0000"}, "region"),
+        ({"attributes": {"k": "\u0000"}}, "attributes"),
+        ({"attributes": {"k\u0000": "v"}}, "attributes"),
+    ):
+        r = post(app_client, [comment(1, **bad)])
+        assert r.status_code == 422, (bad, r.text)
+        assert r.json()["detail"][0]["field"].startswith(f"comments[0].{field}"), r.json()
+    assert count_rows(app_client) == 0
+
+
 def test_unknown_ids_are_404(app_client: TestClient) -> None:
     assert app_client.get("/v1/comments/nope").status_code == 404
     assert app_client.delete("/v1/comments/nope").status_code == 404
