@@ -154,6 +154,12 @@ def validation_detail(errors: Sequence[Mapping[str, Any]]) -> list[dict[str, Any
     ]
 
 
+def _nul_in_text(exc: DBAPIError) -> bool:
+    """Whether PostgreSQL refused a parameter for holding a NUL character (psycopg's DataError)."""
+    message = str(exc.orig) if exc.orig is not None else ""
+    return type(exc.orig).__name__ == "DataError" and "NUL" in message
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Map every error to a JSON response: service errors, validation errors, HTTP errors, the rest."""
 
@@ -201,6 +207,9 @@ def install_error_handlers(app: FastAPI) -> None:
             log.warning("database connection lost on %s %s", request.method, request.url.path)
             body = error_body("database connection lost; retry the request", "database_unavailable")
             return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
+        if _nul_in_text(exc):  # PostgreSQL text cannot hold NUL: the client's input, not our fault
+            body = error_body("text must not contain NUL (\\u0000) characters", "validation_error")
+            return JSONResponse(body, status_code=422)
         raise exc  # any other database error: a 500, through the handler below
 
     @app.exception_handler(Exception)

@@ -279,3 +279,18 @@ def test_concurrent_ingest_of_same_ids_stores_once(app_client: TestClient) -> No
         )
     assert sum(p.count for p in day) == 20
     assert len(app_client.app.state.nlp.search.index) == 20  # type: ignore[attr-defined]
+
+
+def test_nul_characters_in_reads_are_422_not_500(app_client: TestClient) -> None:
+    """A NUL in a filter, an id or a search filter reaches PostgreSQL as a query parameter it refuses: that is
+    the client's input, so a clear 422 (SQLite stores and compares it: no match)."""
+    for method, path, kwargs in (
+        ("GET", "/v1/comments", {"params": {"region": "eu\u0000"}}),
+        ("GET", "/v1/comments/c%00x", {}),
+        ("POST", "/v1/search", {"json": {"comment_id": "c\u0000x"}}),
+        ("GET", "/v1/alerts", {"params": {"topic": "t\u0000"}}),
+    ):
+        r = app_client.request(method, path, **kwargs)  # type: ignore[arg-type]
+        assert r.status_code in (200, 404, 422), (path, r.status_code, r.text)
+        if r.status_code == 422:
+            assert "NUL" in r.json()["error"], r.text
