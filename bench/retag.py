@@ -12,10 +12,8 @@ recount from scratch. Key ``retag_<db>_s`` (wall clock, bar < 60 s for 100,000 c
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import fresh_database, print_table, write_json  # noqa: E402
+from bench.common import fresh_database, stored_job_main  # noqa: E402
 from nlp_service.config import Settings  # noqa: E402
 from nlp_service.db import make_sessionmaker, session_scope  # noqa: E402
 from nlp_service.topics import jobs, retag  # noqa: E402
@@ -34,7 +32,6 @@ from nlp_service.topics.tables import RetagJob  # noqa: E402
 from nlp_service.topics.taxonomy import Taxonomy, Topic, TopicQuery  # noqa: E402
 from nlp_service.worker import JobContext  # noqa: E402
 
-BAR_S = 60.0
 START = datetime(2024, 1, 1, tzinfo=UTC)
 A = {f"topic_{i}": i for i in range(8)}
 B = {**A, "topic_1": 9, "topic_2": 1, "topic_3": 2, "topic_8": 8, "topic_9": 3}
@@ -91,44 +88,22 @@ def run(url: str, n: int, batch: int, check: bool) -> dict[str, Any]:
     return {
         "comments": n,
         "store_s": round(store_s, 2),
-        "retag_s": round(retag_s, 2),
-        "retag_cpu_s": round(retag_cpu_s, 2),
-        "comments_per_s": round(n / retag_s),
+        "job_s": round(retag_s, 2),
+        "job_cpu_s": round(retag_cpu_s, 2),
         "counts_consistent": consistent,
     }
 
 
 def main(argv: list[str] | None = None) -> dict[str, dict[str, Any]]:
     """Run the benchmark and print a table."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--comments", type=int, default=100_000)
-    parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="sqlite")
-    parser.add_argument("--pg-url", default=None, help="PostgreSQL database to use (its tables are emptied)")
-    parser.add_argument("--batch", type=int, default=Settings().retag_batch_size, help="comments per batch")
-    parser.add_argument("--no-check", action="store_true", help="skip the recount check")
-    parser.add_argument("--json", type=Path, default=None)
-    args = parser.parse_args(argv)
-    if args.db != "sqlite" and not args.pg_url:
-        parser.error("--pg-url is required for PostgreSQL")
-
-    figures: dict[str, dict[str, Any]] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        targets = {"sqlite": f"sqlite:///{Path(tmp) / 'retag.db'}", "postgresql": args.pg_url}
-        for name in ("sqlite", "postgresql"):
-            if args.db in (name, "both"):
-                figures[name] = run(targets[name], args.comments, args.batch, not args.no_check)
-    bar = BAR_S * args.comments / 100_000
-    rows = []
-    for name, f in figures.items():
-        ok = "ok" if f["retag_s"] < bar else "OVER"
-        rows.append((f"{name}: re-tag {f['comments']:,} comments (s)", f["retag_s"], f"< {bar:.0f}", ok))
-        rows.append((f"{name}: re-tag CPU (s)", f["retag_cpu_s"], "", ""))
-        rows.append((f"{name}: comments/s", f["comments_per_s"], "", ""))
-        rows.append((f"{name}: storing them first (s)", f["store_s"], "", ""))
-        rows.append((f"{name}: counts equal a recount", f["counts_consistent"], "", ""))
-    print_table(f"Re-tag (batch {args.batch})", rows)
-    write_json(args.json, {f"retag_{k}_s": f["retag_s"] for k, f in figures.items()} | {"figures": figures})
-    return figures
+    return stored_job_main(
+        name="retag",
+        label="re-tag",
+        run=run,
+        default_batch=Settings().retag_batch_size,
+        argv=argv,
+        doc=__doc__ or "",
+    )
 
 
 if __name__ == "__main__":
