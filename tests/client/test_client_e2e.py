@@ -62,6 +62,10 @@ def test_client_against_a_real_server(server_url: str, tmp_path: Path) -> None:
         listed = client.list_alerts(limit=500)
         paged = [a.id for a in client.iter_alerts(page_size=1)]
         assert paged == [a.id for a in listed.alerts] and len(paged) == listed.total >= 1
+        incidents = list(client.iter_incidents(page_size=1))
+        assert [i.id for i in incidents] == [i.id for i in client.list_incidents(limit=500).incidents]
+        assert incidents and "eu-west" in incidents[0].headline
+        assert client.get_incident(incidents[0].id) == incidents[0]
         acked = client.acknowledge_alert(paged[0], note="looking")
         assert (acked.status, acked.note) == ("acknowledged", "looking")
         with pytest.raises(ApiError) as caught:
@@ -78,10 +82,61 @@ def test_client_against_a_real_server(server_url: str, tmp_path: Path) -> None:
         async with AsyncClient(server_url) as client:
             alert_ids = [a.id async for a in client.iter_alerts(page_size=2, status=["acknowledged"])]
             first = await client.get_alert(paged[0])
+            taken = await client.acknowledge_incident(incidents[0].id, note="on it")
+            assert taken.status == "acknowledged"
+            acked = [i.id async for i in client.iter_incidents(page_size=1, status=["acknowledged"])]
+            assert acked == [taken.id]
             return alert_ids, first.status
 
     acknowledged, status = asyncio.run(async_side())
     assert acknowledged == [paged[0]] and status == "acknowledged"
+
+
+@pytest.fixture
+def server_with_worker(database_url: str, tmp_path: Path) -> Iterator[str]:
+    env = {
+        "NLP_DATABASE_URL": database_url,
+        "NLP_VAR_DIR": str(tmp_path / "var"),
+        "NLP_MIGRATE_ON_START": "false",
+        "NLP_RUN_WORKER_IN_PROCESS": "true",
+        "NLP_JOB_POLL_S": "0.2",
+        "NLP_SEARCH_SAVE_INTERVAL_S": "0",
+    }
+    with running_server(env, tmp_path / "server.log") as url:
+        yield url
+
+
+def test_import_a_file_through_the_client(server_with_worker: str, tmp_path: Path) -> None:
+    path = tmp_path / "feedback.csv"
+    path.write_text(
+        "id,text,created_at,source,region\n"
+        "c-1,The parcel was late again,2024-03-01T10:00:00Z,survey,eu-west\n"
+        "c-2,Support solved it in minutes,2024-03-01T11:00:00Z,chat,us-east\n"
+        "c-3,,2024-03-01T12:00:00Z,chat,us-east\n"
+    )
+    with Client(server_with_worker) as client:
+        queued = client.import_comments(path)
+        assert queued.kind == "import" and queued.params["filename"] == "feedback.csv"
+        job = client.wait_job(queued.id, poll_s=0.2, timeout_s=60)
+        assert job.status == "succeeded", job
+        assert (job.result or {}).get("created") == 2 and job.progress.done == 3, job.result
+        assert client.get_comment("c-1").region == "eu-west"
+        with pytest.raises(ValueError, match="format"):
+            client.import_comments(b"id,text")
+        with pytest.raises(ApiError) as caught:
+            client.import_comments(b"", format="csv")
+        assert caught.value.status_code == 422
+        with pytest.raises(ApiError) as caught:
+            client.get_job("job_nope")
+        assert caught.value.status_code == 404
+
+    async def async_side() -> str:
+        async with AsyncClient(server_with_worker) as client:
+            body = b'{"id": "c-4", "text": "Great app", "created_at": "2024-03-02T09:00:00Z", "source": "app"}\n'
+            queued = await client.import_comments(body, format="jsonl")
+            return (await client.wait_job(queued.id, poll_s=0.2, timeout_s=60)).status
+
+    assert asyncio.run(async_side()) == "succeeded"
 
 
 def test_verify_webhook_accepts_the_services_signature() -> None:
