@@ -7,6 +7,7 @@ alert, with typed results; errors come as ``ApiError``. A webhook signed by the 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -25,16 +26,24 @@ AT = datetime(2024, 3, 18, tzinfo=UTC)
 TWO_WEEKS_S = 14 * 86400
 
 
-@pytest.fixture
-def server_url(database_url: str, tmp_path: Path) -> Iterator[str]:
-    env = {
+def server_env(database_url: str, tmp_path: Path, **extra: str) -> dict[str, str]:
+    return {
         "NLP_DATABASE_URL": database_url,
         "NLP_VAR_DIR": str(tmp_path / "var"),
         "NLP_MIGRATE_ON_START": "false",
-        "NLP_RUN_WORKER_IN_PROCESS": "false",
         "NLP_SEARCH_SAVE_INTERVAL_S": "0",
-        "NLP_DETECT_SYNC_MAX_LOOKBACK_S": str(TWO_WEEKS_S),
+        **extra,
     }
+
+
+@pytest.fixture
+def server_url(database_url: str, tmp_path: Path) -> Iterator[str]:
+    env = server_env(
+        database_url,
+        tmp_path,
+        NLP_RUN_WORKER_IN_PROCESS="false",
+        NLP_DETECT_SYNC_MAX_LOOKBACK_S=str(TWO_WEEKS_S),
+    )
     with running_server(env, tmp_path / "server.log") as url:
         yield url
 
@@ -94,14 +103,7 @@ def test_client_against_a_real_server(server_url: str, tmp_path: Path) -> None:
 
 @pytest.fixture
 def server_with_worker(database_url: str, tmp_path: Path) -> Iterator[str]:
-    env = {
-        "NLP_DATABASE_URL": database_url,
-        "NLP_VAR_DIR": str(tmp_path / "var"),
-        "NLP_MIGRATE_ON_START": "false",
-        "NLP_RUN_WORKER_IN_PROCESS": "true",
-        "NLP_JOB_POLL_S": "0.2",
-        "NLP_SEARCH_SAVE_INTERVAL_S": "0",
-    }
+    env = server_env(database_url, tmp_path, NLP_RUN_WORKER_IN_PROCESS="true", NLP_JOB_POLL_S="0.2")
     with running_server(env, tmp_path / "server.log") as url:
         yield url
 
@@ -132,7 +134,8 @@ def test_import_a_file_through_the_client(server_with_worker: str, tmp_path: Pat
 
     async def async_side() -> str:
         async with AsyncClient(server_with_worker) as client:
-            body = b'{"id": "c-4", "text": "Great app", "created_at": "2024-03-02T09:00:00Z", "source": "app"}\n'
+            row = {"id": "c-4", "text": "Great app", "created_at": "2024-03-02T09:00:00Z", "source": "app"}
+            body = (json.dumps(row) + "\n").encode()
             queued = await client.import_comments(body, format="jsonl")
             return (await client.wait_job(queued.id, poll_s=0.2, timeout_s=60)).status
 
