@@ -62,6 +62,7 @@ class RepresentativeComment(BaseModel):
 
 class AlertOut(BaseModel):
     id: str
+    incident_id: str | None = Field(None, description="the incident this alert belongs to (null if none)")
     topic_id: str
     topic_label: str | None = None
     segment: str = Field(description='"all" or the segment field (region, touchpoint, source)')

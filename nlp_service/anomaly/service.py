@@ -28,6 +28,7 @@ from nlp_service.comments.serialize import comment_fields
 from nlp_service.comments.tables import Comment
 from nlp_service.config import Settings
 from nlp_service.errors import NotFound
+from nlp_service.incidents.tables import IncidentMember
 from nlp_service.timestamps import utcnow
 
 SYSTEM = "system"  # the actor of changes made by the service itself
@@ -131,6 +132,18 @@ def representatives_of(
     return out
 
 
+def incidents_of(*, db_session: Session, alert_ids: Sequence[str]) -> dict[str, str]:
+    """The incident each of these alerts belongs to (alerts in none are absent)."""
+    if not alert_ids:
+        return {}
+    rows = db_session.execute(
+        select(IncidentMember.alert_id, IncidentMember.incident_id).where(
+            IncidentMember.alert_id.in_(list(alert_ids))
+        )
+    )
+    return {alert_id: incident_id for alert_id, incident_id in rows}
+
+
 def to_out(
     alert: Alert,
     settings: Settings,
@@ -138,9 +151,11 @@ def to_out(
     now: datetime,
     reps: list[RepresentativeComment] | None = None,
     topic_label: str | None = None,
+    incident_id: str | None = None,
 ) -> AlertOut:
     return AlertOut(
         id=alert.id,
+        incident_id=incident_id,
         topic_id=alert.topic_id,
         topic_label=topic_label,
         segment=alert.segment,
@@ -178,7 +193,15 @@ def one_out(db_session: Session, alert_id: str, settings: Settings, labels: Mapp
     """One alert as answered by the API (404 if unknown)."""
     alert = get(db_session=db_session, alert_id=alert_id)
     reps = representatives_of(db_session=db_session, alert_ids=[alert.id]).get(alert.id)
-    return to_out(alert, settings, now=utcnow(), reps=reps, topic_label=labels.get(alert.topic_id))
+    incident_id = incidents_of(db_session=db_session, alert_ids=[alert.id]).get(alert.id)
+    return to_out(
+        alert,
+        settings,
+        now=utcnow(),
+        reps=reps,
+        topic_label=labels.get(alert.topic_id),
+        incident_id=incident_id,
+    )
 
 
 def get_all(
@@ -232,11 +255,20 @@ def get_all(
             .offset(query.offset)
         )
     )
-    reps = representatives_of(db_session=db_session, alert_ids=[a.id for a in alerts])
+    ids = [a.id for a in alerts]
+    reps = representatives_of(db_session=db_session, alert_ids=ids)
+    incidents = incidents_of(db_session=db_session, alert_ids=ids)
     labels = topic_labels or {}
     return AlertPage(
         alerts=[
-            to_out(a, settings, now=now, reps=reps.get(a.id), topic_label=labels.get(a.topic_id))
+            to_out(
+                a,
+                settings,
+                now=now,
+                reps=reps.get(a.id),
+                topic_label=labels.get(a.topic_id),
+                incident_id=incidents.get(a.id),
+            )
             for a in alerts
         ],
         total=total,

@@ -67,6 +67,10 @@ def test_demo_incident_is_one_incident(incidents_client: TestClient, database_ur
     open_alerts = client.get("/v1/alerts", params={"status": "open"}).json()["alerts"]
     serious = {a["id"] for a in open_alerts if a["severity"] != "low"}
     assert serious == {m["alert_id"] for m in inc["members"]} and len(serious) >= 2
+    # each alert names its incident (the list and the alert alike); the others none
+    assert {a["id"] for a in open_alerts if a["incident_id"] == inc["id"]} == serious
+    assert all(a["incident_id"] is None for a in open_alerts if a["id"] not in serious)
+    assert alert["incident_id"] == inc["id"]
 
     # a re-run over the same buckets: nothing new; the incident has been quiet for 3 days since: auto-resolved
     again = client.post("/v1/detect", json={"at": AT.isoformat(), "lookback_s": TWO_WEEKS_S}).json()

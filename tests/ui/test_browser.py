@@ -100,6 +100,7 @@ def test_analyst_flow(browser: Any, server: Server) -> None:
     page.wait_for_selector("#alert-chart .main-svg")
     assert "eu-west" in page.inner_text("#detail")
     assert page.locator("#detail table tbody tr").count() >= 1  # representative comments
+    assert page.locator("#alert-incident").count() == 1  # the incident's alert links to it
     screenshot(page, "02-alert")
     page.fill("#note", "checking the tax rule change with pricing")
     page.click("#acknowledge")

@@ -77,6 +77,9 @@ function drawAlert(detail, alert, series, history) {
       h("div", { class: "row" }, caseBadges(alert),
         h("h2", { class: "grow" }, `${alert.topic_label || alert.topic_id}${alert.segment === "all" ? "" : ` · ${alert.segment_value}`}`)),
       ownerLine(alert),
+      alert.incident_id && has("incidents")
+        ? h("p", {}, h("a", { id: "alert-incident", href: `/ui/alerts?view=incidents&status=&id=${encodeURIComponent(alert.incident_id)}` }, "Part of an incident: open it →"))
+        : null,
       h("p", { class: "summary" }, e.summary || ""),
       facts(alert, e),
       chart,
