@@ -11,7 +11,8 @@ Pipeline for a whole series (offline, so the full series may be used):
    buckets (a running median keeps step edges but removes bursts shorter than ``min_size``);
 5. pre-screen (speed): skip PELT when no interval on a grid of ``min_size`` buckets (one level
    inside, another outside; single splits included) reduces the l2 cost by ``screen`` x the penalty;
-   ``screen=0`` disables it;
+   ``screen=0`` disables it; of the rest, skip those where no segmentation can pay for its penalty
+   (``screen.pelt_may_change``: exact, PELT would find no change there);
 6. PELT with the l2 cost (ruptures ``KernelCPD(kernel="linear")``, the C implementation) and the
    modified-BIC penalty ``beta * sigma^2 * log(n)`` with ``beta = 3`` by default: the Gaussian
    log-likelihood of a new segment costs 2 parameters (BIC ``2 log n``), plus the ``log n`` of the
@@ -41,6 +42,7 @@ from nlp_service.anomaly.detectors.base import (
     nanmedian_rows,
     season_period,
 )
+from nlp_service.anomaly.detectors.screen import pelt_may_change
 
 _MAD_TO_SD = 1.4826
 _PAIR_BLOCK = 1 << 19  # pairs scored at once by the pre-screen (bounds its memory)
@@ -167,7 +169,10 @@ class PeltChangePointDetector(Detector):
         penalty = self.beta * sigma**2 * np.log(n)
         screened = np.ones(len(x), dtype=bool)
         if self.screen > 0:
-            screened = _best_interval_gains(z, w) >= self.screen * penalty
+            gains = _best_interval_gains(z, w)
+            screened = gains >= self.screen * penalty
+            unsure = np.flatnonzero(screened & (gains < penalty))  # the rest may change on the grid itself
+            screened[unsure] = pelt_may_change(z[unsure], penalty[unsure], w)
         out = []
         for i in range(len(x)):
             found = self._changes(z[i], y[i], float(penalty[i]), grid) if screened[i] else ()
