@@ -32,7 +32,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import ruptures as rpt
-from numpy.lib.stride_tricks import sliding_window_view
 
 from nlp_service.anomaly.detectors.base import (
     ChangePoint,
@@ -42,6 +41,7 @@ from nlp_service.anomaly.detectors.base import (
     nanmedian_rows,
     season_period,
 )
+from nlp_service.anomaly.detectors.networks import running_median
 from nlp_service.anomaly.detectors.screen import pelt_may_change
 
 _MAD_TO_SD = 1.4826
@@ -164,7 +164,7 @@ class PeltChangePointDetector(Detector):
         sigma = np.maximum(_MAD_TO_SD * mad / np.sqrt(2.0), self.min_sigma)
         w = self.min_size
         padded = np.concatenate([np.repeat(z[:, :1], w, axis=1), z, np.repeat(z[:, -1:], w, axis=1)], axis=1)
-        med = np.median(sliding_window_view(padded, 2 * w + 1, axis=1), axis=2)
+        med = running_median(padded, 2 * w + 1)
         z = np.clip(z, med - 3 * sigma[:, None], med + 3 * sigma[:, None])
         penalty = self.beta * sigma**2 * np.log(n)
         screened = np.ones(len(x), dtype=bool)
