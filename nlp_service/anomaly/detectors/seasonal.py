@@ -33,11 +33,13 @@ from scipy import special
 from nlp_service.anomaly.detectors.base import (
     Detector,
     FloatArray,
+    IntArray,
     Series,
     Spike,
     nanmedian_rows,
     season_period,
 )
+from nlp_service.anomaly.detectors.networks import clean, median_rows, order_stats, trailing_clean
 
 Directions = Literal["both", "up", "down"]
 _MAD_TO_SD = 1.4826
@@ -111,6 +113,41 @@ def _trimmed_mean_rows(rows: np.ndarray, trim: float) -> FloatArray:
     cnt = keep.sum(axis=-1)
     total = np.where(keep, np.nan_to_num(srt), 0.0).sum(axis=-1)
     return np.where(cnt > 0, total / np.maximum(cnt, 1), np.nan)
+
+
+def _lagged_trimmed_mean(x: FloatArray, start: int, lags: IntArray, trim: float) -> FloatArray:
+    """``_trimmed_mean_rows`` of ``x[:, t - lags]`` (NaN before the series starts) for ``t`` in
+    ``[start, n)``: by the comparator network where those values are clean and few (the sum in the sort's
+    order), by the sort elsewhere."""
+    n, k = x.shape[-1], lags.size
+    idx = np.arange(start, n)
+    lo = int(np.floor(k * trim))
+    if k > 7 or k - 2 * lo <= 0:  # (a sum of 8 or more is not a plain running sum in numpy's order)
+        return _trimmed_mean_rows(_lagged(x, idx, lags), trim)
+    cx = clean(x)
+    cols, ok = [], np.ones((x.shape[0], idx.size), dtype=bool)
+    for lag in lags:
+        src = np.clip(idx - lag, 0, None)
+        cols.append(x[:, src])
+        ok &= cx[:, src] & (idx >= lag)
+    kept = order_stats(cols, range(lo, k - lo))
+    total = kept[0]
+    for v in kept[1:]:
+        total = total + v
+    out = total / float(k - 2 * lo)
+    bad = ~ok
+    if bad.any():  # the cells with a gap, before the first period included
+        rows, at = np.nonzero(bad)
+        src = idx[at][:, None] - lags[None, :]
+        vals = np.where(src >= 0, x[rows[:, None], np.clip(src, 0, None)], np.nan)
+        out[rows, at] = _trimmed_mean_rows(vals, trim)
+    return out
+
+
+def _lagged(x: FloatArray, idx: IntArray, lags: IntArray) -> FloatArray:
+    """``x[:, idx - lag]`` for each lag (last axis), NaN before the series starts."""
+    src = idx[:, None] - lags[None, :]
+    return np.where(src >= 0, x[:, np.clip(src, 0, None)], np.nan)
 
 
 def _trailing_sum(values: FloatArray, window: int) -> FloatArray:
@@ -230,7 +267,6 @@ class SeasonalSpikeDetector(Detector):
     # -- model -------------------------------------------------------------------------------
     def _expected(self, x: FloatArray, start: int, bucket_seconds: int) -> FloatArray:
         """History-only expected counts for buckets ``[start, n)`` of each row of ``x`` (series x buckets)."""
-        n = x.shape[-1]
         period = season_period(bucket_seconds, self.season_seconds)
         lw = max(1, self.level_window)
         # compute the seasonal part for the level window too (the level correction needs it)
@@ -239,18 +275,15 @@ class SeasonalSpikeDetector(Detector):
             recent = _trimmed_mean_rows(_trailing(x, lw, s_start), self.trim)
             return np.maximum(recent[:, start - s_start :], 0.0)
         h = min(self.neighbours, period - 1)
-        idx = np.arange(s_start, n)
         lags = np.array([k * period - j for k in range(1, self.n_periods + 1) for j in range(-h, h + 1)])
-        src = idx[:, None] - lags[None, :]
-        vals = np.where(src >= 0, x[:, np.clip(src, 0, None)], np.nan)
-        seasonal = _trimmed_mean_rows(vals, self.trim)
+        seasonal = _lagged_trimmed_mean(x, s_start, lags, self.trim)
         missing = np.isnan(seasonal)  # less than one period of history: recent buckets instead
         cols = np.flatnonzero(missing.any(axis=0))
         if cols.size:
             recent = _trimmed_mean_rows(_trailing(x, lw, s_start)[:, cols], self.trim)
             seasonal[:, cols] = np.where(missing[:, cols], recent, seasonal[:, cols])
         ratio = (x[:, s_start:] + 1.0) / (seasonal + 1.0)
-        level = _nanmedian_rows(_trailing(ratio, lw, 0))
+        level = median_rows(_trailing(ratio, lw, 0), trailing_clean(ratio, lw))
         level = np.where(np.isnan(level), 1.0, level)
         seasonal = (seasonal + 1.0) * level - 1.0
         return np.maximum(seasonal[:, start - s_start :], 0.0)
