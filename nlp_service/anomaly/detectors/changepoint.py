@@ -38,6 +38,7 @@ from nlp_service.anomaly.detectors.base import (
     Detector,
     FloatArray,
     Series,
+    nanmedian_last,
     nanmedian_rows,
     season_period,
 )
@@ -56,7 +57,7 @@ def seasonal_factors(values: FloatArray, first_slot: int, period: int) -> FloatA
     grid = np.full((*lead, rows * period), np.nan)
     grid[..., first_slot : first_slot + n] = values
     slot_median = nanmedian_rows(np.swapaxes(grid.reshape(*lead, rows, period), -1, -2))
-    overall = np.nanmedian(values, axis=-1, keepdims=True)
+    overall = nanmedian_last(values)
     factors = np.where(np.isnan(slot_median), 1.0, (slot_median + 0.5) / (overall + 0.5))
     return factors[..., (first_slot + np.arange(n)) % period]
 
@@ -152,7 +153,7 @@ class PeltChangePointDetector(Detector):
         """(levels, sigma, penalty, change points) of each row of ``x`` (series on ``grid``'s buckets, none
         all-NaN, at least ``2 min_size`` long): steps 1-5 on all rows at once, PELT per row that passes."""
         n = x.shape[1]
-        x = np.where(np.isnan(x), np.nanmedian(x, axis=1, keepdims=True), x)
+        x = np.where(np.isnan(x), nanmedian_last(x), x)
         period = season_period(grid.bucket_seconds, self.season_seconds)
         y = x
         if period and n >= 2 * period:
