@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import ruptures as rpt
 
+from nlp_service.anomaly.detectors.changepoint import _best_interval_gains, _square_grid_gains
 from nlp_service.anomaly.detectors.screen import pelt_may_change
 
 
@@ -60,3 +61,12 @@ def test_non_finite_rows_are_left_to_pelt() -> None:
 def test_a_series_too_long_to_bound_is_left_to_pelt() -> None:
     z = np.zeros((1, 20_000))
     assert pelt_may_change(z, np.array([10.0]), 5).tolist() == [True]
+
+
+@pytest.mark.parametrize("n", [7, 365, 1000])
+def test_grid_gains_of_the_pairs_a_lt_b_equal_the_whole_square(n: int) -> None:
+    z = np.random.default_rng(n).poisson(30, size=(40, n)).astype(np.float64) ** 0.5
+    z[::5, n // 2 :] += 0.7
+    c = np.concatenate([np.zeros((40, 1)), np.cumsum(z - z.mean(axis=1, keepdims=True), axis=1)], axis=1)
+    grid = np.unique(np.concatenate([np.arange(0, n, 5), [n]]))
+    assert np.array_equal(_best_interval_gains(z, 5), _square_grid_gains(c[:, grid], grid, n))

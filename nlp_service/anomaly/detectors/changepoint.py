@@ -206,16 +206,36 @@ def _best_interval_gains(z: FloatArray, step: int) -> FloatArray:
     """Per row of ``z``, the largest l2-cost reduction of "segment [a, b) has its own mean" over grid points
     a < b.
 
-    Every pair is scored, for a block of series and of start points at a time, so memory stays at about
+    Every pair is scored, for a block of series and of pairs at a time, so memory stays at about
     ``_PAIR_BLOCK`` floats per temporary whatever the length and the number of series (all pairs of one
     series at once took ~11 GB at 100,000 points).
     """
     m, n = z.shape
     c = np.concatenate([np.zeros((m, 1)), np.cumsum(z - z.mean(axis=1, keepdims=True), axis=1)], axis=1)
     grid = np.unique(np.concatenate([np.arange(0, n, step), [n]]))
-    ends = grid.astype(np.float64)
     sums = c[:, grid]
     g = grid.size
+    if g * (g - 1) // 2 > _PAIR_BLOCK or not np.isfinite(sums).all():
+        return _square_grid_gains(sums, grid, n)
+    a, b = np.triu_indices(g, 1)  # the pairs a < b only (the square below scores the others as 0)
+    length = (grid[b] - grid[a]).astype(np.float64)
+    denom = np.where(length < n, np.maximum(length * (n - length), 1.0), np.inf)  # gain 0 for [0, n)
+    per_block = max(1, _PAIR_BLOCK // max(a.size, 1))  # series per block
+    best = np.zeros(m)
+    for s0 in range(0, m, per_block):
+        block = sums[s0 : s0 + per_block]
+        s = block[:, b] - block[:, a]
+        gain = s * s * n / denom
+        best[s0 : s0 + per_block] = np.maximum(best[s0 : s0 + per_block], gain.max(axis=1, initial=0.0))
+    return best
+
+
+def _square_grid_gains(sums: FloatArray, grid: np.ndarray, n: int) -> FloatArray:
+    """``_best_interval_gains`` from the cumulative sums at the grid points, scoring the whole square of
+    (start, end) pairs a block at a time (many grid points, or non-finite sums: NaN spreads as it always
+    did)."""
+    m, g = sums.shape
+    ends = grid.astype(np.float64)
     rows = max(1, _PAIR_BLOCK // g)  # start points per block
     per_block = max(1, _PAIR_BLOCK // (g * min(rows, g)))  # series per block
     best = np.zeros(m)
