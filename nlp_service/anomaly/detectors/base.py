@@ -134,13 +134,18 @@ class Detector(ABC):
         return self.series_
 
 
-def nanmedian_rows(rows: np.ndarray) -> FloatArray:
+def nanmedian_rows(rows: np.ndarray, *, overwrite: bool = False) -> FloatArray:
     """Median along the last axis ignoring NaN (NaN where all are NaN), via one sort (faster than
-    ``np.nanmedian``); ``rows`` may have any number of leading axes (rows of several series at once)."""
+    ``np.nanmedian``); ``rows`` may have any number of leading axes (rows of several series at once). With
+    ``overwrite``, ``rows`` (an array of the caller's own) is sorted in place."""
     width = rows.shape[-1]
     if width == 0:
         return np.full(rows.shape[:-1], np.nan)
-    srt = np.sort(rows, axis=-1)  # NaNs sort last
+    if overwrite:  # the caller's array (sorted in place, spares a copy)
+        rows.sort(axis=-1)
+        srt = rows
+    else:
+        srt = np.sort(rows, axis=-1)  # NaNs sort last
     out = 0.5 * (srt[..., (width - 1) // 2] + srt[..., width // 2])  # rows without NaN
     gaps = np.isnan(srt[..., -1])
     if gaps.any():

@@ -309,9 +309,9 @@ class SeasonalSpikeDetector(Detector):
         ub, inv = np.unique(block, return_inverse=True)
         rel = _trailing((x - mu) / scale, dw, 0)[:, ub]
         pois = _trailing(1.0 / scale, dw, 0)[:, ub]
-        med = _nanmedian_rows(rel)
-        mad = _nanmedian_rows(np.abs(rel - med[..., None]))
-        alpha = np.maximum((_MAD_TO_SD * mad) ** 2 - _nanmedian_rows(pois), 0.0)
+        med = nanmedian_rows(rel, overwrite=True)  # (sorts rel: the deviations below are the same values)
+        mad = nanmedian_rows(np.abs(rel - med[..., None]), overwrite=True)
+        alpha = np.maximum((_MAD_TO_SD * mad) ** 2 - nanmedian_rows(pois, overwrite=True), 0.0)
         return np.nan_to_num(alpha)[:, inv.ravel()]
 
     def _score(self, x: FloatArray, start: int, bucket_seconds: int) -> SeasonalScores:
