@@ -8,6 +8,7 @@ arithmetic, so results are bit-identical to a sort) as long as the values hold n
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from functools import cache
 
@@ -17,6 +18,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from nlp_service.anomaly.detectors.base import FloatArray, nanmedian_rows
 
 MAX_WIDTH = 16  # wider windows: the network grows faster than a sort
+_CHUNK = 8192  # values per column at a time (the k columns of a chunk stay in cache)
 
 
 def batcher_pairs(k: int) -> tuple[tuple[int, int], ...]:
@@ -51,15 +53,28 @@ def _plan(k: int, wanted: tuple[int, ...]) -> tuple[tuple[int, int, bool, bool],
 
 def order_stats(columns: Sequence[FloatArray], wanted: Sequence[int]) -> list[FloatArray]:
     """The ``wanted`` order statistics (0 = smallest) of ``columns[0..k-1]`` elementwise (arrays of one shape,
-    clean values): what ``np.sort(np.stack(columns, -1), -1)[..., wanted]`` gives, without the sort."""
-    v = list(columns)
-    for i, j, lo, hi in _plan(len(v), tuple(wanted)):
-        a, b = v[i], v[j]
-        if lo:
-            v[i] = np.minimum(a, b)
-        if hi:
-            v[j] = np.maximum(a, b)
-    return [v[w] for w in wanted]
+    at least 1-D, clean values): what ``np.sort(np.stack(columns, -1), -1)[..., wanted]`` gives, without the
+    sort. Runs on cache-sized chunks of the leading axis, in place on copies of the chunk."""
+    plan = _plan(len(columns), tuple(wanted))
+    shape = columns[0].shape
+    out = [np.empty(shape, dtype=columns[0].dtype) for _ in wanted]
+    rows = max(1, _CHUNK // max(1, math.prod(shape[1:])))
+    for r0 in range(0, shape[0], rows):
+        v = [np.array(c[r0 : r0 + rows]) for c in columns]
+        spare = np.empty_like(v[0])
+        for i, j, lo, hi in plan:
+            a, b = v[i], v[j]
+            if lo and hi:
+                np.minimum(a, b, out=spare)
+                np.maximum(a, b, out=b)
+                v[i], spare = spare, a
+            elif lo:
+                np.minimum(a, b, out=a)
+            else:
+                np.maximum(a, b, out=b)
+        for o, w in zip(out, wanted, strict=True):
+            o[r0 : r0 + rows] = v[w]
+    return out
 
 
 def clean(values: FloatArray) -> np.ndarray:
