@@ -232,22 +232,36 @@ class SeasonalSpikeDetector(Detector):
         series = self._fitted()
         sc = self.scores_
         assert sc is not None
-        score, spike = sc.score, sc.spike
-        out = []
-        for i in np.flatnonzero(spike | sc.drop):
-            up = bool(spike[i])
-            out.append(
-                Spike(
-                    index=int(i) + self.start_,
-                    timestamp=int(series.timestamps[i + self.start_]),
-                    observed=float(series.values[i + self.start_]),
-                    expected=float(sc.expected[i]),
-                    score=float(score[i]),
-                    p_value=float(sc.p_upper[i] if up else sc.p_lower[i]),
-                    kind="spike" if up else "drop",
-                )
+        spike = sc.spike
+        at = np.flatnonzero(spike | sc.drop)
+        if not at.size:
+            return ()
+        z = sc.z[at]  # ``sc.score`` and the p-values at the flagged buckets only
+        score = np.where((sc.guard_up[at] & (z > 0)) | (sc.guard_down[at] & (z < 0)), np.abs(z), 0.0)
+        up = spike[at]
+        p_value = np.where(up, sc.p_upper[at], sc.p_lower[at])
+        pos = at + self.start_
+        return tuple(
+            Spike(
+                index=i,
+                timestamp=t,
+                observed=o,
+                expected=e,
+                score=sc_,
+                p_value=p,
+                kind="spike" if u else "drop",
             )
-        return tuple(out)
+            for i, t, o, e, sc_, p, u in zip(
+                pos.tolist(),
+                series.timestamps[pos].tolist(),
+                series.values[pos].tolist(),
+                sc.expected[at].tolist(),
+                score.tolist(),
+                p_value.tolist(),
+                up.tolist(),
+                strict=True,
+            )
+        )
 
     def predict_latest(self) -> Spike | None:
         """The newest bucket's anomaly, if any (what the always-on worker alerts on)."""
