@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
-from nlp_service.anomaly.detectors.base import nanmedian_rows
+from nlp_service.anomaly.detectors.base import median_last, nanmedian_last, nanmedian_rows
 from nlp_service.anomaly.detectors.networks import (
     batcher_pairs,
     median_rows,
@@ -73,3 +73,14 @@ def test_lagged_trimmed_mean_equals_the_sort() -> None:
         for trim in (0.0, 0.2, 0.4):
             want = _trimmed_mean_rows(_lagged(x, np.arange(10, 150), lag), trim)
             assert same(_lagged_trimmed_mean(x, 10, lag, trim), want)
+
+
+def test_median_last_and_nanmedian_last_equal_numpy() -> None:
+    rng = np.random.default_rng(4)
+    for k in (2, 3, 364, 365):
+        d = np.diff(rng.poisson(9.0, size=(20, k + 1)) ** 0.5, axis=-1)
+        assert same(median_last(d), np.median(d, axis=-1))
+        assert same(median_last(d, keepdims=True), np.median(d, axis=-1, keepdims=True))
+        d[2, -1], d[3, 0] = np.nan, -0.0
+        assert same(median_last(d), np.median(d, axis=-1))
+        assert same(nanmedian_last(d), np.nanmedian(d, axis=-1, keepdims=True))

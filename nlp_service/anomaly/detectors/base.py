@@ -158,13 +158,23 @@ def nanmedian_rows(rows: np.ndarray, *, overwrite: bool = False) -> FloatArray:
 
 
 def nanmedian_last(values: np.ndarray) -> FloatArray:
-    """``np.nanmedian(values, axis=-1, keepdims=True)``, by ``np.median`` (faster) on the rows without NaN."""
+    """``np.nanmedian(values, axis=-1, keepdims=True)``; by ``median_last`` (faster) on rows without NaN."""
     gaps = np.isnan(values).any(axis=-1)
-    if not gaps.any():
-        return np.median(values, axis=-1, keepdims=True)
-    out = np.median(values, axis=-1, keepdims=True)
-    out[gaps] = np.nanmedian(values[gaps], axis=-1, keepdims=True)
+    out = median_last(values, keepdims=True)
+    if gaps.any():
+        out[gaps] = np.nanmedian(values[gaps], axis=-1, keepdims=True)
     return out
+
+
+def median_last(values: np.ndarray, *, keepdims: bool = False) -> FloatArray:
+    """``np.median(values, axis=-1, keepdims=keepdims)``, by a sort (numpy's SIMD sort beats its partition)
+    when every value is finite and none is ``-0.0`` (the same values then; ``np.median`` otherwise)."""
+    k = values.shape[-1]
+    if k == 0 or not np.isfinite(values).all() or np.any((values == 0) & np.signbit(values)):
+        return np.median(values, axis=-1, keepdims=keepdims)
+    srt = np.sort(values, axis=-1)
+    out = srt[..., k // 2] if k % 2 else 0.5 * (srt[..., k // 2 - 1] + srt[..., k // 2])
+    return out[..., None] if keepdims else out
 
 
 def season_period(bucket_seconds: int, season_seconds: int | None) -> int:

@@ -38,6 +38,7 @@ from nlp_service.anomaly.detectors.base import (
     Detector,
     FloatArray,
     Series,
+    median_last,
     nanmedian_last,
     nanmedian_rows,
     season_period,
@@ -161,7 +162,7 @@ class PeltChangePointDetector(Detector):
             y = x / seasonal_factors(x, first, period)
         z = 2.0 * np.sqrt(np.maximum(y, 0.0) + 0.375)
         d = np.diff(z, axis=1)
-        mad = np.median(np.abs(d - np.median(d, axis=1, keepdims=True)), axis=1)
+        mad = median_last(np.abs(d - median_last(d, keepdims=True)))
         sigma = np.maximum(_MAD_TO_SD * mad / np.sqrt(2.0), self.min_sigma)
         w = self.min_size
         padded = np.concatenate([np.repeat(z[:, :1], w, axis=1), z, np.repeat(z[:, -1:], w, axis=1)], axis=1)
