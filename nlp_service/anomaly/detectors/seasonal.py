@@ -124,12 +124,13 @@ def _lagged_trimmed_mean(x: FloatArray, start: int, lags: IntArray, trim: float)
     lo = int(np.floor(k * trim))
     if k > 7 or k - 2 * lo <= 0:  # (a sum of 8 or more is not a plain running sum in numpy's order)
         return _trimmed_mean_rows(_lagged(x, idx, lags), trim)
-    cx = clean(x)
+    pad = int(lags.max(initial=0))  # x[:, t - lag] is xp[:, pad + t - lag]: views, no gathers
+    xp = np.concatenate([np.zeros((x.shape[0], pad)), x], axis=1)
+    cp = np.concatenate([np.zeros((x.shape[0], pad), dtype=bool), clean(x)], axis=1)
     cols, ok = [], np.ones((x.shape[0], idx.size), dtype=bool)
     for lag in lags:
-        src = np.clip(idx - lag, 0, None)
-        cols.append(x[:, src])
-        ok &= cx[:, src] & (idx >= lag)
+        cols.append(xp[:, pad + start - lag : pad + n - lag])
+        ok &= cp[:, pad + start - lag : pad + n - lag]
     kept = order_stats(cols, range(lo, k - lo))
     total = kept[0]
     for v in kept[1:]:
