@@ -122,7 +122,9 @@ def _lagged_trimmed_mean(x: FloatArray, start: int, lags: IntArray, trim: float)
     n, k = x.shape[-1], lags.size
     idx = np.arange(start, n)
     lo = int(np.floor(k * trim))
-    if k > 7 or k - 2 * lo <= 0:  # (a sum of 8 or more is not a plain running sum in numpy's order)
+    if k > 7 or lo < 1 or k - 2 * lo <= 0:
+        # numpy adds a row of 8 or more pairwise, and the first value of a row apart: with at least one value
+        # trimmed at each end (zeros in its sum), a row of up to 7 adds up as the running sum below does
         return _trimmed_mean_rows(_lagged(x, idx, lags), trim)
     pad = int(lags.max(initial=0))  # x[:, t - lag] is xp[:, pad + t - lag]: views, no gathers
     xp = np.concatenate([np.zeros((x.shape[0], pad)), x], axis=1)
