@@ -134,16 +134,47 @@ class Detector(ABC):
         return self.series_
 
 
-def nanmedian_rows(rows: np.ndarray) -> FloatArray:
+def nanmedian_rows(rows: np.ndarray, *, overwrite: bool = False) -> FloatArray:
     """Median along the last axis ignoring NaN (NaN where all are NaN), via one sort (faster than
-    ``np.nanmedian``); ``rows`` may have any number of leading axes (rows of several series at once)."""
-    if rows.shape[-1] == 0:
+    ``np.nanmedian``); ``rows`` may have any number of leading axes (rows of several series at once). With
+    ``overwrite``, ``rows`` (an array of the caller's own) is sorted in place."""
+    width = rows.shape[-1]
+    if width == 0:
         return np.full(rows.shape[:-1], np.nan)
-    srt = np.sort(rows, axis=-1)  # NaNs sort last
-    k = np.sum(~np.isnan(rows), axis=-1)
-    lo = np.take_along_axis(srt, np.maximum((k - 1) // 2, 0)[..., None], axis=-1)[..., 0]
-    hi = np.take_along_axis(srt, (np.maximum(k // 2, 0) - (k == 0))[..., None], axis=-1)[..., 0]
-    return np.where(k > 0, 0.5 * (lo + hi), np.nan)
+    if overwrite:  # the caller's array (sorted in place, spares a copy)
+        rows.sort(axis=-1)
+        srt = rows
+    else:
+        srt = np.sort(rows, axis=-1)  # NaNs sort last
+    out = 0.5 * (srt[..., (width - 1) // 2] + srt[..., width // 2])  # rows without NaN
+    gaps = np.isnan(srt[..., -1])
+    if gaps.any():
+        srt = srt[gaps]
+        k = np.sum(~np.isnan(srt), axis=-1)
+        lo = np.take_along_axis(srt, np.maximum((k - 1) // 2, 0)[..., None], axis=-1)[..., 0]
+        hi = np.take_along_axis(srt, (np.maximum(k // 2, 0) - (k == 0))[..., None], axis=-1)[..., 0]
+        out[gaps] = np.where(k > 0, 0.5 * (lo + hi), np.nan)
+    return out
+
+
+def nanmedian_last(values: np.ndarray) -> FloatArray:
+    """``np.nanmedian(values, axis=-1, keepdims=True)``; by ``median_last`` (faster) on rows without NaN."""
+    gaps = np.isnan(values).any(axis=-1)
+    out = median_last(values, keepdims=True)
+    if gaps.any():
+        out[gaps] = np.nanmedian(values[gaps], axis=-1, keepdims=True)
+    return out
+
+
+def median_last(values: np.ndarray, *, keepdims: bool = False) -> FloatArray:
+    """``np.median(values, axis=-1, keepdims=keepdims)``, by a sort (numpy's SIMD sort beats its partition)
+    when every value is finite and none is ``-0.0`` (the same values then; ``np.median`` otherwise)."""
+    k = values.shape[-1]
+    if k == 0 or not np.isfinite(values).all() or np.any((values == 0) & np.signbit(values)):
+        return np.median(values, axis=-1, keepdims=keepdims)
+    srt = np.sort(values, axis=-1)
+    out = srt[..., k // 2] if k % 2 else 0.5 * (srt[..., k // 2 - 1] + srt[..., k // 2])
+    return out[..., None] if keepdims else out
 
 
 def season_period(bucket_seconds: int, season_seconds: int | None) -> int:

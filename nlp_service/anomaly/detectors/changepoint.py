@@ -11,7 +11,8 @@ Pipeline for a whole series (offline, so the full series may be used):
    buckets (a running median keeps step edges but removes bursts shorter than ``min_size``);
 5. pre-screen (speed): skip PELT when no interval on a grid of ``min_size`` buckets (one level
    inside, another outside; single splits included) reduces the l2 cost by ``screen`` x the penalty;
-   ``screen=0`` disables it;
+   ``screen=0`` disables it; of the rest, skip those where no segmentation can pay for its penalty
+   (``screen.pelt_may_change``: exact, PELT would find no change there);
 6. PELT with the l2 cost (ruptures ``KernelCPD(kernel="linear")``, the C implementation) and the
    modified-BIC penalty ``beta * sigma^2 * log(n)`` with ``beta = 3`` by default: the Gaussian
    log-likelihood of a new segment costs 2 parameters (BIC ``2 log n``), plus the ``log n`` of the
@@ -31,16 +32,19 @@ from collections.abc import Sequence
 
 import numpy as np
 import ruptures as rpt
-from numpy.lib.stride_tricks import sliding_window_view
 
 from nlp_service.anomaly.detectors.base import (
     ChangePoint,
     Detector,
     FloatArray,
     Series,
+    median_last,
+    nanmedian_last,
     nanmedian_rows,
     season_period,
 )
+from nlp_service.anomaly.detectors.networks import running_median
+from nlp_service.anomaly.detectors.screen import pelt_may_change
 
 _MAD_TO_SD = 1.4826
 _PAIR_BLOCK = 1 << 19  # pairs scored at once by the pre-screen (bounds its memory)
@@ -54,7 +58,7 @@ def seasonal_factors(values: FloatArray, first_slot: int, period: int) -> FloatA
     grid = np.full((*lead, rows * period), np.nan)
     grid[..., first_slot : first_slot + n] = values
     slot_median = nanmedian_rows(np.swapaxes(grid.reshape(*lead, rows, period), -1, -2))
-    overall = np.nanmedian(values, axis=-1, keepdims=True)
+    overall = nanmedian_last(values)
     factors = np.where(np.isnan(slot_median), 1.0, (slot_median + 0.5) / (overall + 0.5))
     return factors[..., (first_slot + np.arange(n)) % period]
 
@@ -150,7 +154,7 @@ class PeltChangePointDetector(Detector):
         """(levels, sigma, penalty, change points) of each row of ``x`` (series on ``grid``'s buckets, none
         all-NaN, at least ``2 min_size`` long): steps 1-5 on all rows at once, PELT per row that passes."""
         n = x.shape[1]
-        x = np.where(np.isnan(x), np.nanmedian(x, axis=1, keepdims=True), x)
+        x = np.where(np.isnan(x), nanmedian_last(x), x)
         period = season_period(grid.bucket_seconds, self.season_seconds)
         y = x
         if period and n >= 2 * period:
@@ -158,16 +162,19 @@ class PeltChangePointDetector(Detector):
             y = x / seasonal_factors(x, first, period)
         z = 2.0 * np.sqrt(np.maximum(y, 0.0) + 0.375)
         d = np.diff(z, axis=1)
-        mad = np.median(np.abs(d - np.median(d, axis=1, keepdims=True)), axis=1)
+        mad = median_last(np.abs(d - median_last(d, keepdims=True)))
         sigma = np.maximum(_MAD_TO_SD * mad / np.sqrt(2.0), self.min_sigma)
         w = self.min_size
         padded = np.concatenate([np.repeat(z[:, :1], w, axis=1), z, np.repeat(z[:, -1:], w, axis=1)], axis=1)
-        med = np.median(sliding_window_view(padded, 2 * w + 1, axis=1), axis=2)
+        med = running_median(padded, 2 * w + 1)
         z = np.clip(z, med - 3 * sigma[:, None], med + 3 * sigma[:, None])
         penalty = self.beta * sigma**2 * np.log(n)
         screened = np.ones(len(x), dtype=bool)
         if self.screen > 0:
-            screened = _best_interval_gains(z, w) >= self.screen * penalty
+            gains = _best_interval_gains(z, w)
+            screened = gains >= self.screen * penalty
+            unsure = np.flatnonzero(screened & (gains < penalty))  # the rest may change on the grid itself
+            screened[unsure] = pelt_may_change(z[unsure], penalty[unsure], w)
         out = []
         for i in range(len(x)):
             found = self._changes(z[i], y[i], float(penalty[i]), grid) if screened[i] else ()
@@ -200,16 +207,36 @@ def _best_interval_gains(z: FloatArray, step: int) -> FloatArray:
     """Per row of ``z``, the largest l2-cost reduction of "segment [a, b) has its own mean" over grid points
     a < b.
 
-    Every pair is scored, for a block of series and of start points at a time, so memory stays at about
+    Every pair is scored, for a block of series and of pairs at a time, so memory stays at about
     ``_PAIR_BLOCK`` floats per temporary whatever the length and the number of series (all pairs of one
     series at once took ~11 GB at 100,000 points).
     """
     m, n = z.shape
     c = np.concatenate([np.zeros((m, 1)), np.cumsum(z - z.mean(axis=1, keepdims=True), axis=1)], axis=1)
     grid = np.unique(np.concatenate([np.arange(0, n, step), [n]]))
-    ends = grid.astype(np.float64)
     sums = c[:, grid]
     g = grid.size
+    if g * (g - 1) // 2 > _PAIR_BLOCK or not np.isfinite(sums).all():
+        return _square_grid_gains(sums, grid, n)
+    a, b = np.triu_indices(g, 1)  # the pairs a < b only (the square below scores the others as 0)
+    length = (grid[b] - grid[a]).astype(np.float64)
+    denom = np.where(length < n, np.maximum(length * (n - length), 1.0), np.inf)  # gain 0 for [0, n)
+    per_block = max(1, _PAIR_BLOCK // max(a.size, 1))  # series per block
+    best = np.zeros(m)
+    for s0 in range(0, m, per_block):
+        block = sums[s0 : s0 + per_block]
+        s = block[:, b] - block[:, a]
+        gain = s * s * n / denom
+        best[s0 : s0 + per_block] = np.maximum(best[s0 : s0 + per_block], gain.max(axis=1, initial=0.0))
+    return best
+
+
+def _square_grid_gains(sums: FloatArray, grid: np.ndarray, n: int) -> FloatArray:
+    """``_best_interval_gains`` from the cumulative sums at the grid points, scoring the whole square of
+    (start, end) pairs a block at a time (many grid points, or non-finite sums: NaN spreads as it always
+    did)."""
+    m, g = sums.shape
+    ends = grid.astype(np.float64)
     rows = max(1, _PAIR_BLOCK // g)  # start points per block
     per_block = max(1, _PAIR_BLOCK // (g * min(rows, g)))  # series per block
     best = np.zeros(m)

@@ -33,11 +33,13 @@ from scipy import special
 from nlp_service.anomaly.detectors.base import (
     Detector,
     FloatArray,
+    IntArray,
     Series,
     Spike,
     nanmedian_rows,
     season_period,
 )
+from nlp_service.anomaly.detectors.networks import clean, median_rows, order_stats, trailing_clean
 
 Directions = Literal["both", "up", "down"]
 _MAD_TO_SD = 1.4826
@@ -111,6 +113,44 @@ def _trimmed_mean_rows(rows: np.ndarray, trim: float) -> FloatArray:
     cnt = keep.sum(axis=-1)
     total = np.where(keep, np.nan_to_num(srt), 0.0).sum(axis=-1)
     return np.where(cnt > 0, total / np.maximum(cnt, 1), np.nan)
+
+
+def _lagged_trimmed_mean(x: FloatArray, start: int, lags: IntArray, trim: float) -> FloatArray:
+    """``_trimmed_mean_rows`` of ``x[:, t - lags]`` (NaN before the series starts) for ``t`` in
+    ``[start, n)``: by the comparator network where those values are clean and few (the sum in the sort's
+    order), by the sort elsewhere."""
+    n, k = x.shape[-1], lags.size
+    idx = np.arange(start, n)
+    lo = int(np.floor(k * trim))
+    if k > 7 or lo < 1 or k - 2 * lo <= 0:
+        # numpy adds a row of 8 or more pairwise, and the first value of a row apart: with at least one value
+        # trimmed at each end (zeros in its sum), a row of up to 7 adds up as the running sum below does
+        return _trimmed_mean_rows(_lagged(x, idx, lags), trim)
+    pad = int(lags.max(initial=0))  # x[:, t - lag] is xp[:, pad + t - lag]: views, no gathers
+    xp = np.concatenate([np.zeros((x.shape[0], pad)), x], axis=1)
+    cp = np.concatenate([np.zeros((x.shape[0], pad), dtype=bool), clean(x)], axis=1)
+    cols, ok = [], np.ones((x.shape[0], idx.size), dtype=bool)
+    for lag in lags:
+        cols.append(xp[:, pad + start - lag : pad + n - lag])
+        ok &= cp[:, pad + start - lag : pad + n - lag]
+    kept = order_stats(cols, range(lo, k - lo))
+    total = kept[0]
+    for v in kept[1:]:
+        total = total + v
+    out = total / float(k - 2 * lo)
+    bad = ~ok
+    if bad.any():  # the cells with a gap, before the first period included
+        rows, at = np.nonzero(bad)
+        src = idx[at][:, None] - lags[None, :]
+        vals = np.where(src >= 0, x[rows[:, None], np.clip(src, 0, None)], np.nan)
+        out[rows, at] = _trimmed_mean_rows(vals, trim)
+    return out
+
+
+def _lagged(x: FloatArray, idx: IntArray, lags: IntArray) -> FloatArray:
+    """``x[:, idx - lag]`` for each lag (last axis), NaN before the series starts."""
+    src = idx[:, None] - lags[None, :]
+    return np.where(src >= 0, x[:, np.clip(src, 0, None)], np.nan)
 
 
 def _trailing_sum(values: FloatArray, window: int) -> FloatArray:
@@ -195,22 +235,36 @@ class SeasonalSpikeDetector(Detector):
         series = self._fitted()
         sc = self.scores_
         assert sc is not None
-        score, spike = sc.score, sc.spike
-        out = []
-        for i in np.flatnonzero(spike | sc.drop):
-            up = bool(spike[i])
-            out.append(
-                Spike(
-                    index=int(i) + self.start_,
-                    timestamp=int(series.timestamps[i + self.start_]),
-                    observed=float(series.values[i + self.start_]),
-                    expected=float(sc.expected[i]),
-                    score=float(score[i]),
-                    p_value=float(sc.p_upper[i] if up else sc.p_lower[i]),
-                    kind="spike" if up else "drop",
-                )
+        spike = sc.spike
+        at = np.flatnonzero(spike | sc.drop)
+        if not at.size:
+            return ()
+        z = sc.z[at]  # ``sc.score`` and the p-values at the flagged buckets only
+        score = np.where((sc.guard_up[at] & (z > 0)) | (sc.guard_down[at] & (z < 0)), np.abs(z), 0.0)
+        up = spike[at]
+        p_value = np.where(up, sc.p_upper[at], sc.p_lower[at])
+        pos = at + self.start_
+        return tuple(
+            Spike(
+                index=i,
+                timestamp=t,
+                observed=o,
+                expected=e,
+                score=sc_,
+                p_value=p,
+                kind="spike" if u else "drop",
             )
-        return tuple(out)
+            for i, t, o, e, sc_, p, u in zip(
+                pos.tolist(),
+                series.timestamps[pos].tolist(),
+                series.values[pos].tolist(),
+                sc.expected[at].tolist(),
+                score.tolist(),
+                p_value.tolist(),
+                up.tolist(),
+                strict=True,
+            )
+        )
 
     def predict_latest(self) -> Spike | None:
         """The newest bucket's anomaly, if any (what the always-on worker alerts on)."""
@@ -230,7 +284,6 @@ class SeasonalSpikeDetector(Detector):
     # -- model -------------------------------------------------------------------------------
     def _expected(self, x: FloatArray, start: int, bucket_seconds: int) -> FloatArray:
         """History-only expected counts for buckets ``[start, n)`` of each row of ``x`` (series x buckets)."""
-        n = x.shape[-1]
         period = season_period(bucket_seconds, self.season_seconds)
         lw = max(1, self.level_window)
         # compute the seasonal part for the level window too (the level correction needs it)
@@ -239,18 +292,15 @@ class SeasonalSpikeDetector(Detector):
             recent = _trimmed_mean_rows(_trailing(x, lw, s_start), self.trim)
             return np.maximum(recent[:, start - s_start :], 0.0)
         h = min(self.neighbours, period - 1)
-        idx = np.arange(s_start, n)
         lags = np.array([k * period - j for k in range(1, self.n_periods + 1) for j in range(-h, h + 1)])
-        src = idx[:, None] - lags[None, :]
-        vals = np.where(src >= 0, x[:, np.clip(src, 0, None)], np.nan)
-        seasonal = _trimmed_mean_rows(vals, self.trim)
+        seasonal = _lagged_trimmed_mean(x, s_start, lags, self.trim)
         missing = np.isnan(seasonal)  # less than one period of history: recent buckets instead
         cols = np.flatnonzero(missing.any(axis=0))
         if cols.size:
             recent = _trimmed_mean_rows(_trailing(x, lw, s_start)[:, cols], self.trim)
             seasonal[:, cols] = np.where(missing[:, cols], recent, seasonal[:, cols])
         ratio = (x[:, s_start:] + 1.0) / (seasonal + 1.0)
-        level = _nanmedian_rows(_trailing(ratio, lw, 0))
+        level = median_rows(_trailing(ratio, lw, 0), trailing_clean(ratio, lw))
         level = np.where(np.isnan(level), 1.0, level)
         seasonal = (seasonal + 1.0) * level - 1.0
         return np.maximum(seasonal[:, start - s_start :], 0.0)
@@ -276,9 +326,9 @@ class SeasonalSpikeDetector(Detector):
         ub, inv = np.unique(block, return_inverse=True)
         rel = _trailing((x - mu) / scale, dw, 0)[:, ub]
         pois = _trailing(1.0 / scale, dw, 0)[:, ub]
-        med = _nanmedian_rows(rel)
-        mad = _nanmedian_rows(np.abs(rel - med[..., None]))
-        alpha = np.maximum((_MAD_TO_SD * mad) ** 2 - _nanmedian_rows(pois), 0.0)
+        med = nanmedian_rows(rel, overwrite=True)  # (sorts rel: the deviations below are the same values)
+        mad = nanmedian_rows(np.abs(rel - med[..., None]), overwrite=True)
+        alpha = np.maximum((_MAD_TO_SD * mad) ** 2 - nanmedian_rows(pois, overwrite=True), 0.0)
         return np.nan_to_num(alpha)[:, inv.ravel()]
 
     def _score(self, x: FloatArray, start: int, bucket_seconds: int) -> SeasonalScores:
