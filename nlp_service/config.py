@@ -210,6 +210,9 @@ class Settings(BaseSettings):
     incident_min_severity: AlertSeverity = (
         "medium"  # a lone alert below this opens no incident (it may join one)
     )
+    incident_min_severity_shift: AlertSeverity = (
+        "high"  # a lone level shift below this (or incident_min_severity) opens no incident (it may join one)
+    )
     incident_area_min_share: float = Field(0.5, gt=0, le=1)  # over-indexing share naming a topic alert's area
     # an open incident resolves itself (incident.resolved, reason "auto") once every member's series has been
     # quiet for this many buckets of the member's size after its window (0: never)
