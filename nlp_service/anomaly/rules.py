@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
+from nlp_service.anomaly import weekly
 from nlp_service.anomaly.detectors import (
     ChangePoint,
     DetectionResult,
@@ -26,7 +27,8 @@ from nlp_service.config import Settings
 from nlp_service.timestamps import BUCKET_SECONDS
 from nlp_service.topics.tables import ALL_SEGMENT, ALL_TOPICS
 
-SEASON_SECONDS = {"hour": 86400, "day": 7 * 86400}
+WEEK_SECONDS = 7 * 86400
+SEASON_SECONDS = {"hour": 86400, "day": WEEK_SECONDS}
 CP_MIN_SIZE = 5  # buckets on each side of a level shift
 SHIFT_BASELINE_BUCKETS = 8 * CP_MIN_SIZE  # the old level of a shift's test: at most this many buckets before
 
@@ -178,14 +180,56 @@ def _firings(
 ) -> list[Firing]:
     n = values.size
     spikes = found.spikes
-    out = [_spike_firing(key, ss, sp) for sp in spikes if sp.index >= n - scan]
-    for cp in found.change_points:
+    week = _week_to_check(ss, settings)
+    x = values.astype(np.float64)
+    out = [
+        _spike_firing(key, ss, sp)
+        for sp in spikes
+        if sp.index >= n - scan
+        and not (week and sp.kind == "drop" and _weekly_drop(x, found, sp, week, th, settings))
+    ]
+    edges = [0, *(cp.index for cp in found.change_points), n]
+    for j, cp in enumerate(found.change_points):
         if cp.index >= n - scan - CP_MIN_SIZE and _confirmed_shift(values, cp, spikes, settings, cp_det):
+            span = (
+                min(weekly.SHIFT_WIDTH, cp.index - edges[j]),
+                min(weekly.SHIFT_WIDTH, edges[j + 2] - cp.index),
+            )
+            if week and weekly.shift_explained(
+                cp_det.levels_,
+                cp.index,
+                span,
+                week,
+                min_abs_change=cp_det.min_abs_change,
+                min_relative_change=cp_det.min_relative_change,
+            ):
+                continue  # the weekend step (or another weekly pattern), not a change
             # as strict as a spike: the new level's p-value against the old must pass the same threshold
             score, p_value = cp_det.significance(cp, after=CP_MIN_SIZE, before=SHIFT_BASELINE_BUCKETS)
             if p_value <= th.p_threshold:
                 out.append(_shift_firing(key, ss, cp, score, p_value))
     return out
+
+
+def _week_to_check(ss: SeriesSet, settings: Settings) -> int:
+    """Buckets in a week when the weekly-pattern check applies (the detectors of ``ss``'s bucket size model a
+    season shorter than a week and ``alert_weekly_check`` is on), else 0."""
+    week = WEEK_SECONDS // ss.bucket_seconds
+    return week if settings.alert_weekly_check and SEASON_SECONDS[ss.bucket] < WEEK_SECONDS else 0
+
+
+def _weekly_drop(
+    x: np.ndarray, found: DetectionResult, sp: Spike, week: int, th: Thresholds, settings: Settings
+) -> bool:
+    return weekly.drop_explained(
+        x,
+        found.baseline,
+        sp.index,
+        week,
+        min_count=float(settings.alert_min_volume),
+        min_excess=th.min_excess,
+        min_ratio=th.min_ratio,
+    )
 
 
 def _confirmed_shift(
