@@ -61,7 +61,7 @@ def _hour(f: Firing) -> tuple[int, int]:
     return int((f.start - START).total_seconds()) // 3600, int((f.end - START).total_seconds()) // 3600
 
 
-def evaluate_weekly(n_streams: int = 60, seed: int = 0) -> dict[str, Any]:
+def evaluate_weekly(n_streams: int = 150, seed: int = 0) -> dict[str, Any]:
     """Per family, check off and on: events found (recall) and false shifts/drops per stream."""
     out: dict[str, Any] = {}
     for family in FAMILIES:
@@ -90,7 +90,7 @@ def evaluate_weekly(n_streams: int = 60, seed: int = 0) -> dict[str, Any]:
     return out
 
 
-def weekly_report(r: dict[str, Any], n_streams: int = 60) -> str:
+def weekly_report(r: dict[str, Any], n_streams: int = 150) -> str:
     """A markdown table of ``evaluate_weekly``'s result."""
     head = f"| family ({n_streams} hourly streams each) | recall off -> on | false shifts/drops per stream |"
     lines = [head, "|---|---:|---:|"]

@@ -43,7 +43,6 @@ def spike_detector(settings: Settings, bucket: str, th: Thresholds | None = None
         level_window=24 if hourly else 14,
         dispersion_window=168 if hourly else 56,
         p_threshold=th.p_threshold,
-        min_count=float(settings.alert_min_volume),
         min_excess=th.min_excess,
         min_ratio=th.min_ratio,
         min_history=settings.alert_min_history_hours if hourly else settings.alert_min_history_days,
@@ -185,24 +184,11 @@ def _firings(
     out = [
         _spike_firing(key, ss, sp)
         for sp in spikes
-        if sp.index >= n - scan
-        and not (week and sp.kind == "drop" and _weekly_drop(x, found, sp, week, th, settings))
+        if sp.index >= n - scan and not (week and sp.kind == "drop" and _weekly_drop(x, found, sp, week, th))
     ]
-    edges = [0, *(cp.index for cp in found.change_points), n]
     for j, cp in enumerate(found.change_points):
         if cp.index >= n - scan - CP_MIN_SIZE and _confirmed_shift(values, cp, spikes, settings, cp_det):
-            span = (
-                min(weekly.SHIFT_WIDTH, cp.index - edges[j]),
-                min(weekly.SHIFT_WIDTH, edges[j + 2] - cp.index),
-            )
-            if week and weekly.shift_explained(
-                cp_det.levels_,
-                cp.index,
-                span,
-                week,
-                min_abs_change=cp_det.min_abs_change,
-                min_relative_change=cp_det.min_relative_change,
-            ):
+            if week and _weekly_shift(cp_det, found.change_points, j, week):
                 continue  # the weekend step (or another weekly pattern), not a change
             # as strict as a spike: the new level's p-value against the old must pass the same threshold
             score, p_value = cp_det.significance(cp, after=CP_MIN_SIZE, before=SHIFT_BASELINE_BUCKETS)
@@ -218,17 +204,26 @@ def _week_to_check(ss: SeriesSet, settings: Settings) -> int:
     return week if settings.alert_weekly_check and SEASON_SECONDS[ss.bucket] < WEEK_SECONDS else 0
 
 
-def _weekly_drop(
-    x: np.ndarray, found: DetectionResult, sp: Spike, week: int, th: Thresholds, settings: Settings
-) -> bool:
+def _weekly_drop(x: np.ndarray, found: DetectionResult, sp: Spike, week: int, th: Thresholds) -> bool:
     return weekly.drop_explained(
-        x,
-        found.baseline,
-        sp.index,
+        x, found.baseline, sp.index, week, min_excess=th.min_excess, min_ratio=th.min_ratio
+    )
+
+
+def _weekly_shift(det: PeltChangePointDetector, cps: Sequence[ChangePoint], j: int, week: int) -> bool:
+    """Whether the week explains change point ``cps[j]``, compared over its own segments (at most
+    ``weekly.SHIFT_WIDTH`` buckets each side) on the levels the detector measured."""
+    index = cps[j].index
+    prev = cps[j - 1].index if j > 0 else 0
+    nxt = cps[j + 1].index if j + 1 < len(cps) else det.levels_.size
+    span = (min(weekly.SHIFT_WIDTH, index - prev), min(weekly.SHIFT_WIDTH, nxt - index))
+    return weekly.shift_explained(
+        det.levels_,
+        index,
+        span,
         week,
-        min_count=float(settings.alert_min_volume),
-        min_excess=th.min_excess,
-        min_ratio=th.min_ratio,
+        min_abs_change=det.min_abs_change,
+        min_relative_change=det.min_relative_change,
     )
 
 

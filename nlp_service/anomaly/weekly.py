@@ -80,21 +80,14 @@ def weekly_ratio(values: FloatArray, baseline: FloatArray, index: int, period: i
 
 
 def drop_explained(
-    values: FloatArray,
-    baseline: FloatArray,
-    index: int,
-    period: int,
-    *,
-    min_count: float,
-    min_excess: float,
-    min_ratio: float,
+    values: FloatArray, baseline: FloatArray, index: int, period: int, *, min_excess: float, min_ratio: float
 ) -> bool:
     """Whether the week explains a drop at ``index``: against the baseline times the weekly ratio at that
-    phase, the count no longer passes the drop's volume guards (expected >= ``min_count``, ``min_excess``
-    below it and ``min_ratio`` times under it)."""
+    phase, the count is no longer a drop by its effect size (``min_excess`` below the expectation and
+    ``min_ratio`` times under it; the volume guard stays the detector's)."""
     ratio = weekly_ratio(values, baseline, index, period)
     if ratio is None or np.isnan(baseline[index]) or np.isnan(values[index]):
         return False
     m = (float(baseline[index]) + 1.0) * ratio - 1.0
     x = float(values[index])
-    return not (m >= min_count and m - x >= min_excess and x * min_ratio <= m)
+    return not (m - x >= min_excess and x * min_ratio <= m)

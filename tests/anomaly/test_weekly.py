@@ -43,7 +43,7 @@ def test_a_step_seen_at_the_same_hour_of_earlier_weeks_is_explained() -> None:
 def test_a_drop_the_week_explains_is_not_one() -> None:
     x = _weekend_steps()
     baseline = np.full(x.size, 20.0)  # a daily-season baseline that does not know the weekend
-    guards = {"min_count": 10.0, "min_excess": 5.0, "min_ratio": 1.5}
+    guards = {"min_excess": 5.0, "min_ratio": 1.5}
     assert weekly.weekly_ratio(x, baseline, SATURDAYS[1] + 3, WEEK) == (5 * 12.0 + 1) / (5 * 20.0 + 1)
     assert weekly.drop_explained(x, baseline, SATURDAYS[1] + 3, WEEK, **guards)
     deeper = x.copy()
