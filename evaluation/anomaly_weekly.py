@@ -91,7 +91,7 @@ def evaluate_weekly(n_streams: int = 150, seed: int = 0) -> dict[str, Any]:
 
 
 def weekly_report(r: dict[str, Any], n_streams: int = 150) -> str:
-    """A markdown table of ``evaluate_weekly``'s result."""
+    """The markdown section of ``python -m evaluation anomaly``: a table of ``evaluate_weekly``'s result."""
     head = f"| family ({n_streams} hourly streams each) | recall off -> on | false shifts/drops per stream |"
     lines = [head, "|---|---:|---:|"]
     for family in FAMILIES:
@@ -99,4 +99,5 @@ def weekly_report(r: dict[str, Any], n_streams: int = 150) -> str:
         recall = "-" if off["recall"] is None else f"{off['recall']:.3f} -> {on['recall']:.3f}"
         false = f"{off['false_per_stream']:.2f} -> {on['false_per_stream']:.2f}"
         lines.append(f"| {family} | {recall} | {false} |")
-    return "\n".join(lines) + "\n"
+    title = "\n## Weekly-pattern check on hourly streams (alert_weekly_check off -> on)\n\n"
+    return title + "\n".join(lines) + "\n"

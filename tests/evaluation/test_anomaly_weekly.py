@@ -10,4 +10,4 @@ def test_every_family_off_and_on() -> None:
     assert set(r) == {f"{f}.{c}" for f in FAMILIES for c in ("off", "on")}
     assert r["null.off"]["recall"] is None and 0 <= r["weekend_drop.on"]["recall"] <= 1
     assert r["null.on"]["false_per_stream"] <= r["null.off"]["false_per_stream"]
-    assert weekly_report(r, 3).count("\n") == 2 + len(FAMILIES)
+    assert weekly_report(r, 3).count("\n|") == 2 + len(FAMILIES)
