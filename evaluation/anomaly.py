@@ -6,7 +6,8 @@ Writes a markdown report (stdout and ``OUT.md`` beside the JSON) and flat JSON m
 ``nab_realtweets.raw_standard``, ``nab_realtweets.normalized_standard``, ``synthetic.f1``,
 ``synthetic.false_alerts_per_30d``, ``synthetic.median_delay_buckets`` (plus a few extra keys); the NAB
 split protocol ``nab_realtweets.split.*`` (``anomaly_nab_split``), the CX-like families ``synthetic_cx.*``
-(``anomaly_cx``) and the null false-alert rates ``null.*`` (``anomaly_null``).
+(``anomaly_cx``), the null false-alert rates ``null.*`` (``anomaly_null``), the incident scenarios
+``incidents.*`` (``anomaly_incidents``) and the hourly weekly-pattern check ``weekly.*`` (``anomaly_weekly``).
 
 NAB scoring follows NAB v1.1's sweeper (``nab/sweeper.py``), re-implemented here:
 
@@ -36,6 +37,7 @@ import numpy as np
 
 from evaluation.anomaly_incidents import evaluate_incidents, incidents_report
 from evaluation.anomaly_null import evaluate_null
+from evaluation.anomaly_weekly import evaluate_weekly, weekly_report
 from nlp_service.anomaly.detectors import (
     PeltChangePointDetector,
     SeasonalSpikeDetector,
@@ -491,8 +493,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     metrics.update(cx_metrics(cx))
     inc = evaluate_incidents(n_scenarios=args.incident_scenarios, seed=args.seed)
     metrics.update({f"incidents.{k}": v for k, v in inc.items()})
+    weekly = evaluate_weekly(seed=args.seed)
+    metrics.update({f"weekly.{fam}.{k}": v for fam, m in weekly.items() for k, v in m.items()})
     text = report(nab, syn) + split_report(split, nab["normalized"]) + cx_report(cx) + null_report(null)
-    text += incidents_report(inc)
+    text += incidents_report(inc) + weekly_report(weekly)
     print(text)
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -33,6 +33,8 @@ from nlp_service.topics.tables import ALL_SEGMENT, ALL_TOPICS, TopicCount
 
 SLACK = timedelta(hours=3)
 SCAN_DAYS = 14
+# round 1's behaviour, for before/after figures: no weekly-pattern check, any medium alert opens an incident
+BEFORE: dict[str, Any] = {"alert_weekly_check": False, "incident_min_severity_shift": "low"}
 
 
 def _rows(sc: Scenario) -> list[dict[str, Any]]:
@@ -103,9 +105,12 @@ def _matches(
     return start - slack < ee and es - slack < end and bool(topics & set(e.topics))
 
 
-def evaluate_incidents(n_scenarios: int = 24, n_null: int = 8, seed: int = 0) -> dict[str, Any]:
-    """Run the scenarios (``n_scenarios`` with a surge, ``n_null`` without events) and score incidents."""
-    settings = Settings(alert_segments=["region"])
+def evaluate_incidents(
+    n_scenarios: int = 24, n_null: int = 8, seed: int = 0, settings: Settings | None = None
+) -> dict[str, Any]:
+    """Run the scenarios (``n_scenarios`` with a surge, ``n_null`` without events; seeds ``1000 seed + i``)
+    and score incidents, with ``settings`` (default: the defaults, region segments scanned)."""
+    settings = settings or Settings(alert_segments=["region"])
     found = true = surges = surges_hit = surges_one = singles = singles_hit = 0
     null_incidents = null_alerts = n_alerts = 0
     alerts_per_surge: list[int] = []
@@ -175,3 +180,23 @@ def incidents_report(r: dict[str, Any]) -> str:
         f"{r['single_recall']:.3f} | {r['false_incidents_per_null_scenario']:.2f} | "
         f"{r['alerts_per_surge']:.2f} | {r['incidents_per_surge']:.2f} |\n"
     )
+
+
+def before_after(seeds: tuple[int, ...] = (0, 1)) -> str:
+    """A markdown table of the incident figures per seed, ``BEFORE`` and with the defaults, in one run."""
+    keys = ("precision", "surge_recall", "surge_as_one_incident", "single_recall")
+    rows = [
+        "| seed | settings | precision | surge recall | surge as one incident | single recall "
+        "| false incidents / null scenario | alerts / surge | incidents / surge |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for seed in seeds:
+        for name, extra in (("before", BEFORE), ("after", {})):
+            r = evaluate_incidents(seed=seed, settings=Settings(alert_segments=["region"], **extra))
+            cells = [f"{r[k]:.3f}" for k in keys] + [
+                f"{r['false_incidents_per_null_scenario']:.2f}",
+                f"{r['alerts_per_surge']:.2f}",
+                f"{r['incidents_per_surge']:.2f}",
+            ]
+            rows.append(f"| {seed} | {name} | " + " | ".join(cells) + " |")
+    return "\n".join(rows) + "\n"

@@ -182,6 +182,7 @@ class Settings(BaseSettings):
     )
     alert_history_hours: int = 14 * 24  # hourly history read per series (daily seasonality)
     alert_history_days: int = 56  # daily history read per series (weekly seasonality)
+    alert_weekly_check: bool = True  # hourly: no level shift or drop the same hour of earlier weeks shows
     alert_rescan_buckets: int = 2  # newest completed buckets re-checked per run, at least
     alert_max_catchup_s: int = 14 * 86400  # a run scans back to where the last one ended, at most this far
     detect_sync_max_lookback_s: int = 7 * 86400  # POST /v1/detect with a longer lookback_s: a job (202)
@@ -209,6 +210,9 @@ class Settings(BaseSettings):
     incident_aftermath_s: int = Field(86400, ge=0)  # a later change of a topic within this is aftermath
     incident_min_severity: AlertSeverity = (
         "medium"  # a lone alert below this opens no incident (it may join one)
+    )
+    incident_min_severity_shift: AlertSeverity = (
+        "high"  # a lone level shift below this (or incident_min_severity) opens no incident (it may join one)
     )
     incident_area_min_share: float = Field(0.5, gt=0, le=1)  # over-indexing share naming a topic alert's area
     # an open incident resolves itself (incident.resolved, reason "auto") once every member's series has been

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
+from nlp_service.anomaly import weekly
 from nlp_service.anomaly.detectors import (
     ChangePoint,
     DetectionResult,
@@ -26,7 +27,8 @@ from nlp_service.config import Settings
 from nlp_service.timestamps import BUCKET_SECONDS
 from nlp_service.topics.tables import ALL_SEGMENT, ALL_TOPICS
 
-SEASON_SECONDS = {"hour": 86400, "day": 7 * 86400}
+WEEK_SECONDS = 7 * 86400
+SEASON_SECONDS = {"hour": 86400, "day": WEEK_SECONDS}
 CP_MIN_SIZE = 5  # buckets on each side of a level shift
 SHIFT_BASELINE_BUCKETS = 8 * CP_MIN_SIZE  # the old level of a shift's test: at most this many buckets before
 
@@ -41,7 +43,6 @@ def spike_detector(settings: Settings, bucket: str, th: Thresholds | None = None
         level_window=24 if hourly else 14,
         dispersion_window=168 if hourly else 56,
         p_threshold=th.p_threshold,
-        min_count=float(settings.alert_min_volume),
         min_excess=th.min_excess,
         min_ratio=th.min_ratio,
         min_history=settings.alert_min_history_hours if hourly else settings.alert_min_history_days,
@@ -178,14 +179,52 @@ def _firings(
 ) -> list[Firing]:
     n = values.size
     spikes = found.spikes
-    out = [_spike_firing(key, ss, sp) for sp in spikes if sp.index >= n - scan]
-    for cp in found.change_points:
+    week = _week_to_check(ss, settings)
+    x = values.astype(np.float64)
+    out = [
+        _spike_firing(key, ss, sp)
+        for sp in spikes
+        if sp.index >= n - scan and not (week and sp.kind == "drop" and _weekly_drop(x, found, sp, week, th))
+    ]
+    for j, cp in enumerate(found.change_points):
         if cp.index >= n - scan - CP_MIN_SIZE and _confirmed_shift(values, cp, spikes, settings, cp_det):
+            if week and _weekly_shift(cp_det, found.change_points, j, week):
+                continue  # the weekend step (or another weekly pattern), not a change
             # as strict as a spike: the new level's p-value against the old must pass the same threshold
             score, p_value = cp_det.significance(cp, after=CP_MIN_SIZE, before=SHIFT_BASELINE_BUCKETS)
             if p_value <= th.p_threshold:
                 out.append(_shift_firing(key, ss, cp, score, p_value))
     return out
+
+
+def _week_to_check(ss: SeriesSet, settings: Settings) -> int:
+    """Buckets in a week when the weekly-pattern check applies (the detectors of ``ss``'s bucket size model a
+    season shorter than a week and ``alert_weekly_check`` is on), else 0."""
+    week = WEEK_SECONDS // ss.bucket_seconds
+    return week if settings.alert_weekly_check and SEASON_SECONDS[ss.bucket] < WEEK_SECONDS else 0
+
+
+def _weekly_drop(x: np.ndarray, found: DetectionResult, sp: Spike, week: int, th: Thresholds) -> bool:
+    return weekly.drop_explained(
+        x, found.baseline, sp.index, week, min_excess=th.min_excess, min_ratio=th.min_ratio
+    )
+
+
+def _weekly_shift(det: PeltChangePointDetector, cps: Sequence[ChangePoint], j: int, week: int) -> bool:
+    """Whether the week explains change point ``cps[j]``, compared over its own segments (at most
+    ``weekly.SHIFT_WIDTH`` buckets each side) on the levels the detector measured."""
+    index = cps[j].index
+    prev = cps[j - 1].index if j > 0 else 0
+    nxt = cps[j + 1].index if j + 1 < len(cps) else det.levels_.size
+    span = (min(weekly.SHIFT_WIDTH, index - prev), min(weekly.SHIFT_WIDTH, nxt - index))
+    return weekly.shift_explained(
+        det.levels_,
+        index,
+        span,
+        week,
+        min_abs_change=det.min_abs_change,
+        min_relative_change=det.min_relative_change,
+    )
 
 
 def _confirmed_shift(

@@ -55,10 +55,15 @@ def rules_of(settings: Settings) -> grouping.Rules:
     )
 
 
-def member_view(alert: Alert, min_share: float, min_severity: Severity = "low") -> grouping.Member:
+def member_view(
+    alert: Alert, min_share: float, min_severity: Severity = "low", min_severity_shift: Severity = "low"
+) -> grouping.Member:
     """What grouping sees of an alert; its areas are its segment (a segment alert) and the values carrying
     at least ``min_share`` of the excess of their field (the explanation's ``over_indexing``); it may open
-    an incident if at least ``min_severity``."""
+    an incident if at least ``min_severity`` (a level shift: and at least ``min_severity_shift``)."""
+    floor = SEVERITIES.index(min_severity)
+    if alert.kind == "level_shift":
+        floor = max(floor, SEVERITIES.index(min_severity_shift))
     areas = [] if alert.segment == ALL_SEGMENT else [(alert.segment, alert.segment_value)]
     for o in (alert.explanation or {}).get("over_indexing") or []:
         if float(o.get("excess_share") or 0.0) >= min_share:
@@ -73,7 +78,7 @@ def member_view(alert: Alert, min_share: float, min_severity: Severity = "low") 
         excess=abs(alert.observed - alert.baseline),
         score=abs(alert.score),
         areas=tuple(dict.fromkeys(areas)),
-        opens=SEVERITIES.index(alert.severity) >= SEVERITIES.index(min_severity),
+        opens=SEVERITIES.index(alert.severity) >= floor,
     )
 
 
@@ -191,7 +196,8 @@ def record(
     touched = {placed[a.id] for a in grouped if a.id in placed}
     before = {iid: _fingerprint(open_incidents[iid], members.get(iid, [])) for iid in open_incidents}
 
-    views = [member_view(a, share, settings.incident_min_severity) for a in fresh]
+    floors = settings.incident_min_severity, settings.incident_min_severity_shift
+    views = [member_view(a, share, *floors) for a in fresh]
     grouping.assign(views, rules, groups)
     for g in groups:
         new = [m for m in g.members if m.alert_id in by_alert]

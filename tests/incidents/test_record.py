@@ -222,3 +222,22 @@ def test_filters_match_any_topic_of_an_incident(db_sessions: sessionmaker[Sessio
         run(s, [make_alert("pricing", 0), make_alert("billing", 1)], T0 + 4 * H)
         assert len(s.scalars(select(WebhookEvent)).all()) == 1
         assert len(s.scalars(select(WebhookDelivery)).all()) == 1  # to the billing subscriber only
+
+
+def test_a_lone_level_shift_opens_an_incident_only_when_high(db_sessions: sessionmaker[Session]) -> None:
+    """``incident_min_severity_shift`` (default high): a lone medium level shift (what a weekly pattern taken
+    for a change looks like) opens no incident; it still joins one, and a high one opens one alone."""
+    shift = {"kind": "level_shift", "direction": "down"}
+    with db_sessions.begin() as s:
+        lone = make_alert("support", 0, severity="medium", **shift)  # type: ignore[arg-type]
+        assert run(s, [lone], T0 + 6 * H).created == []
+        spike = make_alert("pricing", 10, severity="medium", direction="down", kind="drop")
+        joins = make_alert("billing", 11, severity="medium", **shift)  # type: ignore[arg-type]
+        (iid,) = run(s, [spike, joins], T0 + 16 * H).created
+        assert _incident_of(s, joins.id) == iid
+        high = make_alert("app", 40, severity="high", segment=("region", "apac"), **shift)  # type: ignore[arg-type]
+        assert len(run(s, [high], T0 + 46 * H).created) == 1
+    view = record.member_view
+    assert not view(lone, 0.5, "medium", "high").opens and view(lone, 0.5, "medium", "medium").opens
+    assert view(spike, 0.5, "medium", "high").opens  # a spike or drop: incident_min_severity alone
+    assert not view(high, 0.5, "critical", "high").opens  # the stricter of the two floors

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from evaluation.anomaly_incidents import evaluate_incidents
+from evaluation.anomaly_incidents import detect, evaluate_incidents
+from nlp_service.config import Settings
 from nlp_service.incidents.scenarios import REGIONS, TOPICS, scenario
 
 
@@ -30,3 +33,17 @@ def test_evaluation_scores_incidents() -> None:
     r = evaluate_incidents(n_scenarios=2, n_null=1, seed=0)
     assert r["scenarios"] == 2 and r["incidents"] >= 1
     assert 0 <= r["precision"] <= 1 and r["surge_recall"] > 0
+
+
+def test_the_weekend_step_of_a_null_scenario_opens_no_incident(tmp_path: Path) -> None:
+    """Hourly counts with the generator's weekend dip and no event: low level shifts down at Saturday 00:00 in
+    two topics of one region corroborated each other into an incident before the weekly-pattern check."""
+    null = scenario(31, surge=False)
+    before = Settings(alert_segments=["region"], alert_weekly_check=False)
+    (tmp_path / "off").mkdir()
+    incidents, alerts = detect(null, tmp_path / "off", before)
+    assert len([a for a in alerts if a.kind == "level_shift"]) == 8
+    assert len(incidents) == 1 and incidents[0].window_start.strftime("%a %H") in ("Fri 22", "Sat 00")
+    (tmp_path / "on").mkdir()
+    incidents, alerts = detect(null, tmp_path / "on", Settings(alert_segments=["region"]))
+    assert incidents == [] and not [a for a in alerts if a.kind == "level_shift"]  # 8 without the check
