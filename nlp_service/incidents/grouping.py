@@ -15,14 +15,15 @@ the incident whose latest member ends last):
 
 Otherwise the alert opens an incident (reason ``opened``) if it may (``Member.opens``: the caller lets only
 alerts of some severity open one alone); an alert that may not opens one only together with another such
-alert of another topic in the same segment (they corroborate each other), and stays out otherwise.
+alert of another topic in the same segment whose window truly overlaps its own (no slack: two weak alerts on
+consecutive days are not one event; they corroborate each other), and stays out otherwise.
 Incidents are never merged: an alert related to two incidents joins one of them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -58,6 +59,7 @@ def _label(areas: Iterable[tuple[str, str]]) -> str:
 class Rules:
     overlap_slack: timedelta = timedelta(hours=6)
     aftermath: timedelta = timedelta(days=1)
+    corroboration_slack: timedelta = timedelta(0)  # the slack of two alerts that may not open one alone
 
 
 @dataclass(frozen=True)
@@ -194,8 +196,10 @@ def _corroborate(waiting: list[Member], groups: list[Group], rules: Rules) -> No
 
 def _partner(alert: Member, waiting: list[Member], rules: Rules) -> tuple[Member, Member, Reason] | None:
     """``alert`` and the first waiting alert of another topic carried by the same segment value
-    (``same_segment``), the earlier first, with the later's reason. Alerts of one topic (its total and a
-    segment, a spike and a shift) count the same comments twice: they corroborate nothing."""
+    (``same_segment``, windows overlapping within ``corroboration_slack``), the earlier first, with the
+    later's reason. Alerts of one topic (its total and a segment, a spike and a shift) count the same
+    comments twice: they corroborate nothing."""
+    rules = replace(rules, overlap_slack=rules.corroboration_slack)
     for b in waiting:
         if b is alert or b.topic_id == alert.topic_id:
             continue

@@ -114,6 +114,18 @@ def test_related_alerts_that_may_not_open_alone_open_together() -> None:
     assert assign(same_topic, RULES) == []
 
 
+def test_alerts_that_may_not_open_alone_corroborate_only_at_the_same_time() -> None:
+    # two low daily alerts of two topics on consecutive days: within the slack, but not one event
+    day = [alert("d1", "account", 0, 24, opens=False), alert("d2", "billing", 24, 24, opens=False)]
+    assert assign(day, RULES) == []
+    overlapping = [alert("d1", "account", 0, 24, opens=False), alert("d2", "billing", 23, 24, opens=False)]
+    assert len(assign(overlapping, RULES)) == 1
+    # an incident already open still takes a low alert within the slack
+    opened = [alert("m1", "pricing", 0, 24), alert("d2", "billing", 24, 24, opens=False)]
+    (g,) = assign(opened, RULES)
+    assert [m.alert_id for m in g.members] == ["m1", "d2"]
+
+
 def test_the_same_kind_again_is_not_aftermath() -> None:
     assert relation(alert("b", "pricing", 30), alert("a", "pricing", 0), RULES) is None
 
