@@ -15,8 +15,9 @@ the incident whose latest member ends last):
 
 Otherwise the alert opens an incident (reason ``opened``) if it may (``Member.opens``: the caller lets only
 alerts of some severity open one alone); an alert that may not opens one only together with another such
-alert of another topic in the same segment whose window truly overlaps its own (no slack: two weak alerts on
-consecutive days are not one event; they corroborate each other), and stays out otherwise.
+alert of another topic in the same segment (they corroborate each other), and stays out otherwise. Such a
+weak alert relates to others only when the windows truly overlap (``corroboration_slack``, no slack): two
+weak alerts on consecutive days are not one event, and no chain of them reaches across days.
 Incidents are never merged: an alert related to two incidents joins one of them.
 """
 
@@ -152,7 +153,7 @@ def assign(alerts: Iterable[Member], rules: Rules, groups: list[Group] | None = 
     for alert in sorted(alerts, key=lambda m: (m.start, -m.score, m.alert_id)):
         if alert.alert_id in placed:
             continue
-        chosen = choose(alert, groups, rules)
+        chosen = choose(alert, groups, _rules_of(alert, rules))
         if chosen is not None:
             groups[chosen[0]].add(alert, chosen[1])
         elif alert.opens:
@@ -176,7 +177,7 @@ def _corroborate(waiting: list[Member], groups: list[Group], rules: Rules) -> No
         for alert in list(waiting):
             if alert not in waiting:
                 continue  # placed as a partner in this pass
-            chosen = choose(alert, groups, rules)
+            chosen = choose(alert, groups, _rules_of(alert, rules))
             if chosen is not None:
                 groups[chosen[0]].add(alert, chosen[1])
                 waiting.remove(alert)
@@ -194,12 +195,18 @@ def _corroborate(waiting: list[Member], groups: list[Group], rules: Rules) -> No
             changed = True
 
 
+def _rules_of(alert: Member, rules: Rules) -> Rules:
+    """The rules relating ``alert``: one that may not open an incident alone relates to others only when
+    the windows truly overlap (``corroboration_slack``), so weak alerts neither pair nor chain across days."""
+    return rules if alert.opens else replace(rules, overlap_slack=rules.corroboration_slack)
+
+
 def _partner(alert: Member, waiting: list[Member], rules: Rules) -> tuple[Member, Member, Reason] | None:
     """``alert`` and the first waiting alert of another topic carried by the same segment value
     (``same_segment``, windows overlapping within ``corroboration_slack``), the earlier first, with the
     later's reason. Alerts of one topic (its total and a segment, a spike and a shift) count the same
     comments twice: they corroborate nothing."""
-    rules = replace(rules, overlap_slack=rules.corroboration_slack)
+    rules = _rules_of(alert, rules)
     for b in waiting:
         if b is alert or b.topic_id == alert.topic_id:
             continue

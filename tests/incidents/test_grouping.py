@@ -120,10 +120,18 @@ def test_alerts_that_may_not_open_alone_corroborate_only_at_the_same_time() -> N
     assert assign(day, RULES) == []
     overlapping = [alert("d1", "account", 0, 24, opens=False), alert("d2", "billing", 23, 24, opens=False)]
     assert len(assign(overlapping, RULES)) == 1
-    # an incident already open still takes a low alert within the slack
-    opened = [alert("m1", "pricing", 0, 24), alert("d2", "billing", 24, 24, opens=False)]
+    # nor does one join an incident (or chain through a weak member) across days: only at the same time
+    opened = [
+        alert("m1", "pricing", 0, 24),
+        alert("d0", "account", -24, 24, opens=False),
+        alert("d2", "billing", 24, 24, opens=False),
+        alert("d3", "app", 20, 4, opens=False),
+    ]
     (g,) = assign(opened, RULES)
-    assert [m.alert_id for m in g.members] == ["m1", "d2"]
+    assert [m.alert_id for m in g.members] == ["m1", "d3"]
+    # an alert that may open one relates within the slack as before
+    (g,) = assign([alert("m1", "pricing", 0, 24), alert("m2", "billing", 26, 24)], RULES)
+    assert [m.alert_id for m in g.members] == ["m1", "m2"]
 
 
 def test_the_same_kind_again_is_not_aftermath() -> None:
