@@ -43,6 +43,7 @@ def spike_detector(settings: Settings, bucket: str, th: Thresholds | None = None
         level_window=24 if hourly else 14,
         dispersion_window=168 if hourly else 56,
         p_threshold=th.p_threshold,
+        min_count=float(settings.alert_min_volume),
         min_excess=th.min_excess,
         min_ratio=th.min_ratio,
         min_history=settings.alert_min_history_hours if hourly else settings.alert_min_history_days,
