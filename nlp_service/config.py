@@ -35,6 +35,10 @@ def _alert_buckets() -> list[AlertBucket]:
     return ["hour", "day"]
 
 
+def _alert_joint_buckets() -> list[AlertBucket]:
+    return ["day"]
+
+
 def _incident_auto_resolve_buckets() -> dict[AlertBucket, int]:
     return {"hour": 24, "day": 3}
 
@@ -179,6 +183,11 @@ class Settings(BaseSettings):
     alert_segments: list[AlertSegment] = Field(
         default_factory=_alert_segments,
         description="Segment fields whose topic x segment series are scanned besides the topic totals",
+    )
+    alert_joint_buckets: list[AlertBucket] = Field(
+        default_factory=_alert_joint_buckets,
+        description="Series sizes whose topics of one segment value are also tested together "
+        "(nlp_service.anomaly.joint; a JSON list, [] for none; hourly measured noisier: README)",
     )
     alert_history_hours: int = 14 * 24  # hourly history read per series (daily seasonality)
     alert_history_days: int = 56  # daily history read per series (weekly seasonality)

@@ -60,6 +60,15 @@ def _excess(f: Firing) -> float:
     return abs(f.observed - f.expected)
 
 
+def _joint(f: Firing, ex: dict[str, Any]) -> dict[str, Any]:
+    """The explanation's ``joint`` entry for a firing of the joint test (``anomaly.joint``): the strongest
+    such test of the episode; empty otherwise."""
+    held = ex.get("joint")
+    if f.joint is None or (held and held["p_value"] <= f.joint.p_value):
+        return {}
+    return {"joint": {"segment": f.series_label, "bucket": f.bucket, **f.joint.to_dict()}}
+
+
 def _set_peak(alert: Alert, f: Firing) -> None:
     alert.bucket, alert.peak_at = f.bucket, f.start
     alert.observed, alert.baseline = float(f.observed), float(f.expected)
@@ -79,7 +88,7 @@ def _new_alert(f: Firing, now: datetime) -> Alert:
         window_start=f.start,
         window_end=f.end,
         buckets_fired=1,
-        explanation={"fired": [f"{f.bucket}@{f.start.isoformat()}"], "segments_fired": []},
+        explanation={"fired": [f"{f.bucket}@{f.start.isoformat()}"], "segments_fired": [], **_joint(f, {})},
         revision=1,
         created_at=now,
         updated_at=now,
@@ -111,6 +120,7 @@ def _apply(alert: Alert, f: Firing) -> None:
         alert.severity = explain.max_severity(alert.severity, sev)
     elif f.series_label not in segs:
         segs.append(f.series_label)
+    ex.update(_joint(f, ex))
     ex["fired"], ex["segments_fired"] = sorted(fired), sorted(set(segs))
     alert.buckets_fired = max(1, len(fired))
     alert.explanation = ex

@@ -29,7 +29,7 @@ from itertools import groupby
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from nlp_service.anomaly import rules, sensitivity
+from nlp_service.anomaly import joint, rules, sensitivity
 from nlp_service.anomaly.cursor import ScanCursor, lock, read_cursor
 from nlp_service.anomaly.detectors import BATCH
 from nlp_service.anomaly.episodes import fingerprint, merge_firings
@@ -143,6 +143,7 @@ def scan(
     scanned = checked = 0
     for ss, n_scan in plans:
         keys = [key for key in ss.counts if key[0] != ALL_TOPICS]
+        candidates: list[joint.Candidate] | None = [] if ss.bucket in settings.alert_joint_buckets else None
         # runs of series at one sensitivity, a batch at a time: the detectors are vectorised across a batch
         for th, run in groupby(
             keys, lambda key: sensitivity.thresholds(settings, topic_sensitivity.get(key[0]))
@@ -150,11 +151,15 @@ def scan(
             group = list(run)
             for batch in (group[at : at + BATCH] for at in range(0, len(group), BATCH)):
                 items = [(key, ss.counts[key]) for key in batch]
-                firings.extend(rules.scan_many(items, ss, settings, scan=n_scan, th=th))
+                firings.extend(
+                    rules.scan_many(items, ss, settings, scan=n_scan, th=th, joint_candidates=candidates)
+                )
                 scanned += len(batch)
                 checked += len(batch) * min(n_scan, ss.n)
                 if progress is not None:
                     progress(scanned, total)
+        if candidates is not None:  # the joint test: topics of one segment value up together
+            firings.extend(rules.joint_firings(candidates, ss, sensitivity.thresholds(settings)))
     return Scan(at, firings, scanned, checked, ends, max_row_id, time.perf_counter() - t0)
 
 

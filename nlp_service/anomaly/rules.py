@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from nlp_service.anomaly import weekly
+from nlp_service.anomaly import joint, weekly
 from nlp_service.anomaly.detectors import (
     ChangePoint,
     DetectionResult,
@@ -73,6 +73,7 @@ class Firing:
     expected: float
     score: float
     p_value: float | None
+    joint: joint.Joint | None = None  # fired with other topics of its segment (the joint test)
 
     @property
     def is_topic_level(self) -> bool:
@@ -102,6 +103,32 @@ def _spike_firing(key: SeriesKey, ss: SeriesSet, sp: Spike) -> Firing:
         score=sp.score,
         p_value=sp.p_value,
     )
+
+
+def joint_firings(found: Sequence[joint.Candidate], ss: SeriesSet, th: Thresholds) -> list[Firing]:
+    """Spike firings of the series that pass the joint test of their segment and bucket (``anomaly.joint``;
+    ``found``: the candidates :func:`scan_many` collected), with the joint p-value."""
+    out = []
+    for c, why in joint.joint_members(found, ss, th):
+        start = ss.time_at(c.index)
+        out.append(
+            Firing(
+                bucket=ss.bucket,
+                topic_id=c.key[0],
+                segment=c.key[1],
+                segment_value=c.key[2],
+                kind="spike",
+                direction="up",
+                start=start,
+                end=start + timedelta(seconds=ss.bucket_seconds),
+                observed=c.observed,
+                expected=c.expected,
+                score=c.score,
+                p_value=why.p_value,
+                joint=why,
+            )
+        )
+    return out
 
 
 def _shift_firing(key: SeriesKey, ss: SeriesSet, cp: ChangePoint, score: float, p_value: float) -> Firing:
@@ -145,9 +172,12 @@ def scan_many(
     *,
     scan: int,
     th: Thresholds | None = None,
+    joint_candidates: list[joint.Candidate] | None = None,
 ) -> list[Firing]:
     """:func:`scan_series` of each ``(key, values)`` of ``ss``, in order, the detectors run on all of them at
-    once (``detectors.detect_many``); pass a bounded number (``detectors.BATCH`` or so) to bound memory."""
+    once (``detectors.detect_many``); pass a bounded number (``detectors.BATCH`` or so) to bound memory.
+    With ``joint_candidates``, the segment series' buckets that may take part in a joint test are appended
+    to it (``anomaly.joint``; :func:`joint_firings` tests them once every series is scanned)."""
     total = ss.counts.get((ALL_TOPICS, ALL_SEGMENT, ALL_SEGMENT))
     if total is not None and not total.all():
         # a bucket without a single comment (of any topic) is a collection gap: missing data, not zeros
@@ -165,6 +195,9 @@ def scan_many(
     for i, fitted in found:
         key, values = kept[i]
         out[i] = _firings(key, values, ss, settings, scan, th, fitted.result, fitted.changepoint_detector)
+        scores = fitted.spike_detector.scores_
+        if joint_candidates is not None and scores is not None:
+            joint_candidates.extend(joint.candidates(key, scores, fitted.spike_detector.start_, values, scan))
     return [f for firings in out for f in firings]
 
 

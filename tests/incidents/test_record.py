@@ -241,3 +241,20 @@ def test_a_lone_level_shift_opens_an_incident_only_when_high(db_sessions: sessio
     assert not view(lone, 0.5, "medium", "high").opens and view(lone, 0.5, "medium", "medium").opens
     assert view(spike, 0.5, "medium", "high").opens  # a spike or drop: incident_min_severity alone
     assert not view(high, 0.5, "critical", "high").opens  # the stricter of the two floors
+
+
+def test_a_topic_alert_is_carried_by_the_segments_that_fired_and_a_joint_alert_may_open() -> None:
+    """The same topic across segments: a topic alert whose region series fired in its episode (delivery up in
+    eu-west and us-west at once, no value over-indexing) shares those regions with the alerts there; a low
+    alert that fired in the joint test of its region (``anomaly.joint``) may open an incident."""
+    topic = make_alert(
+        "delivery",
+        0,
+        segment=("all", "all"),
+        explanation={"segments_fired": ["region=eu-west", "region=us-west"]},
+    )
+    assert record.member_view(topic, 0.5).areas == (("region", "eu-west"), ("region", "us-west"))
+    low = make_alert("billing", 0, severity="low")
+    assert not record.member_view(low, 0.5, "medium").opens
+    joint = make_alert("billing", 0, severity="low", explanation={"joint": {"p_value": 1e-6}})
+    assert record.member_view(joint, 0.5, "medium").opens

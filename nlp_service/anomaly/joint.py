@@ -1,0 +1,127 @@
+"""Surges across topics in one segment: the joint test (pure, no database).
+
+One surge in one region often lifts several topics at once, each by too little to pass the test alone (a
+day of 233 delivery comments against 145 expected is p = 1.6e-3, short of medium's 1e-4), while together
+they are unmistakable. In each bucket checked, the topic series of one segment value (e.g. ``region=eu-west``)
+are tested together: with ``m`` topic series there and their upper-tail p-values sorted,
+``p_(1) <= p_(2) <= ...``, the chance under the null (independent series) that at least ``k`` of them are as
+small as ``p_(k)`` is the binomial tail ``P(Binom(m, p_(k)) >= k)``. The joint p-value is the smallest of
+these over ``k = 2..m``, times ``m - 1`` (Bonferroni over the choice of ``k``). When it passes the
+sensitivity's ``p_threshold``, the ``k`` series fire together, each as a ``spike`` carrying the joint
+p-value and the other topics (:class:`Joint`; ``rules.joint_firings`` makes the firings).
+
+Only buckets where a series passes every effect guard of a spike on its own (``min_count``, ``min_excess``,
+``min_ratio``: the detector's ``guard_up``) and its own p-value is at most ``MEMBER_P`` take part, so a
+member is a real, sizeable excess that merely lacks the significance to stand alone. Series that fired on
+their own count in the test and keep their own firing. Topic totals (segment ``all``) are not tested
+together: a lift of every topic's total at once is mostly traffic, not one incident.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from nlp_service.anomaly.detectors.seasonal import SeasonalScores
+from nlp_service.anomaly.sensitivity import Thresholds
+from nlp_service.anomaly.series import SeriesKey, SeriesSet
+from nlp_service.topics.tables import ALL_SEGMENT, ALL_TOPICS
+
+MEMBER_P = 0.01
+"""A series takes part in a bucket's joint test only if its own upper-tail p-value there is at most this."""
+
+
+@dataclass(frozen=True)
+class Joint:
+    """Why a series fired with others: the joint p-value, its own, and the other topics that fired with it."""
+
+    topics: tuple[str, ...]
+    p_value: float
+    own_p_value: float
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "test": "order statistic of the upper-tail p-values of the segment's topics (binomial tail)",
+            "with_topics": list(self.topics),
+            "p_value": self.p_value,
+            "own_p_value": self.own_p_value,
+        }
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A series' bucket that may take part in a joint test."""
+
+    key: SeriesKey
+    index: int
+    p_value: float
+    observed: float
+    expected: float
+    score: float
+    fired: bool  # it passed its own test (a firing already)
+
+
+def candidates(
+    key: SeriesKey, scores: SeasonalScores, offset: int, values: np.ndarray, scan: int
+) -> list[Candidate]:
+    """The buckets among the newest ``scan`` of one series (``scores`` cover buckets ``offset..``) where
+    every spike guard holds and the upper-tail p-value is at most ``MEMBER_P``."""
+    if key[1] == ALL_SEGMENT or key[0] == ALL_TOPICS:
+        return []
+    n = values.size
+    lo = max(n - scan, offset)
+    rel = np.arange(lo - offset, n - offset)
+    ok = scores.guard_up[rel] & (scores.p_upper[rel] <= MEMBER_P)
+    return [
+        Candidate(
+            key=key,
+            index=int(offset + i),
+            p_value=float(scores.p_upper[i]),
+            observed=float(values[offset + i]),
+            expected=float(scores.expected[i]),
+            score=float(abs(scores.z[i])),
+            fired=bool(scores.p_upper[i] <= scores.p_threshold),
+        )
+        for i in rel[ok]
+    ]
+
+
+def joint_p_value(p_values: Sequence[float], m: int) -> tuple[float, int]:
+    """The joint p-value of the smallest ``p_values`` of ``m`` series and the ``k`` it was reached at (the
+    largest such ``k``); ``(1.0, 0)`` for fewer than two values."""
+    p = np.sort(np.asarray(p_values, dtype=np.float64))
+    if p.size < 2 or m < 2:
+        return 1.0, 0
+    k = np.arange(2, p.size + 1)
+    tails = stats.binom.sf(k - 1, m, p[1:]) * (m - 1)
+    best = float(tails.min())
+    return min(best, 1.0), int(k[np.flatnonzero(tails == tails.min())[-1]])
+
+
+def joint_members(found: Iterable[Candidate], ss: SeriesSet, th: Thresholds) -> list[tuple[Candidate, Joint]]:
+    """The candidates that pass the joint test of their segment value and bucket and did not fire on their
+    own (those keep their own firing), each with its :class:`Joint`."""
+    per_value: dict[tuple[str, str], int] = defaultdict(int)
+    for topic, segment, value in ss.counts:
+        if topic != ALL_TOPICS and segment != ALL_SEGMENT:
+            per_value[(segment, value)] += 1
+    groups: dict[tuple[str, str, int], list[Candidate]] = defaultdict(list)
+    for c in found:
+        groups[(c.key[1], c.key[2], c.index)].append(c)
+    out: list[tuple[Candidate, Joint]] = []
+    for (segment, value, _), group in sorted(groups.items()):
+        p, k = joint_p_value([c.p_value for c in group], per_value[(segment, value)])
+        if k == 0 or p > th.p_threshold:
+            continue
+        members = sorted(group, key=lambda c: (c.p_value, c.key))[:k]
+        topics = tuple(c.key[0] for c in members)
+        out.extend(
+            (c, Joint(tuple(t for t in topics if t != c.key[0]), p, c.p_value))
+            for c in members
+            if not c.fired
+        )
+    return out
