@@ -47,6 +47,7 @@ def spike_detector(settings: Settings, bucket: str, th: Thresholds | None = None
         min_excess=th.min_excess,
         min_ratio=th.min_ratio,
         min_history=settings.alert_min_history_hours if hourly else settings.alert_min_history_days,
+        seasonal_min_trim=0 if hourly else 1,  # days: a surge among 3-4 earlier weeks is not averaged in
     )
 
 

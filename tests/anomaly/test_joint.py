@@ -1,6 +1,6 @@
 """The joint test of the topics of one segment value (``anomaly.joint``): its p-value is the binomial tail of
 the order statistics, calibrated on null p-values, and it turns a one-region surge whose topics each fall
-short of the threshold into one incident (seeded scenario 1031 found no incident for it before)."""
+short of the threshold into one incident (seeded scenario 3002 found no incident for it before)."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def test_joint_p_value_is_calibrated_on_null_p_values() -> None:
 
 
 def test_a_surge_each_topic_short_of_the_threshold_is_one_incident(tmp_path: Path) -> None:
-    sc = scenario(1031)  # apac: billing, delivery, refunds up x4 for 14 hours, over two days
+    sc = scenario(3002)  # us-east: billing and support up x3.3 for 12 hours
     surge = sc.events[0]
     (tmp_path / "off").mkdir()
     incidents, _ = detect(sc, tmp_path / "off", Settings(alert_segments=["region"], alert_joint_buckets=[]))

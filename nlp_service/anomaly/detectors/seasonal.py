@@ -3,7 +3,9 @@
 Model, for every bucket ``t`` and using buckets ``< t`` only (no look-ahead):
 
 * seasonal expectation ``s[t]``: median of the same slot in the previous ``n_periods`` periods,
-  widened by ``neighbours`` adjacent slots on each side (more samples for fine buckets);
+  widened by ``neighbours`` adjacent slots on each side (more samples for fine buckets); a mean trimmed by
+  ``trim`` at each end, and by at least ``seasonal_min_trim`` values while history is short (3 earlier
+  weeks of a daily series: one of them a surge would otherwise lift the next week's expectation by a third);
   without usable seasonality, the median of the previous ``level_window`` buckets;
 * level correction: ``expected[t] = s[t] * median((x + 1) / (s + 1))`` over the previous
   ``level_window`` buckets, so the baseline follows trend and level shifts within days;
@@ -103,11 +105,14 @@ def _nanmedian_rows(rows: np.ndarray) -> FloatArray:
     return nanmedian_rows(rows)
 
 
-def _trimmed_mean_rows(rows: np.ndarray, trim: float) -> FloatArray:
-    """Mean of the non-NaN values along the last axis after dropping the ``trim`` fraction at both ends."""
+def _trimmed_mean_rows(rows: np.ndarray, trim: float, min_trim: int = 0) -> FloatArray:
+    """Mean of the non-NaN values along the last axis after dropping the ``trim`` fraction at both ends (at
+    least ``min_trim`` values at each end of a row that keeps one then)."""
     srt = np.sort(rows, axis=-1)  # NaNs sort last
     k = np.sum(~np.isnan(rows), axis=-1)
     lo = np.floor(k * trim).astype(np.int64)
+    if min_trim:
+        lo = np.where(k > 2 * min_trim, np.maximum(lo, min_trim), lo)
     pos = np.arange(rows.shape[-1])
     keep = (pos >= lo[..., None]) & (pos < (k - lo)[..., None])
     cnt = keep.sum(axis=-1)
@@ -115,17 +120,20 @@ def _trimmed_mean_rows(rows: np.ndarray, trim: float) -> FloatArray:
     return np.where(cnt > 0, total / np.maximum(cnt, 1), np.nan)
 
 
-def _lagged_trimmed_mean(x: FloatArray, start: int, lags: IntArray, trim: float) -> FloatArray:
+def _lagged_trimmed_mean(
+    x: FloatArray, start: int, lags: IntArray, trim: float, min_trim: int = 0
+) -> FloatArray:
     """``_trimmed_mean_rows`` of ``x[:, t - lags]`` (NaN before the series starts) for ``t`` in
     ``[start, n)``: by the comparator network where those values are clean and few (the sum in the sort's
     order), by the sort elsewhere."""
     n, k = x.shape[-1], lags.size
     idx = np.arange(start, n)
     lo = int(np.floor(k * trim))
+    lo = max(lo, min_trim) if k > 2 * min_trim else lo
     if k > 7 or lo < 1 or k - 2 * lo <= 0:
         # numpy adds a row of 8 or more pairwise, and the first value of a row apart: with at least one value
         # trimmed at each end (zeros in its sum), a row of up to 7 adds up as the running sum below does
-        return _trimmed_mean_rows(_lagged(x, idx, lags), trim)
+        return _trimmed_mean_rows(_lagged(x, idx, lags), trim, min_trim)
     pad = int(lags.max(initial=0))  # x[:, t - lag] is xp[:, pad + t - lag]: views, no gathers
     xp = np.concatenate([np.zeros((x.shape[0], pad)), x], axis=1)
     cp = np.concatenate([np.zeros((x.shape[0], pad), dtype=bool), clean(x)], axis=1)
@@ -143,7 +151,7 @@ def _lagged_trimmed_mean(x: FloatArray, start: int, lags: IntArray, trim: float)
         rows, at = np.nonzero(bad)
         src = idx[at][:, None] - lags[None, :]
         vals = np.where(src >= 0, x[rows[:, None], np.clip(src, 0, None)], np.nan)
-        out[rows, at] = _trimmed_mean_rows(vals, trim)
+        out[rows, at] = _trimmed_mean_rows(vals, trim, min_trim)
     return out
 
 
@@ -183,6 +191,7 @@ class SeasonalSpikeDetector(Detector):
         min_ratio: float = 1.5,
         min_history: int = 14,
         trim: float = 0.2,
+        seasonal_min_trim: int = 0,
         dispersion: Literal["robust", "moment"] = "robust",
         dispersion_clip: float = 2.0,
         directions: Directions = "both",
@@ -200,6 +209,7 @@ class SeasonalSpikeDetector(Detector):
         self.min_ratio = min_ratio
         self.min_history = min_history
         self.trim = trim
+        self.seasonal_min_trim = seasonal_min_trim
         self.dispersion = dispersion
         self.dispersion_clip = dispersion_clip
         self.directions = directions
@@ -293,7 +303,7 @@ class SeasonalSpikeDetector(Detector):
             return np.maximum(recent[:, start - s_start :], 0.0)
         h = min(self.neighbours, period - 1)
         lags = np.array([k * period - j for k in range(1, self.n_periods + 1) for j in range(-h, h + 1)])
-        seasonal = _lagged_trimmed_mean(x, s_start, lags, self.trim)
+        seasonal = _lagged_trimmed_mean(x, s_start, lags, self.trim, self.seasonal_min_trim)
         missing = np.isnan(seasonal)  # less than one period of history: recent buckets instead
         cols = np.flatnonzero(missing.any(axis=0))
         if cols.size:
