@@ -8,7 +8,8 @@ spikes/shifts in a third of them), then times, in one process:
 - ``detect_10k_s``: ``detect_many`` (streaming spikes for every bucket, PELT change points, episodes),
   vectorised across batches of series on one grid, as the service's scan runs it (bar <= 5 s);
 - ``service_10k_s``: the service's scan path, ``rules.scan_many`` over a ``SeriesSet`` of the streams in
-  batches of ``BATCH`` (the default settings' daily detectors, significance of recent shifts, firings);
+  batches of ``BATCH`` (the default settings' daily detectors, significance of recent shifts, firings, the
+  joint test's candidates and test);
 - ``single_10k_s``: ``detect_series`` one series at a time (the path before batching), unless skipped.
 
 ``*_cpu_s`` are the process CPU times (steadier when other jobs share the cores); ``rss_growth_mb`` is the
@@ -31,8 +32,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import print_table, write_json  # noqa: E402
-from nlp_service.anomaly import rules  # noqa: E402
+from nlp_service.anomaly import joint, rules  # noqa: E402
 from nlp_service.anomaly.detectors import BATCH, Series, detect_many, detect_series  # noqa: E402
+from nlp_service.anomaly.sensitivity import thresholds  # noqa: E402
 from nlp_service.anomaly.series import SeriesSet  # noqa: E402
 from nlp_service.anomaly.synthetic import generate, random_events  # noqa: E402
 from nlp_service.config import Settings  # noqa: E402
@@ -92,10 +94,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     def service() -> int:
         keys = list(ss.counts)
         firings = 0
+        candidates: list[joint.Candidate] = []  # as the service's daily scan collects them
         for at in range(0, len(keys), BATCH):
             items = [(k, ss.counts[k]) for k in keys[at : at + BATCH]]
-            firings += len(rules.scan_many(items, ss, settings, scan=settings.alert_rescan_buckets))
-        return firings
+            scan = settings.alert_rescan_buckets
+            firings += len(rules.scan_many(items, ss, settings, scan=scan, joint_candidates=candidates))
+        return firings + len(rules.joint_firings(candidates, ss, thresholds(settings)))
 
     rss0 = _rss_mb()
     batch_s, batch_cpu, found = _timed(batched)
