@@ -58,21 +58,25 @@ def rules_of(settings: Settings) -> grouping.Rules:
 def member_view(
     alert: Alert, min_share: float, min_severity: Severity = "low", min_severity_shift: Severity = "low"
 ) -> grouping.Member:
-    """What grouping sees of an alert; its areas are its segment (a segment alert), the segment values whose
-    own series fired in its episode (a topic alert's ``segments_fired``) and the values carrying at least
-    ``min_share`` of the excess of their field (the explanation's ``over_indexing``); it may open
-    an incident if at least ``min_severity`` (a level shift: and at least ``min_severity_shift``) or if it
-    fired in a joint test with other topics of its segment (``anomaly.joint``: significant together)."""
+    """What grouping sees of an alert; its areas are its segment (a segment alert) and the values carrying at
+    least ``min_share`` of the excess of their field (the explanation's ``over_indexing``), or, for a topic
+    alert that names no such value (its lift diluted, e.g. by the same topic up in two regions at once), the
+    segment values whose own series fired in its episode (``segments_fired``), and the segment of its joint
+    test (``anomaly.joint``), if any; it may open an incident if
+    at least ``min_severity`` (a level shift: and at least ``min_severity_shift``) or if it fired in a joint
+    test with other topics of its segment (``anomaly.joint``: significant together)."""
     floor = SEVERITIES.index(min_severity)
     if alert.kind == "level_shift":
         floor = max(floor, SEVERITIES.index(min_severity_shift))
+    ex = alert.explanation or {}
     areas = [] if alert.segment == ALL_SEGMENT else [(alert.segment, alert.segment_value)]
-    for label in (alert.explanation or {}).get("segments_fired") or []:
-        fld, _, value = str(label).partition("=")
-        areas.append((fld, value))
-    for o in (alert.explanation or {}).get("over_indexing") or []:
+    for o in ex.get("over_indexing") or []:
         if float(o.get("excess_share") or 0.0) >= min_share:
             areas.append((str(o["field"]), str(o["value"])))
+    if not areas:
+        areas = [_field_value(label) for label in ex.get("segments_fired") or []]
+    if "joint" in ex:  # the segment whose topics were up together (it may be a segment fired besides its own)
+        areas.append(_field_value(str(ex["joint"]["segment"])))
     return grouping.Member(
         alert_id=alert.id,
         topic_id=alert.topic_id,
@@ -83,8 +87,13 @@ def member_view(
         excess=abs(alert.observed - alert.baseline),
         score=abs(alert.score),
         areas=tuple(dict.fromkeys(areas)),
-        opens=SEVERITIES.index(alert.severity) >= floor or "joint" in (alert.explanation or {}),
+        opens=SEVERITIES.index(alert.severity) >= floor or "joint" in ex,
     )
+
+
+def _field_value(label: str) -> tuple[str, str]:
+    fld, _, value = label.partition("=")
+    return fld, value
 
 
 def phrase_text(item: Any) -> str:

@@ -245,7 +245,8 @@ def test_a_lone_level_shift_opens_an_incident_only_when_high(db_sessions: sessio
 
 def test_a_topic_alert_is_carried_by_the_segments_that_fired_and_a_joint_alert_may_open() -> None:
     """The same topic across segments: a topic alert whose region series fired in its episode (delivery up in
-    eu-west and us-west at once, no value over-indexing) shares those regions with the alerts there; a low
+    eu-west and us-west at once, no value over-indexing) shares those regions with the alerts there (only
+    then: an alert whose over-indexing names its area keeps that one); a low
     alert that fired in the joint test of its region (``anomaly.joint``) may open an incident."""
     topic = make_alert(
         "delivery",
@@ -254,7 +255,18 @@ def test_a_topic_alert_is_carried_by_the_segments_that_fired_and_a_joint_alert_m
         explanation={"segments_fired": ["region=eu-west", "region=us-west"]},
     )
     assert record.member_view(topic, 0.5).areas == (("region", "eu-west"), ("region", "us-west"))
+    carried = {"field": "region", "value": "eu-west", "excess_share": 0.9}
+    named = make_alert(
+        "delivery",
+        0,
+        segment=("all", "all"),
+        explanation={"segments_fired": ["region=eu-west", "source=email"], "over_indexing": [carried]},
+    )
+    assert record.member_view(named, 0.5).areas == (("region", "eu-west"),)  # what the over-indexing names
     low = make_alert("billing", 0, severity="low")
     assert not record.member_view(low, 0.5, "medium").opens
-    joint = make_alert("billing", 0, severity="low", explanation={"joint": {"p_value": 1e-6}})
-    assert record.member_view(joint, 0.5, "medium").opens
+    joint = make_alert(
+        "app", 0, severity="low", explanation={"joint": {"p_value": 1e-6, "segment": "region=apac"}}
+    )
+    seen = record.member_view(joint, 0.5, "medium")  # an eu-west alert that also fired with apac's topics
+    assert seen.opens and seen.areas == (("region", "eu-west"), ("region", "apac"))
