@@ -9,9 +9,10 @@ Banking77 as a 77-topic taxonomy named from its category ids (``card_arrival`` -
   ``banking77.zero_shot_names_only_macro_f1`` is the same without the background;
 * ``banking77.few_shot_{8,16}_macro_f1``: ``nlp_service.topics.fewshot`` one-vs-rest scorers trained on 8 / 16
   train examples per topic (mean of 3 seeds), each topic with its names-only prototype as a prior and the
-  train texts without labels as the background, top topic per test text (``..._examples_only_...``: the
-  examples alone). Prior and background weights were picked on train rows held out from a 7,000-row
-  background, 8 shots (train labels only); the test texts are never in the background;
+  train texts without labels as the background (borrowed neighbours and label spreading), top topic per test
+  text (``..._examples_only_...``: the examples alone). Prior, background and spreading settings were picked
+  on train rows held out from a 7,000-row background, 8 shots (train labels only); the test texts are never
+  in the background;
 * ``banking77.discovery_nmi`` / ``banking77.discovery_noise``: ``nlp_service.topics.discovery`` on the test
   texts with labels hidden; NMI counts the noise rows as one more cluster;
 * ``custom.micro_f1``: the zero-shot evaluation of ``evaluation/topics.py`` on the labelled comments (test).

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nlp_service.topics.fewshot import FewShotTopic, LinearScorer, train_topic
+from nlp_service.topics.fewshot import FewShotTopic, LinearScorer, SpreadTopic, spread_labels, train_topic
 from nlp_service.topics.scorer import Embed, StalePrototypesError, TopicHit, TopicScorer
 from nlp_service.topics.taxonomy import Taxonomy
 
@@ -95,9 +95,10 @@ class TopicModel:
         """Embed every text once, build the prototypes and train the topics taught enough examples.
 
         ``background``: embeddings of stored comments (unlabelled, a bounded sample). Learned topics borrow
-        their examples' nearest neighbours from it and take their zero-shot prototype as a prior
-        (``fewshot.train_topic``); with ``taxonomy.adapt_to_comments`` the zero-shot centroids are adapted to
-        it (then scored by the centroid alone, as measured on Banking77)."""
+        their examples' nearest neighbours from it, take their zero-shot prototype as a prior and the rows
+        that label spreading of all taught topics' examples and priors assigns (``fewshot.train_topic``);
+        with ``taxonomy.adapt_to_comments`` the zero-shot centroids are adapted to it (then scored by the
+        centroid alone, as measured on Banking77)."""
         texts = list(
             dict.fromkeys(x for t in taxonomy.topics for x in (*t.texts(), *t.positives, *t.negatives))
         )
@@ -113,18 +114,53 @@ class TopicModel:
         prototypes = plain
         if taxonomy.adapt_to_comments and background is not None:
             prototypes = TopicScorer(taxonomy, text_rows, centroid_weight=1.0, background=background)
+        taught = [
+            j for j, t in enumerate(taxonomy.topics) if t.query is None and len(t.positives) >= MIN_TAUGHT
+        ]
+        spreading, node = None, {}
+        if background is not None and len(taught) >= 2:
+            # Label spreading over the background: every taught topic's examples and its prior as nodes.
+            node_texts = list(
+                dict.fromkeys(
+                    x for j in taught for x in (*taxonomy.topics[j].positives, *taxonomy.topics[j].examples)
+                )
+            )
+            node = {text: i for i, text in enumerate(node_texts)}
+            membership = np.zeros((len(node_texts) + len(taught), len(taxonomy.topics)))
+            for i, j in enumerate(taught):
+                for x in (*taxonomy.topics[j].positives, *taxonomy.topics[j].examples):
+                    membership[node[x], j] = 1.0
+                membership[len(node_texts) + i, j] = 1.0
+            nodes = np.concatenate([rows(node_texts), plain.centroids[taught]])
+            spreading = spread_labels(nodes, membership, background)
+        parent = {t.id: t.parent for t in taxonomy.topics}
         learned: dict[str, FewShotTopic] = {}
-        for j, topic in enumerate(taxonomy.topics):
-            if topic.query is not None or len(topic.positives) < MIN_TAUGHT:
-                continue
+        for j in taught:
+            topic = taxonomy.topics[j]
             others = [x for t in taxonomy.topics if t.id not in (topic.id, topic.parent) for x in t.texts()]
             others += [
                 x for t in taxonomy.topics if t.id != topic.id and t.parent != topic.id for x in t.positives
             ]
-            positives = rows(list(dict.fromkeys((*topic.positives, *topic.examples))))
-            negatives = rows(list(dict.fromkeys((*topic.negatives, *others))))
+            positive_texts = list(dict.fromkeys((*topic.positives, *topic.examples)))
+            negative_texts = list(dict.fromkeys((*topic.negatives, *others)))
+            spread = None
+            if spreading is not None:
+                # a pseudo-label counts against this topic unless it is its parent or one of its sub-topics
+                negative_topics = np.array(
+                    [
+                        t.id != topic.id and t.id != topic.parent and parent[t.id] != topic.id
+                        for t in taxonomy.topics
+                    ]
+                )
+                at = np.array([node.get(x, -1) for x in (*positive_texts, *negative_texts)], dtype=np.int64)
+                spread = SpreadTopic(spreading, j, at, negative_topics)
             learned[topic.id] = train_topic(
-                positives, negatives, seed=seed, prior=plain.centroids[j], background=background
+                rows(positive_texts),
+                rows(negative_texts),
+                seed=seed,
+                prior=plain.centroids[j],
+                background=background,
+                spread=spread,
             )
         return cls(prototypes, learned, version=version, key=key)
 

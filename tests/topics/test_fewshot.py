@@ -5,11 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from nlp_service.topics import fewshot
 from nlp_service.topics.fewshot import (
     METHODS,
+    SpreadTopic,
     best_threshold,
     find_neighbours,
     score_matrix,
+    spread_labels,
     train_one_vs_rest,
     train_topic,
 )
@@ -153,8 +156,46 @@ def test_one_vs_rest_with_background_matches_train_topic():
     background, _ = _blobs(30, 3, spread=0.8, seed=7)
     priors = np.stack([x[y == t].mean(axis=0) for t in range(3)])
     joint = train_one_vs_rest(x, y, 3, priors=priors, background=background, cross_validate=True, seed=1)
-    alone = train_topic(x[y == 1], x[y != 1], prior=priors[1], background=background, seed=1)
+    spreading = spread_labels(
+        np.concatenate([x, priors]), np.eye(3)[np.concatenate([y, [0, 1, 2]])], background
+    )
+    order = np.concatenate([np.flatnonzero(y == 1), np.flatnonzero(y != 1)])
+    spread = SpreadTopic(spreading, 1, order)
+    alone = train_topic(x[y == 1], x[y != 1], prior=priors[1], background=background, seed=1, spread=spread)
     np.testing.assert_allclose(joint[1].scorer.weights, alone.scorer.weights, rtol=1e-6, atol=1e-9)
     assert joint[1].threshold == pytest.approx(alone.threshold)
     fast = train_one_vs_rest(x, y, 3, priors=priors, background=background)
     np.testing.assert_allclose(fast[1].scorer.weights, alone.scorer.weights, rtol=1e-6, atol=1e-9)
+
+
+def test_spread_labels_follow_the_graph_and_leave_held_out_nodes_out():
+    # Two well separated groups of background rows, one labelled node in each, and one far-away row.
+    rng = np.random.default_rng(3)
+    a, b = np.array([1.0, 0.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0, 0.0])
+    noise = np.zeros((24, 4))
+    noise[:, :3] = 0.05 * rng.normal(size=(24, 3))
+    background = np.concatenate([a + noise[:12], b + noise[12:], [[0.0, 0.0, 0.0, 1.0]]])
+    spreading = spread_labels(np.stack([a, b]), np.eye(2), background, k=3)
+    label, confidence = spreading.pseudo_labels()
+    assert label[:12].tolist() == [0] * 12 and label[12:24].tolist() == [1] * 12
+    assert confidence[:24].min() > 0.5 and confidence[24] == 0.0  # no label reaches the lone row
+    rows, positive, weight = spreading.rows(0)
+    assert rows.tolist() == list(range(24)) and positive.tolist() == [True] * 12 + [False] * 12
+    np.testing.assert_allclose(weight, fewshot.SPREAD_WEIGHT * confidence[:24])
+    # The second node held out (a CV fold): its group gets no negative evidence from it any more.
+    rows, positive, _ = SpreadTopic(spreading, 0, np.array([0, 1])).rows(np.array([True, False]))
+    assert positive.all()
+    rows, _, _ = spreading.rows(0, negative_topics=np.array([False, False]))
+    assert rows.tolist() == list(range(12))
+
+
+def test_label_spreading_helps_when_examples_are_few_and_noisy(monkeypatch):
+    accuracy: dict[float, list[float]] = {0.0: [], fewshot.SPREAD_WEIGHT: []}
+    for weight in accuracy:
+        monkeypatch.setattr(fewshot, "SPREAD_WEIGHT", weight)
+        for seed in range(6):
+            centres, x, y, background, x_test, y_test = _noisy_few_shot(seed)
+            topics = train_one_vs_rest(x, y, 5, priors=centres, background=background)
+            accuracy[weight].append(float((score_matrix(topics, x_test).argmax(axis=1) == y_test).mean()))
+    without, with_ = (float(np.mean(v)) for v in accuracy.values())
+    assert with_ > without + 0.02

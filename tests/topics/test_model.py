@@ -133,3 +133,35 @@ def test_shape_is_checked() -> None:
     with pytest.raises(ValueError, match="embeddings"):
         model.predict(np.zeros((2, 3), np.float32))
     assert model.predict(np.zeros((0, 512), np.float32)) == []
+
+
+def test_taught_topics_spread_their_labels_over_the_background(monkeypatch: pytest.MonkeyPatch) -> None:
+    import nlp_service.topics.model as model_module
+
+    calls: list[tuple[np.ndarray, np.ndarray]] = []
+    real = model_module.spread_labels
+
+    def spy(nodes: np.ndarray, membership: np.ndarray, background: np.ndarray) -> Any:
+        calls.append((nodes, membership))
+        return real(nodes, membership, background)
+
+    monkeypatch.setattr(model_module, "spread_labels", spy)
+    refunds = [
+        "refund never came",
+        "refund still missing",
+        "waiting for my refund",
+        "refund denied",
+        "no refund",
+    ]
+    taxonomy = taxonomy_with(
+        {"id": "tax", "name": "Tax", "description": "sales tax", "positives": TAX_POSITIVES},
+        {"id": "refund", "name": "Refund", "description": "refund money back", "positives": refunds},
+    )
+    background = fake_embed(["vat on my receipt wrong", "sales tax vat", "refund late", "parcel late"] * 3)
+    model = TopicModel.build(taxonomy, fake_embed, background=background)
+    [(nodes, membership)] = calls  # once for all taught topics: their examples, then their priors
+    assert nodes.shape[0] == len(TAX_POSITIVES) + len(refunds) + 2
+    assert membership.sum(axis=0).tolist() == [0, 0, 0, len(TAX_POSITIVES) + 1, len(refunds) + 1]
+    [taxed, refunded] = model.predict(fake_embed(["sales tax wrong on receipt", "my refund never came"]))
+    assert ids(taxed)[0] == "tax" and ids(refunded)[0] == "refund"
+    assert TopicModel.build(taxonomy, fake_embed).methods == model.methods  # no background: no spreading
