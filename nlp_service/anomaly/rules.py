@@ -5,7 +5,7 @@ of one series are *firings* (spikes/drops in the buckets to check, level shifts 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -109,27 +109,15 @@ def _spike_firing(key: SeriesKey, ss: SeriesSet, sp: Spike) -> Firing:
 def joint_firings(found: Sequence[joint.Candidate], ss: SeriesSet, th: Thresholds) -> list[Firing]:
     """Spike firings of the series that pass the joint test of their segment and bucket (``anomaly.joint``;
     ``found``: the candidates :func:`scan_many` collected), with the joint p-value."""
-    out = []
-    for c, why in joint.joint_members(found, ss, th):
-        start = ss.time_at(c.index)
-        out.append(
-            Firing(
-                bucket=ss.bucket,
-                topic_id=c.key[0],
-                segment=c.key[1],
-                segment_value=c.key[2],
-                kind="spike",
-                direction="up",
-                start=start,
-                end=start + timedelta(seconds=ss.bucket_seconds),
-                observed=c.observed,
-                expected=c.expected,
-                score=c.score,
-                p_value=why.p_value,
-                joint=why,
-            )
+    return [
+        replace(
+            _spike_firing(
+                c.key, ss, Spike(c.index, 0, c.observed, c.expected, c.score, why.p_value, "spike")
+            ),
+            joint=why,
         )
-    return out
+        for c, why in joint.joint_members(found, ss, th)
+    ]
 
 
 def _shift_firing(key: SeriesKey, ss: SeriesSet, cp: ChangePoint, score: float, p_value: float) -> Firing:
