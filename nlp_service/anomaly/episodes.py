@@ -69,10 +69,13 @@ def _joint(f: Firing, ex: dict[str, Any]) -> dict[str, Any]:
     return {"joint": {"segment": f.series_label, "bucket": f.bucket, **f.joint.to_dict()}}
 
 
-def _set_peak(alert: Alert, f: Firing) -> None:
+def _set_peak(alert: Alert, f: Firing, ex: dict[str, Any]) -> None:
+    """The peak firing's figures on the alert; ``ex`` (the explanation being built) records how many buckets
+    they sum (``peak_buckets``: more than one for a window of ``detectors.windows``)."""
     alert.bucket, alert.peak_at = f.bucket, f.start
     alert.observed, alert.baseline = float(f.observed), float(f.expected)
     alert.score, alert.p_value = float(f.score), f.p_value
+    ex["peak_buckets"] = f.buckets
 
 
 def _new_alert(f: Firing, now: datetime) -> Alert:
@@ -88,12 +91,13 @@ def _new_alert(f: Firing, now: datetime) -> Alert:
         window_start=f.start,
         window_end=f.end,
         buckets_fired=1,
-        explanation={"fired": [f"{f.bucket}@{f.start.isoformat()}"], "segments_fired": [], **_joint(f, {})},
         revision=1,
         created_at=now,
         updated_at=now,
     )
-    _set_peak(alert, f)
+    ex = {"fired": [f"{f.bucket}@{f.start.isoformat()}"], "segments_fired": [], **_joint(f, {})}
+    _set_peak(alert, f, ex)
+    alert.explanation = ex
     return alert
 
 
@@ -108,14 +112,14 @@ def _apply(alert: Alert, f: Firing) -> None:
         segs.append(f"{alert.segment}={alert.segment_value}")
         alert.segment, alert.segment_value = ALL_SEGMENT, ALL_SEGMENT
         fired = []
-        _set_peak(alert, f)
+        _set_peak(alert, f, ex)
     primary = (f.segment, f.segment_value) == (alert.segment, alert.segment_value)
     if primary:
         tag = f"{f.bucket}@{f.start.isoformat()}"
         if tag not in fired:
             fired.append(tag)
         if f.score > alert.score:
-            _set_peak(alert, f)
+            _set_peak(alert, f, ex)
         sev = explain.severity(f.score, _excess(f))
         alert.severity = explain.max_severity(alert.severity, sev)
     elif f.series_label not in segs:

@@ -282,8 +282,10 @@ def explain_alert(
     label = topic_label or alert.topic_id
     where = "" if alert.segment == ALL_SEGMENT else f" in {alert.segment} {alert.segment_value}"
     verb = {"spike": "spiked", "drop": "dropped", "level_shift": f"shifted {alert.direction}"}[alert.kind]
+    span = int((alert.explanation or {}).get("peak_buckets") or 1)  # a window of several (spikes only)
+    peak = f"{span} peak {alert.bucket}s" if span > 1 else f"peak {alert.bucket}"
     summary = (
-        f"{label} comments{where} {verb}: {alert.observed:.0f} in the peak {alert.bucket} vs "
+        f"{label} comments{where} {verb}: {alert.observed:.0f} in the {peak} vs "
         f"{alert.baseline:.1f} expected (score {alert.score:.1f})"
     )
     if over:

@@ -48,6 +48,8 @@ def spike_detector(settings: Settings, bucket: str, th: Thresholds | None = None
         min_ratio=th.min_ratio,
         min_history=settings.alert_min_history_hours if hourly else settings.alert_min_history_days,
         seasonal_min_trim=0 if hourly else 1,  # days: a surge among 3-4 earlier weeks is not averaged in
+        windows=tuple(settings.alert_hour_windows) if hourly else (),
+        window_season_seconds=WEEK_SECONDS,  # a window of hours: against the same hours of earlier weeks
     )
 
 
@@ -75,6 +77,7 @@ class Firing:
     score: float
     p_value: float | None
     joint: joint.Joint | None = None  # fired with other topics of its segment (the joint test)
+    buckets: int = 1  # buckets summed in observed/expected (a spike of several: ``detectors.windows``)
 
     @property
     def is_topic_level(self) -> bool:
@@ -89,7 +92,7 @@ class Firing:
 
 
 def _spike_firing(key: SeriesKey, ss: SeriesSet, sp: Spike) -> Firing:
-    start = ss.time_at(sp.index)
+    start = ss.time_at(sp.index - sp.width + 1)
     return Firing(
         bucket=ss.bucket,
         topic_id=key[0],
@@ -98,11 +101,12 @@ def _spike_firing(key: SeriesKey, ss: SeriesSet, sp: Spike) -> Firing:
         kind=sp.kind,
         direction="up" if sp.kind == "spike" else "down",
         start=start,
-        end=start + timedelta(seconds=ss.bucket_seconds),
+        end=start + timedelta(seconds=sp.width * ss.bucket_seconds),
         observed=sp.observed,
         expected=sp.expected,
         score=sp.score,
         p_value=sp.p_value,
+        buckets=sp.width,
     )
 
 
@@ -172,14 +176,14 @@ def scan_many(
         # a bucket without a single comment (of any topic) is a collection gap: missing data, not zeros
         items = [(k, np.where(total > 0, v, np.nan) if v.size == total.size else v) for k, v in items]
     th = th or thresholds(settings)
-    kept = [(k, v) for k, v in items if v.size and float(np.nan_to_num(v).max()) >= settings.alert_min_volume]
+    spike_det = spike_detector(settings, ss.bucket, th)
+    widest = max(spike_det.windows, default=1)
+    kept = [(k, v) for k, v in items if v.size and _peak(v, widest) >= settings.alert_min_volume]
     # (the volume guard can never pass otherwise: spikes need the count, drops the expectation)
     ts = ss.timestamps()
     series = [Series(ts, v.astype(np.float64), ss.bucket_seconds) for _, v in kept]
     cp_det = changepoint_detector(ss.bucket, th)
-    found = detect_many(
-        series, spike_detector=spike_detector(settings, ss.bucket, th), changepoint_detector=cp_det
-    )
+    found = detect_many(series, spike_detector=spike_det, changepoint_detector=cp_det)
     out: list[list[Firing]] = [[] for _ in kept]
     for i, fitted in found:
         key, values = kept[i]
@@ -188,6 +192,12 @@ def scan_many(
         if joint_candidates is not None and scores is not None:
             joint_candidates.extend(joint.candidates(key, scores, fitted.spike_detector.start_, values, scan))
     return [f for firings in out for f in firings]
+
+
+def _peak(values: np.ndarray, width: int) -> float:
+    """The largest sum of ``width`` consecutive buckets (missing ones as 0)."""
+    v = np.nan_to_num(values.astype(np.float64))
+    return float(np.convolve(v, np.ones(min(width, v.size)), mode="valid").max())
 
 
 def _firings(

@@ -42,7 +42,7 @@ class Member:
     direction: str
     start: datetime
     end: datetime  # exclusive
-    excess: float  # |observed - expected| in the peak bucket
+    excess: float  # |observed - expected| in the peak bucket (a peak of several: per bucket)
     score: float
     areas: tuple[tuple[str, str], ...] = ()  # (field, value)s carrying the alert, its own segment first
     opens: bool = True  # may open an incident (False: only joins one, e.g. a low-severity alert)
@@ -222,25 +222,31 @@ def ranked(members: Iterable[Member]) -> list[Member]:
     return sorted(members, key=lambda m: (-m.excess, -m.score, m.alert_id))
 
 
-def area_of(members: Sequence[Member]) -> tuple[str, str] | None:
-    """The segment value carrying the incident: the area most of its members share (ties: the first in the
-    top-ranked members' order), or None if no member has one."""
+def area_of(members: Sequence[Member], fields: Sequence[str] = ()) -> tuple[str, str] | None:
+    """The segment value carrying the incident: the area most of its members share (ties: the field first in
+    ``fields``, e.g. the configured segments' order, then the first in the top-ranked members' order), or
+    None if no member has one."""
     counts: dict[tuple[str, str], int] = {}
     for m in ranked(members):
         for a in m.areas:
             counts[a] = counts.get(a, 0) + 1
-    return max(counts, key=lambda a: counts[a]) if counts else None  # max keeps the first of equals
+    rank = {f: i for i, f in enumerate(reversed(fields), start=1)}  # earlier fields rank higher
+    return (
+        max(counts, key=lambda a: (counts[a], rank.get(a[0], 0))) if counts else None
+    )  # max: first of equals
 
 
-def headline(members: Sequence[Member], labels: Mapping[str, str] | None = None) -> str:
-    """One line, e.g. ``Surge in eu-west: Pricing & promotions and 2 more topics``."""
+def headline(
+    members: Sequence[Member], labels: Mapping[str, str] | None = None, fields: Sequence[str] = ()
+) -> str:
+    """One line, e.g. ``Surge in eu-west: Pricing & promotions and 2 more topics`` (the area: ``area_of``)."""
     order = ranked(members)
     if not order:
         return "Empty incident"
     labels = labels or {}
     top = order[0]
     word = {"up": "Surge", "down": "Drop"}.get(top.direction, "Change")
-    area = area_of(order)
+    area = area_of(order, fields)
     where = f" in {area[1]}" if area else ""
     topics = list(dict.fromkeys(m.topic_id for m in order))
     text = f"{word}{where}: {labels.get(top.topic_id, top.topic_id)}"

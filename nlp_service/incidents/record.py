@@ -84,7 +84,7 @@ def member_view(
         direction=alert.direction,
         start=alert.window_start,
         end=alert.window_end,
-        excess=abs(alert.observed - alert.baseline),
+        excess=abs(alert.observed - alert.baseline) / max(1, int(ex.get("peak_buckets") or 1)),
         score=abs(alert.score),
         areas=tuple(dict.fromkeys(areas)),
         opens=SEVERITIES.index(alert.severity) >= floor or "joint" in ex,
@@ -154,9 +154,10 @@ def refresh(incident: Incident, members: Members, settings: Settings, labels: Ma
     incident.window_start = min(a.window_start for a in alerts)
     incident.window_end = max(a.window_end for a in alerts)
     incident.topics = list(dict.fromkeys(m.topic_id for m in order))
-    area = grouping.area_of(order)
+    fields = settings.alert_segments
+    area = grouping.area_of(order, fields)
     incident.segment, incident.segment_value = area or (ALL_SEGMENT, ALL_SEGMENT)
-    incident.headline = grouping.headline(order, labels)[:300]
+    incident.headline = grouping.headline(order, labels, fields)[:300]
     incident.summary = summary_of(incident.headline, alerts[0])
     return ranked
 

@@ -40,10 +40,11 @@ def test_a_surge_each_topic_short_of_the_threshold_is_one_incident(tmp_path: Pat
     sc = scenario(3002)  # us-east: billing and support up x3.3 for 12 hours
     surge = sc.events[0]
     (tmp_path / "off").mkdir()
-    incidents, _ = detect(sc, tmp_path / "off", Settings(alert_segments=["region"], alert_joint_buckets=[]))
+    alone = {"alert_segments": ["region"], "alert_hour_windows": []}  # (hour windows find it too: apart)
+    incidents, _ = detect(sc, tmp_path / "off", Settings(**alone, alert_joint_buckets=[]))
     assert not [i for i in incidents if i.segment_value == surge.region]
     (tmp_path / "on").mkdir()
-    incidents, alerts = detect(sc, tmp_path / "on", Settings(alert_segments=["region"]))
+    incidents, alerts = detect(sc, tmp_path / "on", Settings(**alone))
     (found,) = [i for i in incidents if i.segment_value == surge.region]
     assert len(found.topics) >= 2 and set(found.topics) <= set(surge.topics)
     joint = [a.explanation["joint"] for a in alerts if "joint" in (a.explanation or {})]

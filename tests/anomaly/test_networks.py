@@ -7,18 +7,13 @@ import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
 from nlp_service.anomaly.detectors.base import median_last, nanmedian_last, nanmedian_rows
+from nlp_service.anomaly.detectors.lagged import lagged, lagged_trimmed_mean, trailing, trimmed_mean_rows
 from nlp_service.anomaly.detectors.networks import (
     batcher_pairs,
     median_rows,
     order_stats,
     running_median,
     trailing_clean,
-)
-from nlp_service.anomaly.detectors.seasonal import (
-    _lagged,
-    _lagged_trimmed_mean,
-    _trailing,
-    _trimmed_mean_rows,
 )
 
 
@@ -60,7 +55,7 @@ def test_median_rows_equals_nanmedian_rows_with_gaps() -> None:
     x[rng.random(x.shape) < 0.02] = np.nan
     x[0, 5] = -0.0
     for window in (3, 14, 24):
-        rows = _trailing(x, window, 0)
+        rows = trailing(x, window, 0)
         assert same(median_rows(rows, trailing_clean(x, window)), nanmedian_rows(rows))
 
 
@@ -72,8 +67,8 @@ def test_lagged_trimmed_mean_equals_the_sort() -> None:
     for lags in lag_sets:
         lag = np.array(lags)
         for trim in (0.0, 0.2, 0.4):
-            want = _trimmed_mean_rows(_lagged(x, np.arange(10, 150), lag), trim)
-            assert same(_lagged_trimmed_mean(x, 10, lag, trim), want)
+            want = trimmed_mean_rows(lagged(x, np.arange(10, 150), lag), trim)
+            assert same(lagged_trimmed_mean(x, 10, lag, trim), want)
 
 
 def test_median_last_and_nanmedian_last_equal_numpy() -> None:

@@ -18,6 +18,7 @@ from tests.anomaly.test_alerts_e2e import AT, TOPIC, TWO_WEEKS_S, ingest_demo, o
 from tests.conftest import local_client, wait_ready
 
 INCIDENT_TYPES = ["incident.created", "incident.updated", "incident.resolved"]
+SEEN_BY = {TOPIC, "billing_payments"}  # the topics the fake engine sees the incident's comments in
 
 
 @pytest.fixture
@@ -46,10 +47,10 @@ def test_demo_incident_is_one_incident(incidents_client: TestClient, database_ur
     assert page["total"] == 1, page
     (inc,) = page["incidents"]
     assert (inc["status"], inc["segment"], inc["segment_value"]) == ("new", "region", "eu-west")
-    assert inc["topics"][0] == TOPIC and "eu-west" in inc["headline"], inc["headline"]
+    assert TOPIC in inc["topics"] and set(inc["topics"]) <= SEEN_BY, inc["topics"]
     assert inc["headline"].startswith("Surge in eu-west: ")
     lead = inc["members"][0]
-    assert lead["topic_id"] == TOPIC and lead["rank"] == 1
+    assert lead["topic_id"] == inc["topics"][0] and lead["rank"] == 1
     codes = sorted(m["reason_code"] for m in inc["members"])
     assert codes == ["opened"] + ["same_segment"] * (len(codes) - 1), inc["members"]
     assert all("region=eu-west" in m["reason"] for m in inc["members"] if m["reason_code"] == "same_segment")

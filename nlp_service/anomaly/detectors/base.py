@@ -100,7 +100,8 @@ class ChangePoint:
 
 @dataclass(frozen=True)
 class Spike:
-    """One anomalous bucket: ``observed`` against the seasonal ``expected`` count."""
+    """One anomalous bucket: ``observed`` against the seasonal ``expected`` count (with ``width`` > 1: the
+    window of that many buckets ending at ``index``, their sums; ``detectors.windows``)."""
 
     index: int
     timestamp: int
@@ -109,6 +110,7 @@ class Spike:
     score: float
     p_value: float
     kind: SpikeKind
+    width: int = 1
 
 
 class Detector(ABC):

@@ -15,7 +15,11 @@ Model, for every bucket ``t`` and using buckets ``< t`` only (no look-ahead):
   (``dispersion="moment"``, for bursty series); ``alpha = 0`` gives Poisson;
 * a bucket is a ``spike`` when ``P(X >= x) <= p_threshold``, ``x >= min_count``,
   ``x - expected >= min_excess`` and ``x >= min_ratio * expected``; a ``drop`` mirrors this with
-  the lower tail and the guards applied to ``expected`` (only when ``directions`` allows it).
+  the lower tail and the guards applied to ``expected`` (only when ``directions`` allows it);
+* with ``windows``, a bucket also ends a *window* of that many buckets scored as one by the same model
+  (``detectors.windows``: the series of window sums, against the same window in earlier periods of
+  ``window_season_seconds``, once a whole such period precedes it) at ``p_threshold x window_p_factor``: a
+  surge of several buckets none of which passes alone.
 
 The model is computed on a (series x buckets) matrix: ``fit_many`` scores many series of one length at once
 (the per-call overhead of numpy dominated one short series at a time); ``fit`` is the one-row case.
@@ -29,19 +33,24 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
-from scipy import special
 
 from nlp_service.anomaly.detectors.base import (
     Detector,
     FloatArray,
-    IntArray,
     Series,
     Spike,
     nanmedian_rows,
     season_period,
 )
-from nlp_service.anomaly.detectors.networks import clean, median_rows, order_stats, trailing_clean
+from nlp_service.anomaly.detectors.lagged import (
+    lagged_trimmed_mean,
+    trailing,
+    trailing_sum,
+    trimmed_mean_rows,
+)
+from nlp_service.anomaly.detectors.negbin import nb_deviance_residual, nb_tail
+from nlp_service.anomaly.detectors.networks import median_rows, trailing_clean
+from nlp_service.anomaly.detectors.windows import Scored, WindowScores, best_windows, rolling_sum
 
 Directions = Literal["both", "up", "down"]
 _MAD_TO_SD = 1.4826
@@ -59,13 +68,22 @@ class SeasonalScores:
     guard_up: np.ndarray  # bool: the volume guards allow a spike here
     guard_down: np.ndarray  # bool: the volume guards allow a drop here
     p_threshold: float
+    window: WindowScores | None = None  # the scan test over several buckets (``windows``), if any
 
     def row(self, i: int) -> SeasonalScores:
         """The scores of series ``i`` of a batch."""
         return SeasonalScores(
             self.expected[i], self.alpha[i], self.p_upper[i], self.p_lower[i], self.z[i],
             self.guard_up[i], self.guard_down[i], self.p_threshold,
+            None if self.window is None else self.window.row(i),
         )  # fmt: skip
+
+    @property
+    def window_spike(self) -> np.ndarray:
+        """Buckets that end a window passing every spike rule (``detectors.windows``) and spike not alone."""
+        if self.window is None:
+            return np.zeros(self.expected.shape, dtype=bool)
+        return (self.window.width > 0) & ~self.spike
 
     @property
     def spike(self) -> np.ndarray:
@@ -90,83 +108,6 @@ class SeasonalScores:
     def score(self) -> FloatArray:
         """``raw_score`` where a spike or drop was flagged, else 0."""
         return np.where(self.spike | self.drop, self.raw_score(), 0.0)
-
-
-def _trailing(values: FloatArray, window: int, start: int) -> np.ndarray:
-    """Rows ``t in [start, n)`` holding ``values[..., t - window : t]`` (NaN before the series starts), along
-    the last axis (leading axes: several series at once)."""
-    pad = np.full((*values.shape[:-1], window), np.nan)
-    padded = np.concatenate([pad, values], axis=-1)
-    return sliding_window_view(padded[..., :-1], window, axis=-1)[..., start:, :]
-
-
-def _nanmedian_rows(rows: np.ndarray) -> FloatArray:
-    """Row medians ignoring NaN (NaN for all-NaN rows); a sort is much faster than ``np.nanmedian``."""
-    return nanmedian_rows(rows)
-
-
-def _trimmed_mean_rows(rows: np.ndarray, trim: float, min_trim: int = 0) -> FloatArray:
-    """Mean of the non-NaN values along the last axis after dropping the ``trim`` fraction at both ends (at
-    least ``min_trim`` values at each end of a row that keeps one then)."""
-    srt = np.sort(rows, axis=-1)  # NaNs sort last
-    k = np.sum(~np.isnan(rows), axis=-1)
-    lo = np.floor(k * trim).astype(np.int64)
-    if min_trim:
-        lo = np.where(k > 2 * min_trim, np.maximum(lo, min_trim), lo)
-    pos = np.arange(rows.shape[-1])
-    keep = (pos >= lo[..., None]) & (pos < (k - lo)[..., None])
-    cnt = keep.sum(axis=-1)
-    total = np.where(keep, np.nan_to_num(srt), 0.0).sum(axis=-1)
-    return np.where(cnt > 0, total / np.maximum(cnt, 1), np.nan)
-
-
-def _lagged_trimmed_mean(
-    x: FloatArray, start: int, lags: IntArray, trim: float, min_trim: int = 0
-) -> FloatArray:
-    """``_trimmed_mean_rows`` of ``x[:, t - lags]`` (NaN before the series starts) for ``t`` in
-    ``[start, n)``: by the comparator network where those values are clean and few (the sum in the sort's
-    order), by the sort elsewhere."""
-    n, k = x.shape[-1], lags.size
-    idx = np.arange(start, n)
-    lo = int(np.floor(k * trim))
-    lo = max(lo, min_trim) if k > 2 * min_trim else lo
-    if k > 7 or lo < 1 or k - 2 * lo <= 0:
-        # numpy adds a row of 8 or more pairwise, and the first value of a row apart: with at least one value
-        # trimmed at each end (zeros in its sum), a row of up to 7 adds up as the running sum below does
-        return _trimmed_mean_rows(_lagged(x, idx, lags), trim, min_trim)
-    pad = int(lags.max(initial=0))  # x[:, t - lag] is xp[:, pad + t - lag]: views, no gathers
-    xp = np.concatenate([np.zeros((x.shape[0], pad)), x], axis=1)
-    cp = np.concatenate([np.zeros((x.shape[0], pad), dtype=bool), clean(x)], axis=1)
-    cols, ok = [], np.ones((x.shape[0], idx.size), dtype=bool)
-    for lag in lags:
-        cols.append(xp[:, pad + start - lag : pad + n - lag])
-        ok &= cp[:, pad + start - lag : pad + n - lag]
-    kept = order_stats(cols, range(lo, k - lo))
-    total = kept[0]
-    for v in kept[1:]:
-        total = total + v
-    out = total / float(k - 2 * lo)
-    bad = ~ok
-    if bad.any():  # the cells with a gap, before the first period included
-        rows, at = np.nonzero(bad)
-        src = idx[at][:, None] - lags[None, :]
-        vals = np.where(src >= 0, x[rows[:, None], np.clip(src, 0, None)], np.nan)
-        out[rows, at] = _trimmed_mean_rows(vals, trim, min_trim)
-    return out
-
-
-def _lagged(x: FloatArray, idx: IntArray, lags: IntArray) -> FloatArray:
-    """``x[:, idx - lag]`` for each lag (last axis), NaN before the series starts."""
-    src = idx[:, None] - lags[None, :]
-    return np.where(src >= 0, x[:, np.clip(src, 0, None)], np.nan)
-
-
-def _trailing_sum(values: FloatArray, window: int) -> FloatArray:
-    """``sum(values[..., t - window : t])`` for every ``t`` (NaN counted as 0), along the last axis."""
-    zero = np.zeros((*values.shape[:-1], 1))
-    c = np.concatenate([zero, np.cumsum(np.nan_to_num(values), axis=-1)], axis=-1)
-    t = np.arange(values.shape[-1])
-    return c[..., t] - c[..., np.maximum(t - window, 0)]
 
 
 class SeasonalSpikeDetector(Detector):
@@ -195,6 +136,9 @@ class SeasonalSpikeDetector(Detector):
         dispersion: Literal["robust", "moment"] = "robust",
         dispersion_clip: float = 2.0,
         directions: Directions = "both",
+        windows: Sequence[int] = (),
+        window_p_factor: float = 0.01,
+        window_season_seconds: int | None = None,
     ) -> None:
         if not 0 < p_threshold < 1:
             raise ValueError("p_threshold must be in (0, 1)")
@@ -213,6 +157,9 @@ class SeasonalSpikeDetector(Detector):
         self.dispersion = dispersion
         self.dispersion_clip = dispersion_clip
         self.directions = directions
+        self.windows = tuple(windows)
+        self.window_p_factor = window_p_factor
+        self.window_season_seconds = window_season_seconds
         self.series_ = None
         self.scores_: SeasonalScores | None = None
         self.start_ = 0
@@ -246,13 +193,24 @@ class SeasonalSpikeDetector(Detector):
         sc = self.scores_
         assert sc is not None
         spike = sc.spike
-        at = np.flatnonzero(spike | sc.drop)
+        wide = sc.window_spike
+        at = np.flatnonzero(spike | sc.drop | wide)
         if not at.size:
             return ()
         z = sc.z[at]  # ``sc.score`` and the p-values at the flagged buckets only
         score = np.where((sc.guard_up[at] & (z > 0)) | (sc.guard_down[at] & (z < 0)), np.abs(z), 0.0)
         up = spike[at]
         p_value = np.where(up, sc.p_upper[at], sc.p_lower[at])
+        observed, expected = series.values[at + self.start_], sc.expected[at]
+        width = np.ones(at.size, dtype=np.int64)
+        if sc.window is not None and wide.any():  # a window ending here: its sums and test instead
+            w, win = wide[at], sc.window
+            observed = np.where(w, win.observed[at], observed)
+            expected = np.where(w, win.expected[at], expected)
+            score = np.where(w, np.abs(win.z[at]), score)
+            p_value = np.where(w, win.p_upper[at], p_value)
+            width = np.where(w, win.width[at], width)
+            up = up | w
         pos = at + self.start_
         return tuple(
             Spike(
@@ -263,15 +221,17 @@ class SeasonalSpikeDetector(Detector):
                 score=sc_,
                 p_value=p,
                 kind="spike" if u else "drop",
+                width=wd,
             )
-            for i, t, o, e, sc_, p, u in zip(
+            for i, t, o, e, sc_, p, u, wd in zip(
                 pos.tolist(),
                 series.timestamps[pos].tolist(),
-                series.values[pos].tolist(),
-                sc.expected[at].tolist(),
+                observed.tolist(),
+                expected.tolist(),
                 score.tolist(),
                 p_value.tolist(),
                 up.tolist(),
+                width.tolist(),
                 strict=True,
             )
         )
@@ -299,18 +259,18 @@ class SeasonalSpikeDetector(Detector):
         # compute the seasonal part for the level window too (the level correction needs it)
         s_start = max(0, start - lw)
         if not (period and self.n_periods > 0):
-            recent = _trimmed_mean_rows(_trailing(x, lw, s_start), self.trim)
+            recent = trimmed_mean_rows(trailing(x, lw, s_start), self.trim)
             return np.maximum(recent[:, start - s_start :], 0.0)
         h = min(self.neighbours, period - 1)
         lags = np.array([k * period - j for k in range(1, self.n_periods + 1) for j in range(-h, h + 1)])
-        seasonal = _lagged_trimmed_mean(x, s_start, lags, self.trim, self.seasonal_min_trim)
+        seasonal = lagged_trimmed_mean(x, s_start, lags, self.trim, self.seasonal_min_trim)
         missing = np.isnan(seasonal)  # less than one period of history: recent buckets instead
         cols = np.flatnonzero(missing.any(axis=0))
         if cols.size:
-            recent = _trimmed_mean_rows(_trailing(x, lw, s_start)[:, cols], self.trim)
+            recent = trimmed_mean_rows(trailing(x, lw, s_start)[:, cols], self.trim)
             seasonal[:, cols] = np.where(missing[:, cols], recent, seasonal[:, cols])
         ratio = (x[:, s_start:] + 1.0) / (seasonal + 1.0)
-        level = median_rows(_trailing(ratio, lw, 0), trailing_clean(ratio, lw))
+        level = median_rows(trailing(ratio, lw, 0), trailing_clean(ratio, lw))
         level = np.where(np.isnan(level), 1.0, level)
         seasonal = (seasonal + 1.0) * level - 1.0
         return np.maximum(seasonal[:, start - s_start :], 0.0)
@@ -327,19 +287,36 @@ class SeasonalSpikeDetector(Detector):
         if self.dispersion == "moment":
             c = self.dispersion_clip
             resid = np.clip((x - mu) / scale, -c, c) * scale
-            num = _trailing_sum(resid**2 - x, dw)[:, start:]
-            den = _trailing_sum(mu**2, dw)[:, start:]
+            num = trailing_sum(resid**2 - x, dw)[:, start:]
+            den = trailing_sum(mu**2, dw)[:, start:]
             return np.where(den > 0, np.maximum(num, 0.0) / np.maximum(den, 1e-12), 0.0)
         step = max(1, dw // 8)
         idx = np.arange(start, x.shape[-1])
         block = np.maximum((idx // step) * step, 0)
         ub, inv = np.unique(block, return_inverse=True)
-        rel = _trailing((x - mu) / scale, dw, 0)[:, ub]
-        pois = _trailing(1.0 / scale, dw, 0)[:, ub]
+        rel = trailing((x - mu) / scale, dw, 0)[:, ub]
+        pois = trailing(1.0 / scale, dw, 0)[:, ub]
         med = nanmedian_rows(rel, overwrite=True)  # (sorts rel: the deviations below are the same values)
         mad = nanmedian_rows(np.abs(rel - med[..., None]), overwrite=True)
         alpha = np.maximum((_MAD_TO_SD * mad) ** 2 - nanmedian_rows(pois, overwrite=True), 0.0)
         return np.nan_to_num(alpha)[:, inv.ravel()]
+
+    def _model(
+        self, x: FloatArray, start: int, bucket_seconds: int
+    ) -> tuple[FloatArray, FloatArray, np.ndarray, FloatArray, FloatArray]:
+        """``(mu, alpha, valid, counts, expected)`` of buckets ``[start, n)`` of each row of ``x``: the
+        model's expectations and overdispersion; counts rounded and expectations floored where valid (history
+        enough, neither missing), neutral elsewhere."""
+        n = x.shape[-1]
+        dw = max(2, self.dispersion_window)
+        e_start = max(0, start - dw - dw // 8)
+        mu_all = self._expected(x, e_start, bucket_seconds)
+        mu = mu_all[:, start - e_start :]
+        alpha = self._alpha(x[:, e_start:], mu_all, start - e_start, dw)
+        xs = x[:, start:]
+        valid = ~np.isnan(xs) & ~np.isnan(mu) & (np.arange(start, n) >= self.min_history)
+        xi, m = np.where(valid, np.round(xs), 0.0), np.where(valid, np.maximum(mu, 1e-3), 1.0)
+        return mu, alpha, valid, xi, m
 
     def _score(self, x: FloatArray, start: int, bucket_seconds: int) -> SeasonalScores:
         """Scores of buckets ``[start, n)`` of each row of ``x`` (series x buckets, one grid): 2-D fields."""
@@ -347,55 +324,39 @@ class SeasonalSpikeDetector(Detector):
         if n == 0:
             e, b = np.zeros(x.shape), np.zeros(x.shape, dtype=bool)
             return SeasonalScores(e, e, e, e, e, b, b, self.p_threshold)
-        dw = max(2, self.dispersion_window)
-        e_start = max(0, start - dw - dw // 8)
-        mu_all = self._expected(x, e_start, bucket_seconds)
-        mu = mu_all[:, start - e_start :]
-        alpha = self._alpha(x[:, e_start:], mu_all, start - e_start, dw)
-
-        xs = x[:, start:]
-        valid = ~np.isnan(xs) & ~np.isnan(mu) & (np.arange(start, n) >= self.min_history)
-        xi = np.where(valid, np.round(xs), 0.0)
-        m = np.where(valid, np.maximum(mu, 1e-3), 1.0)
-        guard_up = valid & (xi >= self.min_count) & (xi - m >= self.min_excess) & (xi >= self.min_ratio * m)
+        mu, alpha, valid, xi, m = self._model(x, start, bucket_seconds)
+        guard_up = self._guard_up(valid, xi, m)
         guard_down = valid & (m >= self.min_count) & (m - xi >= self.min_excess) & (xi * self.min_ratio <= m)
         if self.directions == "up":
             guard_down[:] = False
         elif self.directions == "down":
             guard_up[:] = False
         # exact tails only where a guard allows that direction (p = 1 elsewhere): it is the slow part
-        p_up = _nb_tail(xi, m, alpha, guard_up, upper=True)
-        p_lo = _nb_tail(xi, m, alpha, guard_down, upper=False)
-        z = _nb_deviance_residual(xi, m, alpha)
-        return SeasonalScores(mu, alpha, p_up, p_lo, z, guard_up, guard_down, self.p_threshold)
+        p_up = nb_tail(xi, m, alpha, guard_up, upper=True)
+        p_lo = nb_tail(xi, m, alpha, guard_down, upper=False)
+        z = nb_deviance_residual(xi, m, alpha)
+        window = None
+        if self.windows and self.directions != "down":
+            alone = guard_up & (p_up <= self.p_threshold)
+            window = self._windows(x, start, bucket_seconds, valid & (xi > m), alone)
+        return SeasonalScores(mu, alpha, p_up, p_lo, z, guard_up, guard_down, self.p_threshold, window)
 
+    def _guard_up(self, valid: np.ndarray, xi: FloatArray, m: FloatArray) -> np.ndarray:
+        return valid & (xi >= self.min_count) & (xi - m >= self.min_excess) & (xi >= self.min_ratio * m)
 
-def _nb_tail(
-    x: FloatArray, mu: FloatArray, alpha: FloatArray, where: np.ndarray, *, upper: bool
-) -> FloatArray:
-    """``P(X >= x)`` (``upper``) or ``P(X <= x)`` under NB(mean ``mu``, var ``mu + alpha mu^2``), Poisson
-    when ``alpha = 0``, via regularised incomplete gamma/beta functions; 1 where ``where`` is false."""
-    out = np.ones_like(mu)
-    if not where.any():
-        return out
-    k, m, a = x[where], mu[where], alpha[where]
-    pois = a < 1e-8
-    r = 1.0 / np.where(pois, 1.0, a)
-    q = m / (r + m)  # NB "failure" probability: P(X <= k) = I_{1-q}(r, k + 1)
-    if upper:
-        safe = np.maximum(k, 1.0)
-        tail = np.where(pois, special.gammainc(safe, m), special.betainc(safe, r, q))
-        out[where] = np.where(k <= 0, 1.0, tail)
-    else:
-        out[where] = np.where(pois, special.gammaincc(k + 1.0, m), special.betainc(r, k + 1.0, 1.0 - q))
-    return out
-
-
-def _nb_deviance_residual(x: FloatArray, mu: FloatArray, alpha: FloatArray) -> FloatArray:
-    """Signed square root of the NB (Poisson when ``alpha = 0``) unit deviance of ``x`` given ``mu``."""
-    xlogx = np.where(x > 0, x * np.log(np.maximum(x, 1e-12) / mu), 0.0)
-    pois = alpha < 1e-8
-    r = 1.0 / np.where(pois, 1.0, alpha)
-    nb_tail = (x + r) * np.log((x + r) / (mu + r))
-    dev = 2.0 * np.where(pois, xlogx - (x - mu), xlogx - nb_tail)
-    return np.sign(x - mu) * np.sqrt(np.maximum(dev, 0.0))
+    def _windows(
+        self, x: FloatArray, start: int, bucket_seconds: int, above: np.ndarray, alone: np.ndarray
+    ) -> WindowScores:
+        """The scan test (``detectors.windows``): each width's window sums scored as a series of their own,
+        once ``min_history`` and a whole window season precede the window."""
+        scored = []
+        model = copy.copy(self)
+        model.season_seconds = self.window_season_seconds or self.season_seconds
+        history = max(self.min_history, season_period(bucket_seconds, model.season_seconds) or 0)
+        at = np.arange(start, x.shape[-1])
+        for w in sorted({w for w in self.windows if w > 1}):
+            _, alpha, valid, xi, m = model._model(rolling_sum(x, w), start, bucket_seconds)
+            guard = self._guard_up(valid & (at >= history + w - 1), xi, m)
+            p = nb_tail(xi, m, alpha, guard, upper=True)
+            scored.append(Scored(w, xi, m, p, nb_deviance_residual(xi, m, alpha)))
+        return best_windows(scored, above, alone, self.p_threshold * self.window_p_factor)
