@@ -7,7 +7,8 @@ Writes a markdown report (stdout and ``OUT.md`` beside the JSON) and flat JSON m
 ``synthetic.false_alerts_per_30d``, ``synthetic.median_delay_buckets`` (plus a few extra keys); the NAB
 split protocol ``nab_realtweets.split.*`` (``anomaly_nab_split``), the CX-like families ``synthetic_cx.*``
 (``anomaly_cx``), the null false-alert rates ``null.*`` (``anomaly_null``), the incident scenarios
-``incidents.*`` (``anomaly_incidents``) and the hourly weekly-pattern check ``weekly.*`` (``anomaly_weekly``).
+``incidents.*`` (``anomaly_incidents``), the hourly weekly-pattern check ``weekly.*`` (``anomaly_weekly``)
+and the windows of hours ``windows.*`` (``anomaly_windows``).
 
 NAB scoring follows NAB v1.1's sweeper (``nab/sweeper.py``), re-implemented here:
 
@@ -38,6 +39,7 @@ import numpy as np
 from evaluation.anomaly_incidents import evaluate_incidents, incidents_report
 from evaluation.anomaly_null import evaluate_null
 from evaluation.anomaly_weekly import evaluate_weekly, weekly_report
+from evaluation.anomaly_windows import evaluate_windows, windows_report
 from nlp_service.anomaly.detectors import (
     PeltChangePointDetector,
     SeasonalSpikeDetector,
@@ -496,7 +498,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     weekly = evaluate_weekly(seed=args.seed)
     metrics.update({f"weekly.{fam}.{k}": v for fam, m in weekly.items() for k, v in m.items()})
     text = report(nab, syn) + split_report(split, nab["normalized"]) + cx_report(cx) + null_report(null)
-    text += incidents_report(inc) + weekly_report(weekly)
+    hour_windows = evaluate_windows(seed=args.seed)
+    metrics.update({f"windows.{name}.{k}": v for name, m in hour_windows.items() for k, v in m.items()})
+    text += incidents_report(inc) + weekly_report(weekly) + windows_report(hour_windows)
     print(text)
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
