@@ -55,9 +55,11 @@ def fingerprint(a: Alert) -> tuple[Any, ...]:
 
 
 def _excess(f: Firing) -> float:
+    """The excess comments severity grades: a level shift's over the buckets establishing it, a spike's in
+    its peak bucket (a window's per bucket: a surge of several hours is graded as strong as its hours are)."""
     if f.kind == "level_shift":
         return abs(f.observed - f.expected) * CP_MIN_SIZE
-    return abs(f.observed - f.expected)
+    return abs(f.observed - f.expected) / f.buckets
 
 
 def _joint(f: Firing, ex: dict[str, Any]) -> dict[str, Any]:
