@@ -70,3 +70,18 @@ def test_the_missed_night_surge_of_scenario_1012_fires_with_its_hours() -> None:
 
     assert not overlapping(Settings(alert_hour_windows=[]))
     assert overlapping(Settings())  # default: 3 and 6 hours
+
+
+def test_a_window_is_graded_on_its_excess_per_hour() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from nlp_service.anomaly import explain
+    from nlp_service.anomaly.episodes import _excess
+    from nlp_service.anomaly.rules import Firing
+
+    at = datetime(2024, 1, 28, 18, tzinfo=UTC)
+    six_hours = Firing("hour", "app", "region", "us-west", "spike", "up", at, at + timedelta(hours=6),
+                       41.0, 11.0, 6.5, 1e-9, buckets=6)  # fmt: skip
+    assert _excess(six_hours) == 5.0
+    assert explain.severity(six_hours.score, _excess(six_hours)) == "low"  # 30 in total would be medium
+    assert explain.severity(six_hours.score, 30.0) == "medium"
