@@ -189,6 +189,26 @@ def test_spread_labels_follow_the_graph_and_leave_held_out_nodes_out():
     assert rows.tolist() == list(range(12))
 
 
+def test_a_topic_keeps_only_its_hardest_pseudo_labelled_negatives(monkeypatch):
+    # Topic 1's rows from near topic 0 (x0 from 0.9 down to 0.2) to far; topic 0 keeps the 5 nearest of them.
+    a, b = np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0])
+    x0 = np.linspace(0.9, 0.2, 12)
+    near_b = np.stack([x0, np.sqrt(1 - x0**2), np.zeros(12)], axis=1)
+    background = np.concatenate([a + 0.01 * np.arange(6)[:, None] * np.array([0, 0, 1.0]), near_b])
+    spreading = spread_labels(np.stack([a, b]), np.eye(2), background, k=3)
+    label, _ = spreading.pseudo_labels()
+    all_rows, positive, _ = spreading.rows(0)
+    negatives = all_rows[~positive]
+    assert len(negatives) > 5 and (label[negatives] == 1).all()
+    monkeypatch.setattr(fewshot, "SPREAD_NEGATIVES", 5)
+    rows, positive, weight = spreading.rows(0)
+    kept = rows[~positive]
+    assert len(kept) == 5 and rows[positive].tolist() == all_rows[all_rows < 6].tolist()
+    _, _, p = spreading._labels(None)
+    assert p[kept, 0].min() >= np.delete(p[:, 0], np.concatenate([kept, rows[positive]])).max()
+    assert len(weight) == len(rows)
+
+
 def test_label_spreading_helps_when_examples_are_few_and_noisy(monkeypatch):
     accuracy: dict[float, list[float]] = {0.0: [], fewshot.SPREAD_WEIGHT: []}
     for weight in accuracy:
