@@ -6,7 +6,8 @@ the incident whose latest member ends last):
 
 1. ``same_segment``: both alerts are carried by a same segment value (an alert's *areas*: the segment of a
    segment alert and the values carrying most of its excess in the explanation's ``over_indexing``, e.g.
-   ``region=eu-west``), go the same direction, and their windows overlap (within ``overlap_slack``): one
+   ``region=eu-west``, and the segment values that fired in its episode: ``record.member_view``), go the
+   same direction, and their windows overlap (within ``overlap_slack``): one
    surge in one region across several topics;
 2. ``same_topic``: the same topic, windows overlapping (within ``overlap_slack``), in any segment: the
    topic's total and its segments, or a spike and a level shift of one change;

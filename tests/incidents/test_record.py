@@ -270,3 +270,14 @@ def test_a_topic_alert_is_carried_by_the_segments_that_fired_and_a_joint_alert_m
     )
     seen = record.member_view(joint, 0.5, "medium")  # an eu-west alert that also fired with apac's topics
     assert seen.opens and seen.areas == (("region", "eu-west"), ("region", "apac"))
+
+
+def test_a_segment_alert_is_carried_by_every_segment_that_fired_in_its_episode() -> None:
+    """A segment alert (the topic's total did not fire) sits on its strongest segment series; the other
+    segment series of the topic that fired in its episode are evidence in their own segments (incident
+    scenario 6 of seed 0: delivery up in eu-west with support there, its alert on a noise hour in
+    eu-north)."""
+    segment = make_alert(
+        "delivery", 0, segment=("region", "eu-north"), explanation={"segments_fired": ["region=eu-west"]}
+    )
+    assert record.member_view(segment, 0.5).areas == (("region", "eu-north"), ("region", "eu-west"))
