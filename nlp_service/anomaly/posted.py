@@ -47,6 +47,7 @@ def spike_out(sp: Spike) -> SpikeOut:
         score=round(sp.score, 4),
         p_value=sp.p_value,
         kind=sp.kind,
+        buckets=sp.width,
     )
 
 

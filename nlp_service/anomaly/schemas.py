@@ -234,6 +234,9 @@ class SpikeOut(BaseModel):
     score: float
     p_value: float
     kind: Literal["spike", "drop"]
+    buckets: int = Field(
+        1, description="buckets summed in observed and expected: more than 1 for a window ending at index"
+    )
 
 
 class EpisodeOut(BaseModel):
