@@ -20,6 +20,7 @@ from nlp_service.anomaly.detectors import (
     Spike,
     detect_many,
 )
+from nlp_service.anomaly.detectors.windows import rolling_sum
 from nlp_service.anomaly.sensitivity import PRESETS, Thresholds, thresholds
 from nlp_service.anomaly.series import SeriesKey, SeriesSet
 from nlp_service.anomaly.tables import AlertKind, Bucket, Direction
@@ -197,7 +198,7 @@ def scan_many(
 def _peak(values: np.ndarray, width: int) -> float:
     """The largest sum of ``width`` consecutive buckets (missing ones as 0)."""
     v = np.nan_to_num(values.astype(np.float64))
-    return float(np.convolve(v, np.ones(min(width, v.size)), mode="valid").max())
+    return float(np.nanmax(rolling_sum(v, min(width, v.size))))
 
 
 def _firings(

@@ -231,10 +231,10 @@ def area_of(members: Sequence[Member], fields: Sequence[str] = ()) -> tuple[str,
     for m in ranked(members):
         for a in m.areas:
             counts[a] = counts.get(a, 0) + 1
+    if not counts:
+        return None
     rank = {f: i for i, f in enumerate(reversed(fields), start=1)}  # earlier fields rank higher
-    return (
-        max(counts, key=lambda a: (counts[a], rank.get(a[0], 0))) if counts else None
-    )  # max: first of equals
+    return max(counts, key=lambda a: (counts[a], rank.get(a[0], 0)))  # max keeps the first of equals
 
 
 def headline(

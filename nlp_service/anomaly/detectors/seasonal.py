@@ -80,7 +80,7 @@ class SeasonalScores:
 
     @property
     def window_spike(self) -> np.ndarray:
-        """Buckets that end a window passing every spike rule (``detectors.windows``) and spike not alone."""
+        """Buckets that do not spike alone but end a window passing every spike rule (``windows``)."""
         if self.window is None:
             return np.zeros(self.expected.shape, dtype=bool)
         return (self.window.width > 0) & ~self.spike

@@ -5,10 +5,11 @@ comments into one hour, yet six such hours in a row are a strong signal. For eac
 sums of ``w`` consecutive buckets (each ending at ``t``) is scored by the detector's own model, as a series of
 its own: seasonal expectation of the same window in earlier periods, level correction, overdispersion from
 the window sums' own residuals (so the correlation of neighbouring buckets and the baseline's error at low
-counts widen the test instead of passing for a signal), and the same volume guards and p-value threshold as
-one bucket. A window must also be *tight*: its first and last buckets are each above their own expectation,
-so it neither drags a finished surge on nor reaches back before it began; and hold no bucket that spikes
-alone (that one is the alert, not the window around it). Each bucket keeps its most significant window.
+counts widen the test instead of passing for a signal), the same volume guards as one bucket and a stricter
+p-value threshold (the detector's ``window_p_factor`` of its own: many overlapping windows are tested). A
+window must also be *tight*: its first and last buckets are each above their own expectation, so it neither
+drags a finished surge on nor reaches back before it began; and hold no bucket that spikes alone (that one is
+the alert, not the window around it). Each bucket keeps its most significant window.
 """
 
 from __future__ import annotations
