@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             items = [(k, ss.counts[k]) for k in keys[at : at + BATCH]]
             scan = settings.alert_rescan_buckets
             firings += len(rules.scan_many(items, ss, settings, scan=scan, joint_candidates=candidates))
-        return firings + len(rules.joint_firings(candidates, ss, thresholds(settings)))
+        return firings + len(rules.joint_firings(candidates, ss, settings, thresholds(settings)))
 
     rss0 = _rss_mb()
     batch_s, batch_cpu, found = _timed(batched)

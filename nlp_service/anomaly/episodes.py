@@ -64,11 +64,14 @@ def _excess(f: Firing) -> float:
 
 def _joint(f: Firing, ex: dict[str, Any]) -> dict[str, Any]:
     """The explanation's ``joint`` entry for a firing of the joint test (``anomaly.joint``): the strongest
-    such test of the episode; empty otherwise."""
+    such test of the episode (``buckets``: the width of the window tested, 1 for a single bucket); empty
+    otherwise."""
     held = ex.get("joint")
     if f.joint is None or (held and held["p_value"] <= f.joint.p_value):
         return {}
-    return {"joint": {"segment": f.series_label, "bucket": f.bucket, **f.joint.to_dict()}}
+    return {
+        "joint": {"segment": f.series_label, "bucket": f.bucket, "buckets": f.buckets, **f.joint.to_dict()}
+    }
 
 
 def _set_peak(alert: Alert, f: Firing, ex: dict[str, Any]) -> None:

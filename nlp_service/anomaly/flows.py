@@ -143,7 +143,7 @@ def scan(
     scanned = checked = 0
     for ss, n_scan in plans:
         keys = [key for key in ss.counts if key[0] != ALL_TOPICS]
-        candidates: list[joint.Candidate] | None = [] if ss.bucket in settings.alert_joint_buckets else None
+        candidates: list[joint.Candidate] | None = [] if any(rules.joint_tests(settings, ss.bucket)) else None
         # runs of series at one sensitivity, a batch at a time: the detectors are vectorised across a batch
         for th, run in groupby(
             keys, lambda key: sensitivity.thresholds(settings, topic_sensitivity.get(key[0]))
@@ -159,7 +159,7 @@ def scan(
                 if progress is not None:
                     progress(scanned, total)
         if candidates is not None:  # the joint test: topics of one segment value up together
-            firings.extend(rules.joint_firings(candidates, ss, sensitivity.thresholds(settings)))
+            firings.extend(rules.joint_firings(candidates, ss, settings, sensitivity.thresholds(settings)))
     return Scan(at, firings, scanned, checked, ends, max_row_id, time.perf_counter() - t0)
 
 

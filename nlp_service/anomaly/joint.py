@@ -13,8 +13,16 @@ p-value and the other topics (:class:`Joint`; ``rules.joint_firings`` makes the 
 Only buckets where a series passes every effect guard of a spike on its own (``min_count``, ``min_excess``,
 ``min_ratio``: the detector's ``guard_up``) and its own p-value is at most ``MEMBER_P`` take part, so a
 member is a real, sizeable excess that merely lacks the significance to stand alone. Series that fired on
-their own count in the test and keep their own firing. Topic totals (segment ``all``) are not tested
+their own count in the test too, and their firing gains its label (a weak alert that rose with other topics
+may open an incident: ``incidents.record.member_view``). Topic totals (segment ``all``) are not tested
 together: a lift of every topic's total at once is mostly traffic, not one incident.
+
+Windows of hours (``detectors.windows``, ``NLP_ALERT_JOINT_WINDOWS``) are tested the same way, per width and
+last hour: a night surge of two topics, each a few comments an hour above a baseline of one or two, that
+neither window passes alone. A window takes part against the larger of two expectations, its own (the same
+hours of earlier weeks) and the sum of its hours' (the hourly model, resting on more days): with only two or
+three earlier weeks, the first alone is often low by chance at such counts, and two such windows in one
+region at once made false incidents. The test passes at the window test's stricter threshold.
 """
 
 from __future__ import annotations
@@ -54,7 +62,8 @@ class Joint:
 
 @dataclass(frozen=True)
 class Candidate:
-    """A series' bucket that may take part in a joint test."""
+    """A series' bucket (with ``width`` > 1: the window of that many buckets ending there, its sums) that may
+    take part in a joint test."""
 
     key: SeriesKey
     index: int
@@ -62,32 +71,58 @@ class Candidate:
     observed: float
     expected: float
     score: float
-    fired: bool  # it passed its own test (a firing already)
+    width: int = 1
 
 
 def candidates(
-    key: SeriesKey, scores: SeasonalScores, offset: int, values: np.ndarray, scan: int
+    key: SeriesKey,
+    scores: SeasonalScores,
+    offset: int,
+    values: np.ndarray,
+    scan: int,
+    *,
+    single: bool = True,
+    windows: bool = False,
 ) -> list[Candidate]:
     """The buckets among the newest ``scan`` of one series (``scores`` cover buckets ``offset..``) where
-    every spike guard holds and the upper-tail p-value is at most ``MEMBER_P``."""
+    every spike guard holds and the upper-tail p-value is at most ``MEMBER_P``: single buckets with
+    ``single``, and with ``windows`` the tight windows of each width ``scores.window`` tested
+    (``detectors.windows``), each ending at such a bucket."""
     if key[1] == ALL_SEGMENT or key[0] == ALL_TOPICS:
         return []
     n = values.size
     lo = max(n - scan, offset)
     rel = np.arange(lo - offset, n - offset)
-    ok = scores.guard_up[rel] & (scores.p_upper[rel] <= MEMBER_P)
-    return [
-        Candidate(
-            key=key,
-            index=int(offset + i),
-            p_value=float(scores.p_upper[i]),
-            observed=float(values[offset + i]),
-            expected=float(scores.expected[i]),
-            score=float(abs(scores.z[i])),
-            fired=bool(scores.p_upper[i] <= scores.p_threshold),
-        )
-        for i in rel[ok]
-    ]
+    out: list[Candidate] = []
+    if single:
+        ok = scores.guard_up[rel] & (scores.p_upper[rel] <= MEMBER_P)
+        out += [
+            Candidate(
+                key=key,
+                index=int(offset + i),
+                p_value=float(scores.p_upper[i]),
+                observed=float(values[offset + i]),
+                expected=float(scores.expected[i]),
+                score=float(abs(scores.z[i])),
+            )
+            for i in rel[ok]
+        ]
+    if windows and scores.window is not None:
+        for w in scores.window.each:
+            j = w.for_joint()
+            out += [
+                Candidate(
+                    key=key,
+                    index=int(offset + i),
+                    p_value=float(j.p_upper[i]),
+                    observed=float(w.observed[i]),
+                    expected=float(j.expected[i]),
+                    score=float(abs(j.z[i])),
+                    width=w.width,
+                )
+                for i in rel[j.p_upper[rel] <= MEMBER_P]
+            ]
+    return out
 
 
 def joint_p_value(p_values: Sequence[float], m: int) -> tuple[float, int]:
@@ -102,26 +137,27 @@ def joint_p_value(p_values: Sequence[float], m: int) -> tuple[float, int]:
     return min(best, 1.0), int(k[np.flatnonzero(tails == tails.min())[-1]])
 
 
-def joint_members(found: Iterable[Candidate], ss: SeriesSet, th: Thresholds) -> list[tuple[Candidate, Joint]]:
-    """The candidates that pass the joint test of their segment value and bucket and did not fire on their
-    own (those keep their own firing), each with its :class:`Joint`."""
+def joint_members(
+    found: Iterable[Candidate], ss: SeriesSet, th: Thresholds, window_p_factor: float = 1.0
+) -> list[tuple[Candidate, Joint]]:
+    """The candidates that pass the joint test of their segment value, bucket and width, each with its
+    :class:`Joint` (those that fired on their own too: their firing gains the joint test's label); windows
+    of several buckets pass at ``th.p_threshold x window_p_factor``, as strict as a window alone
+    (``detectors.windows``)."""
     per_value: dict[tuple[str, str], int] = defaultdict(int)
     for topic, segment, value in ss.counts:
         if topic != ALL_TOPICS and segment != ALL_SEGMENT:
             per_value[(segment, value)] += 1
-    groups: dict[tuple[str, str, int], list[Candidate]] = defaultdict(list)
+    groups: dict[tuple[str, str, int, int], list[Candidate]] = defaultdict(list)
     for c in found:
-        groups[(c.key[1], c.key[2], c.index)].append(c)
+        groups[(c.key[1], c.key[2], c.index, c.width)].append(c)
     out: list[tuple[Candidate, Joint]] = []
-    for (segment, value, _), group in sorted(groups.items()):
+    for (segment, value, _, width), group in sorted(groups.items()):
         p, k = joint_p_value([c.p_value for c in group], per_value[(segment, value)])
-        if k == 0 or p > th.p_threshold:
+        threshold = th.p_threshold * (window_p_factor if width > 1 else 1.0)
+        if k == 0 or p > threshold:
             continue
         members = sorted(group, key=lambda c: (c.p_value, c.key))[:k]
         topics = tuple(c.key[0] for c in members)
-        out.extend(
-            (c, Joint(tuple(t for t in topics if t != c.key[0]), p, c.p_value))
-            for c in members
-            if not c.fired
-        )
+        out.extend((c, Joint(tuple(t for t in topics if t != c.key[0]), p, c.p_value)) for c in members)
     return out

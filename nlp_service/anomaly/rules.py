@@ -111,18 +111,30 @@ def _spike_firing(key: SeriesKey, ss: SeriesSet, sp: Spike) -> Firing:
     )
 
 
-def joint_firings(found: Sequence[joint.Candidate], ss: SeriesSet, th: Thresholds) -> list[Firing]:
+def joint_firings(
+    found: Sequence[joint.Candidate], ss: SeriesSet, settings: Settings, th: Thresholds
+) -> list[Firing]:
     """Spike firings of the series that pass the joint test of their segment and bucket (``anomaly.joint``;
     ``found``: the candidates :func:`scan_many` collected), with the joint p-value."""
+    factor = spike_detector(settings, ss.bucket, th).window_p_factor
     return [
         replace(
             _spike_firing(
-                c.key, ss, Spike(c.index, 0, c.observed, c.expected, c.score, why.p_value, "spike")
+                c.key,
+                ss,
+                Spike(c.index, 0, c.observed, c.expected, c.score, why.p_value, "spike", width=c.width),
             ),
             joint=why,
         )
-        for c, why in joint.joint_members(found, ss, th)
+        for c, why in joint.joint_members(found, ss, th, window_p_factor=factor)
     ]
+
+
+def joint_tests(settings: Settings, bucket: str) -> tuple[bool, bool]:
+    """Whether series of ``bucket`` take part in joint tests (``anomaly.joint``) with their single buckets
+    (``alert_joint_buckets``) and with their windows of hours (``alert_joint_windows``)."""
+    windows = bucket == "hour" and settings.alert_joint_windows and bool(settings.alert_hour_windows)
+    return bucket in settings.alert_joint_buckets, windows
 
 
 def _shift_firing(key: SeriesKey, ss: SeriesSet, cp: ChangePoint, score: float, p_value: float) -> Firing:
@@ -186,12 +198,17 @@ def scan_many(
     cp_det = changepoint_detector(ss.bucket, th)
     found = detect_many(series, spike_detector=spike_det, changepoint_detector=cp_det)
     out: list[list[Firing]] = [[] for _ in kept]
+    single, windows = joint_tests(settings, ss.bucket)
     for i, fitted in found:
         key, values = kept[i]
         out[i] = _firings(key, values, ss, settings, scan, th, fitted.result, fitted.changepoint_detector)
         scores = fitted.spike_detector.scores_
         if joint_candidates is not None and scores is not None:
-            joint_candidates.extend(joint.candidates(key, scores, fitted.spike_detector.start_, values, scan))
+            joint_candidates.extend(
+                joint.candidates(
+                    key, scores, fitted.spike_detector.start_, values, scan, single=single, windows=windows
+                )
+            )
     return [f for firings in out for f in firings]
 
 

@@ -17,8 +17,9 @@ the incident whose latest member ends last):
 Otherwise the alert opens an incident (reason ``opened``) if it may (``Member.opens``: the caller lets only
 alerts of some severity open one alone); an alert that may not opens one only together with another such
 alert of another topic in the same segment (they corroborate each other), and stays out otherwise. Such a
-weak alert relates to others only when the windows truly overlap (``corroboration_slack``, no slack): two
-weak alerts on consecutive days are not one event, and no chain of them reaches across days.
+weak alert relates to others only when the windows truly overlap (``corroboration_slack``, no slack) over
+at least half the shorter one (``corroboration_overlap``): two weak alerts on consecutive days, or two
+windows of hours that merely touch, are not one event, and no chain of them reaches across days.
 Incidents are never merged: an alert related to two incidents joins one of them.
 """
 
@@ -62,6 +63,8 @@ class Rules:
     overlap_slack: timedelta = timedelta(hours=6)
     aftermath: timedelta = timedelta(days=1)
     corroboration_slack: timedelta = timedelta(0)  # the slack of two alerts that may not open one alone
+    corroboration_overlap: float = 0.5  # ... and the share of the shorter window the two must share
+    min_overlap: float = 0.0  # the share of the shorter window two related alerts share (at least)
 
 
 @dataclass(frozen=True)
@@ -86,8 +89,14 @@ class Group:
         self.reasons[member.alert_id] = reason
 
 
-def _overlaps(a: Member, b: Member, slack: timedelta) -> bool:
-    return a.start - slack < b.end and b.start - slack < a.end
+def _overlaps(a: Member, b: Member, rules: Rules) -> bool:
+    slack = rules.overlap_slack
+    if not (a.start - slack < b.end and b.start - slack < a.end):
+        return False
+    if rules.min_overlap <= 0:
+        return True
+    shared = min(a.end, b.end) - max(a.start, b.start)
+    return shared >= rules.min_overlap * min(a.end - a.start, b.end - b.start)
 
 
 def _hours(delta: timedelta) -> str:
@@ -97,7 +106,7 @@ def _hours(delta: timedelta) -> str:
 def relation(alert: Member, other: Member, rules: Rules) -> Reason | None:
     """The reason ``alert`` belongs with ``other`` (rules 1-3 of the module docstring), or None."""
     shared = [a for a in alert.areas if a in other.areas]
-    if shared and alert.direction == other.direction and _overlaps(alert, other, rules.overlap_slack):
+    if shared and alert.direction == other.direction and _overlaps(alert, other, rules):
         return Reason(
             "same_segment",
             f"same segment {_label(shared)} as {other.topic_id} ({other.kind}), windows overlap",
@@ -105,7 +114,7 @@ def relation(alert: Member, other: Member, rules: Rules) -> Reason | None:
         )
     if alert.topic_id != other.topic_id:
         return None
-    if _overlaps(alert, other, rules.overlap_slack):
+    if _overlaps(alert, other, rules):
         return Reason(
             "same_topic",
             f"same topic {alert.topic_id} as the {other.kind} in {other.area_label}, windows overlap",
@@ -198,8 +207,11 @@ def _corroborate(waiting: list[Member], groups: list[Group], rules: Rules) -> No
 
 def _rules_of(alert: Member, rules: Rules) -> Rules:
     """The rules relating ``alert``: one that may not open an incident alone relates to others only when
-    the windows truly overlap (``corroboration_slack``), so weak alerts neither pair nor chain across days."""
-    return rules if alert.opens else replace(rules, overlap_slack=rules.corroboration_slack)
+    the windows truly overlap (``corroboration_slack``), over at least ``corroboration_overlap`` of the
+    shorter one, so weak alerts neither pair nor chain across days, nor pair when they merely touch."""
+    if alert.opens:
+        return rules
+    return replace(rules, overlap_slack=rules.corroboration_slack, min_overlap=rules.corroboration_overlap)
 
 
 def _partner(alert: Member, waiting: list[Member], rules: Rules) -> tuple[Member, Member, Reason] | None:

@@ -4,13 +4,16 @@ short of the threshold into one incident (seeded scenario 3002 found no incident
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 from scipy import stats
 
 from evaluation.anomaly_incidents import detect
-from nlp_service.anomaly.joint import MEMBER_P, joint_p_value
+from nlp_service.anomaly.joint import MEMBER_P, Candidate, joint_members, joint_p_value
+from nlp_service.anomaly.sensitivity import PRESETS
+from nlp_service.anomaly.series import SeriesSet
 from nlp_service.config import Settings
 from nlp_service.incidents.scenarios import scenario
 
@@ -48,5 +51,43 @@ def test_a_surge_each_topic_short_of_the_threshold_is_one_incident(tmp_path: Pat
     (found,) = [i for i in incidents if i.segment_value == surge.region]
     assert len(found.topics) >= 2 and set(found.topics) <= set(surge.topics)
     joint = [a.explanation["joint"] for a in alerts if "joint" in (a.explanation or {})]
-    assert joint and all(j["p_value"] <= 1e-4 < j["own_p_value"] <= MEMBER_P for j in joint)
+    assert joint and all(j["p_value"] <= 1e-4 and j["own_p_value"] <= MEMBER_P for j in joint)
+    assert any(j["own_p_value"] > 1e-4 for j in joint)  # a topic that could not fire alone
     assert all(j["segment"] == f"region={surge.region}" and j["with_topics"] for j in joint)
+
+
+def test_members_of_a_passing_joint_test_are_labelled_whether_or_not_they_fired_alone() -> None:
+    start = datetime(2024, 3, 4, tzinfo=UTC)
+    keys = [(t, "region", "eu-west") for t in ("app", "billing", "pricing", "support")]
+    ss = SeriesSet("hour", start, 10, {k: np.zeros(10) for k in keys})
+    th = PRESETS["medium"]  # p <= 1e-4
+
+    def cand(topic: str, p: float, width: int = 1) -> Candidate:
+        return Candidate((topic, "region", "eu-west"), 9, p, 20.0, 5.0, 4.0, width)
+
+    fired_alone, short = cand("app", 1e-7), cand("billing", 2e-3)
+    found = joint_members([fired_alone, short], ss, th)
+    assert [c.key[0] for c, _ in found] == ["app", "billing"]  # the one that fired alone too
+    assert all(j.p_value <= th.p_threshold for _, j in found)
+    assert found[1][1].topics == ("app",) and found[1][1].own_p_value == 2e-3
+    # windows of hours pass at the window test's stricter threshold
+    windows = [cand("app", 1e-7, 6), cand("billing", 2e-3, 6)]
+    assert joint_members(windows, ss, th, window_p_factor=0.01) == []
+    assert len(joint_members(windows, ss, th, window_p_factor=1.0)) == 2
+
+
+def test_a_night_surge_is_one_incident_when_its_topics_windows_are_tested_together(tmp_path: Path) -> None:
+    sc = scenario(16)  # us-west: billing and support up x3.4 for 16 hours from Sunday 15h
+    surge = sc.events[0]
+    (tmp_path / "off").mkdir()
+    settings = {"alert_segments": ["region"]}
+    incidents, _ = detect(sc, tmp_path / "off", Settings(**settings, alert_joint_windows=False))
+    assert not [i for i in incidents if i.segment_value == surge.region]  # support's two low hours alone
+    (tmp_path / "on").mkdir()
+    incidents, alerts = detect(sc, tmp_path / "on", Settings(**settings))
+    (found,) = [i for i in incidents if i.segment_value == surge.region]
+    assert set(found.topics) == set(surge.topics)
+    joint = [a.explanation["joint"] for a in alerts if "joint" in (a.explanation or {})]
+    assert {j["with_topics"][0] for j in joint} == set(surge.topics)  # each with the other
+    assert all(j["bucket"] == "hour" and j["buckets"] in (3, 6) for j in joint)  # windows of hours
+    assert all(j["p_value"] <= 1e-6 for j in joint)  # as strict as a window alone

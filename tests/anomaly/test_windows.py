@@ -85,3 +85,21 @@ def test_a_window_is_graded_on_its_excess_per_hour() -> None:
     assert _excess(six_hours) == 5.0
     assert explain.severity(six_hours.score, _excess(six_hours)) == "low"  # 30 in total would be medium
     assert explain.severity(six_hours.score, 30.0) == "medium"
+
+
+def test_the_joint_test_reads_a_window_against_the_larger_of_its_two_expectations() -> None:
+    from nlp_service.anomaly.detectors.windows import rolling_sum
+
+    rng = np.random.default_rng(5)
+    values = rng.poisson(2.0, 21 * 24).astype(np.float64)
+    det = _detector((3, 6)).fit(Series(HOUR * np.arange(values.size, dtype=np.int64), values, HOUR))
+    sc = det.scores_
+    assert sc is not None and sc.window is not None
+    last_week = slice(-7 * 24, None)
+    for w in sc.window.each:
+        assert w.joint is not None
+        hours = rolling_sum(sc.expected, w.width)[last_week]  # the sum of the window's hours' expectations
+        own, larger = w.expected[last_week], w.joint.expected[last_week]
+        assert np.allclose(larger, np.maximum(own, hours))
+        assert (larger > own).any() and (larger == own).any()  # either may be the larger
+        assert (w.joint.p_upper >= w.p_upper).all()  # never more significant than the window alone

@@ -100,8 +100,8 @@ def test_an_alert_that_may_not_open_only_joins() -> None:
 def test_related_alerts_that_may_not_open_alone_open_together() -> None:
     lows = [
         alert("l1", "pricing", 0, opens=False),
-        alert("l2", "billing", 2, opens=False),
-        alert("l3", "app", 2, area=("region", "apac"), opens=False),  # alone: stays out
+        alert("l2", "billing", 1.5, opens=False),
+        alert("l3", "app", 1.5, area=("region", "apac"), opens=False),  # alone: stays out
     ]
     (g,) = assign(lows, RULES)
     assert [m.alert_id for m in g.members] == ["l1", "l2"]
@@ -118,8 +118,12 @@ def test_alerts_that_may_not_open_alone_corroborate_only_at_the_same_time() -> N
     # two low daily alerts of two topics on consecutive days: within the slack, but not one event
     day = [alert("d1", "account", 0, 24, opens=False), alert("d2", "billing", 24, 24, opens=False)]
     assert assign(day, RULES) == []
-    overlapping = [alert("d1", "account", 0, 24, opens=False), alert("d2", "billing", 23, 24, opens=False)]
-    assert len(assign(overlapping, RULES)) == 1
+    overlapping = [alert("d1", "account", 0, 24, opens=False), alert("d2", "billing", 12, 24, opens=False)]
+    assert len(assign(overlapping, RULES)) == 1  # half of the shorter window shared: the same time
+    touching = [alert("w1", "refunds", 0, 6, opens=False), alert("w2", "pricing", 5, 3, opens=False)]
+    assert assign(touching, RULES) == []  # a window of 6 hours and one of 3 sharing an hour (seed 1013)
+    touching[1] = alert("w2", "pricing", 4.5, 3, opens=False)
+    assert len(assign(touching, RULES)) == 1
     # nor does one join an incident (or chain through a weak member) across days: only at the same time
     opened = [
         alert("m1", "pricing", 0, 24),

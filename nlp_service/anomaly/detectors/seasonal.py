@@ -50,7 +50,7 @@ from nlp_service.anomaly.detectors.lagged import (
 )
 from nlp_service.anomaly.detectors.negbin import nb_deviance_residual, nb_tail
 from nlp_service.anomaly.detectors.networks import median_rows, trailing_clean
-from nlp_service.anomaly.detectors.windows import Scored, WindowScores, best_windows, rolling_sum
+from nlp_service.anomaly.detectors.windows import Scored, Sums, WindowScores, best_windows, rolling_sum
 
 Directions = Literal["both", "up", "down"]
 _MAD_TO_SD = 1.4826
@@ -338,17 +338,25 @@ class SeasonalSpikeDetector(Detector):
         window = None
         if self.windows and self.directions != "down":
             alone = guard_up & (p_up <= self.p_threshold)
-            window = self._windows(x, start, bucket_seconds, valid & (xi > m), alone)
+            window = self._windows(x, start, bucket_seconds, valid & (xi > m), alone, mu)
         return SeasonalScores(mu, alpha, p_up, p_lo, z, guard_up, guard_down, self.p_threshold, window)
 
     def _guard_up(self, valid: np.ndarray, xi: FloatArray, m: FloatArray) -> np.ndarray:
         return valid & (xi >= self.min_count) & (xi - m >= self.min_excess) & (xi >= self.min_ratio * m)
 
     def _windows(
-        self, x: FloatArray, start: int, bucket_seconds: int, above: np.ndarray, alone: np.ndarray
+        self,
+        x: FloatArray,
+        start: int,
+        bucket_seconds: int,
+        above: np.ndarray,
+        alone: np.ndarray,
+        mu: FloatArray,
     ) -> WindowScores:
         """The scan test (``detectors.windows``): each width's window sums scored as a series of their own,
-        once ``min_history`` and a whole window season precede the window."""
+        once ``min_history`` and a whole window season precede the window; for the joint test also against
+        the larger of that expectation and the sum of their buckets' (``mu``: the single buckets' model,
+        resting on more days than the few earlier weeks of the same window)."""
         scored = []
         model = copy.copy(self)
         model.season_seconds = self.window_season_seconds or self.season_seconds
@@ -356,7 +364,12 @@ class SeasonalSpikeDetector(Detector):
         at = np.arange(start, x.shape[-1])
         for w in sorted({w for w in self.windows if w > 1}):
             _, alpha, valid, xi, m = model._model(rolling_sum(x, w), start, bucket_seconds)
-            guard = self._guard_up(valid & (at >= history + w - 1), xi, m)
-            p = nb_tail(xi, m, alpha, guard, upper=True)
-            scored.append(Scored(w, xi, m, p, nb_deviance_residual(xi, m, alpha)))
+            whole = valid & (at >= history + w - 1)
+            p = nb_tail(xi, m, alpha, self._guard_up(whole, xi, m), upper=True)
+            m_sum = np.where(valid, np.fmax(m, rolling_sum(mu, w)), m)
+            p_sum = nb_tail(xi, m_sum, alpha, self._guard_up(whole, xi, m_sum), upper=True)
+            z = nb_deviance_residual(xi, m, alpha)
+            scored.append(
+                Scored(w, xi, m, p, z, joint=Sums(m_sum, p_sum, nb_deviance_residual(xi, m_sum, alpha)))
+            )
         return best_windows(scored, above, alone, self.p_threshold * self.window_p_factor)

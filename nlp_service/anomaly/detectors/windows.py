@@ -23,30 +23,60 @@ from nlp_service.anomaly.detectors.base import FloatArray, IntArray
 
 
 @dataclass(frozen=True)
+class Sums:
+    """The window sums' verdict against a second expectation (the joint test's: ``anomaly.joint``)."""
+
+    expected: FloatArray
+    p_upper: FloatArray  # 1 where the volume guards fail (after best_windows: or the window is not tight)
+    z: FloatArray
+
+    def row(self, i: int) -> Sums:
+        return Sums(self.expected[i], self.p_upper[i], self.z[i])
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One width's window sums over the scored buckets and the model's verdict on them; ``joint``: the
+    verdict the joint test uses, if another."""
+
+    width: int
+    observed: FloatArray
+    expected: FloatArray
+    p_upper: FloatArray  # 1 where the volume guards fail (after best_windows: or the window is not tight)
+    z: FloatArray
+    joint: Sums | None = None
+
+    def row(self, i: int) -> Scored:
+        """The windows of series ``i`` of a batch."""
+        return Scored(
+            self.width, self.observed[i], self.expected[i], self.p_upper[i], self.z[i],
+            None if self.joint is None else self.joint.row(i),
+        )  # fmt: skip
+
+    def for_joint(self) -> Sums:
+        """The verdict of the joint test (``joint``, else this one)."""
+        return self.joint or Sums(self.expected, self.p_upper, self.z)
+
+
+@dataclass(frozen=True)
 class WindowScores:
     """Per bucket (the window's last): the best passing window's ``width`` (0: none), its sum, expectation,
-    upper-tail p-value and deviance residual."""
+    upper-tail p-value and deviance residual; ``each``: every width's tight windows (for the joint test,
+    ``anomaly.joint``)."""
 
     width: IntArray
     observed: FloatArray
     expected: FloatArray
     p_upper: FloatArray
     z: FloatArray
+    each: tuple[Scored, ...] = ()
 
     def row(self, i: int) -> WindowScores:
         """The windows of series ``i`` of a batch."""
-        return WindowScores(self.width[i], self.observed[i], self.expected[i], self.p_upper[i], self.z[i])
-
-
-@dataclass(frozen=True)
-class Scored:
-    """One width's window sums over the scored buckets and the model's verdict on them."""
-
-    width: int
-    observed: FloatArray
-    expected: FloatArray
-    p_upper: FloatArray  # 1 where the volume guards fail
-    z: FloatArray
+        return WindowScores(
+            self.width[i], self.observed[i], self.expected[i], self.p_upper[i], self.z[i],
+            tuple(s.row(i) for s in self.each),
+        )  # fmt: skip
 
 
 def rolling_sum(x: FloatArray, w: int) -> FloatArray:
@@ -79,12 +109,26 @@ def best_windows(
     width = np.zeros(shape, dtype=np.int64)
     observed, expected, z = np.zeros(shape), np.zeros(shape), np.zeros(shape)
     p_best = np.ones(shape)
+    each = []
     for s in scored:
+        is_tight = tight(above, s.width)
+        p = np.where(is_tight, s.p_upper, 1.0)
+        j = s.for_joint()
+        each.append(
+            Scored(
+                s.width,
+                s.observed,
+                s.expected,
+                p,
+                s.z,
+                Sums(j.expected, np.where(is_tight, j.p_upper, 1.0), j.z),
+            )
+        )
         clear = rolling_sum(alone.astype(np.float64), s.width) == 0
-        better = tight(above, s.width) & clear & (s.p_upper <= p_threshold) & (s.p_upper < p_best)
+        better = clear & (p <= p_threshold) & (p < p_best)
         width = np.where(better, s.width, width)
         observed = np.where(better, s.observed, observed)
         expected = np.where(better, s.expected, expected)
         z = np.where(better, s.z, z)
-        p_best = np.where(better, s.p_upper, p_best)
-    return WindowScores(width, observed, expected, p_best, z)
+        p_best = np.where(better, p, p_best)
+    return WindowScores(width, observed, expected, p_best, z, tuple(each))
