@@ -51,6 +51,7 @@ def spike_detector(settings: Settings, bucket: str, th: Thresholds | None = None
         seasonal_min_trim=0 if hourly else 1,  # days: a surge among 3-4 earlier weeks is not averaged in
         windows=tuple(settings.alert_hour_windows) if hourly else (),
         window_season_seconds=WEEK_SECONDS,  # a window of hours: against the same hours of earlier weeks
+        window_joint_p=joint.MEMBER_P,
     )
 
 

@@ -139,6 +139,7 @@ class SeasonalSpikeDetector(Detector):
         windows: Sequence[int] = (),
         window_p_factor: float = 0.01,
         window_season_seconds: int | None = None,
+        window_joint_p: float = 0.01,
     ) -> None:
         if not 0 < p_threshold < 1:
             raise ValueError("p_threshold must be in (0, 1)")
@@ -160,6 +161,7 @@ class SeasonalSpikeDetector(Detector):
         self.windows = tuple(windows)
         self.window_p_factor = window_p_factor
         self.window_season_seconds = window_season_seconds
+        self.window_joint_p = window_joint_p  # windows above this p get no joint verdict (none would use it)
         self.series_ = None
         self.scores_: SeasonalScores | None = None
         self.start_ = 0
@@ -367,7 +369,8 @@ class SeasonalSpikeDetector(Detector):
             whole = valid & (at >= history + w - 1)
             p = nb_tail(xi, m, alpha, self._guard_up(whole, xi, m), upper=True)
             m_sum = np.where(valid, np.fmax(m, rolling_sum(mu, w)), m)
-            p_sum = nb_tail(xi, m_sum, alpha, self._guard_up(whole, xi, m_sum), upper=True)
+            wanted = self._guard_up(whole, xi, m_sum) & (p <= self.window_joint_p)  # p_sum >= p
+            p_sum = nb_tail(xi, m_sum, alpha, wanted, upper=True)
             z = nb_deviance_residual(xi, m, alpha)
             scored.append(
                 Scored(w, xi, m, p, z, joint=Sums(m_sum, p_sum, nb_deviance_residual(xi, m_sum, alpha)))

@@ -27,7 +27,9 @@ class Sums:
     """The window sums' verdict against a second expectation (the joint test's: ``anomaly.joint``)."""
 
     expected: FloatArray
-    p_upper: FloatArray  # 1 where the volume guards fail (after best_windows: or the window is not tight)
+    p_upper: (
+        FloatArray  # 1 where the guards fail, the window is not tight or its own p is above the joint's use
+    )
     z: FloatArray
 
     def row(self, i: int) -> Sums:
