@@ -24,12 +24,12 @@ from nlp_service.anomaly.detectors.base import FloatArray, IntArray
 
 @dataclass(frozen=True)
 class Sums:
-    """The window sums' verdict against a second expectation (the joint test's: ``anomaly.joint``)."""
+    """The window sums' verdict against a second expectation (the joint test's: ``anomaly.joint``);
+    ``p_upper`` is 1 where the guards fail, the window is not tight, or its own p-value is too large for the
+    joint test to take it."""
 
     expected: FloatArray
-    p_upper: (
-        FloatArray  # 1 where the guards fail, the window is not tight or its own p is above the joint's use
-    )
+    p_upper: FloatArray
     z: FloatArray
 
     def row(self, i: int) -> Sums:
@@ -116,16 +116,8 @@ def best_windows(
         is_tight = tight(above, s.width)
         p = np.where(is_tight, s.p_upper, 1.0)
         j = s.for_joint()
-        each.append(
-            Scored(
-                s.width,
-                s.observed,
-                s.expected,
-                p,
-                s.z,
-                Sums(j.expected, np.where(is_tight, j.p_upper, 1.0), j.z),
-            )
-        )
+        joint = Sums(j.expected, np.where(is_tight, j.p_upper, 1.0), j.z)
+        each.append(Scored(s.width, s.observed, s.expected, p, s.z, joint))
         clear = rolling_sum(alone.astype(np.float64), s.width) == 0
         better = clear & (p <= p_threshold) & (p < p_best)
         width = np.where(better, s.width, width)
