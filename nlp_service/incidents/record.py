@@ -60,12 +60,13 @@ def member_view(
 ) -> grouping.Member:
     """What grouping sees of an alert; its areas are its segment (a segment alert) and the values carrying at
     least ``min_share`` of the excess of their field (the explanation's ``over_indexing``); the segment values
-    whose own series fired in its episode (``segments_fired``) too for a segment alert (it sits on its
-    strongest segment series only), and for a topic alert that names no over-indexing value (its lift diluted,
-    e.g. by the same topic up in two regions at once); and the segment of its joint test (``anomaly.joint``),
-    if any; it may open an incident if
-    at least ``min_severity`` (a level shift: and at least ``min_severity_shift``) or if it fired in a joint
-    test with other topics of its segment (``anomaly.joint``: significant together)."""
+    whose own series fired in its episode (``segments_fired``) and the segment of its joint test
+    (``anomaly.joint``), if any, too for a segment alert (it sits on its strongest segment series only), and
+    for a topic alert that names no over-indexing value (its lift diluted, e.g. by the same topic up in two
+    regions at once; one that names a value is carried there, though a joint test elsewhere labelled it:
+    scenario 1002, pricing up alone in us-east as it rose with a surge in eu-north); it may open an incident
+    if at least ``min_severity`` (a level shift: and at least ``min_severity_shift``) or if it fired in a
+    joint test with other topics of its segment (``anomaly.joint``: significant together)."""
     floor = SEVERITIES.index(min_severity)
     if alert.kind == "level_shift":
         floor = max(floor, SEVERITIES.index(min_severity_shift))
@@ -76,8 +77,8 @@ def member_view(
             areas.append((str(o["field"]), str(o["value"])))
     if not areas or alert.segment != ALL_SEGMENT:
         areas += [_field_value(label) for label in ex.get("segments_fired") or []]
-    if "joint" in ex:  # the segment whose topics were up together (it may be a segment fired besides its own)
-        areas.append(_field_value(str(ex["joint"]["segment"])))
+        if "joint" in ex:  # the segment whose topics were up together (maybe one fired besides its own)
+            areas.append(_field_value(str(ex["joint"]["segment"])))
     return grouping.Member(
         alert_id=alert.id,
         topic_id=alert.topic_id,

@@ -270,6 +270,12 @@ def test_a_topic_alert_is_carried_by_the_segments_that_fired_and_a_joint_alert_m
     )
     seen = record.member_view(joint, 0.5, "medium")  # an eu-west alert that also fired with apac's topics
     assert seen.opens and seen.areas == (("region", "eu-west"), ("region", "apac"))
+    # a topic alert whose excess a region carries stays there, though its series in another region rose with
+    # that region's topics (scenario 1002: pricing up alone in us-east, and with a surge in eu-north)
+    labelled = {"joint": {"p_value": 1e-7, "segment": "region=eu-north"}}
+    both = make_alert("pricing", 0, segment=("all", "all"), explanation=named.explanation | labelled)
+    seen = record.member_view(both, 0.5, "medium")
+    assert seen.areas == (("region", "eu-west"),) and seen.opens
 
 
 def test_a_segment_alert_is_carried_by_every_segment_that_fired_in_its_episode() -> None:
