@@ -154,8 +154,8 @@ def test_a_reembedding_job_survives_a_worker_kill_9(
         second = start()
         try:
             deadline = time.monotonic() + 90
-            while job().status != "succeeded":
-                assert job().status in ("running", "queued"), job().error
+            while (now := job()).status != "succeeded":  # one read per look: it may finish in between
+                assert now.status in ("running", "queued"), now.error
                 assert time.monotonic() < deadline, "the job was not resumed"
                 time.sleep(0.1)
         finally:
