@@ -109,7 +109,7 @@ def candidates(
         ]
     if windows and scores.window is not None:
         for w in scores.window.each:
-            j = w.for_joint()
+            j = w.joint
             out += [
                 Candidate(
                     key=key,

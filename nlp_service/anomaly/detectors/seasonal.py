@@ -372,7 +372,5 @@ class SeasonalSpikeDetector(Detector):
             wanted = self._guard_up(whole, xi, m_sum) & (p <= self.window_joint_p)  # p_sum >= p
             p_sum = nb_tail(xi, m_sum, alpha, wanted, upper=True)
             z = nb_deviance_residual(xi, m, alpha)
-            scored.append(
-                Scored(w, xi, m, p, z, joint=Sums(m_sum, p_sum, nb_deviance_residual(xi, m_sum, alpha)))
-            )
+            scored.append(Scored(w, xi, m, p, z, Sums(m_sum, p_sum, nb_deviance_residual(xi, m_sum, alpha))))
         return best_windows(scored, above, alone, self.p_threshold * self.window_p_factor)

@@ -39,25 +39,20 @@ class Sums:
 @dataclass(frozen=True)
 class Scored:
     """One width's window sums over the scored buckets and the model's verdict on them; ``joint``: the
-    verdict the joint test uses, if another."""
+    verdict the joint test uses."""
 
     width: int
     observed: FloatArray
     expected: FloatArray
     p_upper: FloatArray  # 1 where the volume guards fail (after best_windows: or the window is not tight)
     z: FloatArray
-    joint: Sums | None = None
+    joint: Sums
 
     def row(self, i: int) -> Scored:
         """The windows of series ``i`` of a batch."""
         return Scored(
-            self.width, self.observed[i], self.expected[i], self.p_upper[i], self.z[i],
-            None if self.joint is None else self.joint.row(i),
+            self.width, self.observed[i], self.expected[i], self.p_upper[i], self.z[i], self.joint.row(i)
         )  # fmt: skip
-
-    def for_joint(self) -> Sums:
-        """The verdict of the joint test (``joint``, else this one)."""
-        return self.joint or Sums(self.expected, self.p_upper, self.z)
 
 
 @dataclass(frozen=True)
@@ -115,7 +110,7 @@ def best_windows(
     for s in scored:
         is_tight = tight(above, s.width)
         p = np.where(is_tight, s.p_upper, 1.0)
-        j = s.for_joint()
+        j = s.joint
         joint = Sums(j.expected, np.where(is_tight, j.p_upper, 1.0), j.z)
         each.append(Scored(s.width, s.observed, s.expected, p, s.z, joint))
         clear = rolling_sum(alone.astype(np.float64), s.width) == 0
