@@ -191,7 +191,7 @@ class Settings(BaseSettings):
     )
     alert_history_hours: int = 14 * 24  # hourly history read per series (daily seasonality)
     alert_history_days: int = 56  # daily history read per series (weekly seasonality)
-    alert_weekly_check: bool = True  # hourly: no level shift or drop the same hour of earlier weeks shows
+    alert_weekly_check: bool = True  # hourly: no shift, drop or 1-hour spike that earlier weeks show there
     alert_rescan_buckets: int = 2  # newest completed buckets re-checked per run, at least
     alert_max_catchup_s: int = 14 * 86400  # a run scans back to where the last one ended, at most this far
     detect_sync_max_lookback_s: int = 7 * 86400  # POST /v1/detect with a longer lookback_s: a job (202)

@@ -14,6 +14,7 @@ from nlp_service.anomaly import joint, weekly
 from nlp_service.anomaly.detectors import (
     ChangePoint,
     DetectionResult,
+    Fitted,
     PeltChangePointDetector,
     SeasonalSpikeDetector,
     Series,
@@ -202,13 +203,18 @@ def scan_many(
     single, windows = joint_tests(settings, ss.bucket)
     for i, fitted in found:
         key, values = kept[i]
-        out[i] = _firings(key, values, ss, settings, scan, th, fitted.result, fitted.changepoint_detector)
+        week = _week(values, fitted, ss, settings, th)
+        out[i] = _firings(
+            key, values, ss, settings, scan, th, week, fitted.result, fitted.changepoint_detector
+        )
         scores = fitted.spike_detector.scores_
         if joint_candidates is not None and scores is not None:
             joint_candidates.extend(
-                joint.candidates(
+                c
+                for c in joint.candidates(
                     key, scores, fitted.spike_detector.start_, values, scan, single=single, windows=windows
                 )
+                if week is None or not week.explains(c.index, "spike", c.width)
             )
     return [f for firings in out for f in firings]
 
@@ -226,21 +232,20 @@ def _firings(
     settings: Settings,
     scan: int,
     th: Thresholds,
+    week: _Week | None,
     found: DetectionResult,
     cp_det: PeltChangePointDetector,
 ) -> list[Firing]:
     n = values.size
     spikes = found.spikes
-    week = _week_to_check(ss, settings)
-    x = values.astype(np.float64)
     out = [
         _spike_firing(key, ss, sp)
         for sp in spikes
-        if sp.index >= n - scan and not (week and sp.kind == "drop" and _weekly_drop(x, found, sp, week, th))
+        if sp.index >= n - scan and not (week is not None and week.explains(sp.index, sp.kind, sp.width))
     ]
     for j, cp in enumerate(found.change_points):
         if cp.index >= n - scan - CP_MIN_SIZE and _confirmed_shift(values, cp, spikes, settings, cp_det):
-            if week and _weekly_shift(cp_det, found.change_points, j, week):
+            if week is not None and _weekly_shift(cp_det, found.change_points, j, week.period):
                 continue  # the weekend step (or another weekly pattern), not a change
             # as strict as a spike: the new level's p-value against the old must pass the same threshold
             score, p_value = cp_det.significance(cp, after=CP_MIN_SIZE, before=SHIFT_BASELINE_BUCKETS)
@@ -256,10 +261,46 @@ def _week_to_check(ss: SeriesSet, settings: Settings) -> int:
     return week if settings.alert_weekly_check and SEASON_SECONDS[ss.bucket] < WEEK_SECONDS else 0
 
 
-def _weekly_drop(x: np.ndarray, found: DetectionResult, sp: Spike, week: int, th: Thresholds) -> bool:
-    return weekly.drop_explained(
-        x, found.baseline, sp.index, week, min_excess=th.min_excess, min_ratio=th.min_ratio
-    )
+@dataclass(frozen=True)
+class _Week:
+    """The weekly-pattern check of one series (``anomaly.weekly``): its counts, the spike detector's baseline
+    and overdispersion per bucket, the buckets in a week and the thresholds."""
+
+    values: np.ndarray
+    baseline: np.ndarray
+    alpha: np.ndarray
+    period: int
+    th: Thresholds
+
+    def explains(self, index: int, kind: str, width: int) -> bool:
+        """Whether the week explains a drop or a one-bucket spike at ``index``."""
+        th = self.th
+        if kind == "drop":
+            return weekly.drop_explained(
+                self.values,
+                self.baseline,
+                index,
+                self.period,
+                min_excess=th.min_excess,
+                min_ratio=th.min_ratio,
+            )
+        return width == 1 and weekly.spike_explained(
+            self.values, self.baseline, self.alpha, index, self.period,
+            min_excess=th.min_excess, min_ratio=th.min_ratio, p_threshold=th.p_threshold,
+        )  # fmt: skip
+
+
+def _week(
+    values: np.ndarray, fitted: Fitted, ss: SeriesSet, settings: Settings, th: Thresholds
+) -> _Week | None:
+    """The weekly-pattern check of a fitted series, or None where it does not apply (``_week_to_check``)."""
+    period = _week_to_check(ss, settings)
+    scores = fitted.spike_detector.scores_
+    if not period or scores is None:
+        return None
+    alpha = np.full(values.size, np.nan)
+    alpha[fitted.spike_detector.start_ :] = scores.alpha
+    return _Week(values.astype(np.float64), fitted.result.baseline, alpha, period, th)
 
 
 def _weekly_shift(det: PeltChangePointDetector, cps: Sequence[ChangePoint], j: int, week: int) -> bool:

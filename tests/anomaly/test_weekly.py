@@ -74,3 +74,40 @@ def test_a_night_drop_on_the_weekend_step_still_fires() -> None:
     values = generate(28 * 24, base=15.0, bucket_seconds=3600, seed=1, events=(drop,)).series.values
     found = [f for f in _scan(values, check=True) if f.direction == "down"]
     assert [f.start.strftime("%a %d") for f in found] == ["Sat 20"]
+
+
+def test_a_one_hour_spike_every_earlier_week_shows_is_the_week() -> None:
+    x = _weekend_steps()
+    monday = 3 * WEEK  # Monday 00:00 of the last week
+    baseline = np.full(x.size, 12.0)  # a daily-season baseline that still follows Sunday down
+    alpha = np.zeros(x.size)
+    guards = {"min_excess": 5.0, "min_ratio": 1.5, "p_threshold": 1e-4}
+    assert weekly.spike_explained(x, baseline, alpha, monday, WEEK, **guards)
+    bigger = x.copy()
+    bigger[monday] = 60.0  # three times Monday's usual first hour
+    assert not weekly.spike_explained(bigger, baseline, alpha, monday, WEEK, **guards)
+    once = x.copy()
+    once[WEEK + 2 * 24 + 9] = 40.0  # Wednesday 09:00 was high in one earlier week only: not the week
+    once[3 * WEEK + 2 * 24 + 9] = 40.0
+    flat = np.full(x.size, 20.0)
+    assert not weekly.spike_explained(once, flat, alpha, 3 * WEEK + 2 * 24 + 9, WEEK, **guards)
+    first = monday - 3 * WEEK  # no earlier week
+    assert not weekly.spike_explained(x, baseline, alpha, first, WEEK, **guards)
+
+
+def _spikes(values: np.ndarray, check: bool) -> list[str]:
+    start = datetime.fromtimestamp(EPOCH_MONDAY, UTC)
+    counts = {KEY: values, (ALL_TOPICS, ALL_SEGMENT, ALL_SEGMENT): 4.0 * values + 1.0}
+    ss = SeriesSet("hour", start, values.size, counts)
+    found = scan_series(KEY, values, ss, Settings(alert_weekly_check=check), scan=14 * 24)
+    return [f.start.strftime("%a %d %H") for f in found if f.kind == "spike"]
+
+
+def test_monday_first_hour_fires_no_spike_but_a_monday_surge_does() -> None:
+    values = generate(28 * 24, base=25.0, bucket_seconds=3600, seed=1).series.values
+    assert [s[:3] for s in _spikes(values, check=False)] == ["Mon"]  # the hour after the weekend
+    assert _spikes(values, check=True) == []
+    monday = 21 * 24 + 3
+    surge = Event("spike", monday, monday + 2, 4.0)
+    values = generate(28 * 24, base=8.0, bucket_seconds=3600, seed=0, events=(surge,)).series.values
+    assert _spikes(values, check=True)[:1] == ["Mon 22 03"]
