@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 
 from evaluation.anomaly_incidents import detect, evaluate_incidents
+from nlp_service.anomaly import weekly
 from nlp_service.config import Settings
 from nlp_service.incidents.scenarios import REGIONS, TOPICS, scenario
+from nlp_service.incidents.tables import Incident
 
 
 def test_scenarios_are_seeded_and_carry_their_events() -> None:
@@ -47,3 +49,24 @@ def test_the_weekend_step_of_a_null_scenario_opens_no_incident(tmp_path: Path) -
     (tmp_path / "on").mkdir()
     incidents, alerts = detect(null, tmp_path / "on", Settings(alert_segments=["region"]))
     assert incidents == [] and not [a for a in alerts if a.kind == "level_shift"]  # 8 without the check
+
+
+def test_monday_hours_of_two_topics_open_no_incident(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Held-out seed 6's scenario 14: two `low` one-hour spikes of two topics in us-east at Monday 14:00 (the
+    hourly baseline still following Sunday down) corroborated each other into a false incident before the
+    weekly-pattern check covered one-hour spikes; the surge (us-west) stays one incident."""
+    sc = scenario(6014)
+    settings = Settings(alert_segments=["region"])
+
+    def monday(found: list[Incident]) -> list[Incident]:
+        return [i for i in found if (i.segment_value, i.window_start.strftime("%a")) == ("us-east", "Mon")]
+
+    with monkeypatch.context() as m:
+        m.setattr(weekly, "spike_explained", lambda *args, **kwargs: False)
+        (tmp_path / "off").mkdir()
+        incidents, _ = detect(sc, tmp_path / "off", settings)
+    assert [i.window_start.strftime("%a %H") for i in monday(incidents)] == ["Mon 14"]
+    (tmp_path / "on").mkdir()
+    incidents, _ = detect(sc, tmp_path / "on", settings)
+    assert monday(incidents) == []
+    assert [i.segment_value for i in incidents] == [sc.events[0].region] == ["us-west"]
