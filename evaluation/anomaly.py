@@ -8,7 +8,8 @@ Writes a markdown report (stdout and ``OUT.md`` beside the JSON) and flat JSON m
 split protocol ``nab_realtweets.split.*`` (``anomaly_nab_split``), the CX-like families ``synthetic_cx.*``
 (``anomaly_cx``), the null false-alert rates ``null.*`` (``anomaly_null``), the incident scenarios
 ``incidents.*`` (``anomaly_incidents``), the hourly weekly-pattern check ``weekly.*`` (``anomaly_weekly``)
-and the windows of hours ``windows.*`` (``anomaly_windows``).
+and the windows of hours ``windows.*`` with the hourly null rates per preset ``hourly_null.*``
+(``anomaly_windows``).
 
 NAB scoring follows NAB v1.1's sweeper (``nab/sweeper.py``), re-implemented here:
 
@@ -39,7 +40,12 @@ import numpy as np
 from evaluation.anomaly_incidents import evaluate_incidents, incidents_report
 from evaluation.anomaly_null import evaluate_null
 from evaluation.anomaly_weekly import evaluate_weekly, weekly_report
-from evaluation.anomaly_windows import evaluate_windows, windows_report
+from evaluation.anomaly_windows import (
+    evaluate_hourly_null,
+    evaluate_windows,
+    hourly_null_report,
+    windows_report,
+)
 from nlp_service.anomaly.detectors import (
     PeltChangePointDetector,
     SeasonalSpikeDetector,
@@ -500,7 +506,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     text = report(nab, syn) + split_report(split, nab["normalized"]) + cx_report(cx) + null_report(null)
     hour_windows = evaluate_windows(seed=args.seed)
     metrics.update({f"windows.{name}.{k}": v for name, m in hour_windows.items() for k, v in m.items()})
+    hourly_null = evaluate_hourly_null(seed=args.seed)
+    metrics.update({f"hourly_null.{p}.{k}": v for p, m in hourly_null.items() for k, v in m.items()})
     text += incidents_report(inc) + weekly_report(weekly) + windows_report(hour_windows)
+    text += hourly_null_report(hourly_null)
     print(text)
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
