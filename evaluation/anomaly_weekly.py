@@ -14,7 +14,7 @@ scan of the last 14 days (``rules.scan_series``, default settings: medium), with
 - ``weekday_spike``: the same rise on a Tuesday, Wednesday or Thursday (a control: how often such a rise is
   found where the baseline knows the day).
 
-Drop families count level shifts and drops (found, else false); the spike family counts spikes.
+Drop families count level shifts and drops (found, else false); spike families count spikes.
 """
 
 from __future__ import annotations

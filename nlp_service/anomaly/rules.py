@@ -264,11 +264,12 @@ def _week_to_check(ss: SeriesSet, settings: Settings) -> int:
 @dataclass(frozen=True)
 class _Week:
     """The weekly-pattern check of one series (``anomaly.weekly``): its counts, the spike detector's baseline
-    and overdispersion per bucket, the buckets in a week and the thresholds."""
+    per bucket and its overdispersion from bucket ``start`` on, the buckets in a week and the thresholds."""
 
     values: np.ndarray
     baseline: np.ndarray
     alpha: np.ndarray
+    start: int
     period: int
     th: Thresholds
 
@@ -277,15 +278,13 @@ class _Week:
         th = self.th
         if kind == "drop":
             return weekly.drop_explained(
-                self.values,
-                self.baseline,
-                index,
-                self.period,
-                min_excess=th.min_excess,
-                min_ratio=th.min_ratio,
-            )
-        return width == 1 and weekly.spike_explained(
-            self.values, self.baseline, self.alpha, index, self.period,
+                self.values, self.baseline, index, self.period,
+                min_excess=th.min_excess, min_ratio=th.min_ratio,
+            )  # fmt: skip
+        if width != 1 or index < self.start:
+            return False
+        return weekly.spike_explained(
+            self.values, self.baseline, index, self.period, alpha=float(self.alpha[index - self.start]),
             min_excess=th.min_excess, min_ratio=th.min_ratio, p_threshold=th.p_threshold,
         )  # fmt: skip
 
@@ -295,12 +294,11 @@ def _week(
 ) -> _Week | None:
     """The weekly-pattern check of a fitted series, or None where it does not apply (``_week_to_check``)."""
     period = _week_to_check(ss, settings)
-    scores = fitted.spike_detector.scores_
-    if not period or scores is None:
+    det = fitted.spike_detector
+    if not period or det.scores_ is None:
         return None
-    alpha = np.full(values.size, np.nan)
-    alpha[fitted.spike_detector.start_ :] = scores.alpha
-    return _Week(values.astype(np.float64), fitted.result.baseline, alpha, period, th)
+    x = np.asarray(values, dtype=np.float64)
+    return _Week(x, fitted.result.baseline, det.scores_.alpha, det.start_, period, th)
 
 
 def _weekly_shift(det: PeltChangePointDetector, cps: Sequence[ChangePoint], j: int, week: int) -> bool:

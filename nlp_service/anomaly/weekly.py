@@ -79,8 +79,9 @@ def weekly_ratio(
     half_width: int = DROP_HALF_WIDTH,
     every: bool = False,
 ) -> float | None:
-    """The median over earlier weeks of ``(counts + 1) / (baseline + 1)`` summed over ``half_width`` buckets
-    either side of the phase (where both are known); None without such a week."""
+    """The median (with ``every``: the smallest) over earlier weeks of ``(counts + 1) / (baseline + 1)``
+    summed over ``half_width`` buckets either side of the phase (where both are known); None without such a
+    week."""
     h = half_width
     ratios = []
     for p in _phases(index, period, h):
@@ -120,10 +121,10 @@ def drop_explained(
 def spike_explained(
     values: FloatArray,
     baseline: FloatArray,
-    alpha: FloatArray,
     index: int,
     period: int,
     *,
+    alpha: float,
     min_excess: float,
     min_ratio: float,
     p_threshold: float,
@@ -132,9 +133,9 @@ def spike_explained(
     that followed the weekend down): against the baseline times the weekly ratio at that phase (its own hour
     in each earlier week), the count is no longer a spike by its effect size (``min_excess`` above the
     expectation and ``min_ratio`` times it) or by its significance (the detector's negative binomial with
-    overdispersion ``alpha`` there: upper tail above ``p_threshold``)."""
+    overdispersion ``alpha`` at ``index``: upper tail above ``p_threshold``)."""
     found = _against_week(values, baseline, index, period, SPIKE_HALF_WIDTH, True)
-    if found is None or np.isnan(alpha[index]):
+    if found is None or np.isnan(alpha):
         return False
     x, m = found
     if not (x - m >= min_excess and x >= min_ratio * m):
@@ -143,7 +144,7 @@ def spike_explained(
     p = nb_tail(
         np.array([round(x)], dtype=np.float64),
         np.array([max(m, 1e-3)]),
-        alpha[index : index + 1],
+        np.array([alpha]),
         one,
         upper=True,
     )

@@ -80,19 +80,18 @@ def test_a_one_hour_spike_every_earlier_week_shows_is_the_week() -> None:
     x = _weekend_steps()
     monday = 3 * WEEK  # Monday 00:00 of the last week
     baseline = np.full(x.size, 12.0)  # a daily-season baseline that still follows Sunday down
-    alpha = np.zeros(x.size)
-    guards = {"min_excess": 5.0, "min_ratio": 1.5, "p_threshold": 1e-4}
-    assert weekly.spike_explained(x, baseline, alpha, monday, WEEK, **guards)
+    guards = {"alpha": 0.0, "min_excess": 5.0, "min_ratio": 1.5, "p_threshold": 1e-4}
+    assert weekly.spike_explained(x, baseline, monday, WEEK, **guards)
     bigger = x.copy()
     bigger[monday] = 60.0  # three times Monday's usual first hour
-    assert not weekly.spike_explained(bigger, baseline, alpha, monday, WEEK, **guards)
+    assert not weekly.spike_explained(bigger, baseline, monday, WEEK, **guards)
     once = x.copy()
     once[WEEK + 2 * 24 + 9] = 40.0  # Wednesday 09:00 was high in one earlier week only: not the week
     once[3 * WEEK + 2 * 24 + 9] = 40.0
     flat = np.full(x.size, 20.0)
-    assert not weekly.spike_explained(once, flat, alpha, 3 * WEEK + 2 * 24 + 9, WEEK, **guards)
+    assert not weekly.spike_explained(once, flat, 3 * WEEK + 2 * 24 + 9, WEEK, **guards)
     first = monday - 3 * WEEK  # no earlier week
-    assert not weekly.spike_explained(x, baseline, alpha, first, WEEK, **guards)
+    assert not weekly.spike_explained(x, baseline, first, WEEK, **guards)
 
 
 def _spikes(values: np.ndarray, check: bool) -> list[str]:
