@@ -22,7 +22,10 @@ last hour: a night surge of two topics, each a few comments an hour above a base
 neither window passes alone. A window takes part against the larger of two expectations, its own (the same
 hours of earlier weeks) and the sum of its hours' (the hourly model, resting on more days): with only two or
 three earlier weeks, the first alone is often low by chance at such counts, and two such windows in one
-region at once made false incidents. The test passes at the window test's stricter threshold.
+region at once made false incidents. The test passes at the window test's stricter threshold. The topics of
+one surge seldom start in the same hour, so windows of one width ending up to ``lag`` hours apart
+(``NLP_ALERT_JOINT_WINDOW_LAG``) are tested together: each series takes part with its smallest p-value over
+the ``lag + 1`` last hours, times ``lag + 1`` (Bonferroni over that choice).
 """
 
 from __future__ import annotations
@@ -137,27 +140,56 @@ def joint_p_value(p_values: Sequence[float], m: int) -> tuple[float, int]:
     return min(best, 1.0), int(k[np.flatnonzero(tails == tails.min())[-1]])
 
 
+def _tests(
+    found: Iterable[Candidate], lag: int
+) -> dict[tuple[str, str, int, int], list[tuple[Candidate, float]]]:
+    """The joint tests to run, keyed by segment, value, last bucket and width: each series' candidate there
+    with the p-value it takes part with (windows: its smallest over the ``lag + 1`` last buckets, times
+    ``lag + 1``; single buckets: exactly there, as is)."""
+    by_width: dict[tuple[str, str, int], list[Candidate]] = defaultdict(list)
+    for c in found:
+        by_width[(c.key[1], c.key[2], c.width)].append(c)
+    tests: dict[tuple[str, str, int, int], list[tuple[Candidate, float]]] = {}
+    for (segment, value, width), cands in by_width.items():
+        reach = lag if width > 1 else 0
+        for end in sorted({c.index for c in cands}):
+            best: dict[SeriesKey, Candidate] = {}
+            for c in cands:
+                if end - reach <= c.index <= end and (c.key not in best or c.p_value < best[c.key].p_value):
+                    best[c.key] = c
+            tests[(segment, value, end, width)] = [
+                (c, min(1.0, c.p_value * (reach + 1))) for c in best.values()
+            ]
+    return tests
+
+
 def joint_members(
-    found: Iterable[Candidate], ss: SeriesSet, th: Thresholds, window_p_factor: float = 1.0
+    found: Iterable[Candidate],
+    ss: SeriesSet,
+    th: Thresholds,
+    window_p_factor: float = 1.0,
+    lag: int = 0,
 ) -> list[tuple[Candidate, Joint]]:
-    """The candidates that pass the joint test of their segment value, bucket and width, each with its
-    :class:`Joint` (those that fired on their own too: their firing gains the joint test's label); windows
-    of several buckets pass at ``th.p_threshold x window_p_factor``, as strict as a window alone
-    (``detectors.windows``)."""
+    """The candidates that pass the joint test of their segment value, bucket and width, each once with its
+    :class:`Joint` (the most significant test it passed; those that fired on their own too: their firing
+    gains the joint test's label); windows of several buckets pass at ``th.p_threshold x window_p_factor``,
+    as strict as a window alone (``detectors.windows``), and are tested with those of their width ending up
+    to ``lag`` buckets before."""
     per_value: dict[tuple[str, str], int] = defaultdict(int)
     for topic, segment, value in ss.counts:
         if topic != ALL_TOPICS and segment != ALL_SEGMENT:
             per_value[(segment, value)] += 1
-    groups: dict[tuple[str, str, int, int], list[Candidate]] = defaultdict(list)
-    for c in found:
-        groups[(c.key[1], c.key[2], c.index, c.width)].append(c)
-    out: list[tuple[Candidate, Joint]] = []
-    for (segment, value, _, width), group in sorted(groups.items()):
-        p, k = joint_p_value([c.p_value for c in group], per_value[(segment, value)])
+    passed: dict[Candidate, Joint] = {}
+    for (segment, value, _, width), group in sorted(_tests(found, lag).items()):
+        p, k = joint_p_value([q for _, q in group], per_value[(segment, value)])
         threshold = th.p_threshold * (window_p_factor if width > 1 else 1.0)
         if k == 0 or p > threshold:
             continue
-        members = sorted(group, key=lambda c: (c.p_value, c.key))[:k]
-        topics = tuple(c.key[0] for c in members)
-        out.extend((c, Joint(tuple(t for t in topics if t != c.key[0]), p, c.p_value)) for c in members)
-    return out
+        members = sorted(group, key=lambda cq: (cq[1], cq[0].key))[:k]
+        topics = tuple(c.key[0] for c, _ in members)
+        for c, _ in members:
+            if c not in passed or p < passed[c].p_value:
+                passed[c] = Joint(tuple(t for t in topics if t != c.key[0]), p, c.p_value)
+    return sorted(
+        passed.items(), key=lambda cj: (cj[0].key[1:], cj[0].index, cj[0].width, cj[0].p_value, cj[0].key)
+    )

@@ -128,7 +128,13 @@ def joint_firings(
             ),
             joint=why,
         )
-        for c, why in joint.joint_members(found, ss, th, window_p_factor=factor)
+        for c, why in joint.joint_members(
+            found,
+            ss,
+            th,
+            window_p_factor=factor,
+            lag=settings.alert_joint_window_lag if ss.bucket == "hour" else 0,
+        )
     ]
 
 

@@ -91,3 +91,42 @@ def test_a_night_surge_is_one_incident_when_its_topics_windows_are_tested_togeth
     assert {j["with_topics"][0] for j in joint} == set(surge.topics)  # each with the other
     assert all(j["bucket"] == "hour" and j["buckets"] in (3, 6) for j in joint)  # windows of hours
     assert all(j["p_value"] <= 1e-6 for j in joint)  # as strict as a window alone
+
+
+def test_windows_ending_a_few_hours_apart_are_tested_together_at_a_corrected_p_value() -> None:
+    start = datetime(2024, 3, 4, tzinfo=UTC)
+    keys = [(t, "region", "eu-west") for t in ("app", "billing", "pricing", "support")]
+    ss = SeriesSet("hour", start, 12, {k: np.zeros(12) for k in keys})
+    th = PRESETS["medium"]
+
+    def window(topic: str, end: int, p: float) -> Candidate:
+        return Candidate((topic, "region", "eu-west"), end, p, 30.0, 10.0, 5.0, 6)
+
+    staggered = [window("app", 9, 1e-6), window("billing", 11, 4e-5), window("billing", 5, 1e-9)]
+    assert joint_members(staggered, ss, th, window_p_factor=0.01) == []  # same last hour only: none
+    found = joint_members(staggered, ss, th, window_p_factor=0.01, lag=2)
+    assert [(c.key[0], c.index) for c, _ in found] == [
+        ("app", 9),
+        ("billing", 11),
+    ]  # not billing's at 5 (4 hours before)
+    (_, why), _ = found
+    assert np.isclose(why.p_value, stats.binom.sf(1, 4, 3 * 4e-5) * 3)  # each p-value x (lag + 1)
+    assert why.topics == ("billing",) and why.own_p_value == 1e-6
+    assert joint_members(staggered, ss, th, window_p_factor=0.01, lag=1) == []  # 2 hours apart
+
+
+def test_a_surge_whose_topics_start_hours_apart_is_one_incident(tmp_path: Path) -> None:
+    sc = scenario(2022)  # eu-west: pricing and support up x3 for 9 hours from Thursday 22h, support later
+    surge = sc.events[0]
+    (tmp_path / "same_hour").mkdir()
+    settings = {"alert_segments": ["region"]}
+    incidents, _ = detect(sc, tmp_path / "same_hour", Settings(**settings, alert_joint_window_lag=0))
+    assert not [i for i in incidents if i.segment_value == surge.region]
+    (tmp_path / "lagged").mkdir()
+    incidents, alerts = detect(sc, tmp_path / "lagged", Settings(**settings))
+    (found,) = [i for i in incidents if i.segment_value == surge.region]
+    assert set(found.topics) == set(surge.topics)
+    joint = {a.topic_id: a.explanation["joint"] for a in alerts if "joint" in (a.explanation or {})}
+    assert set(joint) == set(surge.topics)
+    ends = {a.window_end for a in alerts if a.topic_id in joint}
+    assert len(ends) == 2  # their windows end in different hours
