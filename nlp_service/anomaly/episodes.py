@@ -106,6 +106,15 @@ def _new_alert(f: Firing, now: datetime) -> Alert:
     return alert
 
 
+def _note_segment(ex: dict[str, Any], label: str, excess: float) -> None:
+    """Record a segment series' strongest excess in the episode (``segments_peak``: label -> comments above
+    the expectation per bucket), so the one carrying most of a topic alert comes first
+    (``incidents.record``)."""
+    peaks = dict(ex.get("segments_peak") or {})
+    peaks[label] = max(float(peaks.get(label, 0.0)), round(excess, 3))
+    ex["segments_peak"] = peaks
+
+
 def _apply(alert: Alert, f: Firing) -> None:
     """Extend an open alert with a firing of the same episode (see the module docstring for the rule)."""
     ex = dict(alert.explanation or {})
@@ -115,6 +124,8 @@ def _apply(alert: Alert, f: Firing) -> None:
     alert.window_end = max(alert.window_end, f.end)
     if f.is_topic_level and alert.segment != ALL_SEGMENT:  # promotion: the topic's total series fired too
         segs.append(f"{alert.segment}={alert.segment_value}")
+        peak = abs(alert.observed - alert.baseline) / max(1, int(ex.get("peak_buckets") or 1))
+        _note_segment(ex, segs[-1], peak)
         alert.segment, alert.segment_value = ALL_SEGMENT, ALL_SEGMENT
         fired = []
         _set_peak(alert, f, ex)
@@ -127,8 +138,9 @@ def _apply(alert: Alert, f: Firing) -> None:
             _set_peak(alert, f, ex)
         sev = explain.severity(f.score, _excess(f))
         alert.severity = explain.max_severity(alert.severity, sev)
-    elif f.series_label not in segs:
+    else:
         segs.append(f.series_label)
+        _note_segment(ex, f.series_label, _excess(f))
     ex.update(_joint(f, ex))
     ex["fired"], ex["segments_fired"] = sorted(fired), sorted(set(segs))
     alert.buckets_fired = max(1, len(fired))

@@ -60,7 +60,8 @@ def member_view(
 ) -> grouping.Member:
     """What grouping sees of an alert; its areas are its segment (a segment alert) and the values carrying at
     least ``min_share`` of the excess of their field (the explanation's ``over_indexing``); the segment values
-    whose own series fired in its episode (``segments_fired``) and the segment of its joint test
+    whose own series fired in its episode (``segments_fired``, the largest excess first: ``segments_peak``)
+    and the segment of its joint test
     (``anomaly.joint``), if any, too for a segment alert (it sits on its strongest segment series only), and
     for a topic alert that names no over-indexing value (its lift diluted, e.g. by the same topic up in two
     regions at once; one that names a value is carried there, though a joint test elsewhere labelled it:
@@ -76,7 +77,8 @@ def member_view(
         if float(o.get("excess_share") or 0.0) >= min_share:
             areas.append((str(o["field"]), str(o["value"])))
     if not areas or alert.segment != ALL_SEGMENT:
-        areas += [_field_value(label) for label in ex.get("segments_fired") or []]
+        fired = _by_peak(ex.get("segments_fired") or [], ex.get("segments_peak") or {})
+        areas += [_field_value(label) for label in fired]
         if "joint" in ex:  # the segment whose topics were up together (maybe one fired besides its own)
             areas.append(_field_value(str(ex["joint"]["segment"])))
     return grouping.Member(
@@ -91,6 +93,11 @@ def member_view(
         areas=tuple(dict.fromkeys(areas)),
         opens=SEVERITIES.index(alert.severity) >= floor or "joint" in ex,
     )
+
+
+def _by_peak(labels: list[str], peaks: dict[str, float]) -> list[str]:
+    """Segment labels, the one whose series rose most in the episode first (ties: as listed)."""
+    return sorted(labels, key=lambda label: -float(peaks.get(label, 0.0)))
 
 
 def _field_value(label: str) -> tuple[str, str]:

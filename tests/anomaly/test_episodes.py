@@ -31,12 +31,18 @@ SETTINGS = Settings(alert_buckets=["day"], alert_segments=["region"])
 
 
 def firing(
-    hours: int, *, segment: str = "all", value: str = "all", score: float = 8.0, bucket: str = "hour"
+    hours: int,
+    *,
+    segment: str = "all",
+    value: str = "all",
+    score: float = 8.0,
+    bucket: str = "hour",
+    observed: float = 40.0,
 ) -> Firing:
     start = T0 + timedelta(hours=hours)
     size = timedelta(hours=1 if bucket == "hour" else 24)
     return Firing(
-        bucket, "billing", segment, value, "spike", "up", start, start + size, 40.0, 10.0, score, 1e-9
+        bucket, "billing", segment, value, "spike", "up", start, start + size, observed, 10.0, score, 1e-9
     )
 
 
@@ -80,6 +86,22 @@ def test_segment_alert_only_without_topic_firing_then_promoted(db_sessions: sess
     (a,) = alerts(db_sessions)
     assert (a.segment, a.segment_value) == ("all", "all")
     assert "region=eu-west" in a.explanation["segments_fired"]
+    assert a.explanation["segments_peak"] == {"region=eu-west": 30.0, "touchpoint=checkout": 30.0}
+
+
+def test_each_segment_series_strongest_excess_is_kept(db_sessions: sessionmaker[Session]) -> None:
+    """A topic alert whose regions both fired keeps each one's largest excess (``segments_peak``), so the one
+    carrying most of it can carry its incident (``incidents.record.member_view``)."""
+    merge(
+        db_sessions,
+        firing(9),
+        firing(9, segment="region", value="eu-west", observed=16.0),
+        firing(10, segment="region", value="us-east", observed=30.0),
+        firing(11, segment="region", value="eu-west", observed=19.0),
+    )
+    (a,) = alerts(db_sessions)
+    assert a.explanation["segments_fired"] == ["region=eu-west", "region=us-east"]
+    assert a.explanation["segments_peak"] == {"region=eu-west": 9.0, "region=us-east": 20.0}
 
 
 def test_a_resolved_alert_is_not_reopened(db_sessions: sessionmaker[Session]) -> None:

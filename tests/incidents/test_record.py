@@ -17,7 +17,7 @@ from nlp_service.anomaly.tables import Alert
 from nlp_service.cases import service as cases
 from nlp_service.config import Settings
 from nlp_service.errors import Conflict, NotFound
-from nlp_service.incidents import record, service
+from nlp_service.incidents import grouping, record, service
 from nlp_service.incidents.tables import Incident, IncidentMember
 from nlp_service.webhooks.tables import WebhookDelivery, WebhookEvent, WebhookSubscription
 
@@ -255,6 +255,13 @@ def test_a_topic_alert_is_carried_by_the_segments_that_fired_and_a_joint_alert_m
         explanation={"segments_fired": ["region=eu-west", "region=us-west"]},
     )
     assert record.member_view(topic, 0.5).areas == (("region", "eu-west"), ("region", "us-west"))
+    # the region whose series rose most comes first, and carries an incident that alert opens alone
+    # (scenario 12015: app up in us-east and with a surge in us-west, and a noise hour in eu-west)
+    peaks = {"region=eu-west": 6.5, "region=us-west": 14.0}
+    topic.explanation = {**topic.explanation, "segments_peak": peaks}
+    seen = record.member_view(topic, 0.5)
+    assert seen.areas == (("region", "us-west"), ("region", "eu-west"))
+    assert grouping.area_of([seen]) == ("region", "us-west")
     carried = {"field": "region", "value": "eu-west", "excess_share": 0.9}
     named = make_alert(
         "delivery",

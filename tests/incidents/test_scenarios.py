@@ -10,6 +10,7 @@ import pytest
 from evaluation.anomaly_incidents import detect, evaluate_incidents
 from nlp_service.anomaly import weekly
 from nlp_service.config import Settings
+from nlp_service.incidents import record
 from nlp_service.incidents.scenarios import REGIONS, TOPICS, scenario
 from nlp_service.incidents.tables import Incident
 
@@ -70,3 +71,23 @@ def test_monday_hours_of_two_topics_open_no_incident(tmp_path: Path, monkeypatch
     incidents, _ = detect(sc, tmp_path / "on", settings)
     assert monday(incidents) == []
     assert [i.segment_value for i in incidents] == [sc.events[0].region] == ["us-west"]
+
+
+def test_a_topic_alert_of_two_regions_is_carried_by_the_one_that_rose_most(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Scenario 12015: app up x4.4 for 9 hours in us-east (a single event) while a surge in us-west lifts it
+    too; app's total alert names no over-indexing region, and of the regions that fired in its episode a noise
+    hour in eu-west came first alphabetically and carried the incident there (a false one) before each
+    region's strongest excess was kept (``segments_peak``)."""
+    sc = scenario(12015)
+    single = next(e for e in sc.events if e.kind == "single")
+    assert (single.region, single.topics) == ("us-east", ("app",))
+    with monkeypatch.context() as m:  # as before: segments_fired in their listed (alphabetical) order
+        m.setattr(record, "_by_peak", lambda labels, peaks: list(labels))
+        (tmp_path / "listed").mkdir()
+        incidents, _ = detect(sc, tmp_path / "listed", Settings(alert_segments=["region"]))
+    assert [i.segment_value for i in incidents if "app" in i.topics] == ["eu-west"]
+    (tmp_path / "peak").mkdir()
+    incidents, _ = detect(sc, tmp_path / "peak", Settings(alert_segments=["region"]))
+    assert [i.segment_value for i in incidents if i.topics == ["app"]] == ["us-east"]
