@@ -67,7 +67,8 @@ def max_severity(a: Severity, b: Severity) -> Severity:
 
 @dataclass(frozen=True)
 class OverIndex:
-    """One segment value whose share of the topic's comments in the window exceeds its baseline share."""
+    """One segment value carrying an episode: its share of the topic's comments in the window moved from its
+    baseline share in the episode's direction (up: above it; down: below it)."""
 
     field: str
     value: str
@@ -75,8 +76,12 @@ class OverIndex:
     window_share: float
     baseline_share: float
     lift: float  # window_share / baseline_share
-    excess: float  # window_count - baseline_share * window total: comments above an unchanged mix
-    excess_share: float  # this value's part of the positive excess of all values
+    excess: (
+        float  # window_count - baseline_share * window total: comments above an unchanged mix (< 0: below)
+    )
+    excess_share: (
+        float  # this value's part of all values' excess in the episode's direction (a fall: shortfall)
+    )
 
     def to_dict(self) -> dict[str, Any]:
         return {k: round(v, 4) if isinstance(v, float) else v for k, v in asdict(self).items()}
@@ -87,22 +92,27 @@ def over_indexing(
     window: Mapping[str, int],
     baseline: Mapping[str, int],
     *,
+    direction: str = "up",
     min_lift: float = 1.5,
     min_excess: float = 3.0,
     min_excess_share: float = 0.2,
 ) -> list[OverIndex]:
-    """Segment values over-represented in the window, largest excess first.
+    """The values of ``field`` carrying the episode, the largest part first: for a rise (``direction``
+    ``up``) those over-represented in the window, for a fall those under-represented (where the missing
+    comments are missing from).
 
     ``window``/``baseline`` map each value of ``field`` to the topic's comment counts in the episode window
     and in the baseline period. Baseline shares are add-one smoothed over the values seen in either period
-    (a value new in the window gets a small baseline share, not zero). A value over-indexes when its lift
-    is at least ``min_lift``, its excess at least ``min_excess`` comments and at least ``min_excess_share``
-    of the total positive excess.
+    (a value new in the window gets a small baseline share, not zero). A value carries the episode when its
+    share moved by a factor of at least ``min_lift`` in the episode's direction, and its excess (a fall: its
+    shortfall) is at least ``min_excess`` comments and at least ``min_excess_share`` of all values' in that
+    direction. Counting a fall's values by their rise instead named the regions that fell least.
     """
     values = sorted(set(window) | set(baseline))
     total_w = sum(window.values())
     if not values or total_w <= 0:
         return []
+    sign = 1.0 if direction == "up" else -1.0
     total_b = sum(baseline.values()) + len(values)
     rows = []
     for value in values:
@@ -110,16 +120,20 @@ def over_indexing(
         b_share = (baseline.get(value, 0) + 1) / total_b
         w_share = w / total_w
         rows.append((value, w, w_share, b_share, w - b_share * total_w))
-    positive = sum(max(r[4], 0.0) for r in rows)
+    carried = sum(max(sign * r[4], 0.0) for r in rows)
+
+    def moved(w_share: float, b_share: float) -> bool:
+        return w_share >= min_lift * b_share if sign > 0 else w_share * min_lift <= b_share
+
     out = [
-        OverIndex(field, value, w, w_share, b_share, w_share / b_share, excess, excess / positive)
+        OverIndex(field, value, w, w_share, b_share, w_share / b_share, excess, sign * excess / carried)
         for value, w, w_share, b_share, excess in rows
-        if positive > 0
-        and w_share >= min_lift * b_share
-        and excess >= min_excess
-        and excess / positive >= min_excess_share
+        if carried > 0
+        and moved(w_share, b_share)
+        and sign * excess >= min_excess
+        and sign * excess / carried >= min_excess_share
     ]
-    return sorted(out, key=lambda o: (-o.excess, o.value))
+    return sorted(out, key=lambda o: (-sign * o.excess, o.value))
 
 
 def nps_impact(window: Nps, baseline: Nps) -> dict[str, Any]:
@@ -264,8 +278,8 @@ def explain_alert(
             continue  # a segment alert is already about one value of this field
         window = _hour_sums(db_session, alert.topic_id, fld, ws, we)
         baseline = _hour_sums(db_session, alert.topic_id, fld, bs, be)
-        over.extend(o.to_dict() for o in over_indexing(fld, window, baseline))
-    over.sort(key=lambda o: -o["excess"])
+        over.extend(o.to_dict() for o in over_indexing(fld, window, baseline, direction=alert.direction))
+    over.sort(key=lambda o: -abs(o["excess"]))
 
     nps = nps_impact(
         insights_nps(db_session=db_session, filters=win_f).overall,
@@ -291,7 +305,8 @@ def explain_alert(
     if over:
         top = over[0]
         summary += (
-            f"; {top['field']} {top['value']} carries {_pct(top['excess_share'])} of the excess "
+            f"; {top['field']} {top['value']} carries {_pct(top['excess_share'])} of the "
+            f"{'excess' if alert.direction == 'up' else 'shortfall'} "
             f"({_pct(top['window_share'])} of the topic's comments vs {_pct(top['baseline_share'])} usually)"
         )
     if phrases:

@@ -38,6 +38,24 @@ def test_a_value_new_in_the_window_and_two_sharing_the_excess() -> None:
     assert out[0].value == "new"  # largest excess first (its smoothed baseline share is tiny)
 
 
+def test_a_fall_is_carried_by_the_values_whose_share_fell() -> None:
+    """A drop of a topic's total carried by one region: counted by their rise, the regions that fell least
+    were named (scenario 14021: billing and app totals down at Saturday midnight, named eu-north)."""
+    baseline = {"eu-west": 30, "eu-north": 20, "us-east": 30, "us-west": 20}
+    window = {"eu-west": 6, "eu-north": 19, "us-east": 5, "us-west": 4}  # all fell, eu-north least
+    assert [o.value for o in explain.over_indexing("region", window, baseline)] == ["eu-north"]
+    down = explain.over_indexing("region", window, baseline, direction="down")
+    assert [o.value for o in down] == ["us-east", "eu-west"]  # largest shortfall first (us-west: < 3)
+    assert all(o.excess < 0 and o.lift <= 1 / 1.5 for o in down)
+    assert all(0 < o.excess_share < 1 for o in down)
+    assert (
+        explain.over_indexing(
+            "region", {"a": 10, "b": 6, "c": 4}, {"a": 50, "b": 30, "c": 20}, direction="down"
+        )
+        == []
+    )
+
+
 def test_nps_impact_uses_the_insights_nps() -> None:
     window = make_nps(10, 1, 7)  # -60
     baseline = make_nps(100, 40, 30)  # +10

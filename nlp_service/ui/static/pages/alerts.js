@@ -133,7 +133,7 @@ function overIndexing(over) {
       { title: "Segment", cell: (r) => `${r.field}: ${r.value}` },
       { title: "Share in window", cell: (r) => pct(r.window_share) },
       { title: "Usual share", cell: (r) => pct(r.baseline_share) },
-      { title: "Of the excess", cell: (r) => pct(r.excess_share) },
+      { title: "Of the change", cell: (r) => pct(r.excess_share) },
     ],
     rows,
   ));
