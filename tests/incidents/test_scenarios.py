@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from evaluation.anomaly_incidents import detect, evaluate_incidents
-from nlp_service.anomaly import weekly
+from nlp_service.anomaly import explain, weekly
 from nlp_service.config import Settings
 from nlp_service.incidents import record
 from nlp_service.incidents.scenarios import REGIONS, TOPICS, scenario
@@ -91,3 +91,20 @@ def test_a_topic_alert_of_two_regions_is_carried_by_the_one_that_rose_most(
     (tmp_path / "peak").mkdir()
     incidents, _ = detect(sc, tmp_path / "peak", Settings(alert_segments=["region"]))
     assert [i.segment_value for i in incidents if i.topics == ["app"]] == ["us-east"]
+
+
+def test_drops_are_carried_by_the_regions_that_fell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Scenario 14021: after a Friday surge in us-west, billing's and app's totals shift down at Saturday
+    midnight; counted by their rise, the region that fell least (eu-north) carried both drops, and the two
+    `low` shifts corroborated each other into a false incident there."""
+    sc = scenario(14021)
+    settings = Settings(alert_segments=["region"])
+    by_rise = explain.over_indexing
+    with monkeypatch.context() as m:
+        m.setattr(explain, "over_indexing", lambda *args, direction="up", **kw: by_rise(*args, **kw))
+        (tmp_path / "by_rise").mkdir()
+        incidents, _ = detect(sc, tmp_path / "by_rise", settings)
+    assert sorted(i.segment_value for i in incidents) == ["eu-north", "us-west"]
+    (tmp_path / "by_fall").mkdir()
+    incidents, _ = detect(sc, tmp_path / "by_fall", settings)
+    assert [i.segment_value for i in incidents] == [sc.events[0].region] == ["us-west"]
