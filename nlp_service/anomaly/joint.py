@@ -30,6 +30,7 @@ the ``lag + 1`` last hours, times ``lag + 1`` (Bonferroni over that choice).
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -152,10 +153,12 @@ def _tests(
     tests: dict[tuple[str, str, int, int], list[tuple[Candidate, float]]] = {}
     for (segment, value, width), cands in by_width.items():
         reach = lag if width > 1 else 0
-        for end in sorted({c.index for c in cands}):
+        cands.sort(key=lambda c: c.index)
+        ends = [c.index for c in cands]
+        for end in sorted(set(ends)):
             best: dict[SeriesKey, Candidate] = {}
-            for c in cands:
-                if end - reach <= c.index <= end and (c.key not in best or c.p_value < best[c.key].p_value):
+            for c in cands[bisect_left(ends, end - reach) : bisect_right(ends, end)]:
+                if c.key not in best or c.p_value < best[c.key].p_value:
                     best[c.key] = c
             tests[(segment, value, end, width)] = [
                 (c, min(1.0, c.p_value * (reach + 1))) for c in best.values()
