@@ -24,8 +24,9 @@ hours of earlier weeks) and the sum of its hours' (the hourly model, resting on 
 three earlier weeks, the first alone is often low by chance at such counts, and two such windows in one
 region at once made false incidents. The test passes at the window test's stricter threshold. The topics of
 one surge seldom start in the same hour, so windows of one width ending up to ``lag`` hours apart
-(``NLP_ALERT_JOINT_WINDOW_LAG``) are tested together: each series takes part with its smallest p-value over
-the ``lag + 1`` last hours, times ``lag + 1`` (Bonferroni over that choice).
+(``NLP_ALERT_JOINT_WINDOW_LAG``) are also tested together: each series takes part with its smallest p-value
+over the ``lag + 1`` last hours, times ``lag + 1`` (Bonferroni over that choice); windows ending in the same
+hour are still tested as they are (the lagged test alone cost a surge whose topics all ended together).
 """
 
 from __future__ import annotations
@@ -141,26 +142,35 @@ def joint_p_value(p_values: Sequence[float], m: int) -> tuple[float, int]:
     return min(best, 1.0), int(k[np.flatnonzero(tails == tails.min())[-1]])
 
 
-def _tests(
-    found: Iterable[Candidate], lag: int
-) -> dict[tuple[str, str, int, int], list[tuple[Candidate, float]]]:
-    """The joint tests to run, keyed by segment, value, last bucket and width: each series' candidate there
-    with the p-value it takes part with (windows: its smallest over the ``lag + 1`` last buckets, times
-    ``lag + 1``; single buckets: exactly there, as is)."""
+Test = tuple[str, str, int, int, int]
+"""A joint test: segment, value, last bucket, width and reach (how many buckets before it windows may end)."""
+
+
+def _tests(found: Iterable[Candidate], lag: int) -> dict[Test, list[tuple[Candidate, float]]]:
+    """The joint tests to run, each with its series' candidates and the p-values they take part with: per
+    segment value, width and last bucket, the candidates ending there, as they are; and for windows, when
+    some end up to ``lag`` buckets before, also each series' smallest over those ``lag + 1`` buckets, times
+    ``lag + 1`` (so a surge whose topics all end in one hour is tested as strictly as before)."""
     by_width: dict[tuple[str, str, int], list[Candidate]] = defaultdict(list)
     for c in found:
         by_width[(c.key[1], c.key[2], c.width)].append(c)
-    tests: dict[tuple[str, str, int, int], list[tuple[Candidate, float]]] = {}
+    tests: dict[Test, list[tuple[Candidate, float]]] = {}
     for (segment, value, width), cands in by_width.items():
         reach = lag if width > 1 else 0
         cands.sort(key=lambda c: c.index)
         ends = [c.index for c in cands]
         for end in sorted(set(ends)):
+            tests[(segment, value, end, width, 0)] = [
+                (c, c.p_value) for c in cands[bisect_left(ends, end) : bisect_right(ends, end)]
+            ]
+            near = cands[bisect_left(ends, end - reach) : bisect_right(ends, end)]
+            if reach == 0 or all(c.index == end for c in near):
+                continue
             best: dict[SeriesKey, Candidate] = {}
-            for c in cands[bisect_left(ends, end - reach) : bisect_right(ends, end)]:
+            for c in near:
                 if c.key not in best or c.p_value < best[c.key].p_value:
                     best[c.key] = c
-            tests[(segment, value, end, width)] = [
+            tests[(segment, value, end, width, reach)] = [
                 (c, min(1.0, c.p_value * (reach + 1))) for c in best.values()
             ]
     return tests
@@ -176,14 +186,14 @@ def joint_members(
     """The candidates that pass the joint test of their segment value, bucket and width, each once with its
     :class:`Joint` (the most significant test it passed; those that fired on their own too: their firing
     gains the joint test's label); windows of several buckets pass at ``th.p_threshold x window_p_factor``,
-    as strict as a window alone (``detectors.windows``), and are tested with those of their width ending up
-    to ``lag`` buckets before."""
+    as strict as a window alone (``detectors.windows``), and are also tested with those of their width
+    ending up to ``lag`` buckets before."""
     per_value: dict[tuple[str, str], int] = defaultdict(int)
     for topic, segment, value in ss.counts:
         if topic != ALL_TOPICS and segment != ALL_SEGMENT:
             per_value[(segment, value)] += 1
     passed: dict[Candidate, Joint] = {}
-    for (segment, value, _, width), group in sorted(_tests(found, lag).items()):
+    for (segment, value, _, width, _), group in sorted(_tests(found, lag).items()):
         p, k = joint_p_value([q for _, q in group], per_value[(segment, value)])
         threshold = th.p_threshold * (window_p_factor if width > 1 else 1.0)
         if k == 0 or p > threshold:

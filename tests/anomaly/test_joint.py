@@ -113,6 +113,10 @@ def test_windows_ending_a_few_hours_apart_are_tested_together_at_a_corrected_p_v
     assert np.isclose(why.p_value, stats.binom.sf(1, 4, 3 * 4e-5) * 3)  # each p-value x (lag + 1)
     assert why.topics == ("billing",) and why.own_p_value == 1e-6
     assert joint_members(staggered, ss, th, window_p_factor=0.01, lag=1) == []  # 2 hours apart
+    # windows ending in one hour are still tested as they are (x 3 each, these two would fail)
+    aligned = [window("app", 9, 1e-6), window("billing", 9, 1.5e-4)]
+    assert stats.binom.sf(1, 4, 3 * 1.5e-4) * 3 > 1e-6 >= stats.binom.sf(1, 4, 1.5e-4) * 3
+    assert len(joint_members(aligned, ss, th, window_p_factor=0.01, lag=2)) == 2
 
 
 def test_a_surge_whose_topics_start_hours_apart_is_one_incident(tmp_path: Path) -> None:
