@@ -38,15 +38,24 @@ def test_evaluation_scores_incidents() -> None:
     assert 0 <= r["precision"] <= 1 and r["surge_recall"] > 0
 
 
-def test_the_weekend_step_of_a_null_scenario_opens_no_incident(tmp_path: Path) -> None:
+def test_the_weekend_step_of_a_null_scenario_opens_no_incident(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Hourly counts with the generator's weekend dip and no event: low level shifts down at Saturday 00:00 in
-    two topics of one region corroborated each other into an incident before the weekly-pattern check."""
+    two topics of one region corroborated each other into an incident before the weekly-pattern check (and
+    while drops were carried by the regions whose share rose; since, they are not carried together)."""
     null = scenario(31, surge=False)
     before = Settings(alert_segments=["region"], alert_weekly_check=False)
-    (tmp_path / "off").mkdir()
-    incidents, alerts = detect(null, tmp_path / "off", before)
+    by_rise = explain.over_indexing
+    with monkeypatch.context() as m:
+        m.setattr(explain, "over_indexing", lambda *args, direction="up", **kw: by_rise(*args, **kw))
+        (tmp_path / "off").mkdir()
+        incidents, alerts = detect(null, tmp_path / "off", before)
     assert len([a for a in alerts if a.kind == "level_shift"]) == 8
     assert len(incidents) == 1 and incidents[0].window_start.strftime("%a %H") in ("Fri 22", "Sat 00")
+    (tmp_path / "off_by_fall").mkdir()
+    incidents, alerts = detect(null, tmp_path / "off_by_fall", before)
+    assert len([a for a in alerts if a.kind == "level_shift"]) == 8 and incidents == []
     (tmp_path / "on").mkdir()
     incidents, alerts = detect(null, tmp_path / "on", Settings(alert_segments=["region"]))
     assert incidents == [] and not [a for a in alerts if a.kind == "level_shift"]  # 8 without the check
