@@ -124,8 +124,7 @@ def _apply(alert: Alert, f: Firing) -> None:
     alert.window_end = max(alert.window_end, f.end)
     if f.is_topic_level and alert.segment != ALL_SEGMENT:  # promotion: the topic's total series fired too
         segs.append(f"{alert.segment}={alert.segment_value}")
-        peak = abs(alert.observed - alert.baseline) / max(1, int(ex.get("peak_buckets") or 1))
-        _note_segment(ex, segs[-1], peak)
+        _note_segment(ex, segs[-1], explain.peak_excess(alert))
         alert.segment, alert.segment_value = ALL_SEGMENT, ALL_SEGMENT
         fired = []
         _set_peak(alert, f, ex)

@@ -60,6 +60,13 @@ def severity(score: float, excess: float) -> Severity:
     return SEVERITIES[min(_level(abs(score), SCORE_LEVELS), _level(abs(excess), VOLUME_LEVELS))]
 
 
+def peak_excess(alert: Alert) -> float:
+    """Comments above (or below) the expectation in the alert's peak, per bucket (a window of several)."""
+    return abs(alert.observed - alert.baseline) / max(
+        1, int((alert.explanation or {}).get("peak_buckets") or 1)
+    )
+
+
 def max_severity(a: Severity, b: Severity) -> Severity:
     """The more severe of two severities (an alert never de-escalates while its episode lasts)."""
     return a if SEVERITIES.index(a) >= SEVERITIES.index(b) else b
@@ -76,12 +83,8 @@ class OverIndex:
     window_share: float
     baseline_share: float
     lift: float  # window_share / baseline_share
-    excess: (
-        float  # window_count - baseline_share * window total: comments above an unchanged mix (< 0: below)
-    )
-    excess_share: (
-        float  # this value's part of all values' excess in the episode's direction (a fall: shortfall)
-    )
+    excess: float  # window_count - baseline_share * window total: above an unchanged mix (< 0: below)
+    excess_share: float  # its part of all values' excess in the episode's direction (a fall: shortfall)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: round(v, 4) if isinstance(v, float) else v for k, v in asdict(self).items()}

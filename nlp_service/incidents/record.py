@@ -61,11 +61,11 @@ def member_view(
     """What grouping sees of an alert; its areas are its segment (a segment alert) and the values carrying at
     least ``min_share`` of the excess of their field (the explanation's ``over_indexing``); the segment values
     whose own series fired in its episode (``segments_fired``, the largest excess first: ``segments_peak``)
-    and the segment of its joint test
-    (``anomaly.joint``), if any, too for a segment alert (it sits on its strongest segment series only), and
-    for a topic alert that names no over-indexing value (its lift diluted, e.g. by the same topic up in two
-    regions at once; one that names a value is carried there, though a joint test elsewhere labelled it:
-    scenario 1002, pricing up alone in us-east as it rose with a surge in eu-north); it may open an incident
+    and the segment of its joint test (``anomaly.joint``), if any, too for a segment alert (it sits on its
+    strongest segment series only), and for a topic alert that names no over-indexing value (its lift
+    diluted, e.g. by the same topic up in two regions at once; one that names a value is carried there,
+    though a joint test elsewhere labelled it: scenario 1002, pricing up alone in us-east as it rose with a
+    surge in eu-north); it may open an incident
     if at least ``min_severity`` (a level shift: and at least ``min_severity_shift``) or if it fired in a
     joint test with other topics of its segment (``anomaly.joint``: significant together)."""
     floor = SEVERITIES.index(min_severity)
@@ -88,7 +88,7 @@ def member_view(
         direction=alert.direction,
         start=alert.window_start,
         end=alert.window_end,
-        excess=abs(alert.observed - alert.baseline) / max(1, int(ex.get("peak_buckets") or 1)),
+        excess=explain.peak_excess(alert),
         score=abs(alert.score),
         areas=tuple(dict.fromkeys(areas)),
         opens=SEVERITIES.index(alert.severity) >= floor or "joint" in ex,

@@ -105,10 +105,8 @@ def test_windows_ending_a_few_hours_apart_are_tested_together_at_a_corrected_p_v
     staggered = [window("app", 9, 1e-6), window("billing", 11, 4e-5), window("billing", 5, 1e-9)]
     assert joint_members(staggered, ss, th, window_p_factor=0.01) == []  # same last hour only: none
     found = joint_members(staggered, ss, th, window_p_factor=0.01, lag=2)
-    assert [(c.key[0], c.index) for c, _ in found] == [
-        ("app", 9),
-        ("billing", 11),
-    ]  # not billing's at 5 (4 hours before)
+    # not billing's window ending at 5 (4 hours before app's)
+    assert [(c.key[0], c.index) for c, _ in found] == [("app", 9), ("billing", 11)]
     (_, why), _ = found
     assert np.isclose(why.p_value, stats.binom.sf(1, 4, 3 * 4e-5) * 3)  # each p-value x (lag + 1)
     assert why.topics == ("billing",) and why.own_p_value == 1e-6

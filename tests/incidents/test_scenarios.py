@@ -15,6 +15,12 @@ from nlp_service.incidents.scenarios import REGIONS, TOPICS, scenario
 from nlp_service.incidents.tables import Incident
 
 
+def _count_drops_by_their_rise(m: pytest.MonkeyPatch) -> None:
+    """Over-indexing as before round 7: every alert's values counted by their rise, a drop's too."""
+    by_rise = explain.over_indexing
+    m.setattr(explain, "over_indexing", lambda *args, direction="up", **kw: by_rise(*args, **kw))
+
+
 def test_scenarios_are_seeded_and_carry_their_events() -> None:
     a, b = scenario(3), scenario(3)
     assert np.array_equal(a.counts, b.counts) and a.events == b.events
@@ -46,9 +52,8 @@ def test_the_weekend_step_of_a_null_scenario_opens_no_incident(
     while drops were carried by the regions whose share rose; since, they are not carried together)."""
     null = scenario(31, surge=False)
     before = Settings(alert_segments=["region"], alert_weekly_check=False)
-    by_rise = explain.over_indexing
     with monkeypatch.context() as m:
-        m.setattr(explain, "over_indexing", lambda *args, direction="up", **kw: by_rise(*args, **kw))
+        _count_drops_by_their_rise(m)
         (tmp_path / "off").mkdir()
         incidents, alerts = detect(null, tmp_path / "off", before)
     assert len([a for a in alerts if a.kind == "level_shift"]) == 8
@@ -108,9 +113,8 @@ def test_drops_are_carried_by_the_regions_that_fell(tmp_path: Path, monkeypatch:
     `low` shifts corroborated each other into a false incident there."""
     sc = scenario(14021)
     settings = Settings(alert_segments=["region"])
-    by_rise = explain.over_indexing
     with monkeypatch.context() as m:
-        m.setattr(explain, "over_indexing", lambda *args, direction="up", **kw: by_rise(*args, **kw))
+        _count_drops_by_their_rise(m)
         (tmp_path / "by_rise").mkdir()
         incidents, _ = detect(sc, tmp_path / "by_rise", settings)
     assert sorted(i.segment_value for i in incidents) == ["eu-north", "us-west"]
