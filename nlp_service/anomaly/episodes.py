@@ -37,6 +37,11 @@ class Touched:
     created: bool
     before: tuple[Any, ...] | None
 
+    @property
+    def changed(self) -> bool:
+        """New, or changed by this run (else a re-scan of buckets already accounted for)."""
+        return self.created or fingerprint(self.alert) != self.before
+
 
 def fingerprint(a: Alert) -> tuple[Any, ...]:
     ex = a.explanation or {}
@@ -158,12 +163,15 @@ def _covered_by_resolved(db_session: Session, f: Firing) -> bool:
     return db_session.scalars(stmt.limit(1)).first() is not None
 
 
-def _find_open(db_session: Session, pending: list[Alert], f: Firing, settings: Settings) -> Alert | None:
+def _find_open(
+    db_session: Session, pending: list[Alert], f: Firing, settings: Settings, *, lock: bool = True
+) -> Alert | None:
     """An unresolved alert of the firing's topic/kind/direction whose window it overlaps or follows.
 
-    The row is locked (PostgreSQL) and re-read as locked, and the status is checked on that version: a
-    concurrent acknowledge/resolve either committed before (seen here; a resolved alert is not updated) or
-    waits for this run's commit, so revisions only increase and nothing follows ``alert.resolved``."""
+    With ``lock``, the row is locked (PostgreSQL) and re-read as locked, and the status is checked on that
+    version: a concurrent acknowledge/resolve either committed before (seen here; a resolved alert is not
+    updated) or waits for this run's commit, so revisions only increase and nothing follows
+    ``alert.resolved``."""
     gap = f.gap(settings)
 
     def joins(a: Alert) -> bool:
@@ -182,34 +190,41 @@ def _find_open(db_session: Session, pending: list[Alert], f: Firing, settings: S
         )
         .order_by(Alert.window_end.desc())
         .limit(1)
-        .with_for_update()
         .execution_options(populate_existing=True)
     )
-    alert = db_session.scalars(stmt).first()
+    alert = db_session.scalars(stmt.with_for_update() if lock else stmt).first()
     return alert if alert is not None and alert.status not in DONE_STATUSES else None
 
 
 def merge_firings(
-    *, db_session: Session, settings: Settings, firings: Iterable[Firing], now: datetime
+    *,
+    db_session: Session,
+    settings: Settings,
+    firings: Iterable[Firing],
+    now: datetime,
+    preview: bool = False,
 ) -> list[Touched]:
     """Turn firings into created/updated alerts (not yet explained, no events yet). Firings inside a
-    resolved alert's window are already accounted for and skipped."""
+    resolved alert's window are already accounted for and skipped. With ``preview``, nothing is locked,
+    added or flushed (run it with autoflush off and roll back: the open alerts are changed in the session)."""
     touched: dict[str, Touched] = {}
     # topic-level firings first at equal start, so a segment firing of the same bucket joins their alert
     order = sorted(firings, key=lambda f: (f.start, not f.is_topic_level, -f.score))
     for f in order:
         if _covered_by_resolved(db_session, f):
             continue
-        alert = _find_open(db_session, [t.alert for t in touched.values()], f, settings)
+        alert = _find_open(db_session, [t.alert for t in touched.values()], f, settings, lock=not preview)
         if alert is None and _covered_by_resolved(db_session, f):
             continue  # resolved while this run waited for its row lock
         if alert is None:
             alert = _new_alert(f, now)
-            db_session.add(alert)
+            if not preview:
+                db_session.add(alert)
             touched[alert.id] = Touched(alert, True, None)
             continue
         if alert.id not in touched:
             touched[alert.id] = Touched(alert, False, fingerprint(alert))
         _apply(alert, f)
-    db_session.flush()
+    if not preview:
+        db_session.flush()
     return list(touched.values())

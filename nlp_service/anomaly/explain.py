@@ -23,7 +23,7 @@ import numpy.typing as npt
 from sqlalchemy import case, delete, func, select
 from sqlalchemy.orm import Session
 
-from nlp_service.anomaly.phrases import alert_key_phrases
+from nlp_service.anomaly.phrases import PhraseCache
 from nlp_service.anomaly.sensitivity import thresholds
 from nlp_service.anomaly.tables import Alert, AlertComment, Severity
 from nlp_service.comments.schemas import CommentFilter
@@ -250,10 +250,33 @@ def significance(settings: Settings, alert: Alert, sensitivity: str | None = Non
     return {"p_value": alert.p_value, "p_threshold": th.p_threshold, **effect}
 
 
+def key_phrases(
+    db_session: Session, settings: Settings, alert: Alert, cache: PhraseCache | None = None
+) -> list[dict[str, Any]]:
+    """The key phrases of the alert's window against its baseline period (looked up in ``cache`` when they
+    were computed ahead: a detection run's read phase)."""
+    ws = alert.window_start
+    bs = ws - timedelta(days=settings.alert_baseline_days)
+    found = (cache or PhraseCache()).get(
+        db_session,
+        settings.spacy_model,
+        _alert_filter(alert, ws, alert.window_end),
+        _alert_filter(alert, bs, ws),
+        CommentFilter(topic=[alert.topic_id], start=bs, end=ws),  # a quiet segment's baseline: all segments
+    )
+    return [p.to_dict() for p in found]
+
+
 def explain_alert(
-    *, db_session: Session, settings: Settings, alert: Alert, topic_label: str | None = None
+    *,
+    db_session: Session,
+    settings: Settings,
+    alert: Alert,
+    topic_label: str | None = None,
+    phrases: PhraseCache | None = None,
 ) -> dict[str, Any]:
-    """Compute the alert's explanation and store its representative comments; returns the explanation."""
+    """Compute the alert's explanation and store its representative comments; returns the explanation.
+    ``phrases``: key phrases computed ahead (:func:`key_phrases`)."""
     ws, we = alert.window_start, alert.window_end
     bs, be = ws - timedelta(days=settings.alert_baseline_days), ws
     win_f = _alert_filter(alert, ws, we)
@@ -292,10 +315,7 @@ def explain_alert(
     _, b_neg, b_int = _mood(db_session, base_f)
 
     reps = _store_representatives(db_session, settings, alert, win_f)
-    topic_f = CommentFilter(topic=[alert.topic_id], start=bs, end=be)
-    phrases = [
-        p.to_dict() for p in alert_key_phrases(db_session, settings.spacy_model, win_f, base_f, topic_f)
-    ]
+    found_phrases = key_phrases(db_session, settings, alert, phrases)
     label = topic_label or alert.topic_id
     where = "" if alert.segment == ALL_SEGMENT else f" in {alert.segment} {alert.segment_value}"
     verb = {"spike": "spiked", "drop": "dropped", "level_shift": f"shifted {alert.direction}"}[alert.kind]
@@ -312,8 +332,8 @@ def explain_alert(
             f"{'excess' if alert.direction == 'up' else 'shortfall'} "
             f"({_pct(top['window_share'])} of the topic's comments vs {_pct(top['baseline_share'])} usually)"
         )
-    if phrases:
-        summary += "; key phrases: " + ", ".join(p["phrase"] for p in phrases[:5])
+    if found_phrases:
+        summary += "; key phrases: " + ", ".join(p["phrase"] for p in found_phrases[:5])
     if nps["delta"] is not None:
         summary += f"; NPS {nps['window']['nps']:+.0f} vs {nps['baseline']['nps']:+.0f} baseline"
     ex = dict(alert.explanation or {})
@@ -331,7 +351,7 @@ def explain_alert(
             "baseline_period": {"start": bs.isoformat(), "end": be.isoformat()},
             "volume": volume,
             "over_indexing": over,
-            "key_phrases": phrases,
+            "key_phrases": found_phrases,
             "nps": nps,
             "negative_share": shift(w_neg, b_neg),
             "intensity": shift(w_int, b_int),

@@ -1,8 +1,9 @@
 """The detection run, top-down: series -> detectors -> episodes -> explanation -> events.
 
-A run has a read phase (:func:`scan`, no locks) and a short write phase (:func:`record`); views and jobs call
-:func:`run_detection`, which runs them in two transactions, so on SQLite the write lock is held only while
-alerts and their events are written, never while series are scanned.
+A run has a read phase (:func:`scan`, then :func:`phrases_ahead`, no locks) and a short write phase
+(:func:`record`); views and jobs call :func:`run_detection`, which runs them in separate transactions, so on
+SQLite the write lock is held only while alerts and their events are written, never while series are scanned
+or key phrases parsed.
 
 **Scan.** For each bucket size, every topic and topic x segment series (``anomaly.series``) is checked by the
 pure detectors (``anomaly.rules``: spikes and drops against a history-only seasonal baseline, with the
@@ -11,8 +12,12 @@ completed buckets since the last run ended (its cursor; at least ``alert_rescan_
 ``alert_max_catchup_s`` back) and those of comments stored since (late arrivals, found by a row-id
 watermark). Each anomalous series-bucket is a *firing*.
 
+**Key phrases ahead.** The merge is previewed without locks (and rolled back) and the key phrases of every
+alert it would change are computed (``anomaly.phrases``: a spaCy pass, most of an explanation's time).
+
 **Record.** Under the detector's lock (``anomaly.cursor``), firings are merged into alerts
-(``anomaly.episodes``), each new or changed alert is explained (``anomaly.explain``) and its ``alert.*``
+(``anomaly.episodes``), each new or changed alert is explained (``anomaly.explain``, its key phrases looked
+up by their inputs, computed only if the merge came out differently) and its ``alert.*``
 event written (``anomaly.events``), the changed alerts join or open incidents and quiet incidents resolve
 (``incidents.record``, with their ``incident.*`` events), and the cursor moves on.
 """
@@ -32,9 +37,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from nlp_service.anomaly import joint, rules, sensitivity
 from nlp_service.anomaly.cursor import ScanCursor, lock, read_cursor
 from nlp_service.anomaly.detectors import BATCH
-from nlp_service.anomaly.episodes import fingerprint, merge_firings
+from nlp_service.anomaly.episodes import merge_firings
 from nlp_service.anomaly.events import emit
-from nlp_service.anomaly.explain import explain_alert
+from nlp_service.anomaly.explain import explain_alert, key_phrases
+from nlp_service.anomaly.phrases import PhraseCache
 from nlp_service.anomaly.rules import Firing
 from nlp_service.anomaly.schemas import DetectResponse
 from nlp_service.anomaly.series import SeriesSet, load_series
@@ -60,8 +66,8 @@ def run_detection(
     topic_labels: Mapping[str, str] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> DetectResponse:
-    """Scan (read transaction), then record alerts, events and the cursor (write transaction); while the
-    stored comments are being re-tagged, nothing is scanned (:func:`skip`)."""
+    """Scan and compute key phrases (read transactions), then record alerts, events and the cursor (write
+    transaction); while the stored comments are being re-tagged, nothing is scanned (:func:`skip`)."""
     with session_scope(sessions) as db_session:
         paused = retag_in_progress(db_session=db_session)
         if paused is not None:
@@ -74,8 +80,11 @@ def run_detection(
             buckets=buckets,
             progress=progress,
         )
+    phrases = phrases_ahead(sessions=sessions, settings=settings, scan=found)
     with session_scope(sessions) as db_session:
-        return record(db_session=db_session, settings=settings, scan=found, topic_labels=topic_labels)
+        return record(
+            db_session=db_session, settings=settings, scan=found, topic_labels=topic_labels, phrases=phrases
+        )
 
 
 def detect(
@@ -163,15 +172,36 @@ def scan(
     return Scan(at, firings, scanned, checked, ends, max_row_id, time.perf_counter() - t0)
 
 
+def phrases_ahead(*, sessions: sessionmaker[Session], settings: Settings, scan: Scan) -> PhraseCache:
+    """The key phrases of the alerts :func:`record` will explain, computed without a lock: the merge is
+    previewed (no row locks, nothing written, rolled back) and each changed alert's phrases computed."""
+    cache = PhraseCache()
+    if not scan.firings:
+        return cache
+    with sessions() as db_session, db_session.no_autoflush:
+        try:
+            touched = merge_firings(
+                db_session=db_session, settings=settings, firings=scan.firings, now=utcnow(), preview=True
+            )
+            for t in touched:
+                if t.changed:
+                    key_phrases(db_session, settings, t.alert, cache)
+        finally:
+            db_session.rollback()  # the preview changed open alerts in this session only
+    return cache
+
+
 def record(
     *,
     db_session: Session,
     settings: Settings,
     scan: Scan,
     topic_labels: Mapping[str, str] | None = None,
+    phrases: PhraseCache | None = None,
 ) -> DetectResponse:
     """The write phase of a run, kept short: under the detector's lock, merge the firings into alerts (each
-    open alert row-locked and re-read first), explain them, write their events, move the cursor on."""
+    open alert row-locked and re-read first), explain them (key phrases from ``phrases`` where computed
+    ahead: :func:`phrases_ahead`), write their events, move the cursor on."""
     t0 = time.perf_counter()
     now = utcnow()
     state = lock(db_session, now)
@@ -180,10 +210,14 @@ def record(
     created = updated = 0
     for t in touched:
         alert = t.alert
-        if not t.created and fingerprint(alert) == t.before:
+        if not t.changed:
             continue  # a rescan of buckets already accounted for
         alert.explanation = explain_alert(
-            db_session=db_session, settings=settings, alert=alert, topic_label=labels.get(alert.topic_id)
+            db_session=db_session,
+            settings=settings,
+            alert=alert,
+            topic_label=labels.get(alert.topic_id),
+            phrases=phrases,
         )
         if t.created:
             created += 1
@@ -194,7 +228,7 @@ def record(
             alert.updated_at = now
             emit(db_session, "alert.updated", alert, labels.get(alert.topic_id))
     db_session.flush()
-    changed = [t.alert for t in touched if t.created or fingerprint(t.alert) != t.before]
+    changed = [t.alert for t in touched if t.changed]
     grouped = incidents.record(
         db_session=db_session, settings=settings, alerts=changed, at=scan.at, now=now, topic_labels=labels
     )
