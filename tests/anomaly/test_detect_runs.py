@@ -258,6 +258,34 @@ def worker_client(app_settings: Settings, start_app) -> Iterator[TestClient]:  #
         yield client
 
 
+def ingest_during_detection(
+    client: TestClient, paused: threading.Event, release: threading.Event, text: str
+) -> tuple[Any, float, Any]:
+    """Run detection (at day 22) in a thread; once it sets ``paused``, ingest a comment of ``text``; release
+    the run (at the latest 10 s later: a run holding the write lock would otherwise wait forever). Returns
+    the ingest response, how long it took, and the detection response."""
+    out: dict[str, Any] = {}
+
+    def run_detection() -> None:
+        out["detect"] = client.post("/v1/detect", json={"at": (T0 + 22 * DAY).isoformat()})
+
+    t = threading.Thread(target=run_detection)
+    t.start()
+    timer = threading.Timer(10, release.set)
+    timer.start()
+    try:
+        assert paused.wait(30)
+        t0 = time.monotonic()
+        comment = {"id": "c-during-detect", "text": text, "created_at": T0.isoformat(), "source": "survey"}
+        r = client.post("/v1/comments", json={"comments": [comment]})
+        elapsed = time.monotonic() - t0
+    finally:
+        release.set()
+        timer.cancel()
+        t.join(60)
+    return r, elapsed, out["detect"]
+
+
 def test_ingest_is_not_blocked_by_a_detection_run(
     day_client: TestClient, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -277,31 +305,12 @@ def test_ingest_is_not_blocked_by_a_detection_run(
         return scan_many(*args, **kw)
 
     monkeypatch.setattr(rules, "scan_many", paused_scan)
-    out: dict[str, object] = {}
-
-    def run_detection() -> None:
-        out["detect"] = day_client.post("/v1/detect", json={"at": (T0 + 22 * DAY).isoformat()})
-
-    t = threading.Thread(target=run_detection)
-    t.start()
-    try:
-        assert scanning.wait(30)
-        t0 = time.monotonic()
-        comment = {
-            "id": "c-during-detect",
-            "text": "the courier lost my parcel",
-            "created_at": T0.isoformat(),
-            "source": "survey",
-        }
-        r = day_client.post("/v1/comments", json={"comments": [comment]})
-        elapsed = time.monotonic() - t0
-    finally:
-        release.set()
-        t.join(60)
+    r, elapsed, detect_r = ingest_during_detection(
+        day_client, scanning, release, "the courier lost my parcel"
+    )
     assert r.status_code in (200, 201), r.text
     assert elapsed < 5, f"ingest waited {elapsed:.1f}s for the detection run"
-    detect_r = out["detect"]
-    assert detect_r.status_code == 200 and detect_r.json()["alerts_created"] == 1, detect_r.text  # type: ignore[attr-defined]
+    assert detect_r.status_code == 200 and detect_r.json()["alerts_created"] == 1, detect_r.text
 
 
 def test_key_phrases_are_parsed_before_the_write_lock(
@@ -336,29 +345,10 @@ def test_key_phrases_are_parsed_before_the_write_lock(
 
     monkeypatch.setattr(phrases, "sample_texts", texts)
     monkeypatch.setattr(phrases, "extract_terms", paused_terms)
-    out: dict[str, object] = {}
-
-    def run_detection() -> None:
-        out["detect"] = day_client.post("/v1/detect", json={"at": (T0 + 22 * DAY).isoformat()})
-
-    t = threading.Thread(target=run_detection)
-    t.start()
-    timer = threading.Timer(10, release.set)  # the run holding the write lock would otherwise wait forever
-    timer.start()
-    try:
-        assert parsing.wait(30)
-        t0 = time.monotonic()
-        comment = {"id": "c-while-parsing", "text": "tax on the full price", "created_at": T0.isoformat()}
-        r = day_client.post("/v1/comments", json={"comments": [{**comment, "source": "survey"}]})
-        elapsed = time.monotonic() - t0
-    finally:
-        release.set()
-        timer.cancel()
-        t.join(60)
+    r, elapsed, detect_r = ingest_during_detection(day_client, parsing, release, "tax on the full price")
     assert r.status_code in (200, 201), r.text
     assert elapsed < 5, f"ingest waited {elapsed:.1f}s for the key phrases of the detection run"
-    detect_r = out["detect"]
-    assert detect_r.status_code == 200 and detect_r.json()["alerts_created"] == 1, detect_r.text  # type: ignore[attr-defined]
+    assert detect_r.status_code == 200 and detect_r.json()["alerts_created"] == 1, detect_r.text
     assert parses == [80], "one spaCy pass (window and baseline) for the one alert, none again under the lock"
     (alert,) = alerts(make_sessionmaker(engine := make_engine(database_url)))
     engine.dispose()
