@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from itertools import groupby
 
@@ -80,7 +80,9 @@ def run_detection(
             buckets=buckets,
             progress=progress,
         )
+    t0 = time.perf_counter()
     phrases = phrases_ahead(sessions=sessions, settings=settings, scan=found)
+    found = replace(found, seconds=found.seconds + time.perf_counter() - t0)  # a run's time includes them
     with session_scope(sessions) as db_session:
         return record(
             db_session=db_session, settings=settings, scan=found, topic_labels=topic_labels, phrases=phrases
