@@ -155,7 +155,9 @@ class BodyLimitMiddleware:
 
 
 class TimeoutMiddleware:
-    """503 (JSON, ``Retry-After``) when the app has not started answering within ``seconds``."""
+    """503 (JSON, ``Retry-After``) when the app has not started answering within ``seconds``. A file upload
+    (``UPLOAD_PATHS``) has ``seconds`` from each piece of its body received instead: one that keeps sending
+    is not cut off however slow the link, one that stalls is, and its view has ``seconds`` after the last."""
 
     def __init__(self, app: ASGIApp, seconds: float) -> None:
         self.app = app
@@ -172,10 +174,17 @@ class TimeoutMiddleware:
             started = started or message["type"] == "http.response.start"
             await send(message)
 
+        async def receive_extending() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                deadline.reschedule(asyncio.get_running_loop().time() + self.seconds)
+            return message
+
         deadline = asyncio.timeout(self.seconds)
+        upload = scope.get("path") in UPLOAD_PATHS
         try:
             async with deadline:
-                await self.app(scope, receive, send_tracking)
+                await self.app(scope, receive_extending if upload else receive, send_tracking)
         except TimeoutError:
             if not deadline.expired():
                 raise

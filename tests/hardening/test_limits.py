@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -11,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from nlp_service.config import Settings
 from nlp_service.errors import install_error_handlers
-from nlp_service.hardening.middleware import install_middleware
+from nlp_service.hardening.middleware import UPLOAD_PATHS, TimeoutMiddleware, install_middleware
 from nlp_service.hardening.ratelimit import RateLimiter
 from tests.auth.conftest import make_key
 
@@ -128,3 +129,40 @@ def test_cors_is_off_unless_configured() -> None:
         assert response.headers["access-control-allow-origin"] == "https://app.example"
         other = client.get("/fast", headers={"Origin": "https://evil.example"})
         assert "access-control-allow-origin" not in other.headers
+
+
+def _upload(path: str, chunks: int, gap_s: float, handler_s: float = 0.0) -> int:
+    """The status of a request to ``path`` whose body arrives in ``chunks`` pieces ``gap_s`` apart, through
+    the timeout middleware (0.2 s) around an app that reads the whole body, then works ``handler_s``."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        while (await receive()).get("more_body"):
+            pass
+        await asyncio.sleep(handler_s)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        await asyncio.sleep(gap_s)
+        sent += 1
+        return {"type": "http.request", "body": b"x" * 1024, "more_body": sent < chunks}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+
+    sent, statuses = 0, []
+    scope = {"type": "http", "method": "POST", "path": path, "headers": []}
+    asyncio.run(TimeoutMiddleware(app, seconds=0.2)(scope, receive, send))  # type: ignore[arg-type]
+    return statuses[0]
+
+
+def test_an_upload_that_keeps_sending_is_not_cut_off_by_the_request_timeout() -> None:
+    """A file upload (``UPLOAD_PATHS``) gets the request timeout between its chunks and after its last one,
+    not over the whole upload: a large file over a slow link is not lost at 60 s."""
+    (upload,) = UPLOAD_PATHS
+    assert _upload(upload, chunks=8, gap_s=0.05) == 200  # 0.4 s in all, never 0.2 s without data
+    assert _upload(upload, chunks=2, gap_s=0.4) == 503  # stalled: nothing for 0.4 s
+    assert _upload(upload, chunks=2, gap_s=0.05, handler_s=0.4) == 503  # the view still has 0.2 s
+    assert _upload("/v1/comments", chunks=8, gap_s=0.05) == 503  # other requests: bounded as a whole
