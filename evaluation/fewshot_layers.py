@@ -44,14 +44,8 @@ import numpy as np
 
 from evaluation.topics_suite import SEEDS, SHOTS, few_shot_sample, name_of
 from nlp_service.inference.encoder import Encoder
-from nlp_service.topics.fewshot import (
-    DEFAULT_C,
-    NEIGHBOUR_WEIGHT,
-    PRIOR_WEIGHT,
-    find_neighbours,
-    score_matrix,
-    train_one_vs_rest,
-)
+from nlp_service.topics.fewshot import DEFAULT_C, PRIOR_WEIGHT, score_matrix, train_one_vs_rest
+from nlp_service.topics.spreading import NEIGHBOUR_WEIGHT, find_neighbours
 from training import datasets as ds
 from training.cache import FeatureCache, add_encoder_arguments
 from training.metrics import macro_f1

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from nlp_service.topics.vectors import normalise
+
 DEFAULT_SAMPLE_CAP = 5000
 DEFAULT_MIN_CLUSTER_SIZE = 5
 DEFAULT_MIN_SIMILARITY = 0.0
@@ -55,11 +57,6 @@ class Discovery:
         return float(len(self.noise) / max(len(self.labels), 1))
 
 
-def _normalise(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-
-
 def k_candidates(n: int, *, k_min: int = 2, k_max: int | None = None, steps: int = 12) -> list[int]:
     """Geometrically spaced k in ``[k_min, k_max]``; ``k_max`` defaults to ``2 sqrt(n)`` (at most n // 2)."""
     upper = min(k_max if k_max is not None else int(2 * np.sqrt(n)), n // 2)
@@ -72,7 +69,7 @@ def _kmeans(x: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     from sklearn.cluster import KMeans
 
     model = KMeans(n_clusters=k, n_init=3, random_state=seed).fit(x)
-    return model.labels_.astype(np.int64), _normalise(model.cluster_centers_)
+    return model.labels_.astype(np.int64), normalise(model.cluster_centers_, np.float32)
 
 
 def _silhouette(x: np.ndarray, labels: np.ndarray, seed: int) -> float:
@@ -94,7 +91,7 @@ def discover(
     seed: int = 0,
 ) -> Discovery:
     """Cluster ``(n, dim)`` embeddings; k is chosen by cosine silhouette over ``k_candidates``."""
-    x = _normalise(embeddings)
+    x = normalise(embeddings, np.float32)
     n = len(x)
     if x.ndim != 2:
         raise ValueError(f"expected (n, dim) embeddings, got shape {x.shape}")
@@ -138,7 +135,7 @@ def merge_similar(
     The silhouette never picks one cluster (k >= 2), so a homogeneous set comes back split in parts with
     near-identical centres; merging them gives one cluster per theme. Run :func:`discover` with
     ``min_cluster_size=1`` first so that small parts of a theme are merged rather than dropped."""
-    x = _normalise(embeddings)
+    x = normalise(embeddings, np.float32)
     groups = [c.members for c in result.clusters]
     centres = [c.centre for c in result.clusters]
     while len(groups) > 1:
@@ -149,7 +146,7 @@ def merge_similar(
             break
         i, j = min(i, j), max(i, j)
         members = np.sort(np.concatenate([groups[i], groups[j]]))
-        groups[i], centres[i] = members, _normalise(x[members].mean(axis=0, keepdims=True))[0]
+        groups[i], centres[i] = members, normalise(x[members].mean(axis=0, keepdims=True), np.float32)[0]
         del groups[j], centres[j]
     keep = [g for g in range(len(groups)) if len(groups[g]) >= min_cluster_size]
     order = sorted(keep, key=lambda g: (-len(groups[g]), int(groups[g][0])))

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nlp_service.topics.fewshot import FewShotTopic, LinearScorer, SpreadTopic, spread_labels, train_topic
+from nlp_service.topics.fewshot import FewShotTopic, LinearScorer, train_topic
 from nlp_service.topics.scorer import Embed, StalePrototypesError, TopicHit, TopicScorer
+from nlp_service.topics.spreading import SpreadTopic, spread_labels
 from nlp_service.topics.taxonomy import Taxonomy
 
 MIN_TAUGHT = 5

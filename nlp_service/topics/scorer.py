@@ -35,6 +35,7 @@ from typing import TypedDict, Unpack
 import numpy as np
 
 from nlp_service.topics.taxonomy import Taxonomy
+from nlp_service.topics.vectors import normalise
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +60,6 @@ class TopicHit:
     id: str
     name: str
     score: float
-
-
-def _normalise(x: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(x, axis=-1, keepdims=True)
-    return x / np.maximum(norms, 1e-12)
 
 
 def prototypes_path(taxonomy_path: str | Path) -> Path:
@@ -111,7 +107,7 @@ class TopicScorer:
         self.taxonomy = taxonomy
         self.centroid_weight = float(centroid_weight)
         self.max_gap = max_gap
-        self.text_embeddings = _normalise(vectors)
+        self.text_embeddings = normalise(vectors)
         self._starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
         centroids = []
         for start, count in zip(self._starts, counts, strict=True):
@@ -119,7 +115,7 @@ class TopicScorer:
             examples = self.text_embeddings[start + 1 : start + count]
             centroid = description if len(examples) == 0 else examples.mean(axis=0) + description
             centroids.append(centroid)
-        self.centroids = _normalise(np.stack(centroids)).astype(np.float32)
+        self.centroids = normalise(np.stack(centroids)).astype(np.float32)
         if background is not None and len(background):
             self.centroids = adapt_prototypes(
                 self.centroids, background, weight=adapt_weight, iterations=adapt_iterations
@@ -157,7 +153,7 @@ class TopicScorer:
             raise ValueError(f"expected (n, {self.dim}) embeddings, got shape {x.shape}")
         if len(x) == 0:
             return np.zeros((0, len(self.ids)), dtype=np.float32)
-        x = _normalise(x)
+        x = normalise(x)
         nearest = np.maximum.reduceat(x @ self.text_embeddings.T, self._starts, axis=1)
         centroid = x @ self.centroids.T
         return self.centroid_weight * centroid + (1.0 - self.centroid_weight) * nearest
@@ -257,8 +253,8 @@ def adapt_prototypes(
     """
     if iterations < 0 or weight < 0:
         raise ValueError("weight and iterations must not be negative")
-    anchor = _normalise(np.asarray(prototypes, dtype=np.float32))
-    x = _normalise(np.asarray(unlabelled, dtype=np.float32))
+    anchor = normalise(np.asarray(prototypes, dtype=np.float32))
+    x = normalise(np.asarray(unlabelled, dtype=np.float32))
     current = anchor
     for _ in range(iterations):
         nearest = (x @ current.T).argmax(axis=1)
@@ -266,7 +262,7 @@ def adapt_prototypes(
         sums = np.zeros_like(anchor)
         np.add.at(sums, nearest, x)
         means = sums / np.maximum(counts, 1.0)[:, None]
-        current = _normalise(anchor + weight * means)
+        current = normalise(anchor + weight * means)
     return current.astype(np.float32)
 
 

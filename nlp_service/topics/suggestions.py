@@ -40,6 +40,7 @@ from nlp_service.topics.discovery import find_themes
 from nlp_service.topics.keywords import class_counts, extract_terms, top_keywords
 from nlp_service.topics.suggestion_schemas import SuggestionOut, SuggestionsQuery
 from nlp_service.topics.tables import TopicSuggestion
+from nlp_service.topics.vectors import normalise
 
 BACKGROUND_CAP = 300  # claimed comments read as the keywords' background class
 RADIUS_QUANTILE = 0.1  # radius: the cosine to the centroid that 90% of a cluster's members reach
@@ -135,11 +136,6 @@ def _read(db_session: Session, row_ids: Sequence[int] | np.ndarray, *, texts: bo
     )
 
 
-def _normalise(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
-
-
 def scan(*, db_session: Session, settings: Settings, at: datetime, window_s: int | None = None) -> Scan:
     """Find the suggestions of the window ending at ``at`` (see the module docstring); writes nothing."""
     t0 = time.perf_counter()
@@ -153,7 +149,7 @@ def scan(*, db_session: Session, settings: Settings, at: datetime, window_s: int
     if not len(rows.row_ids):
         out.seconds = round(time.perf_counter() - t0, 3)
         return out
-    x = _normalise(rows.embeddings)
+    x = normalise(rows.embeddings, np.float32)
     found = find_themes(
         x,
         sample_cap=cap,
@@ -166,7 +162,7 @@ def scan(*, db_session: Session, settings: Settings, at: datetime, window_s: int
         out.seconds = round(time.perf_counter() - t0, 3)
         return out
     scale = len(unclaimed) / len(rows.row_ids)
-    centroids = np.vstack([_normalise(x[c.members].mean(axis=0)) for c in found.clusters])
+    centroids = np.vstack([normalise(x[c.members].mean(axis=0), np.float32) for c in found.clusters])
     radii = [
         float(np.quantile(x[c.members] @ centroids[i], RADIUS_QUANTILE)) for i, c in enumerate(found.clusters)
     ]
@@ -204,7 +200,7 @@ def _previous_counts(
         prev = _read(db_session, row_ids[start : start + CHUNK], texts=False)
         if not len(prev.row_ids):
             continue
-        sim = _normalise(prev.embeddings) @ centroids.T
+        sim = normalise(prev.embeddings, np.float32) @ centroids.T
         nearest = sim.argmax(axis=1)
         for j, c in enumerate(nearest):
             if sim[j, c] >= radii[c]:

@@ -19,7 +19,7 @@ def _data(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray
 
 def test_fast_solver_matches_train_one_vs_rest() -> None:
     x, y, priors, background = _data()
-    # with a background, train_one_vs_rest also spreads labels over it (fewshot.spread_labels), which the
+    # with a background, train_one_vs_rest also spreads labels over it (spreading.spread_labels), which the
     # fast solver of the layer study (measured before spreading) does not: compared without it
     del background
     for extra in ({}, {"priors": priors}):

@@ -5,17 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nlp_service.topics import fewshot
+from nlp_service.topics import spreading as spreading_module
 from nlp_service.topics.fewshot import (
     METHODS,
-    SpreadTopic,
     best_threshold,
-    find_neighbours,
     score_matrix,
-    spread_labels,
     train_one_vs_rest,
     train_topic,
 )
+from nlp_service.topics.spreading import SpreadTopic, find_neighbours, spread_labels
 
 
 def _blobs(n_per: int, n_topics: int, dim: int = 16, spread: float = 0.3, seed: int = 0):
@@ -181,7 +179,7 @@ def test_spread_labels_follow_the_graph_and_leave_held_out_nodes_out():
     assert confidence[:24].min() > 0.5 and confidence[24] == 0.0  # no label reaches the lone row
     rows, positive, weight = spreading.rows(0)
     assert rows.tolist() == list(range(24)) and positive.tolist() == [True] * 12 + [False] * 12
-    np.testing.assert_allclose(weight, fewshot.SPREAD_WEIGHT * confidence[:24])
+    np.testing.assert_allclose(weight, spreading_module.SPREAD_WEIGHT * confidence[:24])
     # The second node held out (a CV fold): its group gets no negative evidence from it any more.
     rows, positive, _ = SpreadTopic(spreading, 0, np.array([0, 1])).rows(np.array([True, False]))
     assert positive.all()
@@ -200,7 +198,7 @@ def test_a_topic_keeps_only_its_hardest_pseudo_labelled_negatives(monkeypatch):
     all_rows, positive, _ = spreading.rows(0)
     negatives = all_rows[~positive]
     assert len(negatives) > 5 and (label[negatives] == 1).all()
-    monkeypatch.setattr(fewshot, "SPREAD_NEGATIVES", 5)
+    monkeypatch.setattr(spreading_module, "SPREAD_NEGATIVES", 5)
     rows, positive, weight = spreading.rows(0)
     kept = rows[~positive]
     assert len(kept) == 5 and rows[positive].tolist() == all_rows[all_rows < 6].tolist()
@@ -210,9 +208,9 @@ def test_a_topic_keeps_only_its_hardest_pseudo_labelled_negatives(monkeypatch):
 
 
 def test_label_spreading_helps_when_examples_are_few_and_noisy(monkeypatch):
-    accuracy: dict[float, list[float]] = {0.0: [], fewshot.SPREAD_WEIGHT: []}
+    accuracy: dict[float, list[float]] = {0.0: [], spreading_module.SPREAD_WEIGHT: []}
     for weight in accuracy:
-        monkeypatch.setattr(fewshot, "SPREAD_WEIGHT", weight)
+        monkeypatch.setattr(spreading_module, "SPREAD_WEIGHT", weight)
         for seed in range(6):
             centres, x, y, background, x_test, y_test = _noisy_few_shot(seed)
             topics = train_one_vs_rest(x, y, 5, priors=centres, background=background)
