@@ -5,10 +5,17 @@ day of 233 delivery comments against 145 expected is p = 1.6e-3, short of medium
 they are unmistakable. In each bucket checked, the topic series of one segment value (e.g. ``region=eu-west``)
 are tested together: with ``m`` topic series there and their upper-tail p-values sorted,
 ``p_(1) <= p_(2) <= ...``, the chance under the null (independent series) that at least ``k`` of them are as
-small as ``p_(k)`` is the binomial tail ``P(Binom(m, p_(k)) >= k)``. The joint p-value is the smallest of
-these over ``k = 2..m``, times ``m - 1`` (Bonferroni over the choice of ``k``). When it passes the
-sensitivity's ``p_threshold``, the ``k`` series fire together, each as a ``spike`` carrying the joint
-p-value and the other topics (:class:`Joint`; ``rules.joint_firings`` makes the firings).
+small as ``p_(k)`` is the binomial tail ``P(Binom(m, p_(k)) >= k)``. Those tails read only the ``k``-th
+smallest p-value: a surge whose strongest topic stands out (a six-hour window at p 1e-9) and whose second
+rose a little (p 2e-3) would pass for two topics at 2e-3. The *pair* statistic reads both: the chance that
+one series is as small as ``p_(1)`` and another as ``p_(2)`` is at most ``m (m - 1) p_(1) p_(2)`` (the
+ordered pairs). The joint p-value is the smallest of these ``m`` statistics (``k = 2..m`` and the pair),
+times ``m`` (Bonferroni over the choice). The pair takes part only where the strongest member's expectation
+is at least ``PAIR_MIN_EXPECTED`` comments: a window of a few expected comments is anti-conservative (its
+baseline rests on a few comments of earlier weeks), and on the incident scenarios such windows with any
+weak neighbour made most of the pair's false incidents. When the joint p-value passes the sensitivity's
+``p_threshold``, the ``k`` series fire together, each as a ``spike`` carrying the joint p-value and the
+other topics (:class:`Joint`; ``rules.joint_firings`` makes the firings).
 
 Only buckets where a series passes every effect guard of a spike on its own (``min_count``, ``min_excess``,
 ``min_ratio``: the detector's ``guard_up``) and its own p-value is at most ``MEMBER_P`` take part, so a
@@ -35,6 +42,7 @@ from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from scipy import stats
@@ -46,6 +54,8 @@ from nlp_service.topics.tables import ALL_SEGMENT, ALL_TOPICS
 
 MEMBER_P = 0.01
 """A series takes part in a bucket's joint test only if its own upper-tail p-value there is at most this."""
+PAIR_MIN_EXPECTED = 10.0
+"""The pair statistic takes part only where the strongest member expected at least this many comments."""
 
 
 @dataclass(frozen=True)
@@ -55,10 +65,14 @@ class Joint:
     topics: tuple[str, ...]
     p_value: float
     own_p_value: float
+    statistic: Literal["binomial", "pair"] = "binomial"  # the k-th smallest p-value | the two smallest
 
     def to_dict(self) -> dict[str, object]:
         return {
-            "test": "order statistic of the upper-tail p-values of the segment's topics (binomial tail)",
+            "test": "order statistic of the upper-tail p-values of the segment's topics (binomial tail)"
+            if self.statistic == "binomial"
+            else "the two smallest upper-tail p-values of the segment's topics (pair)",
+            "statistic": self.statistic,
             "with_topics": list(self.topics),
             "p_value": self.p_value,
             "own_p_value": self.own_p_value,
@@ -130,16 +144,20 @@ def candidates(
     return out
 
 
-def joint_p_value(p_values: Sequence[float], m: int) -> tuple[float, int]:
-    """The joint p-value of the smallest ``p_values`` of ``m`` series and the ``k`` it was reached at (the
-    largest such ``k``); ``(1.0, 0)`` for fewer than two values."""
+def joint_p_value(p_values: Sequence[float], m: int, *, pair: bool = True) -> tuple[float, int, bool]:
+    """The joint p-value of the smallest ``p_values`` of ``m`` series, the ``k`` it was reached at (the
+    largest such ``k``; 2 for the pair) and whether the pair statistic reached it (``pair``: it takes part);
+    ``(1.0, 0, False)`` for fewer than two values."""
     p = np.sort(np.asarray(p_values, dtype=np.float64))
     if p.size < 2 or m < 2:
-        return 1.0, 0
+        return 1.0, 0, False
     k = np.arange(2, p.size + 1)
-    tails = stats.binom.sf(k - 1, m, p[1:]) * (m - 1)
+    tails = stats.binom.sf(k - 1, m, p[1:]) * m
     best = float(tails.min())
-    return min(best, 1.0), int(k[np.flatnonzero(tails == tails.min())[-1]])
+    by_pair = m * (m - 1) * float(p[0] * p[1]) * m
+    if pair and by_pair < best:
+        return min(by_pair, 1.0), 2, True
+    return min(best, 1.0), int(k[np.flatnonzero(tails == tails.min())[-1]]), False
 
 
 Test = tuple[str, str, int, int, int]
@@ -194,7 +212,10 @@ def joint_members(
             per_value[(segment, value)] += 1
     passed: dict[Candidate, Joint] = {}
     for (segment, value, _, width, _), group in sorted(_tests(found, lag).items()):
-        p, k = joint_p_value([q for _, q in group], per_value[(segment, value)])
+        strongest = min(group, key=lambda cq: (cq[1], cq[0].key))[0]
+        p, k, by_pair = joint_p_value(
+            [q for _, q in group], per_value[(segment, value)], pair=strongest.expected >= PAIR_MIN_EXPECTED
+        )
         threshold = th.p_threshold * (window_p_factor if width > 1 else 1.0)
         if k == 0 or p > threshold:
             continue
@@ -202,7 +223,9 @@ def joint_members(
         topics = tuple(c.key[0] for c, _ in members)
         for c, _ in members:
             if c not in passed or p < passed[c].p_value:
-                passed[c] = Joint(tuple(t for t in topics if t != c.key[0]), p, c.p_value)
+                passed[c] = Joint(
+                    tuple(t for t in topics if t != c.key[0]), p, c.p_value, "pair" if by_pair else "binomial"
+                )
     return sorted(
         passed.items(), key=lambda cj: (cj[0].key[1:], cj[0].index, cj[0].width, cj[0].p_value, cj[0].key)
     )
