@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from nlp_service.anomaly.tables import Alert
 from nlp_service.cases.lifecycle import DONE_STATUSES
 from nlp_service.topics.tables import ALL_SEGMENT
-from nlp_service.webhooks.schemas import AlertEventData, AlertExplanation, AlertPayload, CaseChange
+from nlp_service.webhooks.payloads import AlertEventData, AlertExplanation, AlertPayload, CaseChange
 from nlp_service.webhooks.service import enqueue_event
 
 

@@ -20,17 +20,19 @@ from nlp_service.errors import Conflict, InvalidInput, NotFound
 from nlp_service.hardening.logs import redact_url
 from nlp_service.hardening.secretbox import SecretBox
 from nlp_service.timestamps import utcnow
-from nlp_service.webhooks.safety import TargetPolicy, UnsafeTarget, resolve_target
-from nlp_service.webhooks.schemas import (
+from nlp_service.webhooks.payloads import (
     EVENT_TYPES,
     EVENTS,
     FILTERED_EVENT_TYPES,
     SCHEMA_VERSION,
+    PingEventData,
+    WebhookDisabledData,
+)
+from nlp_service.webhooks.safety import TargetPolicy, UnsafeTarget, resolve_target
+from nlp_service.webhooks.schemas import (
     SEVERITIES,
     CreateWebhookRequest,
-    PingEventData,
     UpdateWebhookRequest,
-    WebhookDisabledData,
     WebhookFilters,
     mailto_url,
 )
@@ -270,7 +272,7 @@ def matches(
 
 
 def event_body(event_id: str, event_type: str, created_at: datetime, data: BaseModel | dict[str, Any]) -> str:
-    """The JSON body sent for an event, built through its published model (``schemas.EVENTS``): a payload
+    """The JSON body sent for an event, built through its published model (``payloads.EVENTS``): a payload
     that does not match the documented schema raises ``pydantic.ValidationError`` instead of being sent."""
     envelope = EVENTS[event_type].model.model_validate(
         {"id": event_id, "type": event_type, "timestamp": created_at, "version": SCHEMA_VERSION, "data": data}
@@ -322,7 +324,7 @@ def enqueue_event(
 ) -> list[WebhookDelivery]:
     """Write one outbox row per enabled subscription that wants this event; call it inside your transaction.
 
-    ``payload`` becomes the event's ``data``, validated by the event's model (``schemas.EVENTS``; for
+    ``payload`` becomes the event's ``data``, validated by the event's model (``payloads.EVENTS``; for
     alerts ``AlertEventData``); the envelope (id, type, timestamp, version) is added here. ``topic_id`` (or
     ``topic_ids``, any of which matches), ``segment`` and ``severity`` are what subscription filters match
     against. The event is stored only if someone receives it, except ``webhook.disabled``, always kept as a

@@ -14,9 +14,9 @@ from nlp_service.deps import JsonBody, SecretBoxDep, SessionFactoryDep, Settings
 from nlp_service.errors import ErrorResponse, OpenApiResponses
 from nlp_service.idempotency.deps import IdempotencyDep
 from nlp_service.webhooks import deliveries, service
+from nlp_service.webhooks.payloads import EVENTS
 from nlp_service.webhooks.safety import TargetPolicy
 from nlp_service.webhooks.schemas import (
-    EVENTS,
     AttemptPublic,
     CreateWebhookRequest,
     CreateWebhookResponse,

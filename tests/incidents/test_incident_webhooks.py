@@ -13,9 +13,10 @@ from nlp_service.config import Settings
 from nlp_service.hardening.secretbox import load_secret_box
 from nlp_service.main import create_app
 from nlp_service.webhooks import service
+from nlp_service.webhooks.payloads import IncidentEvent
 from nlp_service.webhooks.runner import DeliveryRunner
 from nlp_service.webhooks.safety import TargetPolicy
-from nlp_service.webhooks.schemas import CreateWebhookRequest, IncidentEvent
+from nlp_service.webhooks.schemas import CreateWebhookRequest
 from tests.conftest import FakeEngine
 from tests.incidents.test_record import T0, H, make_alert, run
 from tests.webhooks.receiver import LocalReceiver

@@ -11,8 +11,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from nlp_service.hardening.secretbox import SecretBox
 from nlp_service.timestamps import utcnow
 from nlp_service.webhooks import deliveries, service
+from nlp_service.webhooks.payloads import WebhookDisabledData, sample_alert_data
 from nlp_service.webhooks.safety import TargetPolicy, UnsafeTarget, resolve_target
-from nlp_service.webhooks.schemas import CreateWebhookRequest, WebhookDisabledData, sample_alert_data
+from nlp_service.webhooks.schemas import CreateWebhookRequest
 from nlp_service.webhooks.tables import WebhookSubscription
 from tests.webhooks.conftest import create_subscription, in_tx
 from tests.webhooks.receiver import LocalReceiver

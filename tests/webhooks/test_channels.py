@@ -23,7 +23,8 @@ from nlp_service.state import AppState
 from nlp_service.webhooks import service
 from nlp_service.webhooks.formats import message_of
 from nlp_service.webhooks.mailer import Mailer, SmtpConfig
-from nlp_service.webhooks.schemas import CreateWebhookRequest, sample_alert_data
+from nlp_service.webhooks.payloads import sample_alert_data
+from nlp_service.webhooks.schemas import CreateWebhookRequest
 from nlp_service.webhooks.tables import WebhookDelivery
 from nlp_service.webhooks.views import router
 from tests.webhooks.conftest import create_subscription, in_tx

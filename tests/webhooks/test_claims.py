@@ -10,9 +10,10 @@ from nlp_service.hardening.secretbox import SecretBox
 from nlp_service.timestamps import utcnow
 from nlp_service.webhooks import deliveries, service
 from nlp_service.webhooks.claims import claim_due, release
+from nlp_service.webhooks.payloads import sample_alert_data
 from nlp_service.webhooks.recording import record_results
 from nlp_service.webhooks.retry import RetryPolicy
-from nlp_service.webhooks.schemas import CreateWebhookRequest, sample_alert_data
+from nlp_service.webhooks.schemas import CreateWebhookRequest
 from nlp_service.webhooks.sender import SendResult
 from tests.webhooks.conftest import create_subscription, in_tx
 

@@ -29,7 +29,7 @@ from nlp_service.config import Settings
 from nlp_service.db import make_engine, make_sessionmaker, session_scope
 from nlp_service.demo.generator import DemoConfig, Incident, generate
 from nlp_service.webhooks import service
-from nlp_service.webhooks.schemas import EVENT_TYPES, SUBSCRIBABLE_EVENT_TYPES
+from nlp_service.webhooks.payloads import EVENT_TYPES, SUBSCRIBABLE_EVENT_TYPES
 from nlp_service.webhooks.tables import WebhookEvent
 
 DEMO_START = date(2024, 3, 4)  # a Monday: two weeks of demo comments, an incident on day 10

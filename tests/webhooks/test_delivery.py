@@ -12,10 +12,11 @@ from standardwebhooks import Webhook
 
 from nlp_service.hardening.secretbox import SecretBox
 from nlp_service.webhooks import deliveries, service
+from nlp_service.webhooks.payloads import sample_alert_data
 from nlp_service.webhooks.retry import RetryPolicy
 from nlp_service.webhooks.runner import DeliveryRunner
 from nlp_service.webhooks.safety import TargetPolicy
-from nlp_service.webhooks.schemas import CreateWebhookRequest, sample_alert_data
+from nlp_service.webhooks.schemas import CreateWebhookRequest
 from nlp_service.webhooks.sender import Sender, SendResult
 from nlp_service.webhooks.tables import WebhookDelivery, WebhookEvent, WebhookSubscription
 from tests.webhooks.conftest import create_subscription, in_tx

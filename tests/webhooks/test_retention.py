@@ -9,7 +9,7 @@ from sqlalchemy import func, insert, select, update
 from nlp_service.config import Settings
 from nlp_service.timestamps import utcnow
 from nlp_service.webhooks import maintenance, service
-from nlp_service.webhooks.schemas import sample_alert_data
+from nlp_service.webhooks.payloads import sample_alert_data
 from nlp_service.webhooks.tables import WebhookAttempt, WebhookDelivery, WebhookEvent
 from nlp_service.worker import load_jobs
 from tests.webhooks.conftest import in_tx

@@ -20,8 +20,9 @@ from nlp_service.db import session_scope
 from nlp_service.hardening.secretbox import SecretBox
 from nlp_service.jobs import service as jobs
 from nlp_service.webhooks import service as webhooks
+from nlp_service.webhooks.payloads import sample_alert_data
 from nlp_service.webhooks.safety import TargetPolicy
-from nlp_service.webhooks.schemas import CreateWebhookRequest, sample_alert_data
+from nlp_service.webhooks.schemas import CreateWebhookRequest
 from tests.webhooks.receiver import LocalReceiver, Reply
 
 SECRET_KEY = SecretBox.generate_key()
