@@ -212,14 +212,16 @@ def joint_members(
             per_value[(segment, value)] += 1
     passed: dict[Candidate, Joint] = {}
     for (segment, value, _, width, _), group in sorted(_tests(found, lag).items()):
-        strongest = min(group, key=lambda cq: (cq[1], cq[0].key))[0]
+        ordered = sorted(group, key=lambda cq: (cq[1], cq[0].key))  # strongest first
         p, k, by_pair = joint_p_value(
-            [q for _, q in group], per_value[(segment, value)], pair=strongest.expected >= PAIR_MIN_EXPECTED
+            [q for _, q in ordered],
+            per_value[(segment, value)],
+            pair=ordered[0][0].expected >= PAIR_MIN_EXPECTED,
         )
         threshold = th.p_threshold * (window_p_factor if width > 1 else 1.0)
         if k == 0 or p > threshold:
             continue
-        members = sorted(group, key=lambda cq: (cq[1], cq[0].key))[:k]
+        members = ordered[:k]
         topics = tuple(c.key[0] for c, _ in members)
         for c, _ in members:
             if c not in passed or p < passed[c].p_value:
