@@ -26,8 +26,8 @@ from sqlalchemy.orm import Session
 from nlp_service.anomaly.phrases import PhraseCache
 from nlp_service.anomaly.sensitivity import thresholds
 from nlp_service.anomaly.tables import Alert, AlertComment, Severity
+from nlp_service.comments.queries import comments_in_window, filter_conditions
 from nlp_service.comments.schemas import CommentFilter
-from nlp_service.comments.service import comments_in_window, filter_conditions
 from nlp_service.comments.tables import Comment, Prediction
 from nlp_service.config import Settings
 from nlp_service.insights.schemas import Nps

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from nlp_service.comments.queries import filter_conditions
 from nlp_service.comments.schemas import CommentFilter
-from nlp_service.comments.service import filter_conditions
 from nlp_service.comments.tables import Comment, Prediction
 from nlp_service.topics.keywords import KeyPhrase, extract_terms, key_phrases
 

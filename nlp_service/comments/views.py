@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from nlp_service.comments import service
+from nlp_service.comments import queries, service
 from nlp_service.comments.import_views import router as import_router
 from nlp_service.comments.schemas import (
     CommentOut,
@@ -123,14 +123,14 @@ async def list_comments(query: Annotated[ListQuery, Query()], sessions: SessionF
     filters = query.to_filter()
     return await in_transaction(
         sessions,
-        lambda s: service.get_all(db_session=s, filters=filters, limit=query.limit, cursor=query.cursor),
+        lambda s: queries.get_all(db_session=s, filters=filters, limit=query.limit, cursor=query.cursor),
     )
 
 
 @router.get("/{comment_id:path}", response_model=CommentOut)
 async def get_comment(comment_id: CommentIdPath, sessions: SessionFactoryDep) -> CommentOut:
     """One stored comment with its analysis (sentiment, emotions, topics, model versions)."""
-    return await in_transaction(sessions, lambda s: service.get(db_session=s, comment_id=comment_id))
+    return await in_transaction(sessions, lambda s: queries.get(db_session=s, comment_id=comment_id))
 
 
 @router.delete("/{comment_id:path}", status_code=204, response_class=Response)

@@ -9,8 +9,8 @@ from typing import Any, overload
 from sqlalchemy import ColumnElement, Label, case, func, select
 from sqlalchemy.orm import QueryableAttribute, Session
 
+from nlp_service.comments.queries import filter_conditions
 from nlp_service.comments.schemas import CommentFilter
-from nlp_service.comments.service import filter_conditions
 from nlp_service.comments.tables import Comment, CommentTopic, Prediction
 from nlp_service.insights.schemas import (
     Nps,

@@ -20,8 +20,8 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from nlp_service.comments.queries import filter_conditions
 from nlp_service.comments.schemas import CommentFilter
-from nlp_service.comments.service import filter_conditions
 from nlp_service.comments.tables import Comment, CommentTerm, Prediction
 from nlp_service.inference.spacy_pipeline import load_spacy as shared_spacy
 from nlp_service.inference.spacy_pipeline import transient_docs

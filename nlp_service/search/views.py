@@ -7,7 +7,7 @@ from starlette.concurrency import run_in_threadpool
 
 from nlp_service.deps import JsonBody, SearchDep, SessionFactoryDep, SettingsDep, get_batcher, in_transaction
 from nlp_service.inference.limits import check_texts
-from nlp_service.search import service
+from nlp_service.search import queries
 from nlp_service.search.schemas import SearchRequest, SearchResponse
 
 router = APIRouter(prefix="/search", tags=["search"])
@@ -33,12 +33,12 @@ async def search(
         assert comment_id is not None
         vector, text = await in_transaction(
             sessions,
-            lambda s: service.comment_vector(db_session=s, comment_id=comment_id, encoder=searcher.encoder),
+            lambda s: queries.comment_vector(db_session=s, comment_id=comment_id, encoder=searcher.encoder),
         )
     terms = (await run_in_threadpool(searcher.keywords.terms, [text]))[0] if body.mode == "hybrid" else None
     return await in_transaction(
         sessions,
-        lambda s: service.search(
+        lambda s: queries.search(
             db_session=s,
             service=searcher,
             query_vector=vector,

@@ -10,7 +10,7 @@ import numpy as np
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from nlp_service.comments import service
+from nlp_service.comments import queries
 from nlp_service.comments.embeddings import unpack_sentences
 from nlp_service.comments.schemas import CommentFilter
 from nlp_service.comments.tables import Comment, Prediction
@@ -40,7 +40,7 @@ def post(client: TestClient, comments: list[dict[str, Any]]):  # type: ignore[no
 
 def count_rows(client: TestClient) -> int:
     with client.app.state.nlp.db() as session:  # type: ignore[attr-defined]
-        return service.count(db_session=session)
+        return queries.count(db_session=session)
 
 
 def test_create_then_idempotent_then_mixed(app_client: TestClient, fake_engine) -> None:
@@ -202,7 +202,7 @@ def test_topic_counts_per_segment_and_bucket(app_client: TestClient) -> None:
             ("eu-west", 9, 1, 1),
             ("us-east", 10, 1, 1),
         ]
-        window = service.comments_in_window(
+        window = queries.comments_in_window(
             db_session=session,
             start=T0,
             end=T0 + timedelta(days=1),

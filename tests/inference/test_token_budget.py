@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nlp_service.inference.encoder import padded_cost, token_budget_batches
+from nlp_service.inference.token_budget import padded_cost, token_budget_batches
 
 
 @given(

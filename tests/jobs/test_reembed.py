@@ -80,7 +80,7 @@ def test_search_serves_one_encoders_vectors_and_reembedding_brings_the_rest(
     assert search.index.wait(30) and len(search.index) == 0
     with db_sessions() as s:  # "more like this" on a vector of another encoder: a clear 409
         from nlp_service.errors import Conflict
-        from nlp_service.search.service import comment_vector
+        from nlp_service.search.queries import comment_vector
 
         try:
             comment_vector(db_session=s, comment_id="c1", encoder=ENCODER_B)
