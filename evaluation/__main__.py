@@ -9,6 +9,7 @@ SUBCOMMANDS = {
     "anomaly": "evaluation.anomaly",
     "classify": "evaluation.classify",
     "compare": "evaluation.compare",
+    "incidents": "evaluation.incident_seeds",
     "int8": "evaluation.int8",
     "topics": "evaluation.topics_suite",
 }

@@ -109,10 +109,14 @@ def evaluate_incidents(
     n_scenarios: int = 24, n_null: int = 8, seed: int = 0, settings: Settings | None = None
 ) -> dict[str, Any]:
     """Run the scenarios (``n_scenarios`` with a surge, ``n_null`` without events; seeds ``1000 seed + i``)
-    and score incidents, with ``settings`` (default: the defaults, region segments scanned)."""
+    and score incidents, with ``settings`` (default: the defaults, region segments scanned): the rates, their
+    counts, and the scenarios ``i`` whose surge is not one incident (``missed_surges``) or that hold a false
+    incident (``false_incident_scenarios``)."""
     settings = settings or Settings(alert_segments=["region"])
     found = true = surges = surges_hit = surges_one = singles = singles_hit = 0
     null_incidents = null_alerts = n_alerts = 0
+    missed: list[int] = []  # scenarios whose surge is not exactly one incident
+    false_at: list[int] = []  # scenarios with an incident matching no event
     alerts_per_surge: list[int] = []
     incidents_per_surge: list[int] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -136,6 +140,8 @@ def evaluate_incidents(
                 for inc in incidents
             }
             true += sum(1 for h in hits.values() if h)
+            if any(not h for h in hits.values()):
+                false_at.append(i)
             for j, e in enumerate(sc.events):
                 matched = [iid for iid, h in hits.items() if j in h]
                 if e.kind == "single":
@@ -144,7 +150,10 @@ def evaluate_incidents(
                     continue
                 surges += 1
                 surges_hit += bool(matched)
-                surges_one += len(matched) == 1 and hits[matched[0]] == [j]
+                one = len(matched) == 1 and hits[matched[0]] == [j]
+                surges_one += one
+                if not one:
+                    missed.append(i)
                 incidents_per_surge.append(len(matched))
                 alerts_per_surge.append(
                     sum(1 for a in alerts if _matches(sc, e, a.window_start, a.window_end, {a.topic_id}))
@@ -163,6 +172,13 @@ def evaluate_incidents(
         "alerts": n_alerts,
         "alerts_per_surge": round(float(np.mean(alerts_per_surge)), 2) if alerts_per_surge else 0.0,
         "incidents_per_surge": round(float(np.mean(incidents_per_surge)), 2) if incidents_per_surge else 0.0,
+        "surges": surges,
+        "surges_as_one": surges_one,
+        "singles_found": singles_hit,
+        "false_incidents": found - true,
+        "false_incidents_in_null_scenarios": null_incidents,
+        "missed_surges": missed,
+        "false_incident_scenarios": false_at,
     }
 
 
