@@ -35,6 +35,17 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
+def seed_ranges(seeds: list[int]) -> str:
+    """``[0, 1, 2, 5]`` as ``0-2, 5``."""
+    runs: list[list[int]] = []
+    for s in seeds:
+        if runs and s == runs[-1][-1] + 1:
+            runs[-1].append(s)
+        else:
+            runs.append([s])
+    return ", ".join(str(r[0]) if len(r) == 1 else f"{r[0]}-{r[-1]}" for r in runs)
+
+
 def _one(job: tuple[int, int, int]) -> dict[str, Any]:
     seed, scenarios, null = job
     return {"seed": seed, **evaluate_incidents(n_scenarios=scenarios, n_null=null, seed=seed)}
@@ -86,7 +97,7 @@ def report(t: dict[str, Any]) -> str:
     share = t["surges_as_one"] / t["surges"] if t["surges"] else 0.0
     lines += [
         "",
-        f"Seeds {', '.join(map(str, t['seeds']))}: {t['surges_as_one']} of {t['surges']} surges as one "
+        f"Seeds {seed_ranges(t['seeds'])}: {t['surges_as_one']} of {t['surges']} surges as one "
         f"incident ({share:.3f}); {t['incidents']} incidents, {t['false_incidents']} false (precision "
         f"{t['precision']:.3f}; {t['false_incidents_in_null_scenarios']} in the {t['null_scenarios']} null "
         f"scenarios); single events found {t['singles_found']} of {t['singles']}.",

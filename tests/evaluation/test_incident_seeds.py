@@ -9,12 +9,13 @@ import pytest
 
 from evaluation import incident_seeds
 from evaluation.__main__ import main
-from evaluation.incident_seeds import evaluate_seeds, parse_seeds, report
+from evaluation.incident_seeds import evaluate_seeds, parse_seeds, report, seed_ranges
 
 
 def test_seeds_parse_from_ranges_and_lists() -> None:
     assert parse_seeds("0-3") == [0, 1, 2, 3]
     assert parse_seeds("5, 1-2,5") == [5, 1, 2]
+    assert seed_ranges(parse_seeds("0-23")) == "0-23" and seed_ranges([5, 1, 2, 4]) == "5, 1-2, 4"
     for bad in ("3-1", "a", "-1", "1-"):
         with pytest.raises(argparse.ArgumentTypeError):
             parse_seeds(bad)
@@ -48,7 +49,8 @@ def test_totals_add_up_the_seeds_and_name_each_miss(monkeypatch: pytest.MonkeyPa
     assert t["precision"] == round(67 / 70, 4) and t["false_incidents_in_null_scenarios"] == 1
     assert t["missed"] == ["3:14"] and t["false_at"] == ["3:7", "3:30", "7:11"]
     text = report(t)
-    assert "47 of 48 surges as one incident (0.979)" in text and "| 3 | " in text and "| 7 | " in text
+    assert "Seeds 3, 7: 47 of 48 surges as one incident (0.979)" in text
+    assert "| 3 | " in text and "| 7 | " in text
     assert "Missed surges (seed:scenario): 3:14." in text
 
 
