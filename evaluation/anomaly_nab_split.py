@@ -28,10 +28,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from evaluation.anomaly import (
-    NAB_COOLDOWN,
-    NAB_REFRACTORY,
-    NAB_SPIKE_PARAMS,
+from evaluation.anomaly import NAB_COOLDOWN, NAB_REFRACTORY, NAB_SPIKE_PARAMS
+from evaluation.nab_scoring import (
     STANDARD,
     NabFile,
     nab_best_threshold,

@@ -1,4 +1,4 @@
-"""The NAB scorer's threshold sweep (evaluation/anomaly.py) on small generated files, no datasets."""
+"""The NAB scorer's threshold sweep (evaluation/nab_scoring.py) on small generated files, no datasets."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evaluation.anomaly import (
+from evaluation.nab_scoring import (
     STANDARD,
     NabFile,
     nab_best_threshold,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from evaluation.anomaly import STANDARD, NabFile, nab_best_threshold, nab_prepare
 from evaluation.anomaly_nab_split import (
     SHIPPED,
     Params,
@@ -15,6 +14,7 @@ from evaluation.anomaly_nab_split import (
     split_metrics,
     split_protocol,
 )
+from evaluation.nab_scoring import STANDARD, NabFile, nab_best_threshold, nab_prepare
 from nlp_service.anomaly.detectors import Series
 
 N = 400
