@@ -170,7 +170,9 @@ def scan(
                 if progress is not None:
                     progress(scanned, total)
         if candidates is not None:  # the joint test: topics of one segment value up together
-            firings.extend(rules.joint_firings(candidates, ss, settings, sensitivity.thresholds(settings)))
+            joint_th = sensitivity.thresholds(settings)
+            candidates.extend(rules.profile_candidates(ss, settings, scan=n_scan, th=joint_th))
+            firings.extend(rules.joint_firings(candidates, ss, settings, joint_th))
     return Scan(at, firings, scanned, checked, ends, max_row_id, time.perf_counter() - t0)
 
 

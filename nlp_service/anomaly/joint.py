@@ -34,6 +34,13 @@ one surge seldom start in the same hour, so windows of one width ending up to ``
 (``NLP_ALERT_JOINT_WINDOW_LAG``) are also tested together: each series takes part with its smallest p-value
 over the ``lag + 1`` last hours, times ``lag + 1`` (Bonferroni over that choice); windows ending in the same
 hour are still tested as they are (the lagged test alone cost a surge whose topics all ended together).
+
+Windows are also tested against a second baseline, the segment value's *profile* (``detectors.profile``:
+each topic's level of the last week times the shape of the segment value's total, which rests on tens of
+comments an hour): a weak weekend-evening surge whose own windows the earlier weeks cannot judge. These
+candidates (``baseline="profile"``) are tested among themselves, never mixed with the own-history ones (a
+series takes part once per test), with the binomial tails only (the pair lets a strong single event carry any
+weak neighbour), at ``PROFILE_P_FACTOR`` of the windows' threshold.
 """
 
 from __future__ import annotations
@@ -47,15 +54,25 @@ from typing import Literal
 import numpy as np
 from scipy import stats
 
+from nlp_service.anomaly.detectors.negbin import nb_deviance_residual, nb_tail
+from nlp_service.anomaly.detectors.profile import profile_expectation
 from nlp_service.anomaly.detectors.seasonal import SeasonalScores
+from nlp_service.anomaly.detectors.windows import rolling_sum
 from nlp_service.anomaly.sensitivity import Thresholds
 from nlp_service.anomaly.series import SeriesKey, SeriesSet
 from nlp_service.topics.tables import ALL_SEGMENT, ALL_TOPICS
 
 MEMBER_P = 0.01
 """A series takes part in a bucket's joint test only if its own upper-tail p-value there is at most this."""
+PROFILE_P_FACTOR = 0.1
+"""Joint tests against the profile pass at this fraction of the threshold: a second family of tests over the
+same windows, whose topics share the profile's errors (measured: at the window threshold itself they added
+four chance incidents over seeds 0-23 of the incident scenarios; README, round 9)."""
 PAIR_MIN_EXPECTED = 10.0
 """The pair statistic takes part only where the strongest member expected at least this many comments."""
+
+
+Baseline = Literal["own", "profile"]
 
 
 @dataclass(frozen=True)
@@ -66,9 +83,13 @@ class Joint:
     p_value: float
     own_p_value: float
     statistic: Literal["binomial", "pair"] = "binomial"  # the k-th smallest p-value | the two smallest
+    baseline: Baseline = "own"
 
     def to_dict(self) -> dict[str, object]:
         return {
+            "baseline": "each series' own earlier weeks"
+            if self.baseline == "own"
+            else "each topic's level of the last week x the shape of the segment's total (profile)",
             "test": "order statistic of the upper-tail p-values of the segment's topics (binomial tail)"
             if self.statistic == "binomial"
             else "the two smallest upper-tail p-values of the segment's topics (pair)",
@@ -91,6 +112,7 @@ class Candidate:
     expected: float
     score: float
     width: int = 1
+    baseline: Baseline = "own"
 
 
 def candidates(
@@ -144,6 +166,40 @@ def candidates(
     return out
 
 
+def profile_candidates(
+    ss: SeriesSet, scan: int, widths: Sequence[int], th: Thresholds, min_count: float
+) -> list[Candidate]:
+    """The windows (of each of ``widths`` hours) among the newest ``scan`` buckets of each segment value's
+    topic series that pass every spike guard (``th``'s, and ``min_count`` comments) and whose upper-tail
+    p-value against the segment value's profile (``detectors.profile``) is at most ``MEMBER_P``."""
+    by_value: dict[tuple[str, str], list[SeriesKey]] = defaultdict(list)
+    for key in ss.counts:
+        if key[0] != ALL_TOPICS and key[1] != ALL_SEGMENT and (ALL_TOPICS, key[1], key[2]) in ss.counts:
+            by_value[(key[1], key[2])].append(key)
+    first_hour = (int(ss.start.timestamp()) // 3600) % 24
+    lo = max(ss.n - scan, 0)
+    out: list[Candidate] = []
+    for (segment, value), keys in sorted(by_value.items()):
+        x = np.vstack([ss.counts[k] for k in keys]).astype(np.float64)
+        total = ss.counts[(ALL_TOPICS, segment, value)].astype(np.float64)
+        mu, alpha = profile_expectation(x, total, first_hour)
+        for w in widths:
+            obs, m = rolling_sum(x, w)[:, lo:], rolling_sum(mu, w)[:, lo:]
+            a = rolling_sum(alpha, w)[:, lo:] / w  # the errors are shared by a window's hours
+            ok = np.isfinite(m) & (obs >= min_count) & (obs - m >= th.min_excess) & (obs >= th.min_ratio * m)
+            mm, aa = np.where(ok, m, 1.0), np.where(ok, a, 0.0)
+            p = nb_tail(obs, mm, aa, ok, upper=True)
+            z = nb_deviance_residual(np.where(ok, obs, 1.0), mm, aa)
+            for i, j in zip(*np.nonzero(ok & (p <= MEMBER_P)), strict=True):
+                out.append(
+                    Candidate(
+                        keys[i], lo + int(j), float(p[i, j]), float(obs[i, j]), float(m[i, j]),
+                        float(abs(z[i, j])), w, "profile",
+                    )
+                )  # fmt: skip
+    return out
+
+
 def joint_p_value(p_values: Sequence[float], m: int, *, pair: bool = True) -> tuple[float, int, bool]:
     """The joint p-value of the smallest ``p_values`` of ``m`` series, the ``k`` it was reached at (the
     largest such ``k``; 2 for the pair) and whether the pair statistic reached it (``pair``: it takes part);
@@ -160,8 +216,9 @@ def joint_p_value(p_values: Sequence[float], m: int, *, pair: bool = True) -> tu
     return min(best, 1.0), int(k[np.flatnonzero(tails == tails.min())[-1]]), False
 
 
-Test = tuple[str, str, int, int, int]
-"""A joint test: segment, value, last bucket, width and reach (how many buckets before it windows may end)."""
+Test = tuple[str, str, str, int, int, int]
+"""A joint test: baseline, segment, value, last bucket, width and reach (how many buckets before it windows
+may end)."""
 
 
 def _tests(found: Iterable[Candidate], lag: int) -> dict[Test, list[tuple[Candidate, float]]]:
@@ -169,16 +226,16 @@ def _tests(found: Iterable[Candidate], lag: int) -> dict[Test, list[tuple[Candid
     segment value, width and last bucket, the candidates ending there, as they are; and for windows, when
     some end up to ``lag`` buckets before, also each series' smallest over those ``lag + 1`` buckets, times
     ``lag + 1`` (so a surge whose topics all end in one hour is tested as strictly as before)."""
-    by_width: dict[tuple[str, str, int], list[Candidate]] = defaultdict(list)
+    by_width: dict[tuple[str, str, str, int], list[Candidate]] = defaultdict(list)
     for c in found:
-        by_width[(c.key[1], c.key[2], c.width)].append(c)
+        by_width[(c.baseline, c.key[1], c.key[2], c.width)].append(c)
     tests: dict[Test, list[tuple[Candidate, float]]] = {}
-    for (segment, value, width), cands in by_width.items():
+    for (baseline, segment, value, width), cands in by_width.items():
         reach = lag if width > 1 else 0
         cands.sort(key=lambda c: c.index)
         ends = [c.index for c in cands]
         for end in sorted(set(ends)):
-            tests[(segment, value, end, width, 0)] = [
+            tests[(baseline, segment, value, end, width, 0)] = [
                 (c, c.p_value) for c in cands[bisect_left(ends, end) : bisect_right(ends, end)]
             ]
             near = cands[bisect_left(ends, end - reach) : bisect_right(ends, end)]
@@ -188,7 +245,7 @@ def _tests(found: Iterable[Candidate], lag: int) -> dict[Test, list[tuple[Candid
             for c in near:
                 if c.key not in best or c.p_value < best[c.key].p_value:
                     best[c.key] = c
-            tests[(segment, value, end, width, reach)] = [
+            tests[(baseline, segment, value, end, width, reach)] = [
                 (c, min(1.0, c.p_value * (reach + 1))) for c in best.values()
             ]
     return tests
@@ -211,14 +268,16 @@ def joint_members(
         if topic != ALL_TOPICS and segment != ALL_SEGMENT:
             per_value[(segment, value)] += 1
     passed: dict[Candidate, Joint] = {}
-    for (segment, value, _, width, _), group in sorted(_tests(found, lag).items()):
+    for (baseline, segment, value, _, width, _), group in sorted(_tests(found, lag).items()):
         ordered = sorted(group, key=lambda cq: (cq[1], cq[0].key))  # strongest first
         p, k, by_pair = joint_p_value(
             [q for _, q in ordered],
             per_value[(segment, value)],
-            pair=ordered[0][0].expected >= PAIR_MIN_EXPECTED,
+            pair=baseline == "own" and ordered[0][0].expected >= PAIR_MIN_EXPECTED,
         )
         threshold = th.p_threshold * (window_p_factor if width > 1 else 1.0)
+        if baseline == "profile":
+            threshold *= PROFILE_P_FACTOR
         if k == 0 or p > threshold:
             continue
         members = ordered[:k]
@@ -226,7 +285,11 @@ def joint_members(
         for c, _ in members:
             if c not in passed or p < passed[c].p_value:
                 passed[c] = Joint(
-                    tuple(t for t in topics if t != c.key[0]), p, c.p_value, "pair" if by_pair else "binomial"
+                    tuple(t for t in topics if t != c.key[0]),
+                    p,
+                    c.p_value,
+                    "pair" if by_pair else "binomial",
+                    c.baseline,
                 )
     return sorted(
         passed.items(), key=lambda cj: (cj[0].key[1:], cj[0].index, cj[0].width, cj[0].p_value, cj[0].key)

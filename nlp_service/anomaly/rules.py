@@ -145,6 +145,24 @@ def joint_tests(settings: Settings, bucket: str) -> tuple[bool, bool]:
     return bucket in settings.alert_joint_buckets, windows
 
 
+def profile_candidates(
+    ss: SeriesSet, settings: Settings, *, scan: int, th: Thresholds
+) -> list[joint.Candidate]:
+    """The windows of hours that take part in the joint test against their segment value's profile
+    (``anomaly.joint``, ``detectors.profile``; with ``alert_joint_profile``, for hourly series when
+    windows are tested jointly). A bucket without a comment of any topic is a collection gap, as in
+    :func:`scan_many`."""
+    if not (settings.alert_joint_profile and joint_tests(settings, ss.bucket)[1]):
+        return []
+    total = ss.counts.get((ALL_TOPICS, ALL_SEGMENT, ALL_SEGMENT))
+    if total is not None and not total.all():
+        counts = {k: np.where(total > 0, v, np.nan) for k, v in ss.counts.items()}
+        ss = SeriesSet(ss.bucket, ss.start, ss.n, counts)
+    return joint.profile_candidates(
+        ss, scan, settings.alert_hour_windows, th, min_count=float(settings.alert_min_volume)
+    )
+
+
 def _shift_firing(key: SeriesKey, ss: SeriesSet, cp: ChangePoint, score: float, p_value: float) -> Firing:
     start = ss.time_at(cp.index)
     return Firing(

@@ -55,6 +55,11 @@ def rules_of(settings: Settings) -> grouping.Rules:
     )
 
 
+AREA_PEAK_SHARE = 0.25
+"""A segment value that fired in an alert's episode is one of its areas if its series rose by at least this
+share of the strongest one's excess."""
+
+
 def member_view(
     alert: Alert, min_share: float, min_severity: Severity = "low", min_severity_shift: Severity = "low"
 ) -> grouping.Member:
@@ -77,7 +82,8 @@ def member_view(
         if float(o.get("excess_share") or 0.0) >= min_share:
             areas.append((str(o["field"]), str(o["value"])))
     if not areas or alert.segment != ALL_SEGMENT:
-        fired = _by_peak(ex.get("segments_fired") or [], ex.get("segments_peak") or {})
+        own = explain.peak_excess(alert) if alert.segment != ALL_SEGMENT else 0.0
+        fired = _carrying(ex.get("segments_fired") or [], ex.get("segments_peak") or {}, own)
         areas += [_field_value(label) for label in fired]
         if "joint" in ex:  # the segment whose topics were up together (maybe one fired besides its own)
             areas.append(_field_value(str(ex["joint"]["segment"])))
@@ -95,9 +101,15 @@ def member_view(
     )
 
 
-def _by_peak(labels: list[str], peaks: dict[str, float]) -> list[str]:
-    """Segment labels, the one whose series rose most in the episode first (ties: as listed)."""
-    return sorted(labels, key=lambda label: -float(peaks.get(label, 0.0)))
+def _carrying(labels: list[str], peaks: dict[str, float], own: float = 0.0) -> list[str]:
+    """Segment labels, the one whose series rose most in the episode first (ties: as listed), without those
+    that rose by less than ``AREA_PEAK_SHARE`` of the strongest excess (theirs, or ``own``: a segment
+    alert's own series; where the peaks are known): a weak firing
+    of the topic elsewhere (e.g. the partner of another topic's single event in a joint test) does not
+    carry the alert there, nor chain a surge in one region to an event in another (scenario 1000)."""
+    ordered = sorted(labels, key=lambda label: -float(peaks.get(label, 0.0)))
+    top = max([own, *(float(peaks.get(label, 0.0)) for label in labels)])
+    return [label for label in ordered if label not in peaks or float(peaks[label]) >= AREA_PEAK_SHARE * top]
 
 
 def _field_value(label: str) -> tuple[str, str]:

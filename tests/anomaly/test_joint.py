@@ -154,7 +154,7 @@ def test_a_surge_with_one_strong_and_one_weak_topic_is_one_incident(tmp_path: Pa
     sc = scenario(18013)  # us-west: billing and refunds up x3.2 for 9 hours from Tuesday 17h
     surge = sc.events[0]
     (tmp_path / "binomial").mkdir()
-    settings = {"alert_segments": ["region"]}
+    settings = {"alert_segments": ["region"], "alert_joint_profile": False}  # the own-history tests alone
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(joint, "PAIR_MIN_EXPECTED", float("inf"))  # the pair never takes part
         incidents, _ = detect(sc, tmp_path / "binomial", Settings(**settings))

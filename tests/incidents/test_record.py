@@ -294,3 +294,25 @@ def test_a_segment_alert_is_carried_by_every_segment_that_fired_in_its_episode()
         "delivery", 0, segment=("region", "eu-north"), explanation={"segments_fired": ["region=eu-west"]}
     )
     assert record.member_view(segment, 0.5).areas == (("region", "eu-north"), ("region", "eu-west"))
+
+
+def test_a_weak_firing_elsewhere_does_not_carry_an_alert_there() -> None:
+    """A segment value whose series rose by less than ``record.AREA_PEAK_SHARE`` of the alert's strongest
+    excess is not one of its areas (scenario 1000: pricing up with a surge in eu-west, its us-east series a
+    weak partner of support's single event there, 1.4 comments an hour above; the surge's alerts were carried
+    into us-east's incident and the surge came out as none)."""
+    weak = make_alert(
+        "pricing",
+        0,
+        segment=("region", "eu-west"),  # 50 comments above the expectation in its peak
+        explanation={"segments_fired": ["region=us-east"], "segments_peak": {"region=us-east": 1.4}},
+    )
+    assert record.member_view(weak, 0.5).areas == (("region", "eu-west"),)
+    strong = make_alert(
+        "pricing",
+        0,
+        segment=("region", "eu-west"),
+        explanation={"segments_fired": ["region=us-east"], "segments_peak": {"region=us-east": 20.0}},
+    )
+    assert record.member_view(strong, 0.5).areas == (("region", "eu-west"), ("region", "us-east"))
+    assert 1.4 < record.AREA_PEAK_SHARE * 50.0 <= 20.0

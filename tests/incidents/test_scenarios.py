@@ -98,13 +98,20 @@ def test_a_topic_alert_of_two_regions_is_carried_by_the_one_that_rose_most(
     single = next(e for e in sc.events if e.kind == "single")
     assert (single.region, single.topics) == ("us-east", ("app",))
     with monkeypatch.context() as m:  # as before: segments_fired in their listed (alphabetical) order
-        m.setattr(record, "_by_peak", lambda labels, peaks: list(labels))
+        m.setattr(record, "_carrying", lambda labels, peaks, own=0.0: list(labels))
         (tmp_path / "listed").mkdir()
-        incidents, _ = detect(sc, tmp_path / "listed", Settings(alert_segments=["region"]))
+        before = Settings(alert_segments=["region"], alert_joint_profile=False)  # (round 7's detection)
+        incidents, _ = detect(sc, tmp_path / "listed", before)
     assert [i.segment_value for i in incidents if "app" in i.topics] == ["eu-west"]
     (tmp_path / "peak").mkdir()
-    incidents, _ = detect(sc, tmp_path / "peak", Settings(alert_segments=["region"]))
+    incidents, _ = detect(sc, tmp_path / "peak", before)
     assert [i.segment_value for i in incidents if i.topics == ["app"]] == ["us-east"]
+    # since round 9 app's us-west windows also pass the joint test against the region's profile with the
+    # surge's topics: its one alert (one per topic and episode) joins the surge's incident in us-west, and
+    # the single event in us-east is no incident of its own (one alert belongs to one incident)
+    (tmp_path / "profile").mkdir()
+    incidents, _ = detect(sc, tmp_path / "profile", Settings(alert_segments=["region"]))
+    assert [i.segment_value for i in incidents if "app" in i.topics] == ["us-west"]
 
 
 def test_drops_are_carried_by_the_regions_that_fell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
