@@ -221,6 +221,7 @@ class Settings(BaseSettings):
     # Incidents (nlp_service.incidents): related alerts grouped; see incidents.grouping for the rule
     incident_overlap_slack_s: int = Field(6 * 3600, ge=0)  # windows this close count as overlapping
     incident_aftermath_s: int = Field(86400, ge=0)  # a later change of a topic within this is aftermath
+    incident_recurrence_s: int = Field(12 * 3600, ge=0)  # the same rise again in its area within this
     incident_min_severity: AlertSeverity = (
         "medium"  # a lone alert below this opens no incident (it may join one)
     )

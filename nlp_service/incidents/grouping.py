@@ -13,6 +13,9 @@ the incident whose latest member ends last):
    topic's total and its segments, or a spike and a level shift of one change;
 3. ``aftermath``: the same topic (areas shared or unknown) and a different kind or direction, starting after
    the member started and at most ``aftermath`` after it ended: a spike then a level shift or a drop.
+4. ``recurrence``: the same topic, kind and direction in a shared area, starting after the member started
+   and at most ``recurrence`` after it ended: a surge that went quiet overnight (too few comments at night
+   to fire) and fires again in the morning.
 
 Otherwise the alert opens an incident (reason ``opened``) if it may (``Member.opens``: the caller lets only
 alerts of some severity open one alone); an alert that may not opens one only together with another such
@@ -30,8 +33,14 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
-ReasonCode = Literal["opened", "same_segment", "same_topic", "aftermath"]
-PRIORITY: dict[ReasonCode, int] = {"same_segment": 0, "same_topic": 1, "aftermath": 2, "opened": 3}
+ReasonCode = Literal["opened", "same_segment", "same_topic", "aftermath", "recurrence"]
+PRIORITY: dict[ReasonCode, int] = {
+    "same_segment": 0,
+    "same_topic": 1,
+    "aftermath": 2,
+    "recurrence": 3,
+    "opened": 4,
+}
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,7 @@ def _label(areas: Iterable[tuple[str, str]]) -> str:
 class Rules:
     overlap_slack: timedelta = timedelta(hours=6)
     aftermath: timedelta = timedelta(days=1)
+    recurrence: timedelta = timedelta(hours=12)
     corroboration_slack: timedelta = timedelta(0)  # the slack of two alerts that may not open one alone
     corroboration_overlap: float = 0.5  # ... and the share of the shorter window the two must share
     min_overlap: float = 0.0  # the share of the shorter window two related alerts share (at least)
@@ -104,7 +114,7 @@ def _hours(delta: timedelta) -> str:
 
 
 def relation(alert: Member, other: Member, rules: Rules) -> Reason | None:
-    """The reason ``alert`` belongs with ``other`` (rules 1-3 of the module docstring), or None."""
+    """The reason ``alert`` belongs with ``other`` (rules 1-4 of the module docstring), or None."""
     shared = [a for a in alert.areas if a in other.areas]
     if shared and alert.direction == other.direction and _overlaps(alert, other, rules):
         return Reason(
@@ -128,6 +138,13 @@ def relation(alert: Member, other: Member, rules: Rules) -> Reason | None:
             "aftermath",
             f"aftermath of the {other.kind} of {other.topic_id}: a {alert.kind} ({alert.direction}) "
             f"starting {_hours(max(after, timedelta(0)))} after it ended",
+            other.alert_id,
+        )
+    if shared and not different and alert.start >= other.start and after <= rules.recurrence:
+        return Reason(
+            "recurrence",
+            f"{alert.topic_id} up again in {_label(shared)}, {_hours(max(after, timedelta(0)))} after its "
+            f"{other.kind} ended",
             other.alert_id,
         )
     return None
@@ -211,7 +228,12 @@ def _rules_of(alert: Member, rules: Rules) -> Rules:
     shorter one, so weak alerts neither pair nor chain across days, nor pair when they merely touch."""
     if alert.opens:
         return rules
-    return replace(rules, overlap_slack=rules.corroboration_slack, min_overlap=rules.corroboration_overlap)
+    return replace(
+        rules,
+        overlap_slack=rules.corroboration_slack,
+        min_overlap=rules.corroboration_overlap,
+        recurrence=timedelta(0),
+    )
 
 
 def _partner(alert: Member, waiting: list[Member], rules: Rules) -> tuple[Member, Member, Reason] | None:

@@ -52,6 +52,7 @@ def rules_of(settings: Settings) -> grouping.Rules:
     return grouping.Rules(
         overlap_slack=timedelta(seconds=settings.incident_overlap_slack_s),
         aftermath=timedelta(seconds=settings.incident_aftermath_s),
+        recurrence=timedelta(seconds=settings.incident_recurrence_s),
     )
 
 

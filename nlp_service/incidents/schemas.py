@@ -52,7 +52,7 @@ class IncidentMemberOut(BaseModel):
     observed: float
     baseline: float
     score: float
-    reason_code: str = Field(description="opened | same_segment | same_topic | aftermath")
+    reason_code: str = Field(description="opened | same_segment | same_topic | aftermath | recurrence")
     reason: str = Field(description="why this alert belongs to the incident")
     related_alert_id: str | None = Field(None, description="the member it was matched with")
     summary: str | None = Field(None, description="the alert's explanation summary")

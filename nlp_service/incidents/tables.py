@@ -57,7 +57,7 @@ class IncidentMember(Base):
         String(40), ForeignKey("alerts.id", ondelete="CASCADE"), primary_key=True
     )
     incident_id: Mapped[str] = mapped_column(String(40), ForeignKey("incidents.id", ondelete="CASCADE"))
-    reason_code: Mapped[str] = mapped_column(String(16))  # opened | same_segment | same_topic | aftermath
+    reason_code: Mapped[str] = mapped_column(String(16))  # grouping.ReasonCode
     reason: Mapped[str] = mapped_column(String(500))
     related_alert_id: Mapped[str | None] = mapped_column(String(40))
     rank: Mapped[int] = mapped_column(Integer)

@@ -155,7 +155,7 @@ class IncidentMemberPayload(EventModel):
     status: AlertStatus = Field(description="The member alert's own status")
     segment_field: str = Field(description='"all" or region | touchpoint | source')
     segment_value: str
-    reason_code: str = Field(description="opened | same_segment | same_topic | aftermath")
+    reason_code: str = Field(description="opened | same_segment | same_topic | aftermath | recurrence")
     reason: str = Field(description="Why the alert belongs to the incident, in words")
     related_alert_id: str | None = Field(None, description="The member alert this one was matched with")
 

@@ -142,6 +142,28 @@ def test_the_same_kind_again_is_not_aftermath() -> None:
     assert relation(alert("b", "pricing", 30), alert("a", "pricing", 0), RULES) is None
 
 
+def test_the_same_topic_up_again_in_its_area_after_a_quiet_night_is_a_recurrence() -> None:
+    """A surge through the night fires in the evening and again in the morning (too few comments at night:
+    scenario 33013, billing and delivery in apac, 24 hours from Friday 16:00, came out as two incidents)."""
+    evening = alert("e", "delivery", 0, 10)  # 16:00 -> 02:00
+    morning = alert("m", "delivery", 19, 6)  # 11:00: 9 hours after it ended
+    why = relation(morning, evening, RULES)
+    assert why is not None and why.code == "recurrence" and why.related_to == "e"
+    assert why.text == "delivery up again in region=eu-west, 9h after its spike ended"
+    (g,) = assign([evening, morning, alert("b", "billing", 19.5, 5)], RULES)
+    assert [(m.alert_id, g.reasons[m.alert_id].code) for m in g.members] == [
+        ("e", "opened"),
+        ("m", "recurrence"),
+        ("b", "same_segment"),
+    ]
+    assert relation(alert("m", "delivery", 23, 6), evening, RULES) is None  # 13 hours after
+    assert relation(alert("m", "delivery", 19, area=("region", "apac")), evening, RULES) is None
+    assert relation(alert("m", "delivery", 19, kind="drop", direction="down"), evening, RULES) is not None
+    assert relation(alert("m", "billing", 19), evening, RULES) is None  # another topic: its own event
+    weak = alert("w", "delivery", 19, opens=False)  # a weak alert joins only what it overlaps
+    assert assign([evening, weak], RULES) == [Group([evening], {"e": g.reasons["e"]})]
+
+
 def test_best_reason_wins_and_existing_groups_are_extended() -> None:
     topic_group = Group(key="inc_topic")
     topic_group.add(alert("x1", "billing", 0, area=("region", "us-east")), relation_free("x1"))
