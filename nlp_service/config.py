@@ -201,7 +201,7 @@ class Settings(BaseSettings):
     alert_hour_windows: list[int] = [3, 6]  # hourly spikes also tested over this many hours at once
     alert_joint_windows: bool = True  # a segment value's topics are also tested together over those windows
     alert_joint_window_lag: int = Field(2, ge=0, le=6)  # their windows ending up to this many hours apart too
-    alert_joint_profile: bool = True  # windows also tested jointly against the segment value's profile
+    alert_joint_profile_windows: list[int] = [3, 6, 12]  # windows also tested jointly against the profile
     alert_min_history_hours: int = 48  # buckets of history before an hourly bucket can fire
     alert_min_history_days: int = 7  # buckets of history before a daily bucket can fire
     alert_episode_gap_buckets: int = 1  # quiet buckets allowed inside one episode (one alert)

@@ -149,17 +149,17 @@ def profile_candidates(
     ss: SeriesSet, settings: Settings, *, scan: int, th: Thresholds
 ) -> list[joint.Candidate]:
     """The windows of hours that take part in the joint test against their segment value's profile
-    (``anomaly.joint``, ``detectors.profile``; with ``alert_joint_profile``, for hourly series when
-    windows are tested jointly). A bucket without a comment of any topic is a collection gap, as in
+    (``anomaly.joint``, ``detectors.profile``): of ``alert_joint_profile_windows`` hours, for hourly series
+    when windows are tested jointly. A bucket without a comment of any topic is a collection gap, as in
     :func:`scan_many`."""
-    if not (settings.alert_joint_profile and joint_tests(settings, ss.bucket)[1]):
+    if not (settings.alert_joint_profile_windows and joint_tests(settings, ss.bucket)[1]):
         return []
     total = ss.counts.get((ALL_TOPICS, ALL_SEGMENT, ALL_SEGMENT))
     if total is not None and not total.all():
         counts = {k: np.where(total > 0, v, np.nan) for k, v in ss.counts.items()}
         ss = SeriesSet(ss.bucket, ss.start, ss.n, counts)
     return joint.profile_candidates(
-        ss, scan, settings.alert_hour_windows, th, min_count=float(settings.alert_min_volume)
+        ss, scan, settings.alert_joint_profile_windows, th, min_count=float(settings.alert_min_volume)
     )
 
 

@@ -103,7 +103,7 @@ def test_a_night_surge_is_one_incident_when_its_topics_windows_are_tested_togeth
     assert set(found.topics) == set(surge.topics)
     joint = [a.explanation["joint"] for a in alerts if "joint" in (a.explanation or {})]
     assert {j["with_topics"][0] for j in joint} == set(surge.topics)  # each with the other
-    assert all(j["bucket"] == "hour" and j["buckets"] in (3, 6) for j in joint)  # windows of hours
+    assert all(j["bucket"] == "hour" and j["buckets"] in (3, 6, 12) for j in joint)  # windows of hours
     assert all(j["p_value"] <= 1e-6 for j in joint)  # as strict as a window alone
 
 
@@ -154,7 +154,7 @@ def test_a_surge_with_one_strong_and_one_weak_topic_is_one_incident(tmp_path: Pa
     sc = scenario(18013)  # us-west: billing and refunds up x3.2 for 9 hours from Tuesday 17h
     surge = sc.events[0]
     (tmp_path / "binomial").mkdir()
-    settings = {"alert_segments": ["region"], "alert_joint_profile": False}  # the own-history tests alone
+    settings = {"alert_segments": ["region"], "alert_joint_profile_windows": []}  # own-history tests alone
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(joint, "PAIR_MIN_EXPECTED", float("inf"))  # the pair never takes part
         incidents, _ = detect(sc, tmp_path / "binomial", Settings(**settings))

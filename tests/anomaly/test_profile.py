@@ -66,7 +66,7 @@ def test_window_p_values_are_calibrated_on_null_series() -> None:
     for seed in range(6):
         topics, _, total = _region(10 + seed, (1.5, 3.0, 5.0, 2.0))
         mu, alpha = profile_expectation(topics, total, first_hour=0)
-        for w in (3, 6):
+        for w in (3, 6, 12):
             x, m, a = rolling_sum(topics, w), rolling_sum(mu, w), rolling_sum(alpha, w) / w
             ok = np.isfinite(m)
             p = nb_tail(x, np.where(ok, m, 1.0), np.where(ok, a, 0.0), ok, upper=True)
@@ -96,7 +96,7 @@ def test_a_weak_weekend_evening_surge_is_one_incident_against_the_profile(tmp_pa
     sc = scenario(10015)  # eu-west: billing and support x3.5 for 7 hours from Saturday 17h
     surge = sc.events[0]
     (tmp_path / "off").mkdir()
-    off = Settings(alert_segments=["region"], alert_joint_profile=False)
+    off = Settings(alert_segments=["region"], alert_joint_profile_windows=[])
     incidents, _ = detect(sc, tmp_path / "off", off)
     assert not [i for i in incidents if i.segment_value == surge.region]  # the miss, before
     (tmp_path / "on").mkdir()

@@ -100,7 +100,7 @@ def test_a_topic_alert_of_two_regions_is_carried_by_the_one_that_rose_most(
     with monkeypatch.context() as m:  # as before: segments_fired in their listed (alphabetical) order
         m.setattr(record, "_carrying", lambda labels, peaks, own=0.0: list(labels))
         (tmp_path / "listed").mkdir()
-        before = Settings(alert_segments=["region"], alert_joint_profile=False)  # (round 7's detection)
+        before = Settings(alert_segments=["region"], alert_joint_profile_windows=[])  # (round 7's detection)
         incidents, _ = detect(sc, tmp_path / "listed", before)
     assert [i.segment_value for i in incidents if "app" in i.topics] == ["eu-west"]
     (tmp_path / "peak").mkdir()
@@ -123,7 +123,8 @@ def test_drops_are_carried_by_the_regions_that_fell(tmp_path: Path, monkeypatch:
     with monkeypatch.context() as m:
         _count_drops_by_their_rise(m)
         (tmp_path / "by_rise").mkdir()
-        incidents, _ = detect(sc, tmp_path / "by_rise", settings)
+        before = Settings(alert_segments=["region"], alert_joint_profile_windows=[])  # (round 7's detection)
+        incidents, _ = detect(sc, tmp_path / "by_rise", before)
     assert sorted(i.segment_value for i in incidents) == ["eu-north", "us-west"]
     (tmp_path / "by_fall").mkdir()
     incidents, _ = detect(sc, tmp_path / "by_fall", settings)
