@@ -7,7 +7,7 @@ hour, no events) and times the service's hourly scan path, ``rules.scan_many`` o
 batches of ``BATCH`` (the newest 14 days checked), with ``NLP_ALERT_HOUR_WINDOWS`` off (``[]``) and on (the
 default), and on with the joint test of the windows (the same streams as segment series of 5 regions with
 their totals, the candidates collected and tested: ``anomaly.joint``), without and with the test against
-each region's profile (``NLP_ALERT_JOINT_PROFILE``, ``detectors.profile``), twice each, in one process
+each region's profile (``NLP_ALERT_JOINT_PROFILE_WINDOWS``, ``detectors.profile``), twice each, in one process
 (compare the ratios: speed varies between runs).
 """
 

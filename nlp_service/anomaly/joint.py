@@ -182,7 +182,7 @@ def profile_candidates(
     for (segment, value), keys in sorted(by_value.items()):
         x = np.vstack([ss.counts[k] for k in keys]).astype(np.float64)
         total = ss.counts[(ALL_TOPICS, segment, value)].astype(np.float64)
-        mu, alpha = profile_expectation(x, total, first_hour)
+        mu, alpha = profile_expectation(x, total, first_hour, since=max(lo - max(widths, default=1) + 1, 0))
         for w in widths:
             obs, m = rolling_sum(x, w)[:, lo:], rolling_sum(mu, w)[:, lo:]
             a = rolling_sum(alpha, w)[:, lo:] / w  # the errors are shared by a window's hours

@@ -154,12 +154,13 @@ def profile_candidates(
     :func:`scan_many`."""
     if not (settings.alert_joint_profile_windows and joint_tests(settings, ss.bucket)[1]):
         return []
-    total = ss.counts.get((ALL_TOPICS, ALL_SEGMENT, ALL_SEGMENT))
-    if total is not None and not total.all():
-        counts = {k: np.where(total > 0, v, np.nan) for k, v in ss.counts.items()}
-        ss = SeriesSet(ss.bucket, ss.start, ss.n, counts)
+    counts = dict(_gaps_missing(list(ss.counts.items()), ss))
     return joint.profile_candidates(
-        ss, scan, settings.alert_joint_profile_windows, th, min_count=float(settings.alert_min_volume)
+        SeriesSet(ss.bucket, ss.start, ss.n, counts),
+        scan,
+        settings.alert_joint_profile_windows,
+        th,
+        min_count=float(settings.alert_min_volume),
     )
 
 
@@ -210,10 +211,7 @@ def scan_many(
     once (``detectors.detect_many``); pass a bounded number (``detectors.BATCH`` or so) to bound memory.
     With ``joint_candidates``, the segment series' buckets that may take part in a joint test are appended
     to it (``anomaly.joint``; :func:`joint_firings` tests them once every series is scanned)."""
-    total = ss.counts.get((ALL_TOPICS, ALL_SEGMENT, ALL_SEGMENT))
-    if total is not None and not total.all():
-        # a bucket without a single comment (of any topic) is a collection gap: missing data, not zeros
-        items = [(k, np.where(total > 0, v, np.nan) if v.size == total.size else v) for k, v in items]
+    items = _gaps_missing(items, ss)
     th = th or thresholds(settings)
     spike_det = spike_detector(settings, ss.bucket, th)
     widest = max(spike_det.windows, default=1)
@@ -241,6 +239,17 @@ def scan_many(
                 if week is None or not week.explains(c.index, "spike", c.width)
             )
     return [f for firings in out for f in firings]
+
+
+def _gaps_missing(
+    items: Sequence[tuple[SeriesKey, np.ndarray]], ss: SeriesSet
+) -> Sequence[tuple[SeriesKey, np.ndarray]]:
+    """``items`` with the buckets where ``ss`` holds no comment of any topic (``_all`` is 0) missing (NaN):
+    a bucket without a single comment is a collection gap, missing data, not zeros."""
+    total = ss.counts.get((ALL_TOPICS, ALL_SEGMENT, ALL_SEGMENT))
+    if total is None or total.all():
+        return items
+    return [(k, np.where(total > 0, v, np.nan) if v.size == total.size else v) for k, v in items]
 
 
 def _peak(values: np.ndarray, width: int) -> float:

@@ -105,9 +105,9 @@ def member_view(
 def _carrying(labels: list[str], peaks: dict[str, float], own: float = 0.0) -> list[str]:
     """Segment labels, the one whose series rose most in the episode first (ties: as listed), without those
     that rose by less than ``AREA_PEAK_SHARE`` of the strongest excess (theirs, or ``own``: a segment
-    alert's own series; where the peaks are known): a weak firing
-    of the topic elsewhere (e.g. the partner of another topic's single event in a joint test) does not
-    carry the alert there, nor chain a surge in one region to an event in another (scenario 1000)."""
+    alert's own series; where the peaks are known): a weak firing of the topic elsewhere (e.g. the partner
+    of another topic's single event in a joint test) does not carry the alert there, nor chain a surge in
+    one region to an event in another (scenario 1000)."""
     ordered = sorted(labels, key=lambda label: -float(peaks.get(label, 0.0)))
     top = max([own, *(float(peaks.get(label, 0.0)) for label in labels)])
     return [label for label in ordered if label not in peaks or float(peaks[label]) >= AREA_PEAK_SHARE * top]

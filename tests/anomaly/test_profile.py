@@ -52,6 +52,12 @@ def test_the_expectation_follows_the_weekend_and_the_hour_of_day_from_the_total(
     # the same series from 05:00 on the first day: the same expectations once the history is whole days
     mu_later, _ = profile_expectation(topics[:, 5:], total[5:], first_hour=5)
     assert mu_later.shape == (3, DAYS * 24 - 5) and np.allclose(mu_later[:, -72:], mu[:, -72:])
+    # a scan of the newest buckets only: the same expectations from the day holding ``since``, none before
+    mu_since, alpha_since = profile_expectation(topics, total, first_hour=0, since=20 * 24 + 5)
+    assert np.isnan(mu_since[:, : 20 * 24]).all()
+    assert np.allclose(mu_since[:, 20 * 24 :], mu[:, 20 * 24 :]) and np.allclose(
+        alpha_since[:, 20 * 24 :], alpha[:, 20 * 24 :]
+    )
 
 
 def test_missing_buckets_have_no_expectation() -> None:

@@ -40,11 +40,12 @@ WEEK_DAYS = 7
 
 
 def profile_expectation(
-    topics: FloatArray, total: FloatArray, first_hour: int
+    topics: FloatArray, total: FloatArray, first_hour: int, since: int = 0
 ) -> tuple[FloatArray, FloatArray]:
     """The expectation and overdispersion ``(mu, alpha)`` of ``topics`` (topics x hours of one segment
     value) from ``total`` (the segment value's hourly total); ``first_hour`` is the hour of day (0-23, UTC)
-    of the first bucket. NaN where there is too little history or a bucket is missing (NaN)."""
+    of the first bucket. NaN where there is too little history or a bucket is missing (NaN), and before
+    bucket ``since`` (the days before the one holding it are not computed: a scan needs the newest only)."""
     k, n = topics.shape
     pad = first_hour % HOURS
     days = -(-(pad + n) // HOURS)
@@ -56,7 +57,7 @@ def profile_expectation(
     tot_hours, tot_days = np.nan_to_num(by_day[k]), day_sums[k]
     mu = np.full((k, days, HOURS), np.nan)
     alpha = np.full((k, days, HOURS), np.nan)
-    for d in range(MIN_DAYS, days):
+    for d in range(max(MIN_DAYS, (pad + since) // HOURS), days):
         hod_raw = tot_hours[max(0, d - HOD_DAYS) : d].sum(axis=0)
         hod_sum = np.roll(hod_raw, 1) + hod_raw + np.roll(hod_raw, -1)
         factor, factor_n = _day_factor(tot_days, d)
