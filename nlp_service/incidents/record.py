@@ -88,6 +88,7 @@ def member_view(
         areas += [_field_value(label) for label in fired]
         if "joint" in ex:  # the segment whose topics were up together (maybe one fired besides its own)
             areas.append(_field_value(str(ex["joint"]["segment"])))
+    strong = SEVERITIES.index(alert.severity) >= floor
     return grouping.Member(
         alert_id=alert.id,
         topic_id=alert.topic_id,
@@ -98,8 +99,13 @@ def member_view(
         excess=explain.peak_excess(alert),
         score=abs(alert.score),
         areas=tuple(dict.fromkeys(areas)),
-        opens=SEVERITIES.index(alert.severity) >= floor or "joint" in ex,
+        opens=strong or "joint" in ex,
+        jointly=None if strong or "joint" not in ex else _jointly(ex["joint"]),
     )
+
+
+def _jointly(joint: Mapping[str, Any]) -> tuple[tuple[str, str], tuple[str, ...]]:
+    return _field_value(str(joint["segment"])), tuple(str(t) for t in joint.get("with_topics") or ())
 
 
 def _carrying(labels: list[str], peaks: dict[str, float], own: float = 0.0) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
@@ -162,6 +163,48 @@ def test_the_same_topic_up_again_in_its_area_after_a_quiet_night_is_a_recurrence
     assert relation(alert("m", "billing", 19), evening, RULES) is None  # another topic: its own event
     weak = alert("w", "delivery", 19, opens=False)  # a weak alert joins only what it overlaps
     assert assign([evening, weak], RULES) == [Group([evening], {"e": g.reasons["e"]})]
+
+
+def test_a_topic_up_in_two_areas_does_not_bridge_their_incidents() -> None:
+    """Scenario 44006: app up in a us-west surge (with delivery) and alone in us-east at the same hours; its
+    one topic alert is carried by both regions. Once delivery made us-west the incident's area, support's
+    us-east alert joined through app's other region, and the incident, now carried by us-east, held both
+    events. An alert joins through the area its incident is carried by (one area per incident)."""
+    app = alert("app", "app", 0, 32, area=("region", "us-west"), also=(("region", "us-east"),), score=8)
+    delivery = alert("dly", "delivery", 0, 32, area=("region", "us-west"), score=6)
+    support = alert("sup", "support", 11, 6, area=("region", "us-east"))
+    groups = assign([app, delivery, support], RULES)
+    assert [[m.alert_id for m in g.members] for g in groups] == [["app", "dly"], ["sup"]]
+    assert [area_of(g.members) for g in groups] == [("region", "us-west"), ("region", "us-east")]
+    # with as many members in us-east (app's level shift there), the top-ranked member's first area leads
+    shift = alert("shift", "app", 27, 5, area=("region", "us-east"), kind="level_shift", excess=5, opens=False)
+    (g, _) = assign([app, delivery, shift, replace(support, start=support.start + 17 * H)], RULES)
+    assert [m.alert_id for m in g.members] == ["app", "dly", "shift"]
+    assert area_of(g.members) == ("region", "us-west")
+    # a two-area alert alone is carried by its first (strongest) area; another field's value relates as ever
+    assert len(assign([app, support], RULES)) == 2
+    checkout = alert("chk", "billing", 1, area=("touchpoint", "checkout"))
+    (g,) = assign([replace(app, areas=(*app.areas, ("touchpoint", "checkout"))), checkout], RULES)
+    assert g.reasons["chk"].code == "same_segment"
+
+
+def test_a_joint_alert_whose_partner_rise_is_in_another_incident_opens_none() -> None:
+    """Support in us-east fired only in a joint test with app there (weak alone); app's rise in us-east is
+    part of app's one alert, already in the us-west surge's incident: support opens no incident of its own
+    (it was a false one: scenarios 44006, 41005, 3011). Without that, or with its partner's rise nowhere
+    else, it opens one as before."""
+    app = alert("app", "app", 0, 32, area=("region", "us-west"), also=(("region", "us-east"),), score=8)
+    delivery = alert("dly", "delivery", 0, 32, area=("region", "us-west"), score=6)
+    support = replace(
+        alert("sup", "support", 11, 6, area=("region", "us-east")),
+        jointly=(("region", "us-east"), ("app",)),
+    )
+    groups = assign([app, delivery, support], RULES)
+    assert [[m.alert_id for m in g.members] for g in groups] == [["app", "dly"]]
+    alone = assign([replace(app, areas=app.areas[:1]), delivery, support], RULES)
+    assert [[m.alert_id for m in g.members] for g in alone] == [["app", "dly"], ["sup"]]
+    strong = replace(support, jointly=None)  # opens on its own severity
+    assert len(assign([app, delivery, strong], RULES)) == 2
 
 
 def test_best_reason_wins_and_existing_groups_are_extended() -> None:
