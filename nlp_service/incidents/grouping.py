@@ -23,9 +23,10 @@ Otherwise the alert opens an incident (reason ``opened``) if it may (``Member.op
 alerts of some severity open one alone); an alert that may not opens one only together with another such
 alert of another topic in the same segment (they corroborate each other), and stays out otherwise; so does
 one that may open one only as it fired in a joint test with other topics of a segment where a partner
-topic's rise is already in another incident (``Member.jointly``). A weak alert relates to others only when the windows truly overlap (``corroboration_slack``, no slack) over
-at least half the shorter one (``corroboration_overlap``): two weak alerts on consecutive days, or two
-windows of hours that merely touch, are not one event, and no chain of them reaches across days.
+topic's rise is already in another incident (``Member.jointly``). A weak alert relates to others only
+when the windows truly overlap (``corroboration_slack``, no slack) over at least half the shorter one
+(``corroboration_overlap``): two weak alerts on consecutive days, or two windows of hours that merely
+touch, are not one event, and no chain of them reaches across days.
 Incidents are never merged: an alert related to two incidents joins one of them.
 """
 

@@ -177,7 +177,8 @@ def test_a_topic_up_in_two_areas_does_not_bridge_their_incidents() -> None:
     assert [[m.alert_id for m in g.members] for g in groups] == [["app", "dly"], ["sup"]]
     assert [area_of(g.members) for g in groups] == [("region", "us-west"), ("region", "us-east")]
     # with as many members in us-east (app's level shift there), the top-ranked member's first area leads
-    shift = alert("shift", "app", 27, 5, area=("region", "us-east"), kind="level_shift", excess=5, opens=False)
+    east = ("region", "us-east")
+    shift = alert("shift", "app", 27, 5, area=east, kind="level_shift", excess=5, opens=False)
     (g, _) = assign([app, delivery, shift, replace(support, start=support.start + 17 * H)], RULES)
     assert [m.alert_id for m in g.members] == ["app", "dly", "shift"]
     assert area_of(g.members) == ("region", "us-west")
