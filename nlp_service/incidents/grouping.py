@@ -8,9 +8,7 @@ the incident whose latest member ends last):
    segment alert and the values carrying most of its excess in the explanation's ``over_indexing``, e.g.
    ``region=eu-west``, and the segment values that fired in its episode: ``record.member_view``), go the
    same direction, and their windows overlap (within ``overlap_slack``): one
-   surge in one region across several topics. Only through the area the incident is carried by (the one
-   most of its members share; ``leading_areas``): a topic up in two regions at once does not bridge two
-   regions' events into one incident;
+   surge in one region across several topics;
 2. ``same_topic``: the same topic, windows overlapping (within ``overlap_slack``), in any segment: the
    topic's total and its segments, or a spike and a level shift of one change;
 3. ``aftermath``: the same topic (areas shared or unknown) and a different kind or direction, starting after
@@ -21,18 +19,16 @@ the incident whose latest member ends last):
 
 Otherwise the alert opens an incident (reason ``opened``) if it may (``Member.opens``: the caller lets only
 alerts of some severity open one alone); an alert that may not opens one only together with another such
-alert of another topic in the same segment (they corroborate each other), and stays out otherwise; so does
-one that may open one only as it fired in a joint test with other topics of a segment where a partner
-topic's rise is already in another incident (``Member.jointly``). A weak alert relates to others only
-when the windows truly overlap (``corroboration_slack``, no slack) over at least half the shorter one
-(``corroboration_overlap``): two weak alerts on consecutive days, or two windows of hours that merely
-touch, are not one event, and no chain of them reaches across days.
+alert of another topic in the same segment (they corroborate each other), and stays out otherwise. Such a
+weak alert relates to others only when the windows truly overlap (``corroboration_slack``, no slack) over
+at least half the shorter one (``corroboration_overlap``): two weak alerts on consecutive days, or two
+windows of hours that merely touch, are not one event, and no chain of them reaches across days.
 Incidents are never merged: an alert related to two incidents joins one of them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Literal
@@ -61,8 +57,6 @@ class Member:
     score: float
     areas: tuple[tuple[str, str], ...] = ()  # (field, value)s carrying the alert, its own segment first
     opens: bool = True  # may open an incident (False: only joins one, e.g. a low-severity alert)
-    # set when it may open one only as it fired in a joint test: the test's segment and the other topics
-    jointly: tuple[tuple[str, str], tuple[str, ...]] | None = None
 
     @property
     def area_label(self) -> str:
@@ -119,18 +113,13 @@ def _hours(delta: timedelta) -> str:
     return f"{delta.total_seconds() / 3600:.0f}h"
 
 
-def relation(
-    alert: Member, other: Member, rules: Rules, carried_by: Collection[tuple[str, str]] | None = None
-) -> Reason | None:
-    """The reason ``alert`` belongs with ``other`` (rules 1-4 of the module docstring), or None; with
-    ``carried_by`` (the areas of ``other``'s incident: ``leading_areas``), ``same_segment`` only through
-    one of those."""
+def relation(alert: Member, other: Member, rules: Rules) -> Reason | None:
+    """The reason ``alert`` belongs with ``other`` (rules 1-4 of the module docstring), or None."""
     shared = [a for a in alert.areas if a in other.areas]
-    through = [a for a in shared if carried_by is None or a in carried_by]
-    if through and alert.direction == other.direction and _overlaps(alert, other, rules):
+    if shared and alert.direction == other.direction and _overlaps(alert, other, rules):
         return Reason(
             "same_segment",
-            f"same segment {_label(through)} as {other.topic_id} ({other.kind}), windows overlap",
+            f"same segment {_label(shared)} as {other.topic_id} ({other.kind}), windows overlap",
             other.alert_id,
         )
     if alert.topic_id != other.topic_id:
@@ -165,8 +154,7 @@ def choose(alert: Member, groups: Sequence[Group], rules: Rules) -> tuple[int, R
     """The index of the group ``alert`` joins and the reason, or None (it opens an incident)."""
     best: tuple[tuple[int, float], int, Reason] | None = None
     for i, g in enumerate(groups):
-        carried_by = leading_areas(g.members)
-        found = [r for m in g.members if (r := relation(alert, m, rules, carried_by)) is not None]
+        found = [r for m in g.members if (r := relation(alert, m, rules)) is not None]
         if not found:
             continue
         reason = min(found, key=lambda r: PRIORITY[r.code])
@@ -195,7 +183,7 @@ def assign(alerts: Iterable[Member], rules: Rules, groups: list[Group] | None = 
         chosen = choose(alert, groups, _rules_of(alert, rules))
         if chosen is not None:
             groups[chosen[0]].add(alert, chosen[1])
-        elif alert.opens and not _partners_elsewhere(alert, groups, rules):
+        elif alert.opens:
             groups.append(Group())
             groups[-1].add(alert, opened(alert))
         else:
@@ -204,22 +192,6 @@ def assign(alerts: Iterable[Member], rules: Rules, groups: list[Group] | None = 
         placed.add(alert.alert_id)
     _corroborate(waiting, groups, rules)
     return groups
-
-
-def _partners_elsewhere(alert: Member, groups: Sequence[Group], rules: Rules) -> bool:
-    """Whether ``alert`` may open an incident only by its joint test (``Member.jointly``) and a partner
-    topic's rise in that test's segment already belongs to another incident (a member of that topic carried
-    by the segment, windows overlapping): the joint test's evidence is spent there, and the alert opens
-    nothing alone (a topic up in a surge in one region and alone in another has one alert, in the surge's
-    incident; its weak partner in the other region would make a false incident: scenario 44006)."""
-    if alert.jointly is None:
-        return False
-    area, partners = alert.jointly
-    return any(
-        m.topic_id in partners and area in m.areas and _overlaps(alert, m, rules)
-        for g in groups
-        for m in g.members
-    )
 
 
 def _corroborate(waiting: list[Member], groups: list[Group], rules: Rules) -> None:
@@ -281,41 +253,40 @@ def _partner(alert: Member, waiting: list[Member], rules: Rules) -> tuple[Member
 
 
 def ranked(members: Iterable[Member]) -> list[Member]:
-    """Members by excess comments, then score (the incident's lead alert first)."""
-    return sorted(members, key=lambda m: (-m.excess, -m.score, m.alert_id))
+    """Members by excess comments, then score (the incident's lead alert first), those that may open an
+    incident before those that only joined one (a weak level shift of a surge's topic elsewhere, joined as
+    the same topic, does not lead a surge's incident nor name it a drop: scenario 1022)."""
+    return sorted(members, key=lambda m: (not m.opens, -m.excess, -m.score, m.alert_id))
 
 
-def leading_areas(members: Iterable[Member]) -> set[tuple[str, str]]:
-    """Per field, the value carrying a group (``area_of``'s rule within the field: the value most members
-    share, ties to the top-ranked members' first): an alert relates to the group by segment only through
-    one of them, so an alert carried by two values of a field (a topic up in a surge in one region and alone
-    in another) does not bridge two events' incidents (scenario 44006)."""
-    counts = _area_counts(members)
-    best: dict[str, tuple[str, str]] = {}
-    for a, n in counts.items():  # in the ranked members' order: the first of equals is kept
-        if a[0] not in best or n > counts[best[a[0]]]:
-            best[a[0]] = a
-    return set(best.values())
-
-
-def _area_counts(members: Iterable[Member]) -> dict[tuple[str, str], int]:
-    """How many members each area carries, in the order of the ranked members' areas."""
-    counts: dict[tuple[str, str], int] = {}
-    for m in ranked(members):
-        for a in m.areas:
-            counts[a] = counts.get(a, 0) + 1
-    return counts
+def _area_weight(member: Member) -> tuple[float, float]:
+    """What a member adds to each of its areas: its excess comments if it may open an incident (else 0),
+    then its excess (a weak member only breaks ties)."""
+    return (member.excess if member.opens else 0.0), member.excess
 
 
 def area_of(members: Sequence[Member], fields: Sequence[str] = ()) -> tuple[str, str] | None:
-    """The segment value carrying the incident: the area most of its members share (ties: the field first in
+    """The segment value carrying the incident: the area carrying most excess comments of the members that
+    may open an incident (the sum over those it carries; then of all members; ties: the field first in
     ``fields``, e.g. the configured segments' order, then the first in the top-ranked members' order), or
-    None if no member has one."""
-    counts = _area_counts(members)
-    if not counts:
+    None if no member has one. Weighed by excess, not by the number of members: a topic up in a surge in
+    one region and alone in another carries both, and the single event's weak alerts that join through it
+    do not outnumber the surge (scenario 44006); nor does a weak level shift elsewhere that joined as the
+    same topic (scenario 1022)."""
+    weight: dict[tuple[str, str], tuple[float, float]] = {}
+    for m in ranked(members):
+        w = _area_weight(m)
+        for a in m.areas:
+            held = weight.get(a, (0.0, 0.0))
+            weight[a] = (held[0] + w[0], held[1] + w[1])
+    if not weight:
         return None
     rank = {f: i for i, f in enumerate(reversed(fields), start=1)}  # earlier fields rank higher
-    return max(counts, key=lambda a: (counts[a], rank.get(a[0], 0)))  # max keeps the first of equals
+
+    def key(a: tuple[str, str]) -> tuple[float, float, int]:
+        return round(weight[a][0], 6), round(weight[a][1], 6), rank.get(a[0], 0)
+
+    return max(weight, key=key)  # max keeps the first of equals
 
 
 def headline(

@@ -88,7 +88,6 @@ def member_view(
         areas += [_field_value(label) for label in fired]
         if "joint" in ex:  # the segment whose topics were up together (maybe one fired besides its own)
             areas.append(_field_value(str(ex["joint"]["segment"])))
-    strong = SEVERITIES.index(alert.severity) >= floor
     return grouping.Member(
         alert_id=alert.id,
         topic_id=alert.topic_id,
@@ -99,13 +98,14 @@ def member_view(
         excess=explain.peak_excess(alert),
         score=abs(alert.score),
         areas=tuple(dict.fromkeys(areas)),
-        opens=strong or "joint" in ex,
-        jointly=None if strong or "joint" not in ex else _jointly(ex["joint"]),
+        opens=SEVERITIES.index(alert.severity) >= floor or "joint" in ex,
     )
 
 
-def _jointly(joint: Mapping[str, Any]) -> tuple[tuple[str, str], tuple[str, ...]]:
-    return _field_value(str(joint["segment"])), tuple(str(t) for t in joint.get("with_topics") or ())
+def view_of(alert: Alert, settings: Settings) -> grouping.Member:
+    """``member_view`` with the settings' area share and severity floors."""
+    floors = settings.incident_min_severity, settings.incident_min_severity_shift
+    return member_view(alert, settings.incident_area_min_share, *floors)
 
 
 def _carrying(labels: list[str], peaks: dict[str, float], own: float = 0.0) -> list[str]:
@@ -168,7 +168,7 @@ def _fingerprint(incident: Incident, members: Members) -> tuple[Any, ...]:
 def refresh(incident: Incident, members: Members, settings: Settings, labels: Mapping[str, str]) -> Members:
     """Recompute the incident from its members (rank, severity, window, topics, area, headline, summary);
     returns the members by rank."""
-    views = {a.id: member_view(a, settings.incident_area_min_share) for _, a in members}
+    views = {a.id: view_of(a, settings) for _, a in members}
     order = [views[m.alert_id] for m in grouping.ranked(views.values())]
     by_id = {a.id: (link, a) for link, a in members}
     ranked = [by_id[m.alert_id] for m in order]
@@ -217,10 +217,10 @@ def record(
     out = Recorded()
     open_incidents = {i.id: i for i in _lock_open(db_session)}
     members = members_of(db_session=db_session, incident_ids=list(open_incidents))
-    rules, share = rules_of(settings), settings.incident_area_min_share
+    rules = rules_of(settings)
     groups = [
         grouping.Group(
-            members=[member_view(a, share) for _, a in members.get(iid, [])],
+            members=[view_of(a, settings) for _, a in members.get(iid, [])],
             reasons={
                 link.alert_id: grouping.Reason(
                     cast(grouping.ReasonCode, link.reason_code), link.reason, link.related_alert_id
@@ -239,8 +239,7 @@ def record(
     touched = {placed[a.id] for a in grouped if a.id in placed}
     before = {iid: _fingerprint(open_incidents[iid], members.get(iid, [])) for iid in open_incidents}
 
-    floors = settings.incident_min_severity, settings.incident_min_severity_shift
-    views = [member_view(a, share, *floors) for a in fresh]
+    views = [view_of(a, settings) for a in fresh]
     grouping.assign(views, rules, groups)
     for g in groups:
         new = [m for m in g.members if m.alert_id in by_alert]

@@ -165,47 +165,43 @@ def test_the_same_topic_up_again_in_its_area_after_a_quiet_night_is_a_recurrence
     assert assign([evening, weak], RULES) == [Group([evening], {"e": g.reasons["e"]})]
 
 
-def test_a_topic_up_in_two_areas_does_not_bridge_their_incidents() -> None:
+def test_the_area_carrying_most_excess_carries_the_incident() -> None:
     """Scenario 44006: app up in a us-west surge (with delivery) and alone in us-east at the same hours; its
-    one topic alert is carried by both regions. Once delivery made us-west the incident's area, support's
-    us-east alert joined through app's other region, and the incident, now carried by us-east, held both
-    events. An alert joins through the area its incident is carried by (one area per incident)."""
-    app = alert("app", "app", 0, 32, area=("region", "us-west"), also=(("region", "us-east"),), score=8)
-    delivery = alert("dly", "delivery", 0, 32, area=("region", "us-west"), score=6)
-    support = alert("sup", "support", 11, 6, area=("region", "us-east"))
-    groups = assign([app, delivery, support], RULES)
-    assert [[m.alert_id for m in g.members] for g in groups] == [["app", "dly"], ["sup"]]
-    assert [area_of(g.members) for g in groups] == [("region", "us-west"), ("region", "us-east")]
-    # with as many members in us-east (app's level shift there), the top-ranked member's first area leads
-    east = ("region", "us-east")
-    shift = alert("shift", "app", 27, 5, area=east, kind="level_shift", excess=5, opens=False)
-    (g, _) = assign([app, delivery, shift, replace(support, start=support.start + 17 * H)], RULES)
-    assert [m.alert_id for m in g.members] == ["app", "dly", "shift"]
-    assert area_of(g.members) == ("region", "us-west")
-    # a two-area alert alone is carried by its first (strongest) area; another field's value relates as ever
-    assert len(assign([app, support], RULES)) == 2
-    checkout = alert("chk", "billing", 1, area=("touchpoint", "checkout"))
-    (g,) = assign([replace(app, areas=(*app.areas, ("touchpoint", "checkout"))), checkout], RULES)
-    assert g.reasons["chk"].code == "same_segment"
+    one topic alert is carried by both regions, and support's weak us-east alert and app's level shift there
+    joined through it. Counted by members, us-east (3) outnumbered us-west (2) and the surge's incident was
+    named after the single event's region; by excess comments the surge carries it."""
+    west, east = ("region", "us-west"), ("region", "us-east")
+    app = alert("app", "app", 0, 32, area=west, also=(east,), excess=40, score=8)
+    delivery = alert("dly", "delivery", 0, 32, area=west, excess=30, score=6)
+    support = alert("sup", "support", 11, 6, area=east, excess=6)
+    shift = alert("shift", "app", 27, 5, area=east, kind="level_shift", excess=8, opens=False)
+    (g,) = assign([app, delivery, support, shift], RULES)
+    assert g.reasons["sup"].code == "same_segment"  # through app's us-east
+    assert area_of(g.members) == west
+    assert headline(g.members) == "Surge in us-west: app and 2 more topics"
+    assert area_of([app, replace(support, excess=35)]) == east  # more excess there: east carries it
 
 
-def test_a_joint_alert_whose_partner_rise_is_in_another_incident_opens_none() -> None:
-    """Support in us-east fired only in a joint test with app there (weak alone); app's rise in us-east is
-    part of app's one alert, already in the us-west surge's incident: support opens no incident of its own
-    (it was a false one: scenarios 44006, 41005, 3011). Without that, or with its partner's rise nowhere
-    else, it opens one as before."""
-    app = alert("app", "app", 0, 32, area=("region", "us-west"), also=(("region", "us-east"),), score=8)
-    delivery = alert("dly", "delivery", 0, 32, area=("region", "us-west"), score=6)
-    support = replace(
-        alert("sup", "support", 11, 6, area=("region", "us-east")),
-        jointly=(("region", "us-east"), ("app",)),
+def test_a_weak_member_neither_leads_nor_carries_an_incident() -> None:
+    """Scenario 1022: a surge of three topics in us-east (8.7, 3.1 and 2.4 excess comments an hour) and
+    pricing's weak level shift down in apac (17 comments below, joined as the same topic): by excess the
+    shift led the incident, its region carried it, and the headline read ``Drop in apac``."""
+    east, apac = ("region", "us-east"), ("region", "apac")
+    surge = [
+        alert("p", "pricing", 0, 18, area=east, excess=8.7),
+        alert("a", "app", 0, 18, area=east, excess=3.1),
+        alert("r", "refunds", 0, 16, area=east, excess=2.4),
+    ]
+    shift = alert(
+        "s", "pricing", 11, 5, area=apac, kind="level_shift", direction="down", excess=17, opens=False
     )
-    groups = assign([app, delivery, support], RULES)
-    assert [[m.alert_id for m in g.members] for g in groups] == [["app", "dly"]]
-    alone = assign([replace(app, areas=app.areas[:1]), delivery, support], RULES)
-    assert [[m.alert_id for m in g.members] for g in alone] == [["app", "dly"], ["sup"]]
-    strong = replace(support, jointly=None)  # opens on its own severity
-    assert len(assign([app, delivery, strong], RULES)) == 2
+    (g,) = assign([*surge, shift], RULES)
+    assert g.reasons["s"].code == "same_topic"
+    assert [m.alert_id for m in ranked(g.members)] == ["p", "a", "r", "s"]
+    assert area_of(g.members) == east
+    assert headline(g.members) == "Surge in us-east: pricing and 2 more topics"
+    weak = [replace(m, opens=False) for m in (*surge, shift)]  # all weak: by excess, as before
+    assert ranked(weak)[0].alert_id == "s" and area_of(weak) == apac
 
 
 def test_best_reason_wins_and_existing_groups_are_extended() -> None:
