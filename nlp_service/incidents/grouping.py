@@ -252,6 +252,13 @@ def _partner(alert: Member, waiting: list[Member], rules: Rules) -> tuple[Member
     return None
 
 
+RANK_RULE = (
+    "alerts that may open an incident alone before those that only joined it, then by excess comments, "
+    "then score"
+)
+"""The members' order, in words (the API's and the webhooks' ``rank``)."""
+
+
 def ranked(members: Iterable[Member]) -> list[Member]:
     """Members by excess comments, then score (the incident's lead alert first), those that may open an
     incident before those that only joined one (a weak level shift of a surge's topic elsewhere, joined as

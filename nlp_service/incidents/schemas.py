@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from nlp_service.anomaly.tables import AlertKind, AlertStatus, Direction, Severity
 from nlp_service.cases.schemas import Owner
 from nlp_service.comments.schemas import MAX_FILTER_VALUES
+from nlp_service.incidents.grouping import RANK_RULE
 from nlp_service.incidents.tables import ResolvedReason
 from nlp_service.timestamps import Timestamp
 
@@ -38,7 +39,7 @@ class IncidentsQuery(BaseModel):
 
 class IncidentMemberOut(BaseModel):
     alert_id: str
-    rank: int = Field(description="1 = the lead alert (largest excess comments, then score)")
+    rank: int = Field(description=f"1 = the lead alert ({RANK_RULE})")
     topic_id: str
     topic_label: str | None = None
     kind: AlertKind

@@ -4,7 +4,8 @@
   (``cases.lifecycle``: ``new -> acknowledged -> resolved -> closed``, never reopened; owner, history in
   ``case_entries``); ``resolved_reason`` is ``manual`` or ``auto``.
 - ``incident_members``: the alerts of an incident (an alert belongs to at most one), each with the reason it
-  joined and its rank (by excess comments, then score).
+  joined and its rank (``grouping.ranked``: those that may open an incident first, by excess comments,
+  then score).
 """
 
 from __future__ import annotations

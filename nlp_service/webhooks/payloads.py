@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from nlp_service.anomaly.tables import AlertKind, AlertStatus, Bucket, Direction, Severity
+from nlp_service.incidents.grouping import RANK_RULE
 
 SCHEMA_VERSION = "2026-11-01"
 
@@ -147,7 +148,7 @@ class IncidentMemberPayload(EventModel):
     """One member alert of an incident, with why it belongs."""
 
     alert_id: str
-    rank: int = Field(description="1 = the lead alert (largest excess comments, then score)")
+    rank: int = Field(description=f"1 = the lead alert ({RANK_RULE})")
     topic_id: str
     kind: AlertKind
     direction: Direction
