@@ -266,32 +266,34 @@ def ranked(members: Iterable[Member]) -> list[Member]:
     return sorted(members, key=lambda m: (not m.opens, -m.excess, -m.score, m.alert_id))
 
 
-def _area_weight(member: Member) -> tuple[float, float]:
-    """What a member adds to each of its areas: its excess comments if it may open an incident (else 0),
-    then its excess (a weak member only breaks ties)."""
-    return (member.excess if member.opens else 0.0), member.excess
+def _area_weight(member: Member) -> tuple[int, float, int]:
+    """What a member adds to each of its areas: 1 and its excess comments if it may open an incident (else
+    0 and 0), then 1 (a weak member only breaks ties)."""
+    return (1, member.excess, 1) if member.opens else (0, 0.0, 1)
 
 
 def area_of(members: Sequence[Member], fields: Sequence[str] = ()) -> tuple[str, str] | None:
-    """The segment value carrying the incident: the area carrying most excess comments of the members that
-    may open an incident (the sum over those it carries; then of all members; ties: the field first in
-    ``fields``, e.g. the configured segments' order, then the first in the top-ranked members' order), or
-    None if no member has one. Weighed by excess, not by the number of members: a topic up in a surge in
-    one region and alone in another carries both, and the single event's weak alerts that join through it
-    do not outnumber the surge (scenario 44006); nor does a weak level shift elsewhere that joined as the
-    same topic (scenario 1022)."""
-    weight: dict[tuple[str, str], tuple[float, float]] = {}
+    """The segment value carrying the incident: the area most of its members that may open an incident
+    share (then: the most excess comments of those, the most members; then the field first in ``fields``,
+    e.g. the configured segments' order, then the first in the top-ranked members' order), or None if no
+    member has one. Weak members that only joined count last: a topic up in a surge in one region and alone
+    in another carries both, and the single event's weak alerts that join through it do not outnumber the
+    surge (scenario 44006); nor does a weak level shift elsewhere, joined as the same topic (scenario
+    1022). A strong single event bridged in the same way outweighs a surge's topics by excess, not by
+    number (scenarios 25009, 31022)."""
+    weight: dict[tuple[str, str], tuple[int, float, int]] = {}
     for m in ranked(members):
         w = _area_weight(m)
         for a in m.areas:
-            held = weight.get(a, (0.0, 0.0))
-            weight[a] = (held[0] + w[0], held[1] + w[1])
+            held = weight.get(a, (0, 0.0, 0))
+            weight[a] = (held[0] + w[0], held[1] + w[1], held[2] + w[2])
     if not weight:
         return None
     rank = {f: i for i, f in enumerate(reversed(fields), start=1)}  # earlier fields rank higher
 
-    def key(a: tuple[str, str]) -> tuple[float, float, int]:
-        return round(weight[a][0], 6), round(weight[a][1], 6), rank.get(a[0], 0)
+    def key(a: tuple[str, str]) -> tuple[int, float, int, int]:
+        strong, excess, every = weight[a]
+        return strong, round(excess, 6), every, rank.get(a[0], 0)
 
     return max(weight, key=key)  # max keeps the first of equals
 

@@ -165,11 +165,12 @@ def test_the_same_topic_up_again_in_its_area_after_a_quiet_night_is_a_recurrence
     assert assign([evening, weak], RULES) == [Group([evening], {"e": g.reasons["e"]})]
 
 
-def test_the_area_carrying_most_excess_carries_the_incident() -> None:
+def test_strong_members_then_their_excess_carry_the_incident() -> None:
     """Scenario 44006: app up in a us-west surge (with delivery) and alone in us-east at the same hours; its
     one topic alert is carried by both regions, and support's weak us-east alert and app's level shift there
     joined through it. Counted by members, us-east (3) outnumbered us-west (2) and the surge's incident was
-    named after the single event's region; by excess comments the surge carries it."""
+    named after the single event's region; members that may open one count first (2 and 2), then their
+    excess comments, and the surge carries it."""
     west, east = ("region", "us-west"), ("region", "us-east")
     app = alert("app", "app", 0, 32, area=west, also=(east,), excess=40, score=8)
     delivery = alert("dly", "delivery", 0, 32, area=west, excess=30, score=6)
@@ -179,7 +180,13 @@ def test_the_area_carrying_most_excess_carries_the_incident() -> None:
     assert g.reasons["sup"].code == "same_segment"  # through app's us-east
     assert area_of(g.members) == west
     assert headline(g.members) == "Surge in us-west: app and 2 more topics"
-    assert area_of([app, replace(support, excess=35)]) == east  # more excess there: east carries it
+    # strong members count first, then their excess: a strong single event bridged in the same way (25009)
+    refunds = alert("ref", "refunds", 2, 20, area=east, excess=60)
+    billing = alert("bil", "billing", 0, 24, area=west, excess=7)
+    assert (
+        area_of([app, delivery, billing, refunds]) == west
+    )  # three strong members in us-west, two in us-east
+    assert area_of([app, delivery, refunds]) == east  # as many: by their excess
 
 
 def test_a_weak_member_neither_leads_nor_carries_an_incident() -> None:
@@ -200,8 +207,9 @@ def test_a_weak_member_neither_leads_nor_carries_an_incident() -> None:
     assert [m.alert_id for m in ranked(g.members)] == ["p", "a", "r", "s"]
     assert area_of(g.members) == east
     assert headline(g.members) == "Surge in us-east: pricing and 2 more topics"
-    weak = [replace(m, opens=False) for m in (*surge, shift)]  # all weak: by excess, as before
-    assert ranked(weak)[0].alert_id == "s" and area_of(weak) == apac
+    weak = [replace(m, opens=False) for m in (*surge, shift)]  # all weak: by excess, by number
+    assert ranked(weak)[0].alert_id == "s" and area_of(weak) == east
+    assert area_of([replace(m, opens=False) for m in (surge[0], shift)]) == apac  # as many: the lead's
 
 
 def test_best_reason_wins_and_existing_groups_are_extended() -> None:

@@ -138,7 +138,8 @@ def test_a_topic_up_in_a_surge_and_alone_elsewhere_does_not_move_the_surge(
     one alert is carried by both regions; support's weak us-east alert (a joint test with app there) and
     app's level shift there joined through us-east, and, counted by members, us-east carried the incident:
     the surge came out as none.
-    Weighed by excess comments, the surge's region carries the incident."""
+    Counting the members that may open an incident first, then their excess comments, the surge's region
+    carries it."""
     sc = scenario(44006)
     assert [(e.kind, e.region, e.topics) for e in sc.events] == [
         ("surge", "us-west", ("delivery", "app")),
@@ -146,7 +147,7 @@ def test_a_topic_up_in_a_surge_and_alone_elsewhere_does_not_move_the_surge(
     ]
     settings = Settings(alert_segments=["region"])
     with monkeypatch.context() as m:  # as before round 10: the area most members share carries it
-        m.setattr(grouping, "_area_weight", lambda member: (1.0, 1.0))
+        m.setattr(grouping, "_area_weight", lambda member: (1, 0.0, 1))
         (tmp_path / "before").mkdir()
         incidents, _ = detect(sc, tmp_path / "before", settings)
     assert [(i.segment_value, sorted(i.topics)) for i in incidents] == [
