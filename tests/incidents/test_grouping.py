@@ -183,9 +183,8 @@ def test_strong_members_then_their_excess_carry_the_incident() -> None:
     # strong members count first, then their excess: a strong single event bridged in the same way (25009)
     refunds = alert("ref", "refunds", 2, 20, area=east, excess=60)
     billing = alert("bil", "billing", 0, 24, area=west, excess=7)
-    assert (
-        area_of([app, delivery, billing, refunds]) == west
-    )  # three strong members in us-west, two in us-east
+    # three strong members in us-west, two in us-east
+    assert area_of([app, delivery, billing, refunds]) == west
     assert area_of([app, delivery, refunds]) == east  # as many: by their excess
 
 

@@ -137,9 +137,8 @@ def test_a_topic_up_in_a_surge_and_alone_elsewhere_does_not_move_the_surge(
     """Scenario 44006: app up with delivery in a us-west surge and alone in us-east at the same hours. App's
     one alert is carried by both regions; support's weak us-east alert (a joint test with app there) and
     app's level shift there joined through us-east, and, counted by members, us-east carried the incident:
-    the surge came out as none.
-    Counting the members that may open an incident first, then their excess comments, the surge's region
-    carries it."""
+    the surge came out as none. Counting the members that may open an incident first, then their excess
+    comments, the surge's region carries it."""
     sc = scenario(44006)
     assert [(e.kind, e.region, e.topics) for e in sc.events] == [
         ("surge", "us-west", ("delivery", "app")),
