@@ -57,10 +57,15 @@ class Member:
     score: float
     areas: tuple[tuple[str, str], ...] = ()  # (field, value)s carrying the alert, its own segment first
     opens: bool = True  # may open an incident (False: only joins one, e.g. a low-severity alert)
+    area_excess: tuple[float, ...] = ()  # the excess each area carries, as ``areas`` (missing: ``excess``)
 
     @property
     def area_label(self) -> str:
         return _label(self.areas[:1])
+
+    def excess_in(self, i: int) -> float:
+        """The excess comments ``areas[i]`` carries (at most the alert's own)."""
+        return min(self.excess, self.area_excess[i]) if i < len(self.area_excess) else self.excess
 
 
 def _label(areas: Iterable[tuple[str, str]]) -> str:
@@ -253,23 +258,31 @@ def _partner(alert: Member, waiting: list[Member], rules: Rules) -> tuple[Member
 
 
 RANK_RULE = (
-    "alerts that may open an incident alone before those that only joined it, then by excess comments, "
-    "then score"
+    "alerts that may open an incident alone before those that only joined it; of each, those carried by "
+    "the incident's segment value (or by none known) before those carried elsewhere; then by excess "
+    "comments, then score"
 )
 """The members' order, in words (the API's and the webhooks' ``rank``)."""
 
 
-def ranked(members: Iterable[Member]) -> list[Member]:
+def ranked(members: Iterable[Member], area: tuple[str, str] | None = None) -> list[Member]:
     """Members by excess comments, then score (the incident's lead alert first), those that may open an
     incident before those that only joined one (a weak level shift of a surge's topic elsewhere, joined as
-    the same topic, does not lead a surge's incident nor name it a drop: scenario 1022)."""
-    return sorted(members, key=lambda m: (not m.opens, -m.excess, -m.score, m.alert_id))
+    the same topic, does not lead a surge's incident nor name it a drop: scenario 1022), and of each, those
+    carried by ``area`` (the incident's) or by no known area first (a single event in another region,
+    joined through a topic up in both, does not lead the surge's incident: scenario 55008)."""
+
+    def key(m: Member) -> tuple[bool, bool, float, float, str]:
+        elsewhere = area is not None and bool(m.areas) and area not in m.areas
+        return not m.opens, elsewhere, -m.excess, -m.score, m.alert_id
+
+    return sorted(members, key=key)
 
 
-def _area_weight(member: Member) -> tuple[int, float, int]:
-    """What a member adds to each of its areas: 1 and its excess comments if it may open an incident (else
-    0 and 0), then 1 (a weak member only breaks ties)."""
-    return (1, member.excess, 1) if member.opens else (0, 0.0, 1)
+def _area_weight(member: Member, i: int) -> tuple[int, float, int]:
+    """What a member adds to its area ``areas[i]``: 1 and the excess comments that area carries if it may
+    open an incident (else 0 and 0), then 1 (a weak member only breaks ties)."""
+    return (1, member.excess_in(i), 1) if member.opens else (0, 0.0, 1)
 
 
 def area_of(members: Sequence[Member], fields: Sequence[str] = ()) -> tuple[str, str] | None:
@@ -283,8 +296,8 @@ def area_of(members: Sequence[Member], fields: Sequence[str] = ()) -> tuple[str,
     number (scenarios 25009, 31022)."""
     weight: dict[tuple[str, str], tuple[int, float, int]] = {}
     for m in ranked(members):
-        w = _area_weight(m)
-        for a in m.areas:
+        for i, a in enumerate(m.areas):
+            w = _area_weight(m, i)
             held = weight.get(a, (0, 0.0, 0))
             weight[a] = (held[0] + w[0], held[1] + w[1], held[2] + w[2])
     if not weight:
@@ -302,13 +315,13 @@ def headline(
     members: Sequence[Member], labels: Mapping[str, str] | None = None, fields: Sequence[str] = ()
 ) -> str:
     """One line, e.g. ``Surge in eu-west: Pricing & promotions and 2 more topics`` (the area: ``area_of``)."""
-    order = ranked(members)
+    area = area_of(members, fields)
+    order = ranked(members, area)
     if not order:
         return "Empty incident"
     labels = labels or {}
     top = order[0]
     word = {"up": "Surge", "down": "Drop"}.get(top.direction, "Change")
-    area = area_of(order, fields)
     where = f" in {area[1]}" if area else ""
     topics = list(dict.fromkeys(m.topic_id for m in order))
     text = f"{word}{where}: {labels.get(top.topic_id, top.topic_id)}"

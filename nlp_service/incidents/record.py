@@ -78,16 +78,21 @@ def member_view(
     if alert.kind == "level_shift":
         floor = max(floor, SEVERITIES.index(min_severity_shift))
     ex = alert.explanation or {}
-    areas = [] if alert.segment == ALL_SEGMENT else [(alert.segment, alert.segment_value)]
+    excess = explain.peak_excess(alert)
+    areas: dict[tuple[str, str], float] = {}  # each area and the excess it carries (the first one named)
+    if alert.segment != ALL_SEGMENT:
+        areas[(alert.segment, alert.segment_value)] = excess
     for o in ex.get("over_indexing") or []:
-        if float(o.get("excess_share") or 0.0) >= min_share:
-            areas.append((str(o["field"]), str(o["value"])))
+        share = float(o.get("excess_share") or 0.0)
+        if share >= min_share:
+            areas.setdefault((str(o["field"]), str(o["value"])), excess * share)
     if not areas or alert.segment != ALL_SEGMENT:
-        own = explain.peak_excess(alert) if alert.segment != ALL_SEGMENT else 0.0
-        fired = _carrying(ex.get("segments_fired") or [], ex.get("segments_peak") or {}, own)
-        areas += [_field_value(label) for label in fired]
+        own = excess if alert.segment != ALL_SEGMENT else 0.0
+        peaks = ex.get("segments_peak") or {}
+        for label in _carrying(ex.get("segments_fired") or [], peaks, own):
+            areas.setdefault(_field_value(label), float(peaks.get(label, excess)))
         if "joint" in ex:  # the segment whose topics were up together (maybe one fired besides its own)
-            areas.append(_field_value(str(ex["joint"]["segment"])))
+            areas.setdefault(_field_value(str(ex["joint"]["segment"])), excess)
     return grouping.Member(
         alert_id=alert.id,
         topic_id=alert.topic_id,
@@ -95,10 +100,11 @@ def member_view(
         direction=alert.direction,
         start=alert.window_start,
         end=alert.window_end,
-        excess=explain.peak_excess(alert),
+        excess=excess,
         score=abs(alert.score),
-        areas=tuple(dict.fromkeys(areas)),
+        areas=tuple(areas),
         opens=SEVERITIES.index(alert.severity) >= floor or "joint" in ex,
+        area_excess=tuple(areas.values()),
     )
 
 
@@ -169,7 +175,9 @@ def refresh(incident: Incident, members: Members, settings: Settings, labels: Ma
     """Recompute the incident from its members (rank, severity, window, topics, area, headline, summary);
     returns the members by rank."""
     views = {a.id: view_of(a, settings) for _, a in members}
-    order = [views[m.alert_id] for m in grouping.ranked(views.values())]
+    fields = settings.alert_segments
+    area = grouping.area_of(list(views.values()), fields)
+    order = grouping.ranked(views.values(), area)
     by_id = {a.id: (link, a) for link, a in members}
     ranked = [by_id[m.alert_id] for m in order]
     for rank, (link, _) in enumerate(ranked, start=1):
@@ -182,8 +190,6 @@ def refresh(incident: Incident, members: Members, settings: Settings, labels: Ma
     incident.window_start = min(a.window_start for a in alerts)
     incident.window_end = max(a.window_end for a in alerts)
     incident.topics = list(dict.fromkeys(m.topic_id for m in order))
-    fields = settings.alert_segments
-    area = grouping.area_of(order, fields)
     incident.segment, incident.segment_value = area or (ALL_SEGMENT, ALL_SEGMENT)
     incident.headline = grouping.headline(order, labels, fields)[:300]
     incident.summary = summary_of(incident.headline, alerts[0])

@@ -188,6 +188,27 @@ def test_strong_members_then_their_excess_carry_the_incident() -> None:
     assert area_of([app, delivery, refunds]) == east  # as many: by their excess
 
 
+def test_a_member_weighs_in_each_area_by_the_excess_it_carries_there() -> None:
+    """Scenario 55008: billing and app up in eu-west, refunds alone in us-east at the same hours; app's
+    us-east series fired too (refunds' partner in a joint test there, 3.2 comments an hour above against 5.7
+    in eu-west). Counting app's whole excess in both regions, us-east (9.3 + 5.7) outweighed the surge
+    (9.2 + 5.7) and named its incident; each region counts what it carries, and refunds, carried by us-east
+    only, does not lead the eu-west incident."""
+    west, east = ("region", "eu-west"), ("region", "us-east")
+    app = alert("app", "app", 0, 31, area=west, also=(east,), excess=5.7)
+    app = replace(app, area_excess=(5.7, 3.2))
+    billing = alert("bil", "billing", 0, 31, area=west, excess=9.2)
+    refunds = alert("ref", "refunds", 0, 24, area=east, excess=9.3)
+    (g,) = assign([refunds, app, billing], RULES)
+    assert area_of(g.members) == west
+    assert [m.alert_id for m in ranked(g.members, west)] == ["bil", "app", "ref"]
+    assert [m.alert_id for m in ranked(g.members)] == ["ref", "bil", "app"]  # by excess alone
+    assert headline(g.members) == "Surge in eu-west: billing and 2 more topics"
+    assert area_of([replace(app, area_excess=()), billing, refunds]) == east  # the whole excess in each
+    assert app.excess_in(0) == 5.7 and app.excess_in(1) == 3.2
+    assert replace(app, area_excess=(5.7, 80.0)).excess_in(1) == 5.7  # never more than its own
+
+
 def test_a_weak_member_neither_leads_nor_carries_an_incident() -> None:
     """Scenario 1022: a surge of three topics in us-east (8.7, 3.1 and 2.4 excess comments an hour) and
     pricing's weak level shift down in apac (17 comments below, joined as the same topic): by excess the

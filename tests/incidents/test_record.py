@@ -316,3 +316,24 @@ def test_a_weak_firing_elsewhere_does_not_carry_an_alert_there() -> None:
     )
     assert record.member_view(strong, 0.5).areas == (("region", "eu-west"), ("region", "us-east"))
     assert 1.4 < record.AREA_PEAK_SHARE * 50.0 <= 20.0
+
+
+def test_each_area_carries_the_excess_of_the_alert_there() -> None:
+    """An alert's areas carry the excess it has there (``Member.area_excess``): its own segment and a value
+    its explanation's over-indexing names carry its excess (times the value's share), a segment value that
+    fired in its episode its own peak (scenario 55008: app's us-east series, refunds' partner in a joint test
+    there, rose 3.2 comments an hour against 5.7 in eu-west; counted whole in both, it moved a surge's
+    incident to the single event's region)."""
+    app = make_alert(
+        "app",
+        0,
+        segment=("region", "eu-west"),  # 50 comments above the expectation in its peak
+        explanation={"segments_fired": ["region=us-east"], "segments_peak": {"region=us-east": 20.0}},
+    )
+    seen = record.member_view(app, 0.5)
+    assert seen.areas == (("region", "eu-west"), ("region", "us-east"))
+    assert seen.excess == 50.0 and seen.area_excess == (50.0, 20.0)
+    carried = {"field": "region", "value": "eu-west", "excess_share": 0.8}
+    total = make_alert("app", 0, segment=("all", "all"), explanation={"over_indexing": [carried]})
+    seen = record.member_view(total, 0.5)
+    assert seen.areas == (("region", "eu-west"),) and seen.area_excess == (40.0,)

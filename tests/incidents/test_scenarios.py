@@ -99,6 +99,7 @@ def test_a_topic_alert_of_two_regions_is_carried_by_the_one_that_rose_most(
     assert (single.region, single.topics) == ("us-east", ("app",))
     with monkeypatch.context() as m:  # as before: segments_fired in their listed (alphabetical) order
         m.setattr(record, "_carrying", lambda labels, peaks, own=0.0: list(labels))
+        _count_whole_excess_in_each_area(m)  # (round 11 alone also keeps it out of eu-west)
         (tmp_path / "listed").mkdir()
         before = Settings(alert_segments=["region"], alert_joint_profile_windows=[])  # (round 7's detection)
         incidents, _ = detect(sc, tmp_path / "listed", before)
@@ -146,7 +147,7 @@ def test_a_topic_up_in_a_surge_and_alone_elsewhere_does_not_move_the_surge(
     ]
     settings = Settings(alert_segments=["region"])
     with monkeypatch.context() as m:  # as before round 10: the area most members share carries it
-        m.setattr(grouping, "_area_weight", lambda member: (1, 0.0, 1))
+        m.setattr(grouping, "_area_weight", lambda member, i: (1, 0.0, 1))
         (tmp_path / "before").mkdir()
         incidents, _ = detect(sc, tmp_path / "before", settings)
     assert [(i.segment_value, sorted(i.topics)) for i in incidents] == [
@@ -157,3 +158,38 @@ def test_a_topic_up_in_a_surge_and_alone_elsewhere_does_not_move_the_surge(
     assert [(i.segment_value, sorted(i.topics)) for i in incidents] == [
         ("us-west", ["app", "delivery", "support"])
     ]
+
+
+def test_a_topic_up_in_two_regions_counts_in_each_what_it_carries_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Scenario 55008: billing and app up in eu-west, refunds alone in us-east at the same hours. App's
+    us-east series fired as refunds' partner in a joint test (3.2 comments an hour above, 5.7 in eu-west),
+    and refunds' alert joined the surge's through it: two strong members in each region. Counting app's
+    whole excess in both, us-east (15.0) edged out eu-west (14.9) and named the incident, led by refunds;
+    counting what each region carries, eu-west names it and billing leads it."""
+    sc = scenario(55008)
+    assert [(e.kind, e.region, e.topics) for e in sc.events] == [
+        ("surge", "eu-west", ("billing", "app")),
+        ("single", "us-east", ("refunds",)),
+    ]
+    settings = Settings(alert_segments=["region"])
+    with monkeypatch.context() as m:  # as in round 10: a member's whole excess in each of its areas
+        _count_whole_excess_in_each_area(m)
+        (tmp_path / "before").mkdir()
+        incidents, _ = detect(sc, tmp_path / "before", settings)
+    assert [(i.segment_value, sorted(i.topics)) for i in incidents] == [
+        ("us-east", ["app", "billing", "refunds"])
+    ]
+    (tmp_path / "after").mkdir()
+    incidents, _ = detect(sc, tmp_path / "after", settings)
+    assert [(i.segment_value, i.headline) for i in incidents] == [
+        ("eu-west", "Surge in eu-west: billing and 2 more topics")
+    ]
+
+
+def _count_whole_excess_in_each_area(m: pytest.MonkeyPatch) -> None:
+    """Grouping as before round 11: a member adds its whole excess to each of its areas."""
+    m.setattr(
+        grouping, "_area_weight", lambda member, i: (1, member.excess, 1) if member.opens else (0, 0.0, 1)
+    )
