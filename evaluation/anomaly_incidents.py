@@ -15,11 +15,13 @@ incident's segment is the event's region (or none).
 from __future__ import annotations
 
 import tempfile
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy import stats
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
@@ -103,6 +105,40 @@ def _matches(
 ) -> bool:
     es, ee = _window(sc, e)
     return start - slack < ee and es - slack < end and bool(topics & set(e.topics))
+
+
+@dataclass(frozen=True)
+class TopicEvidence:
+    """What the counts show of one surge topic over the surge's hours, knowing them (no scan)."""
+
+    topic: str
+    observed: int
+    expected: float  # the mean of the same hours one to three weeks before (those in the data)
+    p_value: float  # Poisson upper tail of ``observed`` at ``expected``
+
+
+def surge_evidence(sc: Scenario) -> list[TopicEvidence]:
+    """Each topic of the scenario's surge in its region over the surge's hours against the same hours of
+    the earlier weeks, the most significant first: whether a missed surge rose visibly in several topics
+    (a detector must also find the hours, and its baselines rest on those weeks)."""
+    surge = next((e for e in sc.events if e.kind == "surge"), None)
+    if surge is None:
+        return []
+    region = sc.regions.index(surge.region)
+    week = 7 * 24
+    out: list[TopicEvidence] = []
+    for topic in surge.topics:
+        counts = sc.counts[sc.topics.index(topic), region]
+        before = [
+            counts[surge.start - w * week : surge.end - w * week].sum()
+            for w in (1, 2, 3)
+            if surge.start - w * week >= 0
+        ]
+        expected = float(np.mean(before)) if before else 0.0
+        observed = int(counts[surge.start : surge.end].sum())
+        p = float(stats.poisson.sf(observed - 1, expected)) if expected > 0 else float(observed == 0)
+        out.append(TopicEvidence(topic, observed, round(expected, 1), p))
+    return sorted(out, key=lambda t: (t.p_value, t.topic))
 
 
 def evaluate_incidents(

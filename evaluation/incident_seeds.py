@@ -6,7 +6,7 @@ Each seed runs ``anomaly_incidents.evaluate_incidents`` (24 scenarios with a one
 8 without events; the defaults, region segments scanned), seeds in parallel processes. The totals are the
 acceptance's figures: surges that came out as exactly one incident, false incidents (null scenarios' and the
 rest), and the ``seed:scenario`` of each miss, which ``nlp_service.incidents.scenarios.scenario(1000 seed +
-scenario)`` rebuilds.
+scenario)`` rebuilds, with what its counts show over the surge's hours (``surge_evidence``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from evaluation.anomaly_incidents import evaluate_incidents
+from evaluation.anomaly_incidents import evaluate_incidents, surge_evidence
+from nlp_service.incidents.scenarios import scenario
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -104,7 +105,25 @@ def report(t: dict[str, Any]) -> str:
         f"Missed surges (seed:scenario): {', '.join(t['missed']) or 'none'}.",
         f"False incidents in (seed:scenario): {', '.join(t['false_at']) or 'none'}.",
     ]
+    if t["missed"]:
+        lines += [
+            "",
+            "The missed surges' topics over the surge's hours (against the same hours of earlier weeks):",
+        ]
+        lines += [missed_evidence(m) for m in t["missed"]]
     return "\n".join(lines) + "\n"
+
+
+def missed_evidence(missed: str) -> str:
+    """One line for a missed surge (``seed:scenario``): its region, factor and hours, and each topic's
+    comments over them against the earlier weeks' (``anomaly_incidents.surge_evidence``)."""
+    seed, index = (int(x) for x in missed.split(":"))
+    sc = scenario(seed * 1000 + index)
+    surge = next(e for e in sc.events if e.kind == "surge")
+    topics = "; ".join(
+        f"{t.topic} {t.observed} vs {t.expected:.1f} (p {t.p_value:.1g})" for t in surge_evidence(sc)
+    )
+    return f"- {missed}: {surge.region} x{surge.factor:.1f}, {surge.end - surge.start} h: {topics}"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -9,7 +9,9 @@ import pytest
 
 from evaluation import incident_seeds
 from evaluation.__main__ import main
-from evaluation.incident_seeds import evaluate_seeds, parse_seeds, report, seed_ranges
+from evaluation.anomaly_incidents import surge_evidence
+from evaluation.incident_seeds import evaluate_seeds, missed_evidence, parse_seeds, report, seed_ranges
+from nlp_service.incidents.scenarios import scenario
 
 
 def test_seeds_parse_from_ranges_and_lists() -> None:
@@ -52,6 +54,27 @@ def test_totals_add_up_the_seeds_and_name_each_miss(monkeypatch: pytest.MonkeyPa
     assert "Seeds 3, 7: 47 of 48 surges as one incident (0.979)" in text
     assert "| 3 | " in text and "| 7 | " in text
     assert "Missed surges (seed:scenario): 3:14." in text
+    region = scenario(3014).events[0].region
+    assert f"\n- 3:14: {region} x" in text  # what its counts show over the surge's hours
+
+
+def test_a_missed_surge_shows_which_topics_rose_over_its_hours() -> None:
+    """Seed 43's scenario 19 (missed): app, refunds and delivery x3.9 in eu-north for 7 hours (10 with the
+    tail) from Friday 23:00; over those hours app is unmistakable, delivery is within noise."""
+    sc = scenario(43019)
+    evidence = surge_evidence(sc)
+    assert [t.topic for t in evidence] == ["app", "refunds", "delivery"]  # the most significant first
+    app, refunds, delivery = evidence
+    assert app.observed == 57 and app.p_value < 1e-10 and delivery.p_value > 0.1
+    surge = sc.events[0]
+    counts = sc.counts[sc.topics.index("delivery"), sc.regions.index(surge.region)]
+    assert delivery.observed == counts[surge.start : surge.end].sum()
+    weeks = [
+        counts[surge.start - w * 168 : surge.end - w * 168].sum() for w in (1, 2)
+    ]  # a third is not in the data
+    assert surge.start < 3 * 168 and delivery.expected == round(sum(weeks) / 2, 1)
+    assert missed_evidence("43:19").startswith("- 43:19: eu-north x3.9, 10 h: app 57 vs")
+    assert surge_evidence(scenario(43024, surge=False)) == []
 
 
 @pytest.mark.slow
