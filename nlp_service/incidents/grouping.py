@@ -311,12 +311,25 @@ def area_of(members: Sequence[Member], fields: Sequence[str] = ()) -> tuple[str,
     return max(weight, key=key)  # max keeps the first of equals
 
 
+def ordered(
+    members: Sequence[Member], fields: Sequence[str] = ()
+) -> tuple[tuple[str, str] | None, list[Member]]:
+    """The incident's segment value (``area_of``) and its members by rank with it (``ranked``)."""
+    area = area_of(members, fields)
+    return area, ranked(members, area)
+
+
 def headline(
     members: Sequence[Member], labels: Mapping[str, str] | None = None, fields: Sequence[str] = ()
 ) -> str:
     """One line, e.g. ``Surge in eu-west: Pricing & promotions and 2 more topics`` (the area: ``area_of``)."""
-    area = area_of(members, fields)
-    order = ranked(members, area)
+    return headline_of(*ordered(members, fields), labels)
+
+
+def headline_of(
+    area: tuple[str, str] | None, order: Sequence[Member], labels: Mapping[str, str] | None = None
+) -> str:
+    """``headline`` of members already ranked (``ordered``) with their incident's area."""
     if not order:
         return "Empty incident"
     labels = labels or {}

@@ -175,9 +175,7 @@ def refresh(incident: Incident, members: Members, settings: Settings, labels: Ma
     """Recompute the incident from its members (rank, severity, window, topics, area, headline, summary);
     returns the members by rank."""
     views = {a.id: view_of(a, settings) for _, a in members}
-    fields = settings.alert_segments
-    area = grouping.area_of(list(views.values()), fields)
-    order = grouping.ranked(views.values(), area)
+    area, order = grouping.ordered(list(views.values()), settings.alert_segments)
     by_id = {a.id: (link, a) for link, a in members}
     ranked = [by_id[m.alert_id] for m in order]
     for rank, (link, _) in enumerate(ranked, start=1):
@@ -191,7 +189,7 @@ def refresh(incident: Incident, members: Members, settings: Settings, labels: Ma
     incident.window_end = max(a.window_end for a in alerts)
     incident.topics = list(dict.fromkeys(m.topic_id for m in order))
     incident.segment, incident.segment_value = area or (ALL_SEGMENT, ALL_SEGMENT)
-    incident.headline = grouping.headline(order, labels, fields)[:300]
+    incident.headline = grouping.headline_of(area, order, labels)[:300]
     incident.summary = summary_of(incident.headline, alerts[0])
     return ranked
 
