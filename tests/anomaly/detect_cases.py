@@ -1,7 +1,10 @@
 """Seeded detection cases whose outputs are pinned in ``data/detect_expected.json`` (written by the code
 before the detectors were batched across series), so that optimisations provably change no firing or score.
-Re-pinned once on purpose: when the service's daily detector began trimming at least one value from each end
-of a short seasonal history (``seasonal_min_trim``); only the ``service`` outputs of daily cases moved.
+Re-pinned twice on purpose: when the service's daily detector began trimming at least one value from each
+end of a short seasonal history (``seasonal_min_trim``), only the ``service`` outputs of daily cases moved;
+when the service's hourly detector began testing against its expectation's own error (``baseline_samples``),
+only the ``service`` outputs of hourly cases moved (the same spikes and drops found; fewer spikes beside
+level shifts).
 
     PYTHONPATH=$PWD python -m tests.anomaly.detect_cases tests/anomaly/data/detect_expected.json
 

@@ -146,7 +146,7 @@ def test_a_surge_whose_topics_start_hours_apart_is_one_incident(tmp_path: Path) 
     assert set(found.topics) == set(surge.topics)
     joint = {a.topic_id: a.explanation["joint"] for a in alerts if "joint" in (a.explanation or {})}
     assert set(joint) == set(surge.topics)
-    ends = {a.window_end for a in alerts if a.topic_id in joint}
+    ends = {a.window_end for a in alerts if "joint" in (a.explanation or {})}
     assert len(ends) == 2  # their windows end in different hours
 
 

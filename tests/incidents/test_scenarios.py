@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from evaluation.anomaly_incidents import detect, evaluate_incidents
-from nlp_service.anomaly import explain, weekly
+from nlp_service.anomaly import explain, rules, weekly
 from nlp_service.config import Settings
 from nlp_service.incidents import grouping, record
 from nlp_service.incidents.scenarios import REGIONS, TOPICS, scenario
@@ -19,6 +19,11 @@ def _count_drops_by_their_rise(m: pytest.MonkeyPatch) -> None:
     """Over-indexing as before round 7: every alert's values counted by their rise, a drop's too."""
     by_rise = explain.over_indexing
     m.setattr(explain, "over_indexing", lambda *args, direction="up", **kw: by_rise(*args, **kw))
+
+
+def _hourly_tests_as_before_round_12(m: pytest.MonkeyPatch) -> None:
+    """Hourly buckets tested against their expectation as if it were exact, as before round 12."""
+    m.setattr(rules, "HOUR_BASELINE_SAMPLES", 0.0)
 
 
 def test_scenarios_are_seeded_and_carry_their_events() -> None:
@@ -53,14 +58,17 @@ def test_the_weekend_step_of_a_null_scenario_opens_no_incident(
     null = scenario(31, surge=False)
     before = Settings(alert_segments=["region"], alert_weekly_check=False)
     with monkeypatch.context() as m:
+        _hourly_tests_as_before_round_12(m)
         _count_drops_by_their_rise(m)
         (tmp_path / "off").mkdir()
         incidents, alerts = detect(null, tmp_path / "off", before)
-    assert len([a for a in alerts if a.kind == "level_shift"]) == 8
-    assert len(incidents) == 1 and incidents[0].window_start.strftime("%a %H") in ("Fri 22", "Sat 00")
-    (tmp_path / "off_by_fall").mkdir()
-    incidents, alerts = detect(null, tmp_path / "off_by_fall", before)
-    assert len([a for a in alerts if a.kind == "level_shift"]) == 8 and incidents == []
+        assert len([a for a in alerts if a.kind == "level_shift"]) == 8
+        assert len(incidents) == 1 and incidents[0].window_start.strftime("%a %H") in ("Fri 22", "Sat 00")
+    with monkeypatch.context() as m:
+        _hourly_tests_as_before_round_12(m)
+        (tmp_path / "off_by_fall").mkdir()
+        incidents, alerts = detect(null, tmp_path / "off_by_fall", before)
+        assert len([a for a in alerts if a.kind == "level_shift"]) == 8 and incidents == []
     (tmp_path / "on").mkdir()
     incidents, alerts = detect(null, tmp_path / "on", Settings(alert_segments=["region"]))
     assert incidents == [] and not [a for a in alerts if a.kind == "level_shift"]  # 8 without the check
@@ -77,6 +85,7 @@ def test_monday_hours_of_two_topics_open_no_incident(tmp_path: Path, monkeypatch
         return [i for i in found if (i.segment_value, i.window_start.strftime("%a")) == ("us-east", "Mon")]
 
     with monkeypatch.context() as m:
+        _hourly_tests_as_before_round_12(m)
         m.setattr(weekly, "spike_explained", lambda *args, **kwargs: False)
         (tmp_path / "off").mkdir()
         incidents, _ = detect(sc, tmp_path / "off", settings)
@@ -100,12 +109,15 @@ def test_a_topic_alert_of_two_regions_is_carried_by_the_one_that_rose_most(
     with monkeypatch.context() as m:  # as before: segments_fired in their listed (alphabetical) order
         m.setattr(record, "_carrying", lambda labels, peaks, own=0.0: list(labels))
         _count_whole_excess_in_each_area(m)  # (round 11 alone also keeps it out of eu-west)
+        _hourly_tests_as_before_round_12(m)
         (tmp_path / "listed").mkdir()
         before = Settings(alert_segments=["region"], alert_joint_profile_windows=[])  # (round 7's detection)
         incidents, _ = detect(sc, tmp_path / "listed", before)
     assert [i.segment_value for i in incidents if "app" in i.topics] == ["eu-west"]
-    (tmp_path / "peak").mkdir()
-    incidents, _ = detect(sc, tmp_path / "peak", before)
+    with monkeypatch.context() as m:
+        _hourly_tests_as_before_round_12(m)
+        (tmp_path / "peak").mkdir()
+        incidents, _ = detect(sc, tmp_path / "peak", before)
     assert [i.segment_value for i in incidents if i.topics == ["app"]] == ["us-east"]
     # since round 9 app's us-west windows also pass the joint test against the region's profile with the
     # surge's topics: its one alert (one per topic and episode) joins the surge's incident in us-west, and

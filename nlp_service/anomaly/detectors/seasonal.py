@@ -13,6 +13,12 @@ Model, for every bucket ``t`` and using buckets ``< t`` only (no look-ahead):
   comes from the previous ``dispersion_window`` buckets: a robust (MAD) estimate of the relative
   residual variance minus its Poisson part (default), or a winsorised moment estimate
   (``dispersion="moment"``, for bursty series); ``alpha = 0`` gives Poisson;
+* with ``baseline_samples`` ``n``, the expectation's own error counts too: it rests on about ``n`` earlier
+  counts, so the bucket is tested against the Poisson-gamma predictive of a rate seen as ``n expected``
+  comments in ``n`` buckets (Jeffreys prior, ``PRIOR_COMMENTS``): mean ``expected + 1 / (2 n)``, ``alpha``
+  at least ``1 / (n expected + 1/2)``. At a few comments an hour the MAD of the residuals sees little of that
+  error, and a bucket whose expectation came out low by chance would otherwise pass for a spike (the
+  displayed expectation stays ``expected``);
 * a bucket is a ``spike`` when ``P(X >= x) <= p_threshold``, ``x >= min_count``,
   ``x - expected >= min_excess`` and ``x >= min_ratio * expected``; a ``drop`` mirrors this with
   the lower tail and the guards applied to ``expected`` (only when ``directions`` allows it);
@@ -54,6 +60,7 @@ from nlp_service.anomaly.detectors.windows import Scored, Sums, WindowScores, be
 
 Directions = Literal["both", "up", "down"]
 _MAD_TO_SD = 1.4826
+PRIOR_COMMENTS = 0.5  # ``baseline_samples``: the Jeffreys prior's shape (half a comment) of a Poisson rate
 
 
 @dataclass(frozen=True)
@@ -140,6 +147,7 @@ class SeasonalSpikeDetector(Detector):
         window_p_factor: float = 0.01,
         window_season_seconds: int | None = None,
         window_joint_p: float = 0.01,
+        baseline_samples: float = 0.0,
     ) -> None:
         if not 0 < p_threshold < 1:
             raise ValueError("p_threshold must be in (0, 1)")
@@ -162,6 +170,7 @@ class SeasonalSpikeDetector(Detector):
         self.window_p_factor = window_p_factor
         self.window_season_seconds = window_season_seconds
         self.window_joint_p = window_joint_p  # windows above this p get no joint verdict (none would use it)
+        self.baseline_samples = baseline_samples  # effective counts behind an expectation (0: not used)
         self.series_ = None
         self.scores_: SeasonalScores | None = None
         self.start_ = 0
@@ -307,17 +316,23 @@ class SeasonalSpikeDetector(Detector):
         self, x: FloatArray, start: int, bucket_seconds: int
     ) -> tuple[FloatArray, FloatArray, np.ndarray, FloatArray, FloatArray]:
         """``(mu, alpha, valid, counts, expected)`` of buckets ``[start, n)`` of each row of ``x``: the
-        model's expectations and overdispersion; counts rounded and expectations floored where valid (history
-        enough, neither missing), neutral elsewhere."""
+        model's expectations and overdispersion; counts rounded and the expectations tested (the predictive
+        mean with ``baseline_samples``) floored where valid (history enough, neither missing), neutral
+        elsewhere."""
         n = x.shape[-1]
         dw = max(2, self.dispersion_window)
         e_start = max(0, start - dw - dw // 8)
         mu_all = self._expected(x, e_start, bucket_seconds)
         mu = mu_all[:, start - e_start :]
         alpha = self._alpha(x[:, e_start:], mu_all, start - e_start, dw)
+        test_mu = mu
+        if self.baseline_samples > 0:  # the predictive of a rate seen as n mu comments in n buckets
+            seen = self.baseline_samples * np.nan_to_num(mu, nan=0.0) + PRIOR_COMMENTS
+            alpha = np.maximum(alpha, 1.0 / seen)
+            test_mu = mu + PRIOR_COMMENTS / self.baseline_samples
         xs = x[:, start:]
         valid = ~np.isnan(xs) & ~np.isnan(mu) & (np.arange(start, n) >= self.min_history)
-        xi, m = np.where(valid, np.round(xs), 0.0), np.where(valid, np.maximum(mu, 1e-3), 1.0)
+        xi, m = np.where(valid, np.round(xs), 0.0), np.where(valid, np.maximum(test_mu, 1e-3), 1.0)
         return mu, alpha, valid, xi, m
 
     def _score(self, x: FloatArray, start: int, bucket_seconds: int) -> SeasonalScores:
@@ -362,6 +377,7 @@ class SeasonalSpikeDetector(Detector):
         scored = []
         model = copy.copy(self)
         model.season_seconds = self.window_season_seconds or self.season_seconds
+        model.baseline_samples = 0.0  # not for window sums (README, round 12: it lost weak surges' windows)
         history = max(self.min_history, season_period(bucket_seconds, model.season_seconds) or 0)
         at = np.arange(start, x.shape[-1])
         for w in sorted({w for w in self.windows if w > 1}):
