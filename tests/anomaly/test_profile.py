@@ -67,6 +67,17 @@ def test_missing_buckets_have_no_expectation() -> None:
     assert np.isnan(mu[1, 400:410]).all() and np.isfinite(mu[0, 400:410]).all()
 
 
+def test_a_topic_without_comments_the_week_before_has_no_expectation() -> None:
+    """Its level is unknown (the profile supplies the shape, the topic its level): an expectation of 0 gave a
+    burst p 0 and an infinite score in the joint test."""
+    topics, _, total = _region(3, (3.0, 3.0))
+    topics[1, : 20 * 24] = 0.0  # no comments for 20 days, then the usual ones
+    mu, alpha = profile_expectation(topics, total, first_hour=0)
+    assert np.isnan(mu[1, MIN_DAYS * 24 : 20 * 24]).all()  # no comment in the week before these days
+    assert np.isfinite(mu[1, 27 * 24 :]).all() and (mu[1, 27 * 24 :] > 0).all()  # a week of them before
+    assert np.isfinite(mu[0, MIN_DAYS * 24 :]).all() and np.isfinite(alpha[0, MIN_DAYS * 24 :]).all()
+
+
 def test_window_p_values_are_calibrated_on_null_series() -> None:
     below = tested = 0
     for seed in range(6):

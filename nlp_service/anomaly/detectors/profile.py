@@ -44,8 +44,10 @@ def profile_expectation(
 ) -> tuple[FloatArray, FloatArray]:
     """The expectation and overdispersion ``(mu, alpha)`` of ``topics`` (topics x hours of one segment
     value) from ``total`` (the segment value's hourly total); ``first_hour`` is the hour of day (0-23, UTC)
-    of the first bucket. NaN where there is too little history or a bucket is missing (NaN), and before
-    bucket ``since`` (the days before the one holding it are not computed: a scan needs the newest only)."""
+    of the first bucket. NaN where there is too little history, where a topic had no comment in the week
+    before (its level is unknown: an expectation of 0 would make any comment infinitely significant), where a
+    bucket is missing (NaN), and before bucket ``since`` (the days before the one holding it are not
+    computed: a scan needs the newest only)."""
     k, n = topics.shape
     pad = first_hour % HOURS
     days = -(-(pad + n) // HOURS)
@@ -68,6 +70,7 @@ def profile_expectation(
         mu[:, d] = (own / (WEEK_DAYS * HOURS))[:, None] * (factor * shape)[None, :]
         alpha[:, d] = (1.0 / np.maximum(hod_sum, 1.0))[None, :] + 1.0 / factor_n
         alpha[:, d] += (1.0 / np.maximum(own, 1.0))[:, None]
+        mu[own <= 0, d] = np.nan  # no comment in the week before: the topic's level is unknown
     mu_flat = mu.reshape(k, -1)[:, pad : pad + n]
     mu_flat[np.isnan(topics)] = np.nan
     return mu_flat, alpha.reshape(k, -1)[:, pad : pad + n]
