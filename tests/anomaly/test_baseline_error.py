@@ -10,6 +10,7 @@ import pytest
 from nlp_service.anomaly import rules
 from nlp_service.anomaly.detectors import SeasonalSpikeDetector, Series
 from nlp_service.anomaly.detectors.seasonal import PRIOR_COMMENTS
+from nlp_service.anomaly.sensitivity import Thresholds
 from nlp_service.anomaly.synthetic import seasonal_mean
 from nlp_service.config import Settings
 
@@ -27,11 +28,14 @@ def _null_hourly(n_series: int = 200, seed: int = 7) -> list[Series]:
 
 
 def _detector(p: float, samples: float) -> SeasonalSpikeDetector:
-    """The service's hourly model with the volume guards out of the way (so the p-values alone decide)."""
-    return SeasonalSpikeDetector(
-        season_seconds=86400, level_window=24, dispersion_window=168, p_threshold=p, min_count=1,
-        min_excess=1, min_ratio=1, min_history=48, baseline_samples=samples,
-    )  # fmt: skip
+    """The service's hourly model (single hours) with the volume guards out of the way (so the p-values alone
+    decide) and ``samples`` counts behind an expectation."""
+    settings = Settings(alert_min_volume=1, alert_hour_windows=[])
+    det = rules.spike_detector(
+        settings, "hour", Thresholds(p, min_ratio=1.0, min_excess=1.0, min_relative_change=0.25)
+    )
+    det.baseline_samples = samples
+    return det
 
 
 def _false_share(series: list[Series], p: float, samples: float) -> float:
