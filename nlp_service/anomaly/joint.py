@@ -67,7 +67,7 @@ MEMBER_P = 0.01
 PROFILE_P_FACTOR = 0.1
 """Joint tests against the profile pass at this fraction of the threshold: a second family of tests over the
 same windows, whose topics share the profile's errors (measured: at the window threshold itself they added
-four chance incidents over seeds 0-23 of the incident scenarios; README, round 9)."""
+four chance incidents over seeds 0-23 of the incident scenarios; evaluation/INCIDENT_ROUNDS.md, round 9)."""
 PAIR_MIN_EXPECTED = 10.0
 """The pair statistic takes part only where the strongest member expected at least this many comments."""
 

@@ -36,7 +36,7 @@ SHIFT_BASELINE_BUCKETS = 8 * CP_MIN_SIZE  # the old level of a shift's test: at 
 # The effective number of counts behind an hourly expectation (a trimmed mean of six earlier days' same hour,
 # level-corrected by a median over a day): measured on null incident scenarios against the generator's means,
 # hourly expectations under two comments an hour have a relative squared error of about 0.4 / mu, that of a
-# mean of 2.5 counts (README, round 12)
+# mean of 2.5 counts (evaluation/INCIDENT_ROUNDS.md, round 12)
 HOUR_BASELINE_SAMPLES = 2.5
 
 

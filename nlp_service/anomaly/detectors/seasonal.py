@@ -377,7 +377,8 @@ class SeasonalSpikeDetector(Detector):
         scored = []
         model = copy.copy(self)
         model.season_seconds = self.window_season_seconds or self.season_seconds
-        model.baseline_samples = 0.0  # not for window sums (README, round 12: it lost weak surges' windows)
+        # not for window sums (evaluation/INCIDENT_ROUNDS.md, round 12: it lost weak surges' windows)
+        model.baseline_samples = 0.0
         history = max(self.min_history, season_period(bucket_seconds, model.season_seconds) or 0)
         at = np.arange(start, x.shape[-1])
         for w in sorted({w for w in self.windows if w > 1}):
